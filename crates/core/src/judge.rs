@@ -1,0 +1,667 @@
+//! The judge: one pure function that decides what happens to an incoming change, following
+//! DESIGN.md's steps, and the decision of what a review resolution writes.
+//!
+//! Step 1 (a change id seen before) needs the store's memory, so the server answers it before
+//! calling [`judge`]; every other step is here. No verdict drops the change's values: an applied
+//! change is in the log, a held one is in the review inbox, a rejected one is in the log and on
+//! the device.
+
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+use crate::error::ErrorCode;
+use crate::ids::RecordId;
+use crate::model::{
+    check_values, invoice_transition_allowed, job_transition_allowed, merge_values, Author, Group,
+    Owner, RecordState, RecordType, Role, INVOICE_STATES, JOB_STATES,
+};
+use crate::policy::{OwnerRule, Policy, PolicyKind};
+use crate::wire::{Change, Op, ResolveChoice, ReviewKind};
+
+/// An open job the store found for the same customer, for the possible-duplicate check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobMatch {
+    pub record_id: RecordId,
+    pub number: Option<String>,
+    pub site: String,
+    pub window_start: Option<String>,
+    pub state: String,
+}
+
+/// Everything the judge needs to know; the store gathers it inside the transaction.
+#[derive(Debug, Clone)]
+pub struct JudgeInput<'a> {
+    pub change: &'a Change,
+    pub author: &'a Author,
+    pub policy: &'a Policy,
+    /// The record as it stands, if it exists.
+    pub record: Option<&'a RecordState>,
+    /// For a job's note, part line, photo or inspection: the job it points at, if it exists.
+    pub parent_job: Option<&'a RecordState>,
+    /// For a job create: open jobs of the same customer.
+    pub open_jobs_of_customer: &'a [JobMatch],
+    /// For a photo create: whether its file has arrived whole.
+    pub file_complete: bool,
+}
+
+/// What an applied change writes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Apply {
+    Create {
+        owner: Owner,
+        state: String,
+        /// Every group's first values (version 1).
+        groups: BTreeMap<Group, Value>,
+        /// The job it points at, for notes, part lines, photos and inspections.
+        job_id: Option<RecordId>,
+        possible_duplicate_of: Option<JobMatch>,
+    },
+    Update {
+        group: Group,
+        /// The group's whole values after the change.
+        values: Value,
+        version: i64,
+        /// The record's new lifecycle state, when the change moves it.
+        state: Option<String>,
+    },
+}
+
+/// Why a change is held for a person to decide.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hold {
+    pub kind: ReviewKind,
+    pub group: Option<Group>,
+    pub message: String,
+}
+
+/// Why a change is refused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl Rejection {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Rejection {
+        Rejection {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The judge's decision on one change.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Apply(Apply),
+    Hold(Hold),
+    Reject(Rejection),
+}
+
+fn reject(code: ErrorCode, message: impl Into<String>) -> Verdict {
+    Verdict::Reject(Rejection::new(code, message))
+}
+
+fn label(record: &RecordState) -> String {
+    record
+        .number
+        .clone()
+        .unwrap_or_else(|| format!("{} {}", record.record_type, record.record_id))
+}
+
+/// The group a change addresses: a void addresses the status group where the type has one.
+pub fn change_group(change: &Change) -> Option<Group> {
+    match change.op {
+        Op::Void => change
+            .group
+            .or_else(|| change.record_type.has_group(Group::Status).then_some(Group::Status)),
+        _ => change.group,
+    }
+}
+
+/// Checks the shape of a change before anything else: it is refused as `invalid_change` with a
+/// sentence that says what to fix.
+pub fn check_shape(change: &Change) -> Result<(), Rejection> {
+    let invalid = |m: String| Err(Rejection::new(ErrorCode::InvalidChange, m));
+    let t = change.record_type;
+    if change.owner_epoch < 0 || change.base_version < 0 {
+        return invalid("base_version and owner_epoch cannot be negative".into());
+    }
+    match change.op {
+        Op::Create => {
+            if change.group.is_some() {
+                return invalid("a create carries every group's first values: leave `group` out".into());
+            }
+            if change.base_version != 0 {
+                return invalid("a create has base_version 0".into());
+            }
+            let Some(map) = change.values.as_object() else {
+                return invalid("a create's values are an object of groups: {\"schedule\": {...}}".into());
+            };
+            for (key, values) in map {
+                let Some(group) = Group::parse(key).filter(|g| t.has_group(*g)) else {
+                    let names: Vec<&str> = t.groups().iter().map(Group::as_str).collect();
+                    return invalid(format!("a {t} has no field group `{key}` (groups: {})", names.join(", ")));
+                };
+                check_values(t, group, values, true).map_err(|m| Rejection::new(ErrorCode::InvalidChange, m))?;
+            }
+            for group in t.groups() {
+                if !map.contains_key(group.as_str()) {
+                    check_values(t, *group, &Value::Object(Map::new()), true)
+                        .map_err(|m| Rejection::new(ErrorCode::InvalidChange, m))?;
+                }
+            }
+            if let Some(state) = map
+                .get("status")
+                .and_then(|s| s.get("state"))
+                .and_then(Value::as_str)
+            {
+                if state != t.initial_state() {
+                    return invalid(format!("a new {t} starts as `{}`, not `{state}`", t.initial_state()));
+                }
+            }
+            Ok(())
+        }
+        Op::Update => {
+            let Some(group) = change.group else {
+                return invalid("an update names its field group".into());
+            };
+            if !t.has_group(group) {
+                let names: Vec<&str> = t.groups().iter().map(Group::as_str).collect();
+                return invalid(format!("a {t} has no field group `{group}` (groups: {})", names.join(", ")));
+            }
+            if change.base_version < 1 {
+                return invalid("an update names the version it was made on (base_version 1 or more)".into());
+            }
+            check_values(t, group, &change.values, false).map_err(|m| Rejection::new(ErrorCode::InvalidChange, m))?;
+            if change.values.as_object().is_some_and(Map::is_empty) {
+                return invalid("an update changes at least one field".into());
+            }
+            if change.values.get("job_id").is_some() {
+                return invalid("a record cannot move to another job".into());
+            }
+            if group == Group::Status {
+                let valid: &[&str] = if t == RecordType::Invoice { &INVOICE_STATES } else { &JOB_STATES };
+                match change.values.get("state").and_then(Value::as_str) {
+                    Some(state) if valid.contains(&state) => {}
+                    Some(state) => return invalid(format!("`{state}` is not a state of a {t} (known: {})", valid.join(", "))),
+                    None => return invalid("a status change names the new `state`".into()),
+                }
+                if change.values.get("reason").is_some() {
+                    return invalid("a reason goes with a void (op: void)".into());
+                }
+            }
+            Ok(())
+        }
+        Op::Void => {
+            if change.group.is_some_and(|g| Some(g) != change_group(&Change { group: None, ..change.clone() })) {
+                return invalid("a void goes on the status group".into());
+            }
+            let Some(map) = change.values.as_object() else {
+                return invalid("a void's values are {\"reason\": \"...\"}".into());
+            };
+            for key in map.keys() {
+                if key != "reason" && key != "state" {
+                    return invalid(format!("unknown field `{key}` in a void (known: reason, state)"));
+                }
+            }
+            match map.get("reason").and_then(Value::as_str) {
+                Some(reason) if !reason.trim().is_empty() => {}
+                _ => return invalid("a void says why: {\"reason\": \"...\"}".into()),
+            }
+            match map.get("state").and_then(Value::as_str) {
+                None | Some("voided") | Some("archived") => Ok(()),
+                Some(other) => invalid(format!("a void ends in `voided` or `archived`, not `{other}`")),
+            }
+        }
+    }
+}
+
+/// The state a void leaves a record in.
+fn void_state(change: &Change) -> String {
+    let requested = change.values.get("state").and_then(Value::as_str).unwrap_or("voided");
+    match (change.record_type, requested) {
+        (RecordType::Invoice, "voided") => "void".to_string(),
+        (_, s) => s.to_string(),
+    }
+}
+
+fn job_id_of(change: &Change) -> Option<RecordId> {
+    let group = change.record_type.groups().first()?;
+    change
+        .values
+        .get(group.as_str())
+        .and_then(|g| g.get("job_id"))
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
+}
+
+/// Same site, ignoring case and spacing.
+fn same_site(a: &str, b: &str) -> bool {
+    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    norm(a) == norm(b)
+}
+
+/// Same calendar day (UTC) of two RFC 3339 times; two jobs with no window both count as today's.
+fn same_day(a: Option<&str>, b: Option<&str>) -> bool {
+    let day = |s: Option<&str>| {
+        s.and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&chrono::Utc).date_naive())
+    };
+    day(a) == day(b)
+}
+
+/// Decides what happens to a change. Deterministic: the same input gives the same verdict.
+pub fn judge(input: &JudgeInput<'_>) -> Verdict {
+    let change = input.change;
+    if let Err(rejection) = check_shape(change) {
+        return Verdict::Reject(rejection);
+    }
+    match (change.op, input.record) {
+        (Op::Create, Some(record)) => reject(
+            ErrorCode::AlreadyExists,
+            format!("{} already exists: send an update instead of a second create", label(record)),
+        ),
+        (Op::Create, None) => judge_create(input),
+        (_, None) => reject(
+            ErrorCode::UnknownRecord,
+            format!("no {} with id {} on the server", change.record_type, change.record_id),
+        ),
+        (_, Some(record)) => judge_write(input, record),
+    }
+}
+
+fn judge_create(input: &JudgeInput<'_>) -> Verdict {
+    let change = input.change;
+    let author = input.author;
+    let t = change.record_type;
+    let type_rule = input.policy.type_rule(t);
+    if !type_rule.creators.contains(&author.role) {
+        return reject(ErrorCode::Forbidden, format!("a {} cannot create a {t}", author.role));
+    }
+    let mut groups: BTreeMap<Group, Value> = BTreeMap::new();
+    for group in t.groups() {
+        let values = change
+            .values
+            .get(group.as_str())
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Map::new()));
+        groups.insert(*group, values);
+    }
+    if let Some(status) = groups.get_mut(&Group::Status) {
+        if let Some(map) = status.as_object_mut() {
+            map.insert("state".into(), Value::String(t.initial_state().into()));
+        }
+    }
+
+    // A job's children need the job, in the author's scope, and not locked.
+    let mut job_id = None;
+    if t.is_job_child() || (t == RecordType::Invoice && job_id_of(change).is_some()) {
+        let Some(parent) = input.parent_job else {
+            return reject(ErrorCode::UnknownRecord, format!("the job this {t} belongs to is not on the server"));
+        };
+        job_id = Some(parent.record_id);
+        if !author.role.sees_everything() && !parent.owner.includes(author) {
+            return reject(ErrorCode::NotOwner, format!("{} is not yours: it belongs to {}", label(parent), parent.owner));
+        }
+        let group = t.groups()[0];
+        if let Some(rule) = input.policy.rule(t, group) {
+            if t.is_job_child() && rule.locked_in.contains(&parent.state) {
+                return reject(
+                    ErrorCode::RecordLocked,
+                    format!("{} is {}: nothing can be added to it until it is reopened; your {} is kept on your device", label(parent), parent.state, t.as_str().replace('_', " ")),
+                );
+            }
+        }
+    }
+
+    let owner = match &type_rule.owner {
+        OwnerRule::Fixed(owner) => owner.clone(),
+        OwnerRule::Author => Owner::User(author.user.clone()),
+        OwnerRule::JobOwner => match input.parent_job {
+            Some(parent) => parent.owner.clone(),
+            None => Owner::User(author.user.clone()),
+        },
+        OwnerRule::Assignee => {
+            let schedule = groups.get_mut(&Group::Schedule);
+            let assignee = schedule
+                .as_ref()
+                .and_then(|s| s.get("assignee"))
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string);
+            match (author.role, assignee) {
+                (Role::Technician, Some(a)) if a != author.user => {
+                    return reject(ErrorCode::Forbidden, "a technician creates jobs for themselves; a dispatcher assigns others");
+                }
+                (Role::Technician, None) => {
+                    if let Some(map) = schedule.and_then(Value::as_object_mut) {
+                        map.insert("assignee".into(), Value::String(author.user.clone()));
+                    }
+                    Owner::User(author.user.clone())
+                }
+                (_, Some(a)) => Owner::User(a),
+                (_, None) => Owner::Team("dispatch".into()),
+            }
+        }
+    };
+
+    if t == RecordType::Photo && !input.file_complete {
+        return reject(ErrorCode::FilePending, "the photo's file has not arrived whole yet; it is sent first, then the photo");
+    }
+
+    let mut possible_duplicate_of = None;
+    if t == RecordType::Job {
+        let schedule = &groups[&Group::Schedule];
+        let site = schedule.get("site").and_then(Value::as_str).unwrap_or_default();
+        let start = schedule.get("window_start").and_then(Value::as_str);
+        possible_duplicate_of = input
+            .open_jobs_of_customer
+            .iter()
+            .filter(|j| !matches!(j.state.as_str(), "closed" | "voided" | "archived"))
+            .find(|j| same_site(&j.site, site) && same_day(j.window_start.as_deref(), start))
+            .cloned();
+    }
+
+    Verdict::Apply(Apply::Create {
+        owner,
+        state: t.initial_state().to_string(),
+        groups,
+        job_id,
+        possible_duplicate_of,
+    })
+}
+
+fn judge_write(input: &JudgeInput<'_>, record: &RecordState) -> Verdict {
+    let change = input.change;
+    let author = input.author;
+    let t = change.record_type;
+    let Some(group) = change_group(change).or_else(|| t.groups().first().copied()) else {
+        return reject(ErrorCode::InvalidChange, "the change names no field group");
+    };
+    let Some(rule) = input.policy.rule(t, group) else {
+        return reject(ErrorCode::InvalidChange, format!("a {t} has no field group `{group}`"));
+    };
+    let type_rule = input.policy.type_rule(t);
+    let Some(current) = record.group(group) else {
+        return reject(ErrorCode::UnknownRecord, format!("{} has no {group} yet", label(record)));
+    };
+
+    // Step 2: who may write.
+    if change.owner_epoch > record.owner_epoch {
+        return reject(
+            ErrorCode::StaleOwnerEpoch,
+            format!("{} is at ownership epoch {}, not {}: pull, then try again", label(record), record.owner_epoch, change.owner_epoch),
+        );
+    }
+    let by_role = rule.writers.contains(&author.role)
+        || (change.op == Op::Void && type_rule.voiders.contains(&author.role));
+    let owns_now = rule.owner_writes && record.owner.includes(author);
+    let allowed = by_role || (owns_now && change.owner_epoch == record.owner_epoch);
+    if !allowed {
+        let was_owner = rule.owner_writes
+            && change.owner_epoch < record.owner_epoch
+            && record.owner_at(change.owner_epoch).is_some_and(|o| o.includes(author));
+        if was_owner {
+            return Verdict::Hold(Hold {
+                kind: ReviewKind::OwnershipMoved,
+                group: Some(group),
+                message: format!(
+                    "{} moved to {} while this device was offline: the edit is held for review, not applied and not lost",
+                    label(record),
+                    record.owner
+                ),
+            });
+        }
+        if rule.owner_writes && author.role == Role::Technician {
+            return reject(ErrorCode::NotOwner, format!("{} is not yours: it belongs to {}", label(record), record.owner));
+        }
+        return reject(ErrorCode::Forbidden, format!("a {} cannot change the {group} of a {t}", author.role));
+    }
+
+    // A void that meets an update, and an update that meets a void, go to a person.
+    let voided = matches!(record.state.as_str(), "voided" | "void");
+    if change.op == Op::Update && voided {
+        return Verdict::Hold(Hold {
+            kind: ReviewKind::VoidVsUpdate,
+            group: Some(group),
+            message: format!("{} was voided while this change was made: held for review", label(record)),
+        });
+    }
+
+    // Step 3: locked.
+    let parent_state = input.parent_job.filter(|_| t.is_job_child()).map(|p| p.state.as_str());
+    let archive_of_closed = change.op == Op::Void && void_state(change) == "archived" && record.state == "closed";
+    let locked = (rule.locked_in.contains(&record.state) && !archive_of_closed)
+        || parent_state.is_some_and(|s| rule.locked_in.iter().any(|l| l == s));
+    if locked {
+        let state = parent_state.filter(|s| rule.locked_in.iter().any(|l| l == s)).unwrap_or(&record.state);
+        return reject(
+            ErrorCode::RecordLocked,
+            format!("{} is {state}, so its {group} is locked; your change is kept on your device for a follow-up", label(record)),
+        );
+    }
+
+    if change.op == Op::Void {
+        if change.base_version != current.version {
+            return Verdict::Hold(Hold {
+                kind: ReviewKind::VoidVsUpdate,
+                group: Some(group),
+                message: format!("{} changed after this device last saw it: the void is held for review", label(record)),
+            });
+        }
+        let state = void_state(change);
+        let mut values = current.values.as_object().cloned().unwrap_or_default();
+        if t.has_group(Group::Status) {
+            values.insert("previous_state".into(), Value::String(record.state.clone()));
+            values.insert("state".into(), Value::String(state.clone()));
+        }
+        if let Some(reason) = change.values.get("reason") {
+            values.insert("reason".into(), reason.clone());
+        }
+        return Verdict::Apply(Apply::Update {
+            group,
+            values: Value::Object(values),
+            version: current.version + 1,
+            state: Some(state),
+        });
+    }
+
+    // Schedule's assignee moves only by reassignment, so ownership and epochs stay in step.
+    if group == Group::Schedule
+        && change.values.get("assignee").is_some_and(|a| Some(a) != current.values.get("assignee"))
+    {
+        return reject(ErrorCode::InvalidChange, "the assignee changes by reassignment (POST .../reassign), not by an edit");
+    }
+
+    // Append-only items are never overwritten: an edit is for a person to approve.
+    if rule.policy == PolicyKind::AppendOnly {
+        return Verdict::Hold(Hold {
+            kind: ReviewKind::Conflict,
+            group: Some(group),
+            message: format!("{} is append-only: an edit of it is held for review", label(record)),
+        });
+    }
+
+    // A contested manual-review group changes only by a resolution.
+    if rule.policy == PolicyKind::ManualReview && current.contested {
+        return Verdict::Hold(Hold {
+            kind: ReviewKind::Conflict,
+            group: Some(group),
+            message: format!("the {group} of {} is already under review: this version joins it", label(record)),
+        });
+    }
+
+    let merged = merge_values(&current.values, &change.values);
+    let base_is_current = change.base_version == current.version;
+    let already_agrees = merged == current.values;
+    if !base_is_current && !already_agrees && rule.policy == PolicyKind::ManualReview {
+        return Verdict::Hold(Hold {
+            kind: ReviewKind::Conflict,
+            group: Some(group),
+            message: format!(
+                "Another update changed this record. Review before sending again. ({}'s {group} is at version {}, this change was made on {})",
+                label(record),
+                current.version,
+                change.base_version
+            ),
+        });
+    }
+
+    // Steps 4 and 5 (last write wins, owner only): applied, with the lifecycle checked.
+    let mut new_state = None;
+    if group == Group::Status {
+        let to = change.values.get("state").and_then(Value::as_str).unwrap_or_default();
+        let ok = match t {
+            RecordType::Invoice => invoice_transition_allowed(&record.state, to),
+            _ => job_transition_allowed(&record.state, to),
+        };
+        if !ok {
+            return reject(
+                ErrorCode::InvalidTransition,
+                format!("{} cannot go from {} to {to}", label(record), record.state),
+            );
+        }
+        new_state = Some(to.to_string());
+    }
+    Verdict::Apply(Apply::Update {
+        group,
+        values: merged,
+        version: current.version + 1,
+        state: new_state,
+    })
+}
+
+/// What a resolution writes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resolution {
+    /// A new version of the group with these values (and a new lifecycle state, for status).
+    Write {
+        group: Group,
+        values: Value,
+        version: i64,
+        state: Option<String>,
+    },
+    /// Nothing changes in the record; the item is closed and the choice logged.
+    Keep,
+}
+
+/// What a review item holds, as the resolver needs it.
+#[derive(Debug, Clone)]
+pub struct HeldItem<'a> {
+    pub kind: ReviewKind,
+    pub group: Option<Group>,
+    /// The held (or flagged) change.
+    pub change: &'a Change,
+}
+
+/// Decides what a resolution writes. Only the roles the policy names may resolve.
+pub fn resolve(
+    policy: &Policy,
+    item: &HeldItem<'_>,
+    record: &RecordState,
+    resolver: &Author,
+    choice: ResolveChoice,
+    merged: Option<&Value>,
+) -> Result<Resolution, Rejection> {
+    let t = record.record_type;
+    let resolvers = policy.resolvers(item.kind, t, item.group);
+    if !resolvers.contains(&resolver.role) {
+        let names: Vec<&str> = resolvers.iter().map(Role::as_str).collect();
+        return Err(Rejection::new(
+            ErrorCode::Forbidden,
+            format!("only {} may resolve this review item", names.join(" or ")),
+        ));
+    }
+    let write = |group: Group, values: Value| -> Result<Resolution, Rejection> {
+        let current = record
+            .group(group)
+            .ok_or_else(|| Rejection::new(ErrorCode::UnknownRecord, format!("{} has no {group}", label(record))))?;
+        let state = if group == Group::Status {
+            values.get("state").and_then(Value::as_str).map(str::to_string)
+        } else {
+            None
+        };
+        Ok(Resolution::Write {
+            group,
+            values,
+            version: current.version + 1,
+            state,
+        })
+    };
+    match (item.kind, choice) {
+        (ReviewKind::PossibleDuplicate, ResolveChoice::Incoming) => Ok(Resolution::Keep),
+        (ReviewKind::PossibleDuplicate, ResolveChoice::Current) => {
+            let status = record.group(Group::Status).map(|g| g.values.clone()).unwrap_or_default();
+            let mut values = status.as_object().cloned().unwrap_or_default();
+            values.insert("previous_state".into(), Value::String(record.state.clone()));
+            values.insert("state".into(), Value::String("voided".into()));
+            values.insert(
+                "reason".into(),
+                Value::String("duplicate of an open job (resolved in review)".into()),
+            );
+            write(Group::Status, Value::Object(values))
+        }
+        (ReviewKind::PossibleDuplicate, ResolveChoice::Merged)
+        | (ReviewKind::VoidVsUpdate, ResolveChoice::Merged)
+        | (ReviewKind::OwnershipMoved, ResolveChoice::Merged) => Err(Rejection::new(
+            ErrorCode::BadRequest,
+            "this item is resolved by choosing current or incoming; a merged value is for conflicts",
+        )),
+        (_, ResolveChoice::Current) => {
+            // Keep what stands; for a contested group write it again as a new version so every
+            // device sees the conflict closed at one version.
+            match item.group {
+                Some(group) if item.kind == ReviewKind::Conflict => {
+                    let current = record.group(group).map(|g| g.values.clone()).unwrap_or_default();
+                    write(group, current)
+                }
+                _ => Ok(Resolution::Keep),
+            }
+        }
+        (ReviewKind::VoidVsUpdate, ResolveChoice::Incoming) => {
+            let group = item.group.unwrap_or(Group::Status);
+            if item.change.op == Op::Void {
+                let state = void_state(item.change);
+                let mut values = record.group(group).map(|g| g.values.clone()).unwrap_or_default();
+                if let Some(map) = values.as_object_mut() {
+                    map.insert("previous_state".into(), Value::String(record.state.clone()));
+                    map.insert("state".into(), Value::String(state));
+                    if let Some(reason) = item.change.values.get("reason") {
+                        map.insert("reason".into(), reason.clone());
+                    }
+                }
+                write(group, values)
+            } else {
+                // The update wins over the void: apply it. A status update says the new state;
+                // any other group's update leaves the record voided until its status is set.
+                let current = record.group(group).map(|g| g.values.clone()).unwrap_or_default();
+                write(group, merge_values(&current, &item.change.values))
+            }
+        }
+        (_, ResolveChoice::Incoming) => {
+            let group = item
+                .group
+                .ok_or_else(|| Rejection::new(ErrorCode::BadRequest, "this item names no field group"))?;
+            let current = record.group(group).map(|g| g.values.clone()).unwrap_or_default();
+            write(group, merge_values(&current, &item.change.values))
+        }
+        (ReviewKind::Conflict, ResolveChoice::Merged) => {
+            let group = item
+                .group
+                .ok_or_else(|| Rejection::new(ErrorCode::BadRequest, "this item names no field group"))?;
+            let Some(values) = merged else {
+                return Err(Rejection::new(ErrorCode::BadRequest, "a merged resolution carries `values`"));
+            };
+            check_values(t, group, values, false).map_err(|m| Rejection::new(ErrorCode::InvalidChange, m))?;
+            if group == Group::Status {
+                let valid: &[&str] = if t == RecordType::Invoice { &INVOICE_STATES } else { &JOB_STATES };
+                if !values.get("state").and_then(Value::as_str).is_some_and(|s| valid.contains(&s)) {
+                    return Err(Rejection::new(ErrorCode::InvalidChange, "a merged status names a valid `state`"));
+                }
+            }
+            let current = record.group(group).map(|g| g.values.clone()).unwrap_or_default();
+            write(group, merge_values(&current, values))
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! The sync protocol's messages, with the field names DESIGN.md fixes.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ids::{ChangeId, DeviceId, RecordId, ReviewId};
+use crate::model::{Group, Owner, RecordType, Role};
+
+/// What a change does to its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Create,
+    Update,
+    Void,
+}
+
+impl Op {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Op::Create => "create",
+            Op::Update => "update",
+            Op::Void => "void",
+        }
+    }
+}
+
+/// What a device sends: one user action on one record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Change {
+    pub change_id: ChangeId,
+    pub record_type: RecordType,
+    pub record_id: RecordId,
+    /// Left out on a create, which carries every group's first values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<Group>,
+    pub op: Op,
+    /// The group version the device last saw; 0 for a create.
+    pub base_version: i64,
+    #[schema(value_type = Object)]
+    pub values: Value,
+    pub owner_epoch: i64,
+    /// The device's own time: shown to people, never used for ordering.
+    pub device_time: DateTime<Utc>,
+}
+
+/// How the server judged a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeStatus {
+    Applied,
+    Held,
+    Rejected,
+}
+
+impl OutcomeStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            OutcomeStatus::Applied => "applied",
+            OutcomeStatus::Held => "held",
+            OutcomeStatus::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OutcomeStatus> {
+        match s {
+            "applied" => Some(OutcomeStatus::Applied),
+            "held" => Some(OutcomeStatus::Held),
+            "rejected" => Some(OutcomeStatus::Rejected),
+            _ => None,
+        }
+    }
+}
+
+/// The server's answer to one change, stored under its change id and given back on replay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Outcome {
+    pub change_id: ChangeId,
+    pub status: OutcomeStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<i64>,
+    /// The record's human number (J-000248), on its first accepted change and after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_id: Option<ReviewId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
+}
+
+/// `POST /api/v1/sync/push`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    pub changes: Vec<Change>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PushResponse {
+    pub outcomes: Vec<Outcome>,
+}
+
+/// An applied change as the server committed it, as a pull returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PulledChange {
+    pub change_id: ChangeId,
+    pub record_type: RecordType,
+    pub record_id: RecordId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<Group>,
+    pub op: Op,
+    pub base_version: i64,
+    #[schema(value_type = Object)]
+    pub values: Value,
+    pub owner_epoch: i64,
+    pub device_time: DateTime<Utc>,
+    pub seq: i64,
+    pub version: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
+    pub author: String,
+    pub device_id: Option<DeviceId>,
+    pub server_time: DateTime<Utc>,
+    pub owner: Owner,
+    /// The record's lifecycle state after this change.
+    pub state: String,
+}
+
+/// A record changed owner: the old owner's device makes it read-only, the new one's takes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OwnershipMove {
+    pub seq: i64,
+    pub record_type: RecordType,
+    pub record_id: RecordId,
+    pub number: Option<String>,
+    pub from: Owner,
+    pub to: Owner,
+    pub owner_epoch: i64,
+    pub by: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The kinds of item in the review inbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewKind {
+    Conflict,
+    OwnershipMoved,
+    PossibleDuplicate,
+    VoidVsUpdate,
+}
+
+impl ReviewKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ReviewKind::Conflict => "conflict",
+            ReviewKind::OwnershipMoved => "ownership_moved",
+            ReviewKind::PossibleDuplicate => "possible_duplicate",
+            ReviewKind::VoidVsUpdate => "void_vs_update",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ReviewKind> {
+        match s {
+            "conflict" => Some(ReviewKind::Conflict),
+            "ownership_moved" => Some(ReviewKind::OwnershipMoved),
+            "possible_duplicate" => Some(ReviewKind::PossibleDuplicate),
+            "void_vs_update" => Some(ReviewKind::VoidVsUpdate),
+            _ => None,
+        }
+    }
+}
+
+/// One version of a contested group: its values and who wrote them, when, from which device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct VersionSide {
+    #[schema(value_type = Object)]
+    pub values: Value,
+    pub version: Option<i64>,
+    pub author: Option<String>,
+    pub device_id: Option<DeviceId>,
+    pub device_name: Option<String>,
+    pub server_time: Option<DateTime<Utc>>,
+    pub device_time: Option<DateTime<Utc>>,
+}
+
+/// An item of the review inbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReviewItem {
+    pub review_id: ReviewId,
+    pub kind: ReviewKind,
+    pub record_type: RecordType,
+    pub record_id: RecordId,
+    pub number: Option<String>,
+    pub group: Option<Group>,
+    /// The change that was held (or flagged).
+    pub change_id: ChangeId,
+    pub base: Option<VersionSide>,
+    pub current: Option<VersionSide>,
+    pub incoming: VersionSide,
+    /// For a possible duplicate: the open job it matched.
+    pub matched_record_id: Option<RecordId>,
+    pub matched_number: Option<String>,
+    pub resolvers: Vec<Role>,
+    pub created_at: DateTime<Utc>,
+    /// `open` or `resolved`.
+    pub state: String,
+    pub resolution: Option<String>,
+    pub resolved_by: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// `GET /api/v1/sync/pull`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PullResponse {
+    pub changes: Vec<PulledChange>,
+    pub ownership: Vec<OwnershipMove>,
+    pub review: Vec<ReviewItem>,
+    /// Whole records that came into the caller's scope in this page (a job reassigned to
+    /// them, with its notes, parts, photos and customer), so a new owner starts complete.
+    #[serde(default)]
+    pub records: Vec<crate::model::RecordState>,
+    /// The cursor for the next pull (`after=next`).
+    pub next: i64,
+    pub more: bool,
+}
+
+/// How to resolve a review item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResolveChoice {
+    Current,
+    Incoming,
+    Merged,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveRequest {
+    pub choice: ResolveChoice,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub values: Option<Value>,
+}
+
+/// The error body of every refusal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ApiErrorBody {
+    pub code: String,
+    pub message: String,
+}

@@ -1,0 +1,179 @@
+//! The file lane's server side: resumable uploads with tus 1.0 core semantics at
+//! `/api/v1/files/{sha256}`, the hash checked when the last byte arrives.
+//!
+//! The upload is created by its first PATCH (which names `Upload-Length`) rather than by a tus
+//! POST, because the file's name is its hash: a device that knows the hash knows the URL.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use fieldsync_core::ErrorCode;
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+use crate::auth::Authed;
+use crate::error::{ApiError, ApiPath};
+use crate::AppState;
+
+const TUS_VERSION: &str = "1.0.0";
+
+/// A hash is the file's only name, so it must be exactly 64 lowercase hex digits: nothing in it
+/// can climb out of the files directory.
+fn check_sha(sha: &str) -> Result<(), ApiError> {
+    if sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request("a file is named by its SHA-256: 64 lowercase hex digits"))
+    }
+}
+
+fn paths(state: &AppState, sha: &str) -> (PathBuf, PathBuf) {
+    (state.files_dir.join(format!("{sha}.part")), state.files_dir.join(sha))
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Result<Option<u64>, ApiError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request(format!("{name} must be a whole number of bytes"))),
+    }
+}
+
+fn tus_response(status: StatusCode, offset: i64, length: i64) -> Response {
+    let mut response = status.into_response();
+    let headers = response.headers_mut();
+    headers.insert("Tus-Resumable", HeaderValue::from_static(TUS_VERSION));
+    headers.insert("Cache-Control", HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&offset.to_string()) {
+        headers.insert("Upload-Offset", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&length.to_string()) {
+        headers.insert("Upload-Length", v);
+    }
+    response
+}
+
+/// `HEAD /api/v1/files/{sha256}`: where an upload stands, so a device resumes where it broke.
+#[utoipa::path(head, path = "/api/v1/files/{sha256}", tag = "files",
+    params(("sha256" = String, Path, description = "the file's SHA-256, lowercase hex")),
+    responses((status = 200, description = "Upload-Offset and Upload-Length headers"), (status = 404, description = "no upload yet")),
+    security(("bearer" = [])))]
+pub async fn head_file(State(state): State<AppState>, Authed(_device): Authed, ApiPath(sha): ApiPath<String>) -> Result<Response, ApiError> {
+    check_sha(&sha)?;
+    match state.store.file_status(&sha).await? {
+        Some(status) => Ok(tus_response(StatusCode::OK, status.received, status.length)),
+        None => Ok(ApiError::not_found("no upload of this file yet; start one with PATCH at Upload-Offset 0").into_response()),
+    }
+}
+
+/// `PATCH /api/v1/files/{sha256}`: appends bytes at `Upload-Offset`; the first names `Upload-Length`.
+#[utoipa::path(patch, path = "/api/v1/files/{sha256}", tag = "files",
+    params(("sha256" = String, Path, description = "the file's SHA-256, lowercase hex")),
+    request_body(content = Vec<u8>, content_type = "application/offset+octet-stream"),
+    responses((status = 204, description = "bytes stored; Upload-Offset says how many"),
+        (status = 409, description = "offset_mismatch or hash_mismatch", body = fieldsync_core::wire::ApiErrorBody),
+        (status = 413, description = "payload_too_large", body = fieldsync_core::wire::ApiErrorBody)),
+    security(("bearer" = [])))]
+pub async fn patch_file(
+    State(state): State<AppState>,
+    Authed(device): Authed,
+    ApiPath(sha): ApiPath<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    check_sha(&sha)?;
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if content_type != "application/offset+octet-stream" {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::BadRequest,
+            "send file bytes with Content-Type: application/offset+octet-stream",
+        ));
+    }
+    let offset = header_u64(&headers, "upload-offset")?.ok_or_else(|| ApiError::bad_request("a PATCH names its Upload-Offset"))?;
+    let declared = header_u64(&headers, "upload-length")?;
+    let _guard = state.file_lock.lock().await;
+    let now = state.clock.now();
+    let status = match (state.store.file_status(&sha).await?, declared) {
+        (Some(status), Some(length)) if status.length != length as i64 => {
+            return Err(ApiError::from_code(
+                ErrorCode::OffsetMismatch,
+                format!("this upload was started with Upload-Length {}, not {length}", status.length),
+            ))
+        }
+        (Some(status), _) => status,
+        (None, Some(length)) => {
+            if length > state.limits.max_file {
+                return Err(ApiError::from_code(
+                    ErrorCode::PayloadTooLarge,
+                    format!("files are limited to {} MiB", state.limits.max_file / (1024 * 1024)),
+                ));
+            }
+            if length == 0 {
+                return Err(ApiError::bad_request("an empty file has nothing to upload"));
+            }
+            state.store.file_begin(&sha, length as i64, &device.author.user, now).await?
+        }
+        (None, None) => return Err(ApiError::bad_request("the first PATCH of a file names its Upload-Length")),
+    };
+    if status.complete {
+        return Ok(tus_response(StatusCode::NO_CONTENT, status.length, status.length));
+    }
+    if offset as i64 != status.received {
+        return Err(ApiError::from_code(
+            ErrorCode::OffsetMismatch,
+            format!("the server has {} bytes of this file; send from there (HEAD tells)", status.received),
+        ));
+    }
+    let end = offset + body.len() as u64;
+    if end > status.length as u64 {
+        return Err(ApiError::from_code(ErrorCode::PayloadTooLarge, "these bytes run past the declared Upload-Length"));
+    }
+    let (part, done) = paths(&state, &sha);
+    tokio::fs::create_dir_all(&state.files_dir).await.map_err(io_error)?;
+    let mut file = tokio::fs::OpenOptions::new().create(true).truncate(false).write(true).read(true).open(&part).await.map_err(io_error)?;
+    // Drop bytes past the recorded offset: a write cut by a crash is not counted, so resent.
+    file.set_len(offset).await.map_err(io_error)?;
+    file.seek(std::io::SeekFrom::Start(offset)).await.map_err(io_error)?;
+    file.write_all(&body).await.map_err(io_error)?;
+    file.sync_all().await.map_err(io_error)?;
+    state.metrics.file_bytes.inc_by(body.len() as u64);
+    if end == status.length as u64 {
+        file.seek(std::io::SeekFrom::Start(0)).await.map_err(io_error)?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = file.read(&mut buf).await.map_err(io_error)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        if hex::encode(hasher.finalize()) != sha {
+            file.set_len(0).await.map_err(io_error)?;
+            state.store.file_progress(&sha, 0, false, now).await?;
+            return Err(ApiError::from_code(
+                ErrorCode::HashMismatch,
+                "the file's bytes do not match its SHA-256; it was discarded, upload it again from the start",
+            ));
+        }
+        drop(file);
+        tokio::fs::rename(&part, &done).await.map_err(io_error)?;
+        state.store.file_progress(&sha, end as i64, true, now).await?;
+        tracing::info!(sha256 = %sha, bytes = end, "file complete");
+    } else {
+        state.store.file_progress(&sha, end as i64, false, now).await?;
+    }
+    Ok(tus_response(StatusCode::NO_CONTENT, end as i64, status.length))
+}
+
+fn io_error(e: std::io::Error) -> ApiError {
+    tracing::error!(error = %e, "file store error");
+    ApiError::internal()
+}

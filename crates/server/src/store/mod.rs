@@ -1,0 +1,179 @@
+//! The store interface: everything the server keeps, behind one trait with a backend each.
+//!
+//! A store judges and commits a batch of changes in one transaction, calling the core's judge
+//! with the record as it stands inside that transaction, so two pushes can never both see the
+//! same version and both win.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use fieldsync_core::wire::{
+    Outcome, OwnershipMove, PullResponse, ResolveRequest, ReviewItem,
+};
+use fieldsync_core::{Author, Change, DeviceId, ErrorCode, Owner, Policy, RecordId, RecordState, RecordType, ReviewId, Role};
+use serde::{Deserialize, Serialize};
+
+/// The store's error, converted from `sqlx::Error` at the store boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A refusal with a domain code (forbidden, locked, already resolved…).
+    #[error("{0}: {1}")]
+    Refused(ErrorCode, String),
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("stored data could not be read: {0}")]
+    Corrupt(String),
+    #[error("file error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> StoreError {
+        match &e {
+            sqlx::Error::RowNotFound => StoreError::NotFound("no such row".into()),
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => StoreError::Unavailable(e),
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_string()),
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> StoreError {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The device behind a request, with its user, as the bearer token names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceAuth {
+    pub device_id: DeviceId,
+    pub device_name: String,
+    pub author: Author,
+}
+
+/// A user as the API shows it (never with the password hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct User {
+    pub name: String,
+    pub display_name: String,
+    pub role: Role,
+    pub team: Option<String>,
+}
+
+/// A new user, with the password already hashed.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub name: String,
+    pub display_name: String,
+    pub role: Role,
+    pub team: Option<String>,
+    pub password_hash: String,
+}
+
+/// A device as `GET /api/v1/devices` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeviceInfo {
+    pub device_id: DeviceId,
+    pub name: String,
+    pub user: String,
+    pub display_name: String,
+    pub role: Role,
+    pub team: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_seen: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// The outbox depth the device reported at its last pull.
+    pub outbox_depth: Option<i64>,
+    /// The oldest change still in its outbox at its last pull.
+    pub oldest_pending: Option<DateTime<Utc>>,
+    pub last_pull_seq: Option<i64>,
+}
+
+/// What a device tells the server about itself at each pull.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeviceReport {
+    pub outbox_depth: Option<i64>,
+    pub oldest_pending: Option<DateTime<Utc>>,
+}
+
+/// One entry of a record's change log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HistoryEntry {
+    pub seq: i64,
+    pub change_id: fieldsync_core::ChangeId,
+    /// `change`, `resolution`, `reassign` or `reopen`.
+    pub kind: String,
+    pub record_type: RecordType,
+    pub record_id: RecordId,
+    pub group: Option<fieldsync_core::Group>,
+    pub op: fieldsync_core::Op,
+    pub base_version: i64,
+    #[schema(value_type = Object)]
+    pub values: serde_json::Value,
+    pub author: String,
+    pub device_id: Option<DeviceId>,
+    pub device_time: DateTime<Utc>,
+    pub server_time: DateTime<Utc>,
+    pub outcome: Outcome,
+}
+
+/// A record's history with its current state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RecordHistory {
+    pub record: RecordState,
+    pub entries: Vec<HistoryEntry>,
+}
+
+/// Where a resumable upload stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStatus {
+    pub length: i64,
+    pub received: i64,
+    pub complete: bool,
+}
+
+/// A reassignment's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReassignOutcome {
+    pub record: RecordState,
+    pub moved: OwnershipMove,
+}
+
+/// One store backend. Every method that writes runs in one transaction.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn add_user(&self, user: NewUser, now: DateTime<Utc>) -> StoreResult<()>;
+    async fn user_with_hash(&self, name: &str) -> StoreResult<Option<(User, String)>>;
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+    /// Registers (or re-registers) a device for a user and stores the hash of its new token.
+    async fn register_device(&self, user: &str, device_name: &str, token_hash: &str, now: DateTime<Utc>) -> StoreResult<DeviceId>;
+    async fn device_by_token(&self, token_hash: &str) -> StoreResult<Option<DeviceAuth>>;
+    async fn list_devices(&self) -> StoreResult<Vec<DeviceInfo>>;
+    async fn revoke_device(&self, device_id: DeviceId, now: DateTime<Utc>) -> StoreResult<()>;
+
+    /// Judges and commits a batch; one outcome per change, same order.
+    async fn push(&self, device: &DeviceAuth, changes: &[Change], policy: &Policy, now: DateTime<Utc>) -> StoreResult<Vec<Outcome>>;
+    async fn pull(&self, device: &DeviceAuth, after: i64, limit: i64, report: DeviceReport, policy: &Policy, now: DateTime<Utc>) -> StoreResult<PullResponse>;
+    async fn max_seq(&self) -> StoreResult<i64>;
+    async fn review_list(&self, author: &Author, policy: &Policy, include_resolved: bool) -> StoreResult<Vec<ReviewItem>>;
+    async fn open_review_count(&self) -> StoreResult<i64>;
+    async fn resolve(&self, device: &DeviceAuth, review_id: ReviewId, request: &ResolveRequest, policy: &Policy, now: DateTime<Utc>) -> StoreResult<(ReviewItem, Outcome)>;
+    async fn reassign(&self, device: &DeviceAuth, record_id: RecordId, to: &Owner, now: DateTime<Utc>) -> StoreResult<ReassignOutcome>;
+    async fn reopen(&self, device: &DeviceAuth, record_id: RecordId, reason: &str, now: DateTime<Utc>) -> StoreResult<Outcome>;
+    async fn history(&self, author: &Author, record_type: RecordType, record_id: RecordId) -> StoreResult<RecordHistory>;
+
+    async fn file_status(&self, sha256: &str) -> StoreResult<Option<FileStatus>>;
+    /// Records that an upload of `length` bytes began; returns its status if it already exists.
+    async fn file_begin(&self, sha256: &str, length: i64, by: &str, now: DateTime<Utc>) -> StoreResult<FileStatus>;
+    async fn file_progress(&self, sha256: &str, received: i64, complete: bool, now: DateTime<Utc>) -> StoreResult<()>;
+}
