@@ -1,1 +1,400 @@
-fn main() {}
+//! The `fieldsync` binary: serve, demo, admin tasks and benchmarks.
+
+mod bench;
+mod demo;
+mod http;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use fieldsync_core::{Group, Policy, RecordType, Role};
+use fieldsync_server::auth::hash_password;
+use fieldsync_server::store::{NewUser, Store};
+use fieldsync_server::{AppState, Limits, SqliteStore, SystemClock};
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "fieldsync",
+    version,
+    about = "Offline-first sync for field service: server, demo and admin tools"
+)]
+struct Cli {
+    /// Log format: plain text or JSON lines.
+    #[arg(
+        long,
+        global = true,
+        env = "FIELDSYNC_LOG_FORMAT",
+        default_value = "plain"
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Plain,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the sync server.
+    ///
+    /// Example: fieldsync serve --listen 127.0.0.1:8640 --data-dir ./data
+    Serve(ServeArgs),
+    /// Start the embedded server with demo data and print how to sign in.
+    ///
+    /// Example: fieldsync demo
+    Demo(DemoArgs),
+    /// Manage users.
+    ///
+    /// Example: echo secret | fieldsync user add tom --role technician --team north --password-stdin
+    #[command(subcommand)]
+    User(UserCommand),
+    /// List or revoke devices.
+    ///
+    /// Example: fieldsync device list
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Check or explain the policy file, offline.
+    ///
+    /// Example: fieldsync policy explain job status
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Measure the server.
+    ///
+    /// Example: fieldsync bench push --devices 50 --batches 4
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+#[derive(Args, Clone)]
+struct DataArgs {
+    /// Where the server keeps its SQLite file and uploaded files.
+    #[arg(long, env = "FIELDSYNC_DATA_DIR", default_value = "./fieldsync-data")]
+    data_dir: PathBuf,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "FIELDSYNC_LISTEN", default_value = "127.0.0.1:8640")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Database URL; the default is the embedded SQLite file in the data dir.
+    #[arg(long, env = "FIELDSYNC_DATABASE_URL")]
+    database: Option<String>,
+    /// Policy file; the default is the shipped policy/default.toml.
+    #[arg(long, env = "FIELDSYNC_POLICY")]
+    policy: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Address to listen on.
+    #[arg(long, env = "FIELDSYNC_LISTEN", default_value = "127.0.0.1:8640")]
+    listen: SocketAddr,
+    /// Where the demo keeps its data; it is created fresh (an existing demo there is kept).
+    #[arg(long, default_value = "./fieldsync-demo")]
+    data_dir: PathBuf,
+    /// Seed the data and exit instead of serving.
+    #[arg(long)]
+    seed_only: bool,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user, reading the password from standard input.
+    ///
+    /// Example: echo secret | fieldsync user add tom --role technician --team north --password-stdin
+    Add {
+        name: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        team: Option<String>,
+        /// The name shown to people (defaults to NAME).
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Read the password from standard input (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List users.
+    ///
+    /// Example: fieldsync user list
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeviceCommand {
+    /// List every device with its user, last seen and reported outbox.
+    ///
+    /// Example: fieldsync device list --data-dir ./data
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Revoke a device: its token stops working at once.
+    ///
+    /// Example: fieldsync device revoke 0191c0de-...
+    Revoke {
+        device_id: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Validate a policy file; errors name the line and key.
+    ///
+    /// Example: fieldsync policy check policy/default.toml
+    Check { file: PathBuf },
+    /// Say which rule applies to a record type and field group, and why.
+    ///
+    /// Example: fieldsync policy explain job status
+    Explain {
+        record_type: String,
+        group: String,
+        /// Policy file (defaults to the shipped one).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FIELDSYNC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Plain => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn load_policy(path: Option<&Path>) -> Result<Policy> {
+    match path {
+        None => Ok(Policy::default_policy()),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read policy file {}", path.display()))?;
+            Policy::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        }
+    }
+}
+
+async fn open_store(data_dir: &Path) -> Result<SqliteStore> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    SqliteStore::open(&data_dir.join("fieldsync.db"))
+        .await
+        .with_context(|| format!("cannot open the store in {}", data_dir.display()))
+}
+
+/// Starts the server on `listen` over the store in `data_dir`; returns when shut down.
+async fn run_server(
+    listen: SocketAddr,
+    data_dir: &Path,
+    store: SqliteStore,
+    policy: Policy,
+) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen} (is another server running there?)"))?;
+    let state = AppState::new(
+        Arc::new(store.clone()),
+        policy,
+        data_dir.join("files"),
+        Arc::new(SystemClock),
+        Limits::default(),
+    );
+    tracing::info!(address = %listener.local_addr()?, data_dir = %data_dir.display(), "fieldsync server listening");
+    fieldsync_server::serve(listener, state, shutdown_signal()).await?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Serve(args) => {
+            let policy = load_policy(args.policy.as_deref())?;
+            if let Some(url) = &args.database {
+                if !url.starts_with("sqlite:") {
+                    bail!("unsupported database URL `{url}`: this build runs the embedded SQLite store (sqlite:PATH)");
+                }
+            }
+            let store = match &args.database {
+                Some(url) => {
+                    let path = PathBuf::from(
+                        url.trim_start_matches("sqlite://")
+                            .trim_start_matches("sqlite:"),
+                    );
+                    std::fs::create_dir_all(&args.data.data_dir)?;
+                    SqliteStore::open(&path)
+                        .await
+                        .with_context(|| format!("cannot open {url}"))?
+                }
+                None => open_store(&args.data.data_dir).await?,
+            };
+            run_server(args.listen, &args.data.data_dir, store, policy).await
+        }
+        Command::Demo(args) => demo::run(args.listen, &args.data_dir, args.seed_only).await,
+        Command::User(UserCommand::Add {
+            name,
+            role,
+            team,
+            display_name,
+            password_stdin: _,
+            data,
+        }) => {
+            let role = Role::parse(&role).with_context(|| {
+                let known: Vec<&str> = Role::ALL.iter().map(Role::as_str).collect();
+                format!("unknown role `{role}` (known: {})", known.join(", "))
+            })?;
+            let mut password = String::new();
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("cannot read the password from standard input")?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            if password.len() < 8 {
+                bail!("the password must have at least 8 characters");
+            }
+            let hash = hash_password(password)
+                .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
+            let store = open_store(&data.data_dir).await?;
+            store
+                .add_user(
+                    NewUser {
+                        display_name: display_name.unwrap_or_else(|| name.clone()),
+                        name: name.clone(),
+                        role,
+                        team,
+                        password_hash: hash,
+                    },
+                    chrono::Utc::now(),
+                )
+                .await?;
+            println!("added {name} ({role})");
+            Ok(())
+        }
+        Command::User(UserCommand::List { data }) => {
+            let store = open_store(&data.data_dir).await?;
+            for user in store.list_users().await? {
+                println!(
+                    "{:<16} {:<12} {:<12} {}",
+                    user.name,
+                    user.role.as_str(),
+                    user.team.unwrap_or_default(),
+                    user.display_name
+                );
+            }
+            Ok(())
+        }
+        Command::Device(DeviceCommand::List { data }) => {
+            let store = open_store(&data.data_dir).await?;
+            println!(
+                "{:<38} {:<12} {:<24} {:<22} {:>6}  revoked",
+                "device", "user", "name", "last seen", "outbox"
+            );
+            for d in store.list_devices().await? {
+                println!(
+                    "{:<38} {:<12} {:<24} {:<22} {:>6}  {}",
+                    d.device_id.to_string(),
+                    d.user,
+                    d.name,
+                    d.last_seen
+                        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                        .unwrap_or_else(|| "never".into()),
+                    d.outbox_depth
+                        .map(|n| n.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    if d.revoked_at.is_some() { "yes" } else { "no" }
+                );
+            }
+            Ok(())
+        }
+        Command::Device(DeviceCommand::Revoke { device_id, data }) => {
+            let id = device_id.parse().with_context(|| {
+                format!("`{device_id}` is not a device id (see fieldsync device list)")
+            })?;
+            let store = open_store(&data.data_dir).await?;
+            store.revoke_device(id, chrono::Utc::now()).await?;
+            println!("revoked {device_id}: its token no longer works");
+            Ok(())
+        }
+        Command::Policy(PolicyCommand::Check { file }) => {
+            let policy = load_policy(Some(&file))?;
+            let groups: usize = policy.types.values().map(|t| t.groups.len()).sum();
+            println!(
+                "{}: ok ({} record types, {groups} field groups)",
+                file.display(),
+                policy.types.len()
+            );
+            Ok(())
+        }
+        Command::Policy(PolicyCommand::Explain {
+            record_type,
+            group,
+            policy,
+        }) => {
+            let policy = load_policy(policy.as_deref())?;
+            let t = RecordType::parse(&record_type).with_context(|| {
+                let known: Vec<&str> = RecordType::ALL.iter().map(RecordType::as_str).collect();
+                format!(
+                    "unknown record type `{record_type}` (known: {})",
+                    known.join(", ")
+                )
+            })?;
+            let g = Group::parse(&group)
+                .filter(|g| t.has_group(*g))
+                .with_context(|| {
+                    let known: Vec<&str> = t.groups().iter().map(Group::as_str).collect();
+                    format!(
+                        "a {t} has no field group `{group}` (groups: {})",
+                        known.join(", ")
+                    )
+                })?;
+            match policy.explain(t, g) {
+                Some(text) => println!("{text}"),
+                None => bail!("no rule for {t}.{g}"),
+            }
+            Ok(())
+        }
+        Command::Bench(cmd) => bench::run(cmd).await,
+    }
+}

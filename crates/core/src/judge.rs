@@ -112,9 +112,12 @@ fn label(record: &RecordState) -> String {
 /// The group a change addresses: a void addresses the status group where the type has one.
 pub fn change_group(change: &Change) -> Option<Group> {
     match change.op {
-        Op::Void => change
-            .group
-            .or_else(|| change.record_type.has_group(Group::Status).then_some(Group::Status)),
+        Op::Void => change.group.or_else(|| {
+            change
+                .record_type
+                .has_group(Group::Status)
+                .then_some(Group::Status)
+        }),
         _ => change.group,
     }
 }
@@ -130,20 +133,28 @@ pub fn check_shape(change: &Change) -> Result<(), Rejection> {
     match change.op {
         Op::Create => {
             if change.group.is_some() {
-                return invalid("a create carries every group's first values: leave `group` out".into());
+                return invalid(
+                    "a create carries every group's first values: leave `group` out".into(),
+                );
             }
             if change.base_version != 0 {
                 return invalid("a create has base_version 0".into());
             }
             let Some(map) = change.values.as_object() else {
-                return invalid("a create's values are an object of groups: {\"schedule\": {...}}".into());
+                return invalid(
+                    "a create's values are an object of groups: {\"schedule\": {...}}".into(),
+                );
             };
             for (key, values) in map {
                 let Some(group) = Group::parse(key).filter(|g| t.has_group(*g)) else {
                     let names: Vec<&str> = t.groups().iter().map(Group::as_str).collect();
-                    return invalid(format!("a {t} has no field group `{key}` (groups: {})", names.join(", ")));
+                    return invalid(format!(
+                        "a {t} has no field group `{key}` (groups: {})",
+                        names.join(", ")
+                    ));
                 };
-                check_values(t, group, values, true).map_err(|m| Rejection::new(ErrorCode::InvalidChange, m))?;
+                check_values(t, group, values, true)
+                    .map_err(|m| Rejection::new(ErrorCode::InvalidChange, m))?;
             }
             for group in t.groups() {
                 if !map.contains_key(group.as_str()) {
@@ -157,7 +168,10 @@ pub fn check_shape(change: &Change) -> Result<(), Rejection> {
                 .and_then(Value::as_str)
             {
                 if state != t.initial_state() {
-                    return invalid(format!("a new {t} starts as `{}`, not `{state}`", t.initial_state()));
+                    return invalid(format!(
+                        "a new {t} starts as `{}`, not `{state}`",
+                        t.initial_state()
+                    ));
                 }
             }
             Ok(())
@@ -168,12 +182,18 @@ pub fn check_shape(change: &Change) -> Result<(), Rejection> {
             };
             if !t.has_group(group) {
                 let names: Vec<&str> = t.groups().iter().map(Group::as_str).collect();
-                return invalid(format!("a {t} has no field group `{group}` (groups: {})", names.join(", ")));
+                return invalid(format!(
+                    "a {t} has no field group `{group}` (groups: {})",
+                    names.join(", ")
+                ));
             }
             if change.base_version < 1 {
-                return invalid("an update names the version it was made on (base_version 1 or more)".into());
+                return invalid(
+                    "an update names the version it was made on (base_version 1 or more)".into(),
+                );
             }
-            check_values(t, group, &change.values, false).map_err(|m| Rejection::new(ErrorCode::InvalidChange, m))?;
+            check_values(t, group, &change.values, false)
+                .map_err(|m| Rejection::new(ErrorCode::InvalidChange, m))?;
             if change.values.as_object().is_some_and(Map::is_empty) {
                 return invalid("an update changes at least one field".into());
             }
@@ -181,10 +201,19 @@ pub fn check_shape(change: &Change) -> Result<(), Rejection> {
                 return invalid("a record cannot move to another job".into());
             }
             if group == Group::Status {
-                let valid: &[&str] = if t == RecordType::Invoice { &INVOICE_STATES } else { &JOB_STATES };
+                let valid: &[&str] = if t == RecordType::Invoice {
+                    &INVOICE_STATES
+                } else {
+                    &JOB_STATES
+                };
                 match change.values.get("state").and_then(Value::as_str) {
                     Some(state) if valid.contains(&state) => {}
-                    Some(state) => return invalid(format!("`{state}` is not a state of a {t} (known: {})", valid.join(", "))),
+                    Some(state) => {
+                        return invalid(format!(
+                            "`{state}` is not a state of a {t} (known: {})",
+                            valid.join(", ")
+                        ))
+                    }
                     None => return invalid("a status change names the new `state`".into()),
                 }
                 if change.values.get("reason").is_some() {
@@ -194,7 +223,13 @@ pub fn check_shape(change: &Change) -> Result<(), Rejection> {
             Ok(())
         }
         Op::Void => {
-            if change.group.is_some_and(|g| Some(g) != change_group(&Change { group: None, ..change.clone() })) {
+            if change.group.is_some_and(|g| {
+                Some(g)
+                    != change_group(&Change {
+                        group: None,
+                        ..change.clone()
+                    })
+            }) {
                 return invalid("a void goes on the status group".into());
             }
             let Some(map) = change.values.as_object() else {
@@ -202,7 +237,9 @@ pub fn check_shape(change: &Change) -> Result<(), Rejection> {
             };
             for key in map.keys() {
                 if key != "reason" && key != "state" {
-                    return invalid(format!("unknown field `{key}` in a void (known: reason, state)"));
+                    return invalid(format!(
+                        "unknown field `{key}` in a void (known: reason, state)"
+                    ));
                 }
             }
             match map.get("reason").and_then(Value::as_str) {
@@ -211,7 +248,9 @@ pub fn check_shape(change: &Change) -> Result<(), Rejection> {
             }
             match map.get("state").and_then(Value::as_str) {
                 None | Some("voided") | Some("archived") => Ok(()),
-                Some(other) => invalid(format!("a void ends in `voided` or `archived`, not `{other}`")),
+                Some(other) => invalid(format!(
+                    "a void ends in `voided` or `archived`, not `{other}`"
+                )),
             }
         }
     }
@@ -219,7 +258,11 @@ pub fn check_shape(change: &Change) -> Result<(), Rejection> {
 
 /// The state a void leaves a record in.
 fn void_state(change: &Change) -> String {
-    let requested = change.values.get("state").and_then(Value::as_str).unwrap_or("voided");
+    let requested = change
+        .values
+        .get("state")
+        .and_then(Value::as_str)
+        .unwrap_or("voided");
     match (change.record_type, requested) {
         (RecordType::Invoice, "voided") => "void".to_string(),
         (_, s) => s.to_string(),
@@ -238,7 +281,12 @@ fn job_id_of(change: &Change) -> Option<RecordId> {
 
 /// Same site, ignoring case and spacing.
 fn same_site(a: &str, b: &str) -> bool {
-    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    let norm = |s: &str| {
+        s.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
     norm(a) == norm(b)
 }
 
@@ -260,12 +308,18 @@ pub fn judge(input: &JudgeInput<'_>) -> Verdict {
     match (change.op, input.record) {
         (Op::Create, Some(record)) => reject(
             ErrorCode::AlreadyExists,
-            format!("{} already exists: send an update instead of a second create", label(record)),
+            format!(
+                "{} already exists: send an update instead of a second create",
+                label(record)
+            ),
         ),
         (Op::Create, None) => judge_create(input),
         (_, None) => reject(
             ErrorCode::UnknownRecord,
-            format!("no {} with id {} on the server", change.record_type, change.record_id),
+            format!(
+                "no {} with id {} on the server",
+                change.record_type, change.record_id
+            ),
         ),
         (_, Some(record)) => judge_write(input, record),
     }
@@ -277,7 +331,10 @@ fn judge_create(input: &JudgeInput<'_>) -> Verdict {
     let t = change.record_type;
     let type_rule = input.policy.type_rule(t);
     if !type_rule.creators.contains(&author.role) {
-        return reject(ErrorCode::Forbidden, format!("a {} cannot create a {t}", author.role));
+        return reject(
+            ErrorCode::Forbidden,
+            format!("a {} cannot create a {t}", author.role),
+        );
     }
     let mut groups: BTreeMap<Group, Value> = BTreeMap::new();
     for group in t.groups() {
@@ -298,11 +355,21 @@ fn judge_create(input: &JudgeInput<'_>) -> Verdict {
     let mut job_id = None;
     if t.is_job_child() || (t == RecordType::Invoice && job_id_of(change).is_some()) {
         let Some(parent) = input.parent_job else {
-            return reject(ErrorCode::UnknownRecord, format!("the job this {t} belongs to is not on the server"));
+            return reject(
+                ErrorCode::UnknownRecord,
+                format!("the job this {t} belongs to is not on the server"),
+            );
         };
         job_id = Some(parent.record_id);
         if !author.role.sees_everything() && !parent.owner.includes(author) {
-            return reject(ErrorCode::NotOwner, format!("{} is not yours: it belongs to {}", label(parent), parent.owner));
+            return reject(
+                ErrorCode::NotOwner,
+                format!(
+                    "{} is not yours: it belongs to {}",
+                    label(parent),
+                    parent.owner
+                ),
+            );
         }
         let group = t.groups()[0];
         if let Some(rule) = input.policy.rule(t, group) {
@@ -332,7 +399,10 @@ fn judge_create(input: &JudgeInput<'_>) -> Verdict {
                 .map(str::to_string);
             match (author.role, assignee) {
                 (Role::Technician, Some(a)) if a != author.user => {
-                    return reject(ErrorCode::Forbidden, "a technician creates jobs for themselves; a dispatcher assigns others");
+                    return reject(
+                        ErrorCode::Forbidden,
+                        "a technician creates jobs for themselves; a dispatcher assigns others",
+                    );
                 }
                 (Role::Technician, None) => {
                     if let Some(map) = schedule.and_then(Value::as_object_mut) {
@@ -347,13 +417,19 @@ fn judge_create(input: &JudgeInput<'_>) -> Verdict {
     };
 
     if t == RecordType::Photo && !input.file_complete {
-        return reject(ErrorCode::FilePending, "the photo's file has not arrived whole yet; it is sent first, then the photo");
+        return reject(
+            ErrorCode::FilePending,
+            "the photo's file has not arrived whole yet; it is sent first, then the photo",
+        );
     }
 
     let mut possible_duplicate_of = None;
     if t == RecordType::Job {
         let schedule = &groups[&Group::Schedule];
-        let site = schedule.get("site").and_then(Value::as_str).unwrap_or_default();
+        let site = schedule
+            .get("site")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let start = schedule.get("window_start").and_then(Value::as_str);
         possible_duplicate_of = input
             .open_jobs_of_customer
@@ -380,18 +456,29 @@ fn judge_write(input: &JudgeInput<'_>, record: &RecordState) -> Verdict {
         return reject(ErrorCode::InvalidChange, "the change names no field group");
     };
     let Some(rule) = input.policy.rule(t, group) else {
-        return reject(ErrorCode::InvalidChange, format!("a {t} has no field group `{group}`"));
+        return reject(
+            ErrorCode::InvalidChange,
+            format!("a {t} has no field group `{group}`"),
+        );
     };
     let type_rule = input.policy.type_rule(t);
     let Some(current) = record.group(group) else {
-        return reject(ErrorCode::UnknownRecord, format!("{} has no {group} yet", label(record)));
+        return reject(
+            ErrorCode::UnknownRecord,
+            format!("{} has no {group} yet", label(record)),
+        );
     };
 
     // Step 2: who may write.
     if change.owner_epoch > record.owner_epoch {
         return reject(
             ErrorCode::StaleOwnerEpoch,
-            format!("{} is at ownership epoch {}, not {}: pull, then try again", label(record), record.owner_epoch, change.owner_epoch),
+            format!(
+                "{} is at ownership epoch {}, not {}: pull, then try again",
+                label(record),
+                record.owner_epoch,
+                change.owner_epoch
+            ),
         );
     }
     let by_role = rule.writers.contains(&author.role)
@@ -401,7 +488,9 @@ fn judge_write(input: &JudgeInput<'_>, record: &RecordState) -> Verdict {
     if !allowed {
         let was_owner = rule.owner_writes
             && change.owner_epoch < record.owner_epoch
-            && record.owner_at(change.owner_epoch).is_some_and(|o| o.includes(author));
+            && record
+                .owner_at(change.owner_epoch)
+                .is_some_and(|o| o.includes(author));
         if was_owner {
             return Verdict::Hold(Hold {
                 kind: ReviewKind::OwnershipMoved,
@@ -414,9 +503,19 @@ fn judge_write(input: &JudgeInput<'_>, record: &RecordState) -> Verdict {
             });
         }
         if rule.owner_writes && author.role == Role::Technician {
-            return reject(ErrorCode::NotOwner, format!("{} is not yours: it belongs to {}", label(record), record.owner));
+            return reject(
+                ErrorCode::NotOwner,
+                format!(
+                    "{} is not yours: it belongs to {}",
+                    label(record),
+                    record.owner
+                ),
+            );
         }
-        return reject(ErrorCode::Forbidden, format!("a {} cannot change the {group} of a {t}", author.role));
+        return reject(
+            ErrorCode::Forbidden,
+            format!("a {} cannot change the {group} of a {t}", author.role),
+        );
     }
 
     // A void that meets an update, and an update that meets a void, go to a person.
@@ -425,17 +524,26 @@ fn judge_write(input: &JudgeInput<'_>, record: &RecordState) -> Verdict {
         return Verdict::Hold(Hold {
             kind: ReviewKind::VoidVsUpdate,
             group: Some(group),
-            message: format!("{} was voided while this change was made: held for review", label(record)),
+            message: format!(
+                "{} was voided while this change was made: held for review",
+                label(record)
+            ),
         });
     }
 
     // Step 3: locked.
-    let parent_state = input.parent_job.filter(|_| t.is_job_child()).map(|p| p.state.as_str());
-    let archive_of_closed = change.op == Op::Void && void_state(change) == "archived" && record.state == "closed";
+    let parent_state = input
+        .parent_job
+        .filter(|_| t.is_job_child())
+        .map(|p| p.state.as_str());
+    let archive_of_closed =
+        change.op == Op::Void && void_state(change) == "archived" && record.state == "closed";
     let locked = (rule.locked_in.contains(&record.state) && !archive_of_closed)
         || parent_state.is_some_and(|s| rule.locked_in.iter().any(|l| l == s));
     if locked {
-        let state = parent_state.filter(|s| rule.locked_in.iter().any(|l| l == s)).unwrap_or(&record.state);
+        let state = parent_state
+            .filter(|s| rule.locked_in.iter().any(|l| l == s))
+            .unwrap_or(&record.state);
         return reject(
             ErrorCode::RecordLocked,
             format!("{} is {state}, so its {group} is locked; your change is kept on your device for a follow-up", label(record)),
@@ -447,7 +555,10 @@ fn judge_write(input: &JudgeInput<'_>, record: &RecordState) -> Verdict {
             return Verdict::Hold(Hold {
                 kind: ReviewKind::VoidVsUpdate,
                 group: Some(group),
-                message: format!("{} changed after this device last saw it: the void is held for review", label(record)),
+                message: format!(
+                    "{} changed after this device last saw it: the void is held for review",
+                    label(record)
+                ),
             });
         }
         let state = void_state(change);
@@ -469,9 +580,15 @@ fn judge_write(input: &JudgeInput<'_>, record: &RecordState) -> Verdict {
 
     // Schedule's assignee moves only by reassignment, so ownership and epochs stay in step.
     if group == Group::Schedule
-        && change.values.get("assignee").is_some_and(|a| Some(a) != current.values.get("assignee"))
+        && change
+            .values
+            .get("assignee")
+            .is_some_and(|a| Some(a) != current.values.get("assignee"))
     {
-        return reject(ErrorCode::InvalidChange, "the assignee changes by reassignment (POST .../reassign), not by an edit");
+        return reject(
+            ErrorCode::InvalidChange,
+            "the assignee changes by reassignment (POST .../reassign), not by an edit",
+        );
     }
 
     // Append-only items are never overwritten: an edit is for a person to approve.
@@ -479,7 +596,10 @@ fn judge_write(input: &JudgeInput<'_>, record: &RecordState) -> Verdict {
         return Verdict::Hold(Hold {
             kind: ReviewKind::Conflict,
             group: Some(group),
-            message: format!("{} is append-only: an edit of it is held for review", label(record)),
+            message: format!(
+                "{} is append-only: an edit of it is held for review",
+                label(record)
+            ),
         });
     }
 
@@ -488,7 +608,10 @@ fn judge_write(input: &JudgeInput<'_>, record: &RecordState) -> Verdict {
         return Verdict::Hold(Hold {
             kind: ReviewKind::Conflict,
             group: Some(group),
-            message: format!("the {group} of {} is already under review: this version joins it", label(record)),
+            message: format!(
+                "the {group} of {} is already under review: this version joins it",
+                label(record)
+            ),
         });
     }
 
@@ -511,7 +634,11 @@ fn judge_write(input: &JudgeInput<'_>, record: &RecordState) -> Verdict {
     // Steps 4 and 5 (last write wins, owner only): applied, with the lifecycle checked.
     let mut new_state = None;
     if group == Group::Status {
-        let to = change.values.get("state").and_then(Value::as_str).unwrap_or_default();
+        let to = change
+            .values
+            .get("state")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let ok = match t {
             RecordType::Invoice => invoice_transition_allowed(&record.state, to),
             _ => job_transition_allowed(&record.state, to),
@@ -574,11 +701,17 @@ pub fn resolve(
         ));
     }
     let write = |group: Group, values: Value| -> Result<Resolution, Rejection> {
-        let current = record
-            .group(group)
-            .ok_or_else(|| Rejection::new(ErrorCode::UnknownRecord, format!("{} has no {group}", label(record))))?;
+        let current = record.group(group).ok_or_else(|| {
+            Rejection::new(
+                ErrorCode::UnknownRecord,
+                format!("{} has no {group}", label(record)),
+            )
+        })?;
         let state = if group == Group::Status {
-            values.get("state").and_then(Value::as_str).map(str::to_string)
+            values
+                .get("state")
+                .and_then(Value::as_str)
+                .map(str::to_string)
         } else {
             None
         };

@@ -12,7 +12,9 @@ pub mod wire;
 
 pub use error::ErrorCode;
 pub use ids::{ChangeId, DeviceId, RecordId, ReviewId};
-pub use judge::{judge, resolve, Apply, HeldItem, Hold, JobMatch, JudgeInput, Rejection, Resolution, Verdict};
+pub use judge::{
+    judge, resolve, Apply, HeldItem, Hold, JobMatch, JudgeInput, Rejection, Resolution, Verdict,
+};
 pub use model::{Author, Group, Owner, RecordState, RecordType, Role};
 pub use policy::{GroupRule, Policy, PolicyError, PolicyKind};
 pub use wire::{Change, Op, Outcome, OutcomeStatus, ReviewKind};

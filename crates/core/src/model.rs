@@ -9,7 +9,17 @@ use crate::ids::RecordId;
 
 /// The kinds of record Fieldsync keeps.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum RecordType {
@@ -111,7 +121,17 @@ impl fmt::Display for RecordType {
 
 /// A field group: the unit of versioning and of conflict policy.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Group {
@@ -216,7 +236,10 @@ pub fn fields(record_type: RecordType, group: Group) -> &'static [(&'static str,
         (RecordType::Job, Group::Status) | (RecordType::Invoice, Group::Status) => {
             &[("state", Text, false), ("reason", Text, false)]
         }
-        (RecordType::Job, Group::Work) => &[("labour_hours", Number, false), ("completed_at", Time, false)],
+        (RecordType::Job, Group::Work) => &[
+            ("labour_hours", Number, false),
+            ("completed_at", Time, false),
+        ],
         (RecordType::Job, Group::Description) => &[("summary", Text, false)],
         (RecordType::Job, Group::Signature) => &[
             ("signer", Text, false),
@@ -286,9 +309,11 @@ pub fn check_values(
             FieldKind::Reference => value
                 .as_str()
                 .is_some_and(|s| uuid::Uuid::parse_str(s).is_ok()),
-            FieldKind::Sha256 => value
-                .as_str()
-                .is_some_and(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())),
+            FieldKind::Sha256 => value.as_str().is_some_and(|s| {
+                s.len() == 64
+                    && s.bytes()
+                        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            }),
             FieldKind::Time => value
                 .as_str()
                 .is_some_and(|s| chrono::DateTime::parse_from_rfc3339(s).is_ok()),
@@ -303,7 +328,9 @@ pub fn check_values(
                 FieldKind::Sha256 => "a lowercase hex SHA-256",
                 FieldKind::Time => "an RFC 3339 time",
             };
-            return Err(format!("field `{key}` of {record_type}.{group} must be {what}"));
+            return Err(format!(
+                "field `{key}` of {record_type}.{group} must be {what}"
+            ));
         }
     }
     if creating {
@@ -318,7 +345,17 @@ pub fn check_values(
 
 /// A person's role; what each may do is in the policy file.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -488,7 +525,11 @@ pub fn job_transition_allowed(from: &str, to: &str) -> bool {
 pub fn invoice_transition_allowed(from: &str, to: &str) -> bool {
     matches!(
         (from, to),
-        ("draft", "draft") | ("draft", "sent") | ("sent", "sent") | ("sent", "paid") | ("paid", "paid")
+        ("draft", "draft")
+            | ("draft", "sent")
+            | ("sent", "sent")
+            | ("sent", "paid")
+            | ("paid", "paid")
     )
 }
 

@@ -154,7 +154,11 @@ impl Parser<'_> {
                     table,
                     key,
                     path,
-                    format!("unknown role `{}` (known: {})", value.as_str().unwrap_or("(not text)"), known.join(", ")),
+                    format!(
+                        "unknown role `{}` (known: {})",
+                        value.as_str().unwrap_or("(not text)"),
+                        known.join(", ")
+                    ),
                 ));
             };
             roles.push(role);
@@ -168,7 +172,14 @@ impl Parser<'_> {
         table: &Table,
         path: &str,
     ) -> Result<GroupRule, PolicyError> {
-        const KEYS: [&str; 6] = ["policy", "writers", "resolvers", "owner_writes", "locked_in", "lane"];
+        const KEYS: [&str; 6] = [
+            "policy",
+            "writers",
+            "resolvers",
+            "owner_writes",
+            "locked_in",
+            "lane",
+        ];
         for (key, _) in table.iter() {
             if !KEYS.contains(&key) {
                 return Err(self.err(
@@ -212,7 +223,12 @@ impl Parser<'_> {
         let owner_writes = match table.get("owner_writes") {
             None => true,
             Some(item) => item.as_bool().ok_or_else(|| {
-                self.err(table, "owner_writes", &format!("{path}.owner_writes"), "must be true or false".into())
+                self.err(
+                    table,
+                    "owner_writes",
+                    &format!("{path}.owner_writes"),
+                    "must be true or false".into(),
+                )
             })?,
         };
         let mut locked_in = Vec::new();
@@ -225,7 +241,12 @@ impl Parser<'_> {
                 _ => &["active", "voided", "archived"],
             };
             let array = item.as_array().ok_or_else(|| {
-                self.err(table, "locked_in", &format!("{path}.locked_in"), "must be a list of states".into())
+                self.err(
+                    table,
+                    "locked_in",
+                    &format!("{path}.locked_in"),
+                    "must be a list of states".into(),
+                )
             })?;
             for value in array.iter() {
                 match value.as_str() {
@@ -275,8 +296,10 @@ impl Parser<'_> {
             match key {
                 "owner" | "creators" | "voiders" => {}
                 _ => {
-                    let Some(group) = Group::parse(key).filter(|g| record_type.has_group(*g)) else {
-                        let known: Vec<&str> = record_type.groups().iter().map(Group::as_str).collect();
+                    let Some(group) = Group::parse(key).filter(|g| record_type.has_group(*g))
+                    else {
+                        let known: Vec<&str> =
+                            record_type.groups().iter().map(Group::as_str).collect();
                         return Err(self.err(
                             table,
                             key,
@@ -295,7 +318,8 @@ impl Parser<'_> {
                             format!("write the group as its own table: [{path}.{key}]"),
                         ));
                     };
-                    let rule = self.group_rule(record_type, group_table, &format!("{path}.{key}"))?;
+                    let rule =
+                        self.group_rule(record_type, group_table, &format!("{path}.{key}"))?;
                     groups.insert(group, rule);
                 }
             }
@@ -305,7 +329,9 @@ impl Parser<'_> {
                 return Err(PolicyError {
                     line: self.line_of(table.span()),
                     key: format!("{path}.{group}"),
-                    message: format!("missing table [{path}.{group}]: every field group needs a rule"),
+                    message: format!(
+                        "missing table [{path}.{group}]: every field group needs a rule"
+                    ),
                 });
             }
         }
@@ -348,7 +374,13 @@ impl Policy {
         let doc = ImDocument::parse(text).map_err(|e| {
             let line = e
                 .span()
-                .map(|s| text[..s.start.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1)
+                .map(|s| {
+                    text[..s.start.min(text.len())]
+                        .bytes()
+                        .filter(|b| *b == b'\n')
+                        .count()
+                        + 1
+                })
                 .unwrap_or(1);
             PolicyError {
                 line,
@@ -374,7 +406,10 @@ impl Policy {
                             "unknown review kind (known: ownership_moved, possible_duplicate, void_vs_update; a conflict's resolvers are set on its group)".into(),
                         ));
                     }
-                    review.insert(kind.to_string(), parser.roles(table, kind, &format!("review.{kind}"))?);
+                    review.insert(
+                        kind.to_string(),
+                        parser.roles(table, kind, &format!("review.{kind}"))?,
+                    );
                 }
                 continue;
             }
@@ -394,7 +429,9 @@ impl Policy {
                 return Err(PolicyError {
                     line: text.lines().count().max(1),
                     key: record_type.as_str().to_string(),
-                    message: format!("missing table [{record_type}]: every record type needs its rules"),
+                    message: format!(
+                        "missing table [{record_type}]: every record type needs its rules"
+                    ),
                 });
             }
         }
@@ -413,7 +450,8 @@ impl Policy {
     /// The policy that ships with Fieldsync.
     pub fn default_policy() -> Policy {
         // The shipped file is checked by a test, so this cannot fail in a released build.
-        Policy::parse(DEFAULT_POLICY).unwrap_or_else(|e| panic!("the shipped policy file is invalid: {e}"))
+        Policy::parse(DEFAULT_POLICY)
+            .unwrap_or_else(|e| panic!("the shipped policy file is invalid: {e}"))
     }
 
     pub fn type_rule(&self, record_type: RecordType) -> &TypeRule {
@@ -426,7 +464,12 @@ impl Policy {
     }
 
     /// Who may resolve a review item of this kind on this group.
-    pub fn resolvers(&self, kind: ReviewKind, record_type: RecordType, group: Option<Group>) -> Vec<Role> {
+    pub fn resolvers(
+        &self,
+        kind: ReviewKind,
+        record_type: RecordType,
+        group: Option<Group>,
+    ) -> Vec<Role> {
         match kind {
             ReviewKind::Conflict => group
                 .and_then(|g| self.rule(record_type, g))
@@ -451,11 +494,16 @@ impl Policy {
             let names: Vec<&str> = roles.iter().map(Role::as_str).collect();
             names.join(", ")
         };
-        let mut out = format!("{record_type}.{group}: {}.\n", rule.policy.as_str().replace('_', " "));
+        let mut out = format!(
+            "{record_type}.{group}: {}.\n",
+            rule.policy.as_str().replace('_', " ")
+        );
         if rule.owner_writes {
             out.push_str(&format!("Owner: {owner}.\n"));
         } else {
-            out.push_str(&format!("Owner of the record: {owner}, who does not write this group.\n"));
+            out.push_str(&format!(
+                "Owner of the record: {owner}, who does not write this group.\n"
+            ));
         }
         if !rule.writers.is_empty() {
             out.push_str(&format!("Also written by: {}.\n", roles(&rule.writers)));
@@ -467,7 +515,10 @@ impl Policy {
             PolicyKind::OwnerOnly => "Only its owner writes it, so a later write from the owner replaces the earlier one.\n",
         });
         if !rule.resolvers.is_empty() {
-            out.push_str(&format!("Review resolved by: {}.\n", roles(&rule.resolvers)));
+            out.push_str(&format!(
+                "Review resolved by: {}.\n",
+                roles(&rule.resolvers)
+            ));
         }
         if !rule.locked_in.is_empty() {
             out.push_str(&format!(
@@ -481,9 +532,12 @@ impl Policy {
         out.push_str(&format!(
             "Why: {}",
             match rule.policy {
-                PolicyKind::LastWriteWins => "low-risk text; the latest word is almost always the right one.",
-                PolicyKind::ManualReview => "status, money, approvals and labour must never be overwritten silently.",
-                PolicyKind::AppendOnly => "notes, photos, part lines and logs only grow; nothing anyone adds is lost.",
+                PolicyKind::LastWriteWins =>
+                    "low-risk text; the latest word is almost always the right one.",
+                PolicyKind::ManualReview =>
+                    "status, money, approvals and labour must never be overwritten silently.",
+                PolicyKind::AppendOnly =>
+                    "notes, photos, part lines and logs only grow; nothing anyone adds is lost.",
                 PolicyKind::OwnerOnly => "one owner writes it, so there is no one to collide with.",
             }
         ));

@@ -10,7 +10,8 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use fieldsync_core::model::{may_list_devices, may_reassign, may_reopen};
 use fieldsync_core::wire::{
-    ApiErrorBody, Outcome, OutcomeStatus, PullResponse, PushRequest, PushResponse, ResolveRequest, ReviewItem,
+    ApiErrorBody, Outcome, OutcomeStatus, PullResponse, PushRequest, PushResponse, ResolveRequest,
+    ReviewItem,
 };
 use fieldsync_core::{DeviceId, Owner, Policy, RecordId, RecordType, ReviewId};
 use futures::stream::{self, Stream, StreamExt};
@@ -18,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
 use tokio_stream::wrappers::BroadcastStream;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use utoipa::OpenApi;
 
 use crate::auth::{self, Authed};
@@ -104,7 +105,10 @@ impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 
@@ -113,7 +117,10 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.limits.max_body;
     let chunk_limit = state.limits.max_chunk;
     let files = Router::new()
-        .route("/api/v1/files/{sha256}", axum::routing::head(files::head_file).patch(files::patch_file))
+        .route(
+            "/api/v1/files/{sha256}",
+            axum::routing::head(files::head_file).patch(files::patch_file),
+        )
         .layer(DefaultBodyLimit::max(chunk_limit));
     Router::new()
         .route("/api/v1/auth/login", post(login))
@@ -133,8 +140,14 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .merge(files)
         .fallback(not_found)
-        .layer(CatchPanicLayer::custom(|_| ApiError::internal().into_response()))
-        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal().into_response()
+        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(tracing::Level::INFO))
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
         .with_state(state)
 }
 
@@ -150,13 +163,23 @@ async fn openapi() -> impl IntoResponse {
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, description = "invalid_credentials", body = ApiErrorBody),
         (status = 429, description = "rate_limited", body = ApiErrorBody)))]
-pub async fn login(State(state): State<AppState>, ApiJson(req): ApiJson<LoginRequest>) -> Result<ApiJson<LoginResponse>, ApiError> {
+pub async fn login(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<ApiJson<LoginResponse>, ApiError> {
     let device_name = req.device_name.trim();
     if device_name.is_empty() || device_name.len() > 100 {
-        return Err(ApiError::bad_request("name this device (1 to 100 characters), e.g. \"Tom's tablet\""));
+        return Err(ApiError::bad_request(
+            "name this device (1 to 100 characters), e.g. \"Tom's tablet\"",
+        ));
     }
     auth::check(&state.login_limiter, &req.username)?;
-    let invalid = || ApiError::from_code(fieldsync_core::ErrorCode::InvalidCredentials, "the user name or password is wrong");
+    let invalid = || {
+        ApiError::from_code(
+            fieldsync_core::ErrorCode::InvalidCredentials,
+            "the user name or password is wrong",
+        )
+    };
     let found = state.store.user_with_hash(&req.username).await?;
     let (user, hash) = match found {
         Some(found) => found,
@@ -177,10 +200,19 @@ pub async fn login(State(state): State<AppState>, ApiJson(req): ApiJson<LoginReq
     let token = auth::new_token();
     let device_id = state
         .store
-        .register_device(&user.name, device_name, &auth::token_hash(&token), state.clock.now())
+        .register_device(
+            &user.name,
+            device_name,
+            &auth::token_hash(&token),
+            state.clock.now(),
+        )
         .await?;
     tracing::info!(user = %user.name, device = %device_name, %device_id, "signed in");
-    Ok(ApiJson(LoginResponse { token, device_id, user }))
+    Ok(ApiJson(LoginResponse {
+        token,
+        device_id,
+        user,
+    }))
 }
 
 /// `POST /api/v1/sync/push`: each change judged on its own; one outcome per change, same order.
@@ -188,25 +220,44 @@ pub async fn login(State(state): State<AppState>, ApiJson(req): ApiJson<LoginReq
     responses((status = 200, body = PushResponse), (status = 413, description = "payload_too_large", body = ApiErrorBody),
         (status = 422, description = "invalid_change", body = ApiErrorBody), (status = 429, description = "rate_limited", body = ApiErrorBody)),
     security(("bearer" = [])))]
-pub async fn push(State(state): State<AppState>, Authed(device): Authed, ApiJson(req): ApiJson<PushRequest>) -> Result<ApiJson<PushResponse>, ApiError> {
+pub async fn push(
+    State(state): State<AppState>,
+    Authed(device): Authed,
+    ApiJson(req): ApiJson<PushRequest>,
+) -> Result<ApiJson<PushResponse>, ApiError> {
     if req.changes.len() > state.limits.max_batch {
         return Err(ApiError::from_code(
             fieldsync_core::ErrorCode::PayloadTooLarge,
-            format!("a push carries at most {} changes; send the rest in another", state.limits.max_batch),
+            format!(
+                "a push carries at most {} changes; send the rest in another",
+                state.limits.max_batch
+            ),
         ));
     }
-    let outcomes = state.store.push(&device, &req.changes, &state.policy, state.clock.now()).await?;
+    let outcomes = state
+        .store
+        .push(&device, &req.changes, &state.policy, state.clock.now())
+        .await?;
     state.metrics.pushes.inc();
     let mut newest = None;
     for outcome in &outcomes {
-        state.metrics.outcomes.get_or_create(&StatusLabel { status: outcome.status.as_str().to_string() }).inc();
+        state
+            .metrics
+            .outcomes
+            .get_or_create(&StatusLabel {
+                status: outcome.status.as_str().to_string(),
+            })
+            .inc();
         if outcome.status == OutcomeStatus::Applied && !outcome.replayed {
             newest = newest.max(outcome.seq);
         }
     }
     if let Some(seq) = newest {
         state.poke(seq);
-    } else if outcomes.iter().any(|o| o.status == OutcomeStatus::Held && !o.replayed) {
+    } else if outcomes
+        .iter()
+        .any(|o| o.status == OutcomeStatus::Held && !o.replayed)
+    {
         // A new review item is news for the office even though no change was applied.
         state.poke(state.store.max_seq().await?);
     }
@@ -216,27 +267,58 @@ pub async fn push(State(state): State<AppState>, Authed(device): Authed, ApiJson
 /// `GET /api/v1/sync/pull`: changes in the device's scope after a cursor, oldest first.
 #[utoipa::path(get, path = "/api/v1/sync/pull", tag = "sync", params(PullParams),
     responses((status = 200, body = PullResponse)), security(("bearer" = [])))]
-pub async fn pull(State(state): State<AppState>, Authed(device): Authed, ApiQuery(params): ApiQuery<PullParams>) -> Result<ApiJson<PullResponse>, ApiError> {
+pub async fn pull(
+    State(state): State<AppState>,
+    Authed(device): Authed,
+    ApiQuery(params): ApiQuery<PullParams>,
+) -> Result<ApiJson<PullResponse>, ApiError> {
     if params.after < 0 {
-        return Err(ApiError::bad_request("`after` is a sequence number, 0 or more"));
+        return Err(ApiError::bad_request(
+            "`after` is a sequence number, 0 or more",
+        ));
     }
     let limit = params.limit.unwrap_or(500);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request("`limit` is between 1 and 1000"));
     }
-    let report = DeviceReport { outbox_depth: params.outbox_depth, oldest_pending: params.oldest_pending };
-    let response = state.store.pull(&device, params.after, limit, report, &state.policy, state.clock.now()).await?;
+    let report = DeviceReport {
+        outbox_depth: params.outbox_depth,
+        oldest_pending: params.oldest_pending,
+    };
+    let response = state
+        .store
+        .pull(
+            &device,
+            params.after,
+            limit,
+            report,
+            &state.policy,
+            state.clock.now(),
+        )
+        .await?;
     let newest = state.store.max_seq().await?;
-    state.metrics.pull_lag.observe((newest - params.after).max(0) as f64);
+    state
+        .metrics
+        .pull_lag
+        .observe((newest - params.after).max(0) as f64);
     Ok(ApiJson(response))
 }
 
 /// `GET /api/v1/events`: server-sent `poke` events with the newest `seq`, so a device pulls now.
 #[utoipa::path(get, path = "/api/v1/events", tag = "sync",
     responses((status = 200, description = "text/event-stream of `poke` events: {\"seq\": N}")), security(("bearer" = [])))]
-pub async fn events(State(state): State<AppState>, Authed(_device): Authed) -> Result<impl IntoResponse, ApiError> {
+pub async fn events(
+    State(state): State<AppState>,
+    Authed(_device): Authed,
+) -> Result<impl IntoResponse, ApiError> {
     let first = state.store.max_seq().await?;
-    let poke = |seq: i64| Ok::<Event, Infallible>(Event::default().event("poke").data(format!("{{\"seq\":{seq}}}")));
+    let poke = |seq: i64| {
+        Ok::<Event, Infallible>(
+            Event::default()
+                .event("poke")
+                .data(format!("{{\"seq\":{seq}}}")),
+        )
+    };
     let updates = BroadcastStream::new(state.pokes.subscribe()).filter_map(move |msg| async move {
         // A lagging receiver missed pokes; one poke with no newer number still makes it pull.
         Some(poke(msg.unwrap_or(first)))
@@ -245,16 +327,28 @@ pub async fn events(State(state): State<AppState>, Authed(_device): Authed) -> R
     let closing = async move {
         let _ = shutdown.wait_for(|closing| *closing).await;
     };
-    let stream: std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>> =
-        Box::pin(stream::once(async move { poke(first) }).chain(updates).take_until(closing));
+    let stream: std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>> = Box::pin(
+        stream::once(async move { poke(first) })
+            .chain(updates)
+            .take_until(closing),
+    );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
 /// `GET /api/v1/review`: the review inbox for the caller's roles, newest first.
 #[utoipa::path(get, path = "/api/v1/review", tag = "review", params(ReviewParams),
     responses((status = 200, body = Vec<ReviewItem>)), security(("bearer" = [])))]
-pub async fn review_list(State(state): State<AppState>, Authed(device): Authed, ApiQuery(params): ApiQuery<ReviewParams>) -> Result<ApiJson<Vec<ReviewItem>>, ApiError> {
-    Ok(ApiJson(state.store.review_list(&device.author, &state.policy, params.all).await?))
+pub async fn review_list(
+    State(state): State<AppState>,
+    Authed(device): Authed,
+    ApiQuery(params): ApiQuery<ReviewParams>,
+) -> Result<ApiJson<Vec<ReviewItem>>, ApiError> {
+    Ok(ApiJson(
+        state
+            .store
+            .review_list(&device.author, &state.policy, params.all)
+            .await?,
+    ))
 }
 
 /// `POST /api/v1/review/{id}/resolve`: choose current, incoming, or a merged value.
@@ -262,8 +356,16 @@ pub async fn review_list(State(state): State<AppState>, Authed(device): Authed, 
     params(("id" = String, Path, description = "review item id")),
     responses((status = 200, body = ResolveResponse), (status = 403, description = "forbidden", body = ApiErrorBody),
         (status = 409, description = "already_resolved", body = ApiErrorBody)), security(("bearer" = [])))]
-pub async fn resolve(State(state): State<AppState>, Authed(device): Authed, ApiPath(id): ApiPath<ReviewId>, ApiJson(req): ApiJson<ResolveRequest>) -> Result<ApiJson<ResolveResponse>, ApiError> {
-    let (item, outcome) = state.store.resolve(&device, id, &req, &state.policy, state.clock.now()).await?;
+pub async fn resolve(
+    State(state): State<AppState>,
+    Authed(device): Authed,
+    ApiPath(id): ApiPath<ReviewId>,
+    ApiJson(req): ApiJson<ResolveRequest>,
+) -> Result<ApiJson<ResolveResponse>, ApiError> {
+    let (item, outcome) = state
+        .store
+        .resolve(&device, id, &req, &state.policy, state.clock.now())
+        .await?;
     if let Some(seq) = outcome.seq {
         state.poke(seq);
     }
@@ -273,7 +375,10 @@ pub async fn resolve(State(state): State<AppState>, Authed(device): Authed, ApiP
 fn record_type(name: &str) -> Result<RecordType, ApiError> {
     RecordType::parse(name).ok_or_else(|| {
         let known: Vec<&str> = RecordType::ALL.iter().map(RecordType::as_str).collect();
-        ApiError::bad_request(format!("unknown record type `{name}` (known: {})", known.join(", ")))
+        ApiError::bad_request(format!(
+            "unknown record type `{name}` (known: {})",
+            known.join(", ")
+        ))
     })
 }
 
@@ -281,12 +386,23 @@ fn record_type(name: &str) -> Result<RecordType, ApiError> {
 #[utoipa::path(post, path = "/api/v1/records/{type}/{id}/reassign", tag = "records", request_body = ReassignRequest,
     params(("type" = String, Path), ("id" = String, Path)),
     responses((status = 200, body = ReassignOutcome), (status = 403, description = "forbidden", body = ApiErrorBody)), security(("bearer" = [])))]
-pub async fn reassign(State(state): State<AppState>, Authed(device): Authed, ApiPath((kind, id)): ApiPath<(String, RecordId)>, ApiJson(req): ApiJson<ReassignRequest>) -> Result<ApiJson<ReassignOutcome>, ApiError> {
+pub async fn reassign(
+    State(state): State<AppState>,
+    Authed(device): Authed,
+    ApiPath((kind, id)): ApiPath<(String, RecordId)>,
+    ApiJson(req): ApiJson<ReassignRequest>,
+) -> Result<ApiJson<ReassignOutcome>, ApiError> {
     record_type(&kind)?;
     if !may_reassign(device.author.role) {
-        return Err(ApiError::forbidden(format!("a {} cannot reassign jobs; a dispatcher does", device.author.role)));
+        return Err(ApiError::forbidden(format!(
+            "a {} cannot reassign jobs; a dispatcher does",
+            device.author.role
+        )));
     }
-    let done = state.store.reassign(&device, id, &req.owner, state.clock.now()).await?;
+    let done = state
+        .store
+        .reassign(&device, id, &req.owner, state.clock.now())
+        .await?;
     state.poke(done.moved.seq);
     Ok(ApiJson(done))
 }
@@ -295,15 +411,26 @@ pub async fn reassign(State(state): State<AppState>, Authed(device): Authed, Api
 #[utoipa::path(post, path = "/api/v1/records/{type}/{id}/reopen", tag = "records", request_body = ReopenRequest,
     params(("type" = String, Path), ("id" = String, Path)),
     responses((status = 200, body = Outcome), (status = 403, description = "forbidden", body = ApiErrorBody)), security(("bearer" = [])))]
-pub async fn reopen(State(state): State<AppState>, Authed(device): Authed, ApiPath((kind, id)): ApiPath<(String, RecordId)>, ApiJson(req): ApiJson<ReopenRequest>) -> Result<ApiJson<Outcome>, ApiError> {
+pub async fn reopen(
+    State(state): State<AppState>,
+    Authed(device): Authed,
+    ApiPath((kind, id)): ApiPath<(String, RecordId)>,
+    ApiJson(req): ApiJson<ReopenRequest>,
+) -> Result<ApiJson<Outcome>, ApiError> {
     record_type(&kind)?;
     if !may_reopen(device.author.role) {
-        return Err(ApiError::forbidden(format!("a {} cannot reopen jobs; a supervisor or dispatcher does", device.author.role)));
+        return Err(ApiError::forbidden(format!(
+            "a {} cannot reopen jobs; a supervisor or dispatcher does",
+            device.author.role
+        )));
     }
     if req.reason.trim().is_empty() {
         return Err(ApiError::bad_request("say why the job is reopened"));
     }
-    let outcome = state.store.reopen(&device, id, req.reason.trim(), state.clock.now()).await?;
+    let outcome = state
+        .store
+        .reopen(&device, id, req.reason.trim(), state.clock.now())
+        .await?;
     if let Some(seq) = outcome.seq {
         state.poke(seq);
     }
@@ -314,7 +441,11 @@ pub async fn reopen(State(state): State<AppState>, Authed(device): Authed, ApiPa
 #[utoipa::path(get, path = "/api/v1/records/{type}/{id}/history", tag = "records",
     params(("type" = String, Path), ("id" = String, Path)),
     responses((status = 200, body = RecordHistory), (status = 404, description = "not_found", body = ApiErrorBody)), security(("bearer" = [])))]
-pub async fn history(State(state): State<AppState>, Authed(device): Authed, ApiPath((kind, id)): ApiPath<(String, RecordId)>) -> Result<ApiJson<RecordHistory>, ApiError> {
+pub async fn history(
+    State(state): State<AppState>,
+    Authed(device): Authed,
+    ApiPath((kind, id)): ApiPath<(String, RecordId)>,
+) -> Result<ApiJson<RecordHistory>, ApiError> {
     let t = record_type(&kind)?;
     Ok(ApiJson(state.store.history(&device.author, t, id).await?))
 }
@@ -322,9 +453,14 @@ pub async fn history(State(state): State<AppState>, Authed(device): Authed, ApiP
 /// `GET /api/v1/devices`: every device with its user, last seen, and reported outbox.
 #[utoipa::path(get, path = "/api/v1/devices", tag = "devices",
     responses((status = 200, body = Vec<DeviceInfo>), (status = 403, description = "forbidden", body = ApiErrorBody)), security(("bearer" = [])))]
-pub async fn devices(State(state): State<AppState>, Authed(device): Authed) -> Result<ApiJson<Vec<DeviceInfo>>, ApiError> {
+pub async fn devices(
+    State(state): State<AppState>,
+    Authed(device): Authed,
+) -> Result<ApiJson<Vec<DeviceInfo>>, ApiError> {
     if !may_list_devices(device.author.role) {
-        return Err(ApiError::forbidden("a technician sees their own device only"));
+        return Err(ApiError::forbidden(
+            "a technician sees their own device only",
+        ));
     }
     Ok(ApiJson(state.store.list_devices().await?))
 }
@@ -332,8 +468,13 @@ pub async fn devices(State(state): State<AppState>, Authed(device): Authed) -> R
 /// `GET /api/v1/policy`: the policy file in force.
 #[utoipa::path(get, path = "/api/v1/policy", tag = "policy",
     responses((status = 200, body = PolicyResponse)), security(("bearer" = [])))]
-pub async fn policy(State(state): State<AppState>, Authed(_device): Authed) -> ApiJson<PolicyResponse> {
-    ApiJson(PolicyResponse { policy: (*state.policy).clone() })
+pub async fn policy(
+    State(state): State<AppState>,
+    Authed(_device): Authed,
+) -> ApiJson<PolicyResponse> {
+    ApiJson(PolicyResponse {
+        policy: (*state.policy).clone(),
+    })
 }
 
 /// `GET /healthz`: liveness, and whether the store answers.
@@ -349,5 +490,9 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     if let Ok(depth) = state.store.open_review_count().await {
         state.metrics.review_queue.set(depth);
     }
-    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
 }

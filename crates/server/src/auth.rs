@@ -1,7 +1,9 @@
 //! Passwords (argon2), device tokens (random, stored as SHA-256), the bearer-token extractor and
 //! the rate limiters (governor).
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -42,13 +44,19 @@ pub fn check(limiter: &KeyedLimiter, key: &str) -> Result<(), ApiError> {
 /// Hashes a password with argon2id and a random salt.
 pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
     let salt = SaltString::generate(&mut OsRng);
-    Ok(Argon2::default().hash_password(password.as_bytes(), &salt)?.to_string())
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes(), &salt)?
+        .to_string())
 }
 
 /// Whether a password matches its stored hash.
 pub fn verify_password(hash: &str, password: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -76,17 +84,25 @@ impl FromRequestParts<AppState> for Authed {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| ApiError::unauthenticated("sign in first: send Authorization: Bearer <token>"))?;
+            .ok_or_else(|| {
+                ApiError::unauthenticated("sign in first: send Authorization: Bearer <token>")
+            })?;
         let token = header
             .strip_prefix("Bearer ")
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::unauthenticated("the Authorization header must be `Bearer <token>`"))?;
+            .ok_or_else(|| {
+                ApiError::unauthenticated("the Authorization header must be `Bearer <token>`")
+            })?;
         let device = state
             .store
             .device_by_token(&token_hash(token))
             .await?
-            .ok_or_else(|| ApiError::unauthenticated("this device's sign-in is no longer valid (revoked or replaced); sign in again"))?;
+            .ok_or_else(|| {
+                ApiError::unauthenticated(
+                    "this device's sign-in is no longer valid (revoked or replaced); sign in again",
+                )
+            })?;
         check(&state.device_limiter, &device.device_id.to_string())?;
         Ok(Authed(device))
     }

@@ -33,7 +33,11 @@ impl ApiError {
     }
 
     pub fn invalid_change(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidChange, message)
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidChange,
+            message,
+        )
     }
 
     pub fn forbidden(message: impl Into<String>) -> ApiError {
@@ -45,7 +49,11 @@ impl ApiError {
     }
 
     pub fn unauthenticated(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated, message)
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthenticated,
+            message,
+        )
     }
 
     pub fn rate_limited(retry_after: u64) -> ApiError {
@@ -62,7 +70,11 @@ impl ApiError {
     pub fn unavailable(message: impl Into<String>) -> ApiError {
         ApiError {
             retry_after: Some(5),
-            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, message)
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                message,
+            )
         }
     }
 
@@ -102,7 +114,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
             StoreError::NotFound(what) => ApiError::not_found(what),
-            StoreError::Conflict(what) => ApiError::new(StatusCode::CONFLICT, ErrorCode::AlreadyExists, what),
+            StoreError::Conflict(what) => {
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::AlreadyExists, what)
+            }
             StoreError::Refused(code, message) => ApiError::from_code(code, message),
             StoreError::Unavailable(source) => {
                 tracing::warn!(error = %source, "database unavailable");
@@ -144,22 +158,41 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::JsonRejection) -> ApiError {
         use axum::extract::rejection::JsonRejection::*;
         match rejection {
-            JsonDataError(e) => ApiError::invalid_change(format!("the request body does not fit: {}", e.body_text().trim_start_matches("Failed to deserialize the JSON body into the target type: "))),
-            JsonSyntaxError(e) => ApiError::bad_request(format!("the request body is not valid JSON: {}", e.body_text().trim_start_matches("Failed to parse the request body as JSON: "))),
-            MissingJsonContentType(_) => ApiError::bad_request("send the body as JSON with Content-Type: application/json"),
+            JsonDataError(e) => ApiError::invalid_change(format!(
+                "the request body does not fit: {}",
+                e.body_text().trim_start_matches(
+                    "Failed to deserialize the JSON body into the target type: "
+                )
+            )),
+            JsonSyntaxError(e) => ApiError::bad_request(format!(
+                "the request body is not valid JSON: {}",
+                e.body_text()
+                    .trim_start_matches("Failed to parse the request body as JSON: ")
+            )),
+            MissingJsonContentType(_) => {
+                ApiError::bad_request("send the body as JSON with Content-Type: application/json")
+            }
             BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorCode::PayloadTooLarge,
                 "the request body is too large; send fewer changes per batch",
             ),
-            other => ApiError::bad_request(format!("the request body could not be read: {}", other.body_text())),
+            other => ApiError::bad_request(format!(
+                "the request body could not be read: {}",
+                other.body_text()
+            )),
         }
     }
 }
 
 impl From<axum::extract::rejection::QueryRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::QueryRejection) -> ApiError {
-        ApiError::bad_request(format!("the query string does not fit: {}", rejection.body_text().trim_start_matches("Failed to deserialize query string: ")))
+        ApiError::bad_request(format!(
+            "the query string does not fit: {}",
+            rejection
+                .body_text()
+                .trim_start_matches("Failed to deserialize query string: ")
+        ))
     }
 }
 

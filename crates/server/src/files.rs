@@ -22,15 +22,24 @@ const TUS_VERSION: &str = "1.0.0";
 /// A hash is the file's only name, so it must be exactly 64 lowercase hex digits: nothing in it
 /// can climb out of the files directory.
 fn check_sha(sha: &str) -> Result<(), ApiError> {
-    if sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if sha.len() == 64
+        && sha
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         Ok(())
     } else {
-        Err(ApiError::bad_request("a file is named by its SHA-256: 64 lowercase hex digits"))
+        Err(ApiError::bad_request(
+            "a file is named by its SHA-256: 64 lowercase hex digits",
+        ))
     }
 }
 
 fn paths(state: &AppState, sha: &str) -> (PathBuf, PathBuf) {
-    (state.files_dir.join(format!("{sha}.part")), state.files_dir.join(sha))
+    (
+        state.files_dir.join(format!("{sha}.part")),
+        state.files_dir.join(sha),
+    )
 }
 
 fn header_u64(headers: &HeaderMap, name: &str) -> Result<Option<u64>, ApiError> {
@@ -41,7 +50,9 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Result<Option<u64>, ApiError> 
             .ok()
             .and_then(|s| s.trim().parse::<u64>().ok())
             .map(Some)
-            .ok_or_else(|| ApiError::bad_request(format!("{name} must be a whole number of bytes"))),
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("{name} must be a whole number of bytes"))
+            }),
     }
 }
 
@@ -64,11 +75,18 @@ fn tus_response(status: StatusCode, offset: i64, length: i64) -> Response {
     params(("sha256" = String, Path, description = "the file's SHA-256, lowercase hex")),
     responses((status = 200, description = "Upload-Offset and Upload-Length headers"), (status = 404, description = "no upload yet")),
     security(("bearer" = [])))]
-pub async fn head_file(State(state): State<AppState>, Authed(_device): Authed, ApiPath(sha): ApiPath<String>) -> Result<Response, ApiError> {
+pub async fn head_file(
+    State(state): State<AppState>,
+    Authed(_device): Authed,
+    ApiPath(sha): ApiPath<String>,
+) -> Result<Response, ApiError> {
     check_sha(&sha)?;
     match state.store.file_status(&sha).await? {
         Some(status) => Ok(tus_response(StatusCode::OK, status.received, status.length)),
-        None => Ok(ApiError::not_found("no upload of this file yet; start one with PATCH at Upload-Offset 0").into_response()),
+        None => Ok(ApiError::not_found(
+            "no upload of this file yet; start one with PATCH at Upload-Offset 0",
+        )
+        .into_response()),
     }
 }
 
@@ -88,7 +106,10 @@ pub async fn patch_file(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     check_sha(&sha)?;
-    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     if content_type != "application/offset+octet-stream" {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -96,7 +117,8 @@ pub async fn patch_file(
             "send file bytes with Content-Type: application/offset+octet-stream",
         ));
     }
-    let offset = header_u64(&headers, "upload-offset")?.ok_or_else(|| ApiError::bad_request("a PATCH names its Upload-Offset"))?;
+    let offset = header_u64(&headers, "upload-offset")?
+        .ok_or_else(|| ApiError::bad_request("a PATCH names its Upload-Offset"))?;
     let declared = header_u64(&headers, "upload-length")?;
     let _guard = state.file_lock.lock().await;
     let now = state.clock.now();
@@ -104,7 +126,10 @@ pub async fn patch_file(
         (Some(status), Some(length)) if status.length != length as i64 => {
             return Err(ApiError::from_code(
                 ErrorCode::OffsetMismatch,
-                format!("this upload was started with Upload-Length {}, not {length}", status.length),
+                format!(
+                    "this upload was started with Upload-Length {}, not {length}",
+                    status.length
+                ),
             ))
         }
         (Some(status), _) => status,
@@ -112,40 +137,73 @@ pub async fn patch_file(
             if length > state.limits.max_file {
                 return Err(ApiError::from_code(
                     ErrorCode::PayloadTooLarge,
-                    format!("files are limited to {} MiB", state.limits.max_file / (1024 * 1024)),
+                    format!(
+                        "files are limited to {} MiB",
+                        state.limits.max_file / (1024 * 1024)
+                    ),
                 ));
             }
             if length == 0 {
                 return Err(ApiError::bad_request("an empty file has nothing to upload"));
             }
-            state.store.file_begin(&sha, length as i64, &device.author.user, now).await?
+            state
+                .store
+                .file_begin(&sha, length as i64, &device.author.user, now)
+                .await?
         }
-        (None, None) => return Err(ApiError::bad_request("the first PATCH of a file names its Upload-Length")),
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "the first PATCH of a file names its Upload-Length",
+            ))
+        }
     };
     if status.complete {
-        return Ok(tus_response(StatusCode::NO_CONTENT, status.length, status.length));
+        return Ok(tus_response(
+            StatusCode::NO_CONTENT,
+            status.length,
+            status.length,
+        ));
     }
     if offset as i64 != status.received {
         return Err(ApiError::from_code(
             ErrorCode::OffsetMismatch,
-            format!("the server has {} bytes of this file; send from there (HEAD tells)", status.received),
+            format!(
+                "the server has {} bytes of this file; send from there (HEAD tells)",
+                status.received
+            ),
         ));
     }
     let end = offset + body.len() as u64;
     if end > status.length as u64 {
-        return Err(ApiError::from_code(ErrorCode::PayloadTooLarge, "these bytes run past the declared Upload-Length"));
+        return Err(ApiError::from_code(
+            ErrorCode::PayloadTooLarge,
+            "these bytes run past the declared Upload-Length",
+        ));
     }
     let (part, done) = paths(&state, &sha);
-    tokio::fs::create_dir_all(&state.files_dir).await.map_err(io_error)?;
-    let mut file = tokio::fs::OpenOptions::new().create(true).truncate(false).write(true).read(true).open(&part).await.map_err(io_error)?;
+    tokio::fs::create_dir_all(&state.files_dir)
+        .await
+        .map_err(io_error)?;
+    let mut file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .read(true)
+        .open(&part)
+        .await
+        .map_err(io_error)?;
     // Drop bytes past the recorded offset: a write cut by a crash is not counted, so resent.
     file.set_len(offset).await.map_err(io_error)?;
-    file.seek(std::io::SeekFrom::Start(offset)).await.map_err(io_error)?;
+    file.seek(std::io::SeekFrom::Start(offset))
+        .await
+        .map_err(io_error)?;
     file.write_all(&body).await.map_err(io_error)?;
     file.sync_all().await.map_err(io_error)?;
     state.metrics.file_bytes.inc_by(body.len() as u64);
     if end == status.length as u64 {
-        file.seek(std::io::SeekFrom::Start(0)).await.map_err(io_error)?;
+        file.seek(std::io::SeekFrom::Start(0))
+            .await
+            .map_err(io_error)?;
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -165,12 +223,22 @@ pub async fn patch_file(
         }
         drop(file);
         tokio::fs::rename(&part, &done).await.map_err(io_error)?;
-        state.store.file_progress(&sha, end as i64, true, now).await?;
+        state
+            .store
+            .file_progress(&sha, end as i64, true, now)
+            .await?;
         tracing::info!(sha256 = %sha, bytes = end, "file complete");
     } else {
-        state.store.file_progress(&sha, end as i64, false, now).await?;
+        state
+            .store
+            .file_progress(&sha, end as i64, false, now)
+            .await?;
     }
-    Ok(tus_response(StatusCode::NO_CONTENT, end as i64, status.length))
+    Ok(tus_response(
+        StatusCode::NO_CONTENT,
+        end as i64,
+        status.length,
+    ))
 }
 
 fn io_error(e: std::io::Error) -> ApiError {

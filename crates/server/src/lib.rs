@@ -85,7 +85,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, policy: Policy, files_dir: PathBuf, clock: Arc<dyn Clock>, limits: Limits) -> AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        policy: Policy,
+        files_dir: PathBuf,
+        clock: Arc<dyn Clock>,
+        limits: Limits,
+    ) -> AppState {
         let (pokes, _) = broadcast::channel(1024);
         let (shutdown_tx, shutdown) = watch::channel(false);
         AppState {
@@ -113,7 +119,11 @@ impl AppState {
 
 /// Serves the API on a listener the caller bound, until `shutdown` resolves; requests in flight
 /// (a push half judged) finish before it returns, and event streams close.
-pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let closing = state.shutdown_tx.clone();
     let app = router(state);
     axum::serve(listener, app)

@@ -28,13 +28,30 @@ impl Metrics {
         let pushes = Counter::default();
         let outcomes = Family::<StatusLabel, Counter>::default();
         let review_queue = Gauge::default();
-        let pull_lag = Histogram::new([0.0, 1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0].into_iter());
+        let pull_lag =
+            Histogram::new([0.0, 1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0].into_iter());
         let file_bytes = Counter::default();
         registry.register("pushes", "Push requests judged", pushes.clone());
-        registry.register("changes", "Changes judged, by outcome status", outcomes.clone());
-        registry.register("review_queue_depth", "Open items in the review inbox", review_queue.clone());
-        registry.register("pull_lag_changes", "How many changes behind the newest a device was when it pulled", pull_lag.clone());
-        registry.register("file_lane_bytes", "Bytes received by the file lane", file_bytes.clone());
+        registry.register(
+            "changes",
+            "Changes judged, by outcome status",
+            outcomes.clone(),
+        );
+        registry.register(
+            "review_queue_depth",
+            "Open items in the review inbox",
+            review_queue.clone(),
+        );
+        registry.register(
+            "pull_lag_changes",
+            "How many changes behind the newest a device was when it pulled",
+            pull_lag.clone(),
+        );
+        registry.register(
+            "file_lane_bytes",
+            "Bytes received by the file lane",
+            file_bytes.clone(),
+        );
         Metrics {
             registry,
             pushes,

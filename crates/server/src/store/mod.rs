@@ -8,10 +8,11 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use fieldsync_core::wire::{
-    Outcome, OwnershipMove, PullResponse, ResolveRequest, ReviewItem,
+use fieldsync_core::wire::{Outcome, OwnershipMove, PullResponse, ResolveRequest, ReviewItem};
+use fieldsync_core::{
+    Author, Change, DeviceId, ErrorCode, Owner, Policy, RecordId, RecordState, RecordType,
+    ReviewId, Role,
 };
-use fieldsync_core::{Author, Change, DeviceId, ErrorCode, Owner, Policy, RecordId, RecordState, RecordType, ReviewId, Role};
 use serde::{Deserialize, Serialize};
 
 /// The store's error, converted from `sqlx::Error` at the store boundary.
@@ -38,8 +39,12 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> StoreError {
         match &e {
             sqlx::Error::RowNotFound => StoreError::NotFound("no such row".into()),
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => StoreError::Unavailable(e),
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_string()),
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                StoreError::Unavailable(e)
+            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.message().to_string())
+            }
             _ => StoreError::Database(e),
         }
     }
@@ -156,24 +161,85 @@ pub trait Store: Send + Sync + 'static {
     async fn user_with_hash(&self, name: &str) -> StoreResult<Option<(User, String)>>;
     async fn list_users(&self) -> StoreResult<Vec<User>>;
     /// Registers (or re-registers) a device for a user and stores the hash of its new token.
-    async fn register_device(&self, user: &str, device_name: &str, token_hash: &str, now: DateTime<Utc>) -> StoreResult<DeviceId>;
+    async fn register_device(
+        &self,
+        user: &str,
+        device_name: &str,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<DeviceId>;
     async fn device_by_token(&self, token_hash: &str) -> StoreResult<Option<DeviceAuth>>;
     async fn list_devices(&self) -> StoreResult<Vec<DeviceInfo>>;
     async fn revoke_device(&self, device_id: DeviceId, now: DateTime<Utc>) -> StoreResult<()>;
 
     /// Judges and commits a batch; one outcome per change, same order.
-    async fn push(&self, device: &DeviceAuth, changes: &[Change], policy: &Policy, now: DateTime<Utc>) -> StoreResult<Vec<Outcome>>;
-    async fn pull(&self, device: &DeviceAuth, after: i64, limit: i64, report: DeviceReport, policy: &Policy, now: DateTime<Utc>) -> StoreResult<PullResponse>;
+    async fn push(
+        &self,
+        device: &DeviceAuth,
+        changes: &[Change],
+        policy: &Policy,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Outcome>>;
+    async fn pull(
+        &self,
+        device: &DeviceAuth,
+        after: i64,
+        limit: i64,
+        report: DeviceReport,
+        policy: &Policy,
+        now: DateTime<Utc>,
+    ) -> StoreResult<PullResponse>;
     async fn max_seq(&self) -> StoreResult<i64>;
-    async fn review_list(&self, author: &Author, policy: &Policy, include_resolved: bool) -> StoreResult<Vec<ReviewItem>>;
+    async fn review_list(
+        &self,
+        author: &Author,
+        policy: &Policy,
+        include_resolved: bool,
+    ) -> StoreResult<Vec<ReviewItem>>;
     async fn open_review_count(&self) -> StoreResult<i64>;
-    async fn resolve(&self, device: &DeviceAuth, review_id: ReviewId, request: &ResolveRequest, policy: &Policy, now: DateTime<Utc>) -> StoreResult<(ReviewItem, Outcome)>;
-    async fn reassign(&self, device: &DeviceAuth, record_id: RecordId, to: &Owner, now: DateTime<Utc>) -> StoreResult<ReassignOutcome>;
-    async fn reopen(&self, device: &DeviceAuth, record_id: RecordId, reason: &str, now: DateTime<Utc>) -> StoreResult<Outcome>;
-    async fn history(&self, author: &Author, record_type: RecordType, record_id: RecordId) -> StoreResult<RecordHistory>;
+    async fn resolve(
+        &self,
+        device: &DeviceAuth,
+        review_id: ReviewId,
+        request: &ResolveRequest,
+        policy: &Policy,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(ReviewItem, Outcome)>;
+    async fn reassign(
+        &self,
+        device: &DeviceAuth,
+        record_id: RecordId,
+        to: &Owner,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ReassignOutcome>;
+    async fn reopen(
+        &self,
+        device: &DeviceAuth,
+        record_id: RecordId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Outcome>;
+    async fn history(
+        &self,
+        author: &Author,
+        record_type: RecordType,
+        record_id: RecordId,
+    ) -> StoreResult<RecordHistory>;
 
     async fn file_status(&self, sha256: &str) -> StoreResult<Option<FileStatus>>;
     /// Records that an upload of `length` bytes began; returns its status if it already exists.
-    async fn file_begin(&self, sha256: &str, length: i64, by: &str, now: DateTime<Utc>) -> StoreResult<FileStatus>;
-    async fn file_progress(&self, sha256: &str, received: i64, complete: bool, now: DateTime<Utc>) -> StoreResult<()>;
+    async fn file_begin(
+        &self,
+        sha256: &str,
+        length: i64,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<FileStatus>;
+    async fn file_progress(
+        &self,
+        sha256: &str,
+        received: i64,
+        complete: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
 }

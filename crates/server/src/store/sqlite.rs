@@ -17,16 +17,18 @@ use uuid::Uuid;
 use fieldsync_core::judge::{change_group, HeldItem, Resolution};
 use fieldsync_core::model::GroupState;
 use fieldsync_core::wire::{
-    OwnershipMove, PullResponse, PulledChange, ResolveChoice, ResolveRequest, ReviewItem, ReviewKind, VersionSide,
+    OwnershipMove, PullResponse, PulledChange, ResolveChoice, ResolveRequest, ReviewItem,
+    ReviewKind, VersionSide,
 };
 use fieldsync_core::{
-    judge, resolve, Apply, Author, Change, ChangeId, DeviceId, ErrorCode, Group, JobMatch, JudgeInput, Op, Outcome,
-    OutcomeStatus, Owner, Policy, RecordId, RecordState, RecordType, ReviewId, Role, Verdict,
+    judge, resolve, Apply, Author, Change, ChangeId, DeviceId, ErrorCode, Group, JobMatch,
+    JudgeInput, Op, Outcome, OutcomeStatus, Owner, Policy, RecordId, RecordState, RecordType,
+    ReviewId, Role, Verdict,
 };
 
 use super::{
-    DeviceAuth, DeviceInfo, DeviceReport, FileStatus, HistoryEntry, NewUser, ReassignOutcome, RecordHistory, Store,
-    StoreError, StoreResult, User,
+    DeviceAuth, DeviceInfo, DeviceReport, FileStatus, HistoryEntry, NewUser, ReassignOutcome,
+    RecordHistory, Store, StoreError, StoreResult, User,
 };
 
 /// The SQLite store.
@@ -37,7 +39,8 @@ pub struct SqliteStore {
 }
 
 fn parse<T: FromStr>(s: &str, what: &str) -> StoreResult<T> {
-    s.parse().map_err(|_| StoreError::Corrupt(format!("bad {what}: {s}")))
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("bad {what}: {s}")))
 }
 
 fn owner_of(key: &str) -> StoreResult<Owner> {
@@ -128,15 +131,17 @@ struct ChangeRow {
     outcome: String,
 }
 
-const CHANGE_COLUMNS: &str = "seq, change_id, kind, record_type, record_id, grp, op, base_version, vals, owner_epoch, \
+const CHANGE_COLUMNS: &str =
+    "seq, change_id, kind, record_type, record_id, grp, op, base_version, vals, owner_epoch, \
      device_time, author, device_id, server_time, version, number, owner, state, outcome";
 
 impl ChangeRow {
     fn pulled(&self) -> StoreResult<PulledChange> {
         Ok(PulledChange {
             change_id: parse(&self.change_id, "change id")?,
-            record_type: RecordType::parse(&self.record_type)
-                .ok_or_else(|| StoreError::Corrupt(format!("bad record type {}", self.record_type)))?,
+            record_type: RecordType::parse(&self.record_type).ok_or_else(|| {
+                StoreError::Corrupt(format!("bad record type {}", self.record_type))
+            })?,
             record_id: parse(&self.record_id, "record id")?,
             group: self.grp.as_deref().and_then(Group::parse),
             op: op_of(&self.op)?,
@@ -148,7 +153,11 @@ impl ChangeRow {
             version: self.version.unwrap_or(0),
             number: self.number.clone(),
             author: self.author.clone(),
-            device_id: self.device_id.as_deref().map(|d| parse(d, "device id")).transpose()?,
+            device_id: self
+                .device_id
+                .as_deref()
+                .map(|d| parse(d, "device id"))
+                .transpose()?,
             server_time: self.server_time,
             owner: owner_of(&self.owner)?,
             state: self.state.clone(),
@@ -216,12 +225,15 @@ const REVIEW_SELECT: &str = "SELECT r.review_id, r.kind, r.record_type, r.record
 
 impl ReviewRow {
     fn item(&self, policy: &Policy) -> StoreResult<ReviewItem> {
-        let kind = ReviewKind::parse(&self.kind).ok_or_else(|| StoreError::Corrupt(format!("bad review kind {}", self.kind)))?;
+        let kind = ReviewKind::parse(&self.kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("bad review kind {}", self.kind)))?;
         let record_type = RecordType::parse(&self.record_type)
             .ok_or_else(|| StoreError::Corrupt(format!("bad record type {}", self.record_type)))?;
         let group = self.grp.as_deref().and_then(Group::parse);
         let side = |s: &Option<String>| -> StoreResult<Option<VersionSide>> {
-            s.as_deref().map(|s| serde_json::from_str(s).map_err(StoreError::from)).transpose()
+            s.as_deref()
+                .map(|s| serde_json::from_str(s).map_err(StoreError::from))
+                .transpose()
         };
         Ok(ReviewItem {
             review_id: parse(&self.review_id, "review id")?,
@@ -234,7 +246,11 @@ impl ReviewRow {
             base: side(&self.base)?,
             current: side(&self.current)?,
             incoming: serde_json::from_str(&self.incoming)?,
-            matched_record_id: self.matched_record_id.as_deref().map(|m| parse(m, "record id")).transpose()?,
+            matched_record_id: self
+                .matched_record_id
+                .as_deref()
+                .map(|m| parse(m, "record id"))
+                .transpose()?,
             matched_number: self.matched_number.clone(),
             resolvers: policy.resolvers(kind, record_type, group),
             created_at: self.created_at,
@@ -247,7 +263,10 @@ impl ReviewRow {
 }
 
 /// Loads a record as the judge sees it.
-async fn load_record(conn: &mut SqliteConnection, record_id: &str) -> StoreResult<Option<(RecordState, RecordRow)>> {
+async fn load_record(
+    conn: &mut SqliteConnection,
+    record_id: &str,
+) -> StoreResult<Option<(RecordState, RecordRow)>> {
     let Some(row) = sqlx::query_as::<_, RecordRow>(
         "SELECT record_id, record_type, number, owner, owner_epoch, state, job_id, customer_id \
          FROM records WHERE record_id = ?",
@@ -258,17 +277,22 @@ async fn load_record(conn: &mut SqliteConnection, record_id: &str) -> StoreResul
     else {
         return Ok(None);
     };
-    let groups = sqlx::query_as::<_, GroupRow>("SELECT grp, version, vals, contested FROM record_groups WHERE record_id = ?")
-        .bind(record_id)
-        .fetch_all(&mut *conn)
-        .await?;
-    let history = sqlx::query_as::<_, (i64, String)>("SELECT epoch, owner FROM owner_history WHERE record_id = ?")
-        .bind(record_id)
-        .fetch_all(&mut *conn)
-        .await?;
+    let groups = sqlx::query_as::<_, GroupRow>(
+        "SELECT grp, version, vals, contested FROM record_groups WHERE record_id = ?",
+    )
+    .bind(record_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let history = sqlx::query_as::<_, (i64, String)>(
+        "SELECT epoch, owner FROM owner_history WHERE record_id = ?",
+    )
+    .bind(record_id)
+    .fetch_all(&mut *conn)
+    .await?;
     let mut group_map = BTreeMap::new();
     for g in groups {
-        let group = Group::parse(&g.grp).ok_or_else(|| StoreError::Corrupt(format!("bad group {}", g.grp)))?;
+        let group = Group::parse(&g.grp)
+            .ok_or_else(|| StoreError::Corrupt(format!("bad group {}", g.grp)))?;
         group_map.insert(
             group,
             GroupState {
@@ -297,7 +321,12 @@ async fn load_record(conn: &mut SqliteConnection, record_id: &str) -> StoreResul
 }
 
 /// Whether a technician may see a record: their job, what hangs off it, or its customer.
-async fn in_scope(conn: &mut SqliteConnection, author: &Author, record: &RecordState, row: &RecordRow) -> StoreResult<bool> {
+async fn in_scope(
+    conn: &mut SqliteConnection,
+    author: &Author,
+    record: &RecordState,
+    row: &RecordRow,
+) -> StoreResult<bool> {
     if author.role.sees_everything() {
         return Ok(true);
     }
@@ -318,7 +347,9 @@ async fn in_scope(conn: &mut SqliteConnection, author: &Author, record: &RecordS
         RecordType::Invoice => return Ok(false),
         _ => row.job_id.clone(),
     };
-    let Some(job_id) = job_id else { return Ok(false) };
+    let Some(job_id) = job_id else {
+        return Ok(false);
+    };
     let owner: Option<String> = sqlx::query_scalar("SELECT owner FROM records WHERE record_id = ?")
         .bind(&job_id)
         .fetch_optional(&mut *conn)
@@ -331,7 +362,11 @@ fn owner_keys(author: &Author) -> [String; 2] {
     [
         Owner::User(author.user.clone()).to_key(),
         // A user without a team matches no team owner.
-        author.team.as_ref().map(|t| Owner::Team(t.clone()).to_key()).unwrap_or_else(|| "team:".into()),
+        author
+            .team
+            .as_ref()
+            .map(|t| Owner::Team(t.clone()).to_key())
+            .unwrap_or_else(|| "team:".into()),
     ]
 }
 
@@ -347,7 +382,9 @@ async fn next_number(conn: &mut SqliteConnection, record_type: RecordType) -> St
 }
 
 async fn next_seq(conn: &mut SqliteConnection) -> StoreResult<i64> {
-    let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM changes").fetch_one(&mut *conn).await?;
+    let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM changes")
+        .fetch_one(&mut *conn)
+        .await?;
     Ok(last.unwrap_or(0) + 1)
 }
 
@@ -408,7 +445,13 @@ async fn insert_log(conn: &mut SqliteConnection, row: &LogRow<'_>) -> StoreResul
 }
 
 /// The side of a review item for the version of a group that stands now (or stood at `version`).
-async fn version_side(conn: &mut SqliteConnection, record_id: &str, group: Group, version: i64, values: Value) -> StoreResult<VersionSide> {
+async fn version_side(
+    conn: &mut SqliteConnection,
+    record_id: &str,
+    group: Group,
+    version: i64,
+    values: Value,
+) -> StoreResult<VersionSide> {
     let row = sqlx::query_as::<_, (String, Option<String>, DateTime<Utc>, DateTime<Utc>, String)>(
         "SELECT c.author, c.device_id, c.server_time, c.device_time, c.vals FROM changes c \
          WHERE c.record_id = ? AND c.status = 'applied' AND c.version = ? AND (c.grp = ? OR c.op = 'create') \
@@ -431,17 +474,22 @@ async fn version_side(conn: &mut SqliteConnection, record_id: &str, group: Group
         });
     };
     let device_name = match &device_id {
-        Some(d) => sqlx::query_scalar::<_, String>("SELECT name FROM devices WHERE device_id = ?")
-            .bind(d)
-            .fetch_optional(&mut *conn)
-            .await?,
+        Some(d) => {
+            sqlx::query_scalar::<_, String>("SELECT name FROM devices WHERE device_id = ?")
+                .bind(d)
+                .fetch_optional(&mut *conn)
+                .await?
+        }
         None => None,
     };
     Ok(VersionSide {
         values,
         version: Some(version),
         author: Some(author),
-        device_id: device_id.as_deref().map(|d| parse(d, "device id")).transpose()?,
+        device_id: device_id
+            .as_deref()
+            .map(|d| parse(d, "device id"))
+            .transpose()?,
         device_name,
         server_time: Some(server_time),
         device_time: Some(device_time),
@@ -449,7 +497,12 @@ async fn version_side(conn: &mut SqliteConnection, record_id: &str, group: Group
 }
 
 /// The values a group had at an earlier version, from the change log.
-async fn values_at(conn: &mut SqliteConnection, record_id: &str, group: Group, version: i64) -> StoreResult<Option<Value>> {
+async fn values_at(
+    conn: &mut SqliteConnection,
+    record_id: &str,
+    group: Group,
+    version: i64,
+) -> StoreResult<Option<Value>> {
     let rows = sqlx::query_as::<_, (String, String, Option<String>)>(
         "SELECT op, vals, grp FROM changes WHERE record_id = ? AND status = 'applied' AND version = ? \
          AND (grp = ? OR op = 'create') ORDER BY seq DESC LIMIT 1",
@@ -459,7 +512,9 @@ async fn values_at(conn: &mut SqliteConnection, record_id: &str, group: Group, v
     .bind(group.as_str())
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((op, vals, _)) = rows else { return Ok(None) };
+    let Some((op, vals, _)) = rows else {
+        return Ok(None);
+    };
     let vals = json(&vals)?;
     if op == "create" {
         return Ok(vals.get(group.as_str()).cloned());
@@ -486,18 +541,26 @@ struct PushCtx<'a> {
     seq: i64,
 }
 
-async fn stored_outcome(conn: &mut SqliteConnection, change_id: &str) -> StoreResult<Option<Outcome>> {
-    let stored: Option<String> = sqlx::query_scalar("SELECT outcome FROM changes WHERE change_id = ?")
-        .bind(change_id)
-        .fetch_optional(&mut *conn)
-        .await?;
+async fn stored_outcome(
+    conn: &mut SqliteConnection,
+    change_id: &str,
+) -> StoreResult<Option<Outcome>> {
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT outcome FROM changes WHERE change_id = ?")
+            .bind(change_id)
+            .fetch_optional(&mut *conn)
+            .await?;
     match stored {
         Some(s) => Ok(Some(serde_json::from_str(&s)?)),
         None => Ok(None),
     }
 }
 
-async fn push_one(conn: &mut SqliteConnection, ctx: &mut PushCtx<'_>, change: &Change) -> StoreResult<Outcome> {
+async fn push_one(
+    conn: &mut SqliteConnection,
+    ctx: &mut PushCtx<'_>,
+    change: &Change,
+) -> StoreResult<Outcome> {
     let change_id = change.change_id.to_string();
     // Step 1: a change id seen before gets its stored outcome back, whichever instance stored it.
     if let Some(mut outcome) = stored_outcome(conn, &change_id).await? {
@@ -511,12 +574,19 @@ async fn push_one(conn: &mut SqliteConnection, ctx: &mut PushCtx<'_>, change: &C
         None => job_child_id(change),
     };
     let parent = match &parent_id {
-        Some(id) => load_record(conn, id).await?.filter(|(p, _)| p.record_type == RecordType::Job),
+        Some(id) => load_record(conn, id)
+            .await?
+            .filter(|(p, _)| p.record_type == RecordType::Job),
         None => None,
     };
     let mut candidates = Vec::new();
     if change.op == Op::Create && change.record_type == RecordType::Job {
-        if let Some(customer) = change.values.get("schedule").and_then(|s| s.get("customer_id")).and_then(Value::as_str) {
+        if let Some(customer) = change
+            .values
+            .get("schedule")
+            .and_then(|s| s.get("customer_id"))
+            .and_then(Value::as_str)
+        {
             let rows = sqlx::query_as::<_, (String, Option<String>, Option<String>, Option<String>, String)>(
                 "SELECT record_id, number, site, window_start, state FROM records \
                  WHERE record_type = 'job' AND customer_id = ? AND state NOT IN ('closed', 'voided', 'archived')",
@@ -537,12 +607,18 @@ async fn push_one(conn: &mut SqliteConnection, ctx: &mut PushCtx<'_>, change: &C
     }
     let mut file_complete = false;
     if change.op == Op::Create && change.record_type == RecordType::Photo {
-        if let Some(sha) = change.values.get("file").and_then(|f| f.get("sha256")).and_then(Value::as_str) {
-            file_complete = sqlx::query_scalar::<_, i64>("SELECT complete FROM files WHERE sha256 = ?")
-                .bind(sha)
-                .fetch_optional(&mut *conn)
-                .await?
-                .is_some_and(|c| c != 0);
+        if let Some(sha) = change
+            .values
+            .get("file")
+            .and_then(|f| f.get("sha256"))
+            .and_then(Value::as_str)
+        {
+            file_complete =
+                sqlx::query_scalar::<_, i64>("SELECT complete FROM files WHERE sha256 = ?")
+                    .bind(sha)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .is_some_and(|c| c != 0);
         }
     }
     let verdict = judge(&JudgeInput {
@@ -570,10 +646,21 @@ async fn push_one(conn: &mut SqliteConnection, ctx: &mut PushCtx<'_>, change: &C
     };
     let seq = ctx.seq;
     match verdict {
-        Verdict::Apply(Apply::Create { owner, state, groups, job_id, possible_duplicate_of }) => {
+        Verdict::Apply(Apply::Create {
+            owner,
+            state,
+            groups,
+            job_id,
+            possible_duplicate_of,
+        }) => {
             let number = next_number(conn, change.record_type).await?;
             let schedule = groups.get(&Group::Schedule);
-            let text = |k: &str| schedule.and_then(|s| s.get(k)).and_then(Value::as_str).map(str::to_string);
+            let text = |k: &str| {
+                schedule
+                    .and_then(|s| s.get(k))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            };
             let job_id = job_id.map(|j| j.to_string());
             sqlx::query(
                 "INSERT INTO records (record_id, record_type, number, owner, owner_epoch, state, job_id, customer_id, site, \
@@ -594,12 +681,14 @@ async fn push_one(conn: &mut SqliteConnection, ctx: &mut PushCtx<'_>, change: &C
             .execute(&mut *conn)
             .await?;
             for (group, values) in &groups {
-                sqlx::query("INSERT INTO record_groups (record_id, grp, version, vals) VALUES (?, ?, 1, ?)")
-                    .bind(&record_id)
-                    .bind(group.as_str())
-                    .bind(values.to_string())
-                    .execute(&mut *conn)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO record_groups (record_id, grp, version, vals) VALUES (?, ?, 1, ?)",
+                )
+                .bind(&record_id)
+                .bind(group.as_str())
+                .bind(values.to_string())
+                .execute(&mut *conn)
+                .await?;
             }
             sqlx::query("INSERT INTO owner_history (record_id, epoch, owner) VALUES (?, 1, ?)")
                 .bind(&record_id)
@@ -626,7 +715,12 @@ async fn push_one(conn: &mut SqliteConnection, ctx: &mut PushCtx<'_>, change: &C
                 let matched_id = matched.record_id.to_string();
                 let current = match load_record(conn, &matched_id).await? {
                     Some((m, _)) => Some(VersionSide {
-                        values: serde_json::to_value(m.groups.iter().map(|(g, s)| (*g, s.values.clone())).collect::<BTreeMap<_, _>>())?,
+                        values: serde_json::to_value(
+                            m.groups
+                                .iter()
+                                .map(|(g, s)| (*g, s.values.clone()))
+                                .collect::<BTreeMap<_, _>>(),
+                        )?,
                         version: None,
                         author: None,
                         device_id: None,
@@ -636,68 +730,109 @@ async fn push_one(conn: &mut SqliteConnection, ctx: &mut PushCtx<'_>, change: &C
                     }),
                     None => None,
                 };
-                insert_review(conn, review_id, ReviewKind::PossibleDuplicate, change, None, None, current.as_ref(), &incoming, Some(&matched_id), author, ctx.now).await?;
+                insert_review(
+                    conn,
+                    review_id,
+                    ReviewKind::PossibleDuplicate,
+                    change,
+                    None,
+                    None,
+                    current.as_ref(),
+                    &incoming,
+                    Some(&matched_id),
+                    author,
+                    ctx.now,
+                )
+                .await?;
             }
-            let scope_job = if change.record_type == RecordType::Job { Some(record_id.clone()) } else { job_id.clone() };
-            insert_log(conn, &LogRow {
-                seq,
-                change_id: &change_id,
-                kind: "change",
-                record_type: change.record_type,
-                record_id: &record_id,
-                group: None,
-                op: Op::Create,
-                base_version: 0,
-                values: &stored_values,
-                owner_epoch: 1,
-                device_time: change.device_time,
-                author,
-                device_id,
-                server_time: ctx.now,
-                outcome: &outcome,
-                owner: &owner.to_key(),
-                state: &state,
-                scope_job: scope_job.as_deref(),
-            })
+            let scope_job = if change.record_type == RecordType::Job {
+                Some(record_id.clone())
+            } else {
+                job_id.clone()
+            };
+            insert_log(
+                conn,
+                &LogRow {
+                    seq,
+                    change_id: &change_id,
+                    kind: "change",
+                    record_type: change.record_type,
+                    record_id: &record_id,
+                    group: None,
+                    op: Op::Create,
+                    base_version: 0,
+                    values: &stored_values,
+                    owner_epoch: 1,
+                    device_time: change.device_time,
+                    author,
+                    device_id,
+                    server_time: ctx.now,
+                    outcome: &outcome,
+                    owner: &owner.to_key(),
+                    state: &state,
+                    scope_job: scope_job.as_deref(),
+                },
+            )
             .await?;
             ctx.seq += 1;
         }
-        Verdict::Apply(Apply::Update { group, values, version, state }) => {
+        Verdict::Apply(Apply::Update {
+            group,
+            values,
+            version,
+            state,
+        }) => {
             let Some((record, row)) = &loaded else {
-                return Err(StoreError::Corrupt("judge applied an update to a missing record".into()));
+                return Err(StoreError::Corrupt(
+                    "judge applied an update to a missing record".into(),
+                ));
             };
-            write_group(conn, &record_id, group, &values, version, state.as_deref(), ctx.now).await?;
+            write_group(
+                conn,
+                &record_id,
+                group,
+                &values,
+                version,
+                state.as_deref(),
+                ctx.now,
+            )
+            .await?;
             outcome.version = Some(version);
             outcome.seq = Some(seq);
             let new_state = state.unwrap_or_else(|| record.state.clone());
             // The log keeps the group's whole values after the change, so any version can be
             // shown again as it stood (the base side of a later conflict).
-            insert_log(conn, &LogRow {
-                seq,
-                change_id: &change_id,
-                kind: "change",
-                record_type: change.record_type,
-                record_id: &record_id,
-                group: Some(group),
-                op: change.op,
-                base_version: change.base_version,
-                values: &values,
-                owner_epoch: change.owner_epoch,
-                device_time: change.device_time,
-                author,
-                device_id,
-                server_time: ctx.now,
-                outcome: &outcome,
-                owner: &record.owner.to_key(),
-                state: &new_state,
-                scope_job: scope_of(record, row).as_deref(),
-            })
+            insert_log(
+                conn,
+                &LogRow {
+                    seq,
+                    change_id: &change_id,
+                    kind: "change",
+                    record_type: change.record_type,
+                    record_id: &record_id,
+                    group: Some(group),
+                    op: change.op,
+                    base_version: change.base_version,
+                    values: &values,
+                    owner_epoch: change.owner_epoch,
+                    device_time: change.device_time,
+                    author,
+                    device_id,
+                    server_time: ctx.now,
+                    outcome: &outcome,
+                    owner: &record.owner.to_key(),
+                    state: &new_state,
+                    scope_job: scope_of(record, row).as_deref(),
+                },
+            )
             .await?;
             ctx.seq += 1;
         }
         Verdict::Hold(hold) => {
             let Some((record, row)) = &loaded else {
-                return Err(StoreError::Corrupt("judge held a change to a missing record".into()));
+                return Err(StoreError::Corrupt(
+                    "judge held a change to a missing record".into(),
+                ));
             };
             let review_id = ReviewId(Uuid::now_v7());
             let group = hold.group.or_else(|| change_group(change));
@@ -705,10 +840,14 @@ async fn push_one(conn: &mut SqliteConnection, ctx: &mut PushCtx<'_>, change: &C
                 Some((g, state)) => {
                     let base_values = values_at(conn, &record_id, g, change.base_version).await?;
                     let base = match base_values {
-                        Some(v) => Some(version_side(conn, &record_id, g, change.base_version, v).await?),
+                        Some(v) => {
+                            Some(version_side(conn, &record_id, g, change.base_version, v).await?)
+                        }
                         None => None,
                     };
-                    let current = version_side(conn, &record_id, g, state.version, state.values.clone()).await?;
+                    let current =
+                        version_side(conn, &record_id, g, state.version, state.values.clone())
+                            .await?;
                     (base, Some(current))
                 }
                 None => (None, None),
@@ -722,61 +861,46 @@ async fn push_one(conn: &mut SqliteConnection, ctx: &mut PushCtx<'_>, change: &C
                 server_time: Some(ctx.now),
                 device_time: Some(change.device_time),
             };
-            insert_review(conn, review_id, hold.kind, change, group, base.as_ref(), current.as_ref(), &incoming, None, author, ctx.now).await?;
+            insert_review(
+                conn,
+                review_id,
+                hold.kind,
+                change,
+                group,
+                base.as_ref(),
+                current.as_ref(),
+                &incoming,
+                None,
+                author,
+                ctx.now,
+            )
+            .await?;
             let contests = hold.kind == ReviewKind::Conflict
                 && group
                     .and_then(|g| ctx.policy.rule(change.record_type, g))
                     .is_some_and(|r| r.policy == fieldsync_core::PolicyKind::ManualReview);
             if let (true, Some(g)) = (contests, group) {
-                sqlx::query("UPDATE record_groups SET contested = 1 WHERE record_id = ? AND grp = ?")
-                    .bind(&record_id)
-                    .bind(g.as_str())
-                    .execute(&mut *conn)
-                    .await?;
+                sqlx::query(
+                    "UPDATE record_groups SET contested = 1 WHERE record_id = ? AND grp = ?",
+                )
+                .bind(&record_id)
+                .bind(g.as_str())
+                .execute(&mut *conn)
+                .await?;
             }
             outcome.status = OutcomeStatus::Held;
             outcome.review_id = Some(review_id);
             outcome.code = Some(hold.kind.as_str().to_string());
             outcome.message = Some(hold.message);
-            insert_log(conn, &LogRow {
-                seq,
-                change_id: &change_id,
-                kind: "change",
-                record_type: change.record_type,
-                record_id: &record_id,
-                group,
-                op: change.op,
-                base_version: change.base_version,
-                values: &change.values,
-                owner_epoch: change.owner_epoch,
-                device_time: change.device_time,
-                author,
-                device_id,
-                server_time: ctx.now,
-                outcome: &outcome,
-                owner: &record.owner.to_key(),
-                state: &record.state,
-                scope_job: scope_of(record, row).as_deref(),
-            })
-            .await?;
-            ctx.seq += 1;
-        }
-        Verdict::Reject(rejection) => {
-            outcome.status = OutcomeStatus::Rejected;
-            outcome.code = Some(rejection.code.as_str().to_string());
-            outcome.message = Some(rejection.message);
-            if rejection.code.is_final_judgement() {
-                let (owner, state, scope) = match &loaded {
-                    Some((record, row)) => (record.owner.to_key(), record.state.clone(), scope_of(record, row)),
-                    None => (Owner::User(author.to_string()).to_key(), "none".to_string(), parent_id.clone()),
-                };
-                insert_log(conn, &LogRow {
+            insert_log(
+                conn,
+                &LogRow {
                     seq,
                     change_id: &change_id,
                     kind: "change",
                     record_type: change.record_type,
                     record_id: &record_id,
-                    group: change.group,
+                    group,
                     op: change.op,
                     base_version: change.base_version,
                     values: &change.values,
@@ -786,10 +910,54 @@ async fn push_one(conn: &mut SqliteConnection, ctx: &mut PushCtx<'_>, change: &C
                     device_id,
                     server_time: ctx.now,
                     outcome: &outcome,
-                    owner: &owner,
-                    state: &state,
-                    scope_job: scope.as_deref(),
-                })
+                    owner: &record.owner.to_key(),
+                    state: &record.state,
+                    scope_job: scope_of(record, row).as_deref(),
+                },
+            )
+            .await?;
+            ctx.seq += 1;
+        }
+        Verdict::Reject(rejection) => {
+            outcome.status = OutcomeStatus::Rejected;
+            outcome.code = Some(rejection.code.as_str().to_string());
+            outcome.message = Some(rejection.message);
+            if rejection.code.is_final_judgement() {
+                let (owner, state, scope) = match &loaded {
+                    Some((record, row)) => (
+                        record.owner.to_key(),
+                        record.state.clone(),
+                        scope_of(record, row),
+                    ),
+                    None => (
+                        Owner::User(author.to_string()).to_key(),
+                        "none".to_string(),
+                        parent_id.clone(),
+                    ),
+                };
+                insert_log(
+                    conn,
+                    &LogRow {
+                        seq,
+                        change_id: &change_id,
+                        kind: "change",
+                        record_type: change.record_type,
+                        record_id: &record_id,
+                        group: change.group,
+                        op: change.op,
+                        base_version: change.base_version,
+                        values: &change.values,
+                        owner_epoch: change.owner_epoch,
+                        device_time: change.device_time,
+                        author,
+                        device_id,
+                        server_time: ctx.now,
+                        outcome: &outcome,
+                        owner: &owner,
+                        state: &state,
+                        scope_job: scope.as_deref(),
+                    },
+                )
                 .await?;
                 ctx.seq += 1;
             }
@@ -831,12 +999,14 @@ async fn write_group(
             .execute(&mut *conn)
             .await?;
     }
-    sqlx::query("UPDATE records SET state = COALESCE(?, state), updated_at = ? WHERE record_id = ?")
-        .bind(state)
-        .bind(now)
-        .bind(record_id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "UPDATE records SET state = COALESCE(?, state), updated_at = ? WHERE record_id = ?",
+    )
+    .bind(state)
+    .bind(now)
+    .bind(record_id)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -906,41 +1076,55 @@ async fn log_server_change(
         replayed: false,
     };
     let record_id = record.record_id.to_string();
-    insert_log(conn, &LogRow {
-        seq,
-        change_id: &change_id.to_string(),
-        kind,
-        record_type: record.record_type,
-        record_id: &record_id,
-        group,
-        op: Op::Update,
-        base_version: version - 1,
-        values,
-        owner_epoch: record.owner_epoch,
-        device_time: now,
-        author: &device.author.user,
-        device_id: Some(device.device_id.to_string()),
-        server_time: now,
-        outcome: &outcome,
-        owner: &record.owner.to_key(),
-        state,
-        scope_job: scope_of(record, row).as_deref(),
-    })
+    insert_log(
+        conn,
+        &LogRow {
+            seq,
+            change_id: &change_id.to_string(),
+            kind,
+            record_type: record.record_type,
+            record_id: &record_id,
+            group,
+            op: Op::Update,
+            base_version: version - 1,
+            values,
+            owner_epoch: record.owner_epoch,
+            device_time: now,
+            author: &device.author.user,
+            device_id: Some(device.device_id.to_string()),
+            server_time: now,
+            outcome: &outcome,
+            owner: &record.owner.to_key(),
+            state,
+            scope_job: scope_of(record, row).as_deref(),
+        },
+    )
     .await?;
     Ok(outcome)
 }
 
 /// A snapshot of a record and everything a new owner needs with it.
-async fn snapshot_with_children(conn: &mut SqliteConnection, record_id: &str) -> StoreResult<Vec<RecordState>> {
+async fn snapshot_with_children(
+    conn: &mut SqliteConnection,
+    record_id: &str,
+) -> StoreResult<Vec<RecordState>> {
     let mut out = Vec::new();
-    let Some((job, row)) = load_record(conn, record_id).await? else { return Ok(out) };
+    let Some((job, row)) = load_record(conn, record_id).await? else {
+        return Ok(out);
+    };
     let customer = row.customer_id.clone();
     out.push(job);
-    let children: Vec<String> = sqlx::query_scalar("SELECT record_id FROM records WHERE job_id = ? AND record_type != 'invoice'")
-        .bind(record_id)
-        .fetch_all(&mut *conn)
-        .await?;
-    for child in children.iter().map(String::as_str).chain(customer.as_deref()) {
+    let children: Vec<String> = sqlx::query_scalar(
+        "SELECT record_id FROM records WHERE job_id = ? AND record_type != 'invoice'",
+    )
+    .bind(record_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    for child in children
+        .iter()
+        .map(String::as_str)
+        .chain(customer.as_deref())
+    {
         if let Some((r, _)) = load_record(conn, child).await? {
             out.push(r);
         }
@@ -975,8 +1159,17 @@ impl Store for SqliteStore {
         .fetch_optional(&self.read)
         .await?;
         row.map(|(name, display_name, role, team, hash)| {
-            let role = Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("bad role {role}")))?;
-            Ok((User { name, display_name, role, team }, hash))
+            let role = Role::parse(&role)
+                .ok_or_else(|| StoreError::Corrupt(format!("bad role {role}")))?;
+            Ok((
+                User {
+                    name,
+                    display_name,
+                    role,
+                    team,
+                },
+                hash,
+            ))
         })
         .transpose()
     }
@@ -989,29 +1182,46 @@ impl Store for SqliteStore {
         .await?;
         rows.into_iter()
             .map(|(name, display_name, role, team)| {
-                let role = Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("bad role {role}")))?;
-                Ok(User { name, display_name, role, team })
+                let role = Role::parse(&role)
+                    .ok_or_else(|| StoreError::Corrupt(format!("bad role {role}")))?;
+                Ok(User {
+                    name,
+                    display_name,
+                    role,
+                    team,
+                })
             })
             .collect()
     }
 
-    async fn register_device(&self, user: &str, device_name: &str, token_hash: &str, now: DateTime<Utc>) -> StoreResult<DeviceId> {
+    async fn register_device(
+        &self,
+        user: &str,
+        device_name: &str,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<DeviceId> {
         let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
-        let existing: Option<String> = sqlx::query_scalar("SELECT device_id FROM devices WHERE user_name = ? AND name = ?")
-            .bind(user)
-            .bind(device_name)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let existing: Option<String> =
+            sqlx::query_scalar("SELECT device_id FROM devices WHERE user_name = ? AND name = ?")
+                .bind(user)
+                .bind(device_name)
+                .fetch_optional(&mut *tx)
+                .await?;
         let device_id = match existing {
             Some(id) => {
                 // Signing in again on the same device keeps its id (and its reported outbox) and
                 // replaces its token; a revoked device stays revoked until an admin says otherwise.
-                let revoked: Option<String> = sqlx::query_scalar("SELECT revoked_at FROM devices WHERE device_id = ?")
-                    .bind(&id)
-                    .fetch_one(&mut *tx)
-                    .await?;
+                let revoked: Option<String> =
+                    sqlx::query_scalar("SELECT revoked_at FROM devices WHERE device_id = ?")
+                        .bind(&id)
+                        .fetch_one(&mut *tx)
+                        .await?;
                 if revoked.is_some() {
-                    return Err(StoreError::Refused(ErrorCode::Forbidden, format!("the device {device_name} was revoked by an admin")));
+                    return Err(StoreError::Refused(
+                        ErrorCode::Forbidden,
+                        format!("the device {device_name} was revoked by an admin"),
+                    ));
                 }
                 sqlx::query("UPDATE devices SET token_hash = ?, last_seen = ? WHERE device_id = ?")
                     .bind(token_hash)
@@ -1053,7 +1263,8 @@ impl Store for SqliteStore {
                 device_name,
                 author: Author {
                     user,
-                    role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("bad role {role}")))?,
+                    role: Role::parse(&role)
+                        .ok_or_else(|| StoreError::Corrupt(format!("bad role {role}")))?,
                     team,
                 },
             })
@@ -1090,7 +1301,8 @@ impl Store for SqliteStore {
                     name: r.name,
                     user: r.user_name,
                     display_name: r.display_name,
-                    role: Role::parse(&r.role).ok_or_else(|| StoreError::Corrupt(format!("bad role {}", r.role)))?,
+                    role: Role::parse(&r.role)
+                        .ok_or_else(|| StoreError::Corrupt(format!("bad role {}", r.role)))?,
                     team: r.team,
                     created_at: r.created_at,
                     last_seen: r.last_seen,
@@ -1104,21 +1316,34 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_device(&self, device_id: DeviceId, now: DateTime<Utc>) -> StoreResult<()> {
-        let done = sqlx::query("UPDATE devices SET revoked_at = COALESCE(revoked_at, ?) WHERE device_id = ?")
-            .bind(now)
-            .bind(device_id.to_string())
-            .execute(&self.write)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE devices SET revoked_at = COALESCE(revoked_at, ?) WHERE device_id = ?",
+        )
+        .bind(now)
+        .bind(device_id.to_string())
+        .execute(&self.write)
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("no device {device_id}")));
         }
         Ok(())
     }
 
-    async fn push(&self, device: &DeviceAuth, changes: &[Change], policy: &Policy, now: DateTime<Utc>) -> StoreResult<Vec<Outcome>> {
+    async fn push(
+        &self,
+        device: &DeviceAuth,
+        changes: &[Change],
+        policy: &Policy,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Outcome>> {
         let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
         let seq = next_seq(&mut tx).await?;
-        let mut ctx = PushCtx { device, policy, now, seq };
+        let mut ctx = PushCtx {
+            device,
+            policy,
+            now,
+            seq,
+        };
         let mut outcomes = Vec::with_capacity(changes.len());
         for change in changes {
             let outcome = push_one(&mut tx, &mut ctx, change).await?;
@@ -1141,7 +1366,15 @@ impl Store for SqliteStore {
         Ok(outcomes)
     }
 
-    async fn pull(&self, device: &DeviceAuth, after: i64, limit: i64, report: DeviceReport, policy: &Policy, now: DateTime<Utc>) -> StoreResult<PullResponse> {
+    async fn pull(
+        &self,
+        device: &DeviceAuth,
+        after: i64,
+        limit: i64,
+        report: DeviceReport,
+        policy: &Policy,
+        now: DateTime<Utc>,
+    ) -> StoreResult<PullResponse> {
         sqlx::query("UPDATE devices SET last_seen = ?, outbox_depth = ?, oldest_pending = ?, last_pull_seq = ? WHERE device_id = ?")
             .bind(now)
             .bind(report.outbox_depth)
@@ -1190,7 +1423,9 @@ impl Store for SqliteStore {
         let next = match (more, changes.last()) {
             (true, Some(last)) => last.seq,
             _ => {
-                let max: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM changes").fetch_one(&mut *conn).await?;
+                let max: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM changes")
+                    .fetch_one(&mut *conn)
+                    .await?;
                 max.unwrap_or(0).max(after)
             }
         };
@@ -1205,7 +1440,8 @@ impl Store for SqliteStore {
         let mut ownership = Vec::new();
         let mut gained = Vec::new();
         for (seq, record_type, record_id, from, to, epoch, by, at, number) in moves {
-            let concerns = author.role.sees_everything() || keys.contains(&from) || keys.contains(&to);
+            let concerns =
+                author.role.sees_everything() || keys.contains(&from) || keys.contains(&to);
             if !concerns {
                 continue;
             }
@@ -1214,7 +1450,8 @@ impl Store for SqliteStore {
             }
             ownership.push(OwnershipMove {
                 seq,
-                record_type: RecordType::parse(&record_type).ok_or_else(|| StoreError::Corrupt(format!("bad record type {record_type}")))?,
+                record_type: RecordType::parse(&record_type)
+                    .ok_or_else(|| StoreError::Corrupt(format!("bad record type {record_type}")))?,
                 record_id: parse(&record_id, "record id")?,
                 number,
                 from: owner_of(&from)?,
@@ -1228,9 +1465,11 @@ impl Store for SqliteStore {
         for record_id in gained {
             records.extend(snapshot_with_children(&mut conn, &record_id).await?);
         }
-        let review_rows = sqlx::query_as::<_, ReviewRow>(&format!("{REVIEW_SELECT} WHERE r.state = 'open' ORDER BY r.created_at DESC LIMIT 500"))
-            .fetch_all(&mut *conn)
-            .await?;
+        let review_rows = sqlx::query_as::<_, ReviewRow>(&format!(
+            "{REVIEW_SELECT} WHERE r.state = 'open' ORDER BY r.created_at DESC LIMIT 500"
+        ))
+        .fetch_all(&mut *conn)
+        .await?;
         let mut review = Vec::new();
         for row in review_rows {
             let item = row.item(policy)?;
@@ -1238,19 +1477,39 @@ impl Store for SqliteStore {
                 review.push(item);
             }
         }
-        Ok(PullResponse { changes, ownership, review, records, next, more })
+        Ok(PullResponse {
+            changes,
+            ownership,
+            review,
+            records,
+            next,
+            more,
+        })
     }
 
     async fn max_seq(&self) -> StoreResult<i64> {
-        let max: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM changes").fetch_one(&self.read).await?;
+        let max: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM changes")
+            .fetch_one(&self.read)
+            .await?;
         Ok(max.unwrap_or(0))
     }
 
-    async fn review_list(&self, author: &Author, policy: &Policy, include_resolved: bool) -> StoreResult<Vec<ReviewItem>> {
-        let filter = if include_resolved { "" } else { " WHERE r.state = 'open'" };
-        let rows = sqlx::query_as::<_, ReviewRow>(&format!("{REVIEW_SELECT}{filter} ORDER BY r.created_at DESC, r.review_id DESC LIMIT 1000"))
-            .fetch_all(&self.read)
-            .await?;
+    async fn review_list(
+        &self,
+        author: &Author,
+        policy: &Policy,
+        include_resolved: bool,
+    ) -> StoreResult<Vec<ReviewItem>> {
+        let filter = if include_resolved {
+            ""
+        } else {
+            " WHERE r.state = 'open'"
+        };
+        let rows = sqlx::query_as::<_, ReviewRow>(&format!(
+            "{REVIEW_SELECT}{filter} ORDER BY r.created_at DESC, r.review_id DESC LIMIT 1000"
+        ))
+        .fetch_all(&self.read)
+        .await?;
         let mut items = Vec::new();
         for row in rows {
             let item = row.item(policy)?;
@@ -1262,10 +1521,21 @@ impl Store for SqliteStore {
     }
 
     async fn open_review_count(&self) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM review_items WHERE state = 'open'").fetch_one(&self.read).await?)
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM review_items WHERE state = 'open'")
+                .fetch_one(&self.read)
+                .await?,
+        )
     }
 
-    async fn resolve(&self, device: &DeviceAuth, review_id: ReviewId, request: &ResolveRequest, policy: &Policy, now: DateTime<Utc>) -> StoreResult<(ReviewItem, Outcome)> {
+    async fn resolve(
+        &self,
+        device: &DeviceAuth,
+        review_id: ReviewId,
+        request: &ResolveRequest,
+        policy: &Policy,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(ReviewItem, Outcome)> {
         let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
         let row = sqlx::query_as::<_, ReviewRow>(&format!("{REVIEW_SELECT} WHERE r.review_id = ?"))
             .bind(review_id.to_string())
@@ -1276,24 +1546,41 @@ impl Store for SqliteStore {
         if item.state != "open" {
             return Err(StoreError::Refused(
                 ErrorCode::AlreadyResolved,
-                format!("this item was already resolved by {}", item.resolved_by.clone().unwrap_or_default()),
+                format!(
+                    "this item was already resolved by {}",
+                    item.resolved_by.clone().unwrap_or_default()
+                ),
             ));
         }
         let change: Change = serde_json::from_str(&row.change_json)?;
         let record_id = item.record_id.to_string();
-        let (record, record_row) = load_record(&mut tx, &record_id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("the record of review item {review_id} is gone")))?;
-        let held = HeldItem { kind: item.kind, group: item.group, change: &change };
-        let resolution = resolve(policy, &held, &record, &device.author, request.choice, request.values.as_ref())
-            .map_err(|r| StoreError::Refused(r.code, r.message))?;
+        let (record, record_row) = load_record(&mut tx, &record_id).await?.ok_or_else(|| {
+            StoreError::NotFound(format!("the record of review item {review_id} is gone"))
+        })?;
+        let held = HeldItem {
+            kind: item.kind,
+            group: item.group,
+            change: &change,
+        };
+        let resolution = resolve(
+            policy,
+            &held,
+            &record,
+            &device.author,
+            request.choice,
+            request.values.as_ref(),
+        )
+        .map_err(|r| StoreError::Refused(r.code, r.message))?;
         // An ownership-moved edit applied now must still respect a lock that came since.
         if item.kind == ReviewKind::OwnershipMoved && request.choice == ResolveChoice::Incoming {
             if let Some(rule) = item.group.and_then(|g| policy.rule(record.record_type, g)) {
                 if rule.locked_in.contains(&record.state) {
                     return Err(StoreError::Refused(
                         ErrorCode::RecordLocked,
-                        format!("the record is {} now; reopen it before applying this edit", record.state),
+                        format!(
+                            "the record is {} now; reopen it before applying this edit",
+                            record.state
+                        ),
                     ));
                 }
             }
@@ -1304,16 +1591,57 @@ impl Store for SqliteStore {
             ResolveChoice::Merged => "merged",
         };
         let outcome = match resolution {
-            Resolution::Write { group, values, version, state } => {
-                write_group(&mut tx, &record_id, group, &values, version, state.as_deref(), now).await?;
+            Resolution::Write {
+                group,
+                values,
+                version,
+                state,
+            } => {
+                write_group(
+                    &mut tx,
+                    &record_id,
+                    group,
+                    &values,
+                    version,
+                    state.as_deref(),
+                    now,
+                )
+                .await?;
                 let new_state = state.unwrap_or_else(|| record.state.clone());
-                log_server_change(&mut tx, "resolution", &record, &record_row, Some(group), &values, version, &new_state, device, now).await?
+                log_server_change(
+                    &mut tx,
+                    "resolution",
+                    &record,
+                    &record_row,
+                    Some(group),
+                    &values,
+                    version,
+                    &new_state,
+                    device,
+                    now,
+                )
+                .await?
             }
             Resolution::Keep => {
                 let group = item.group;
-                let version = group.and_then(|g| record.group(g)).map(|g| g.version).unwrap_or(0);
+                let version = group
+                    .and_then(|g| record.group(g))
+                    .map(|g| g.version)
+                    .unwrap_or(0);
                 let values = serde_json::json!({});
-                let mut outcome = log_server_change(&mut tx, "resolution", &record, &record_row, group, &values, version + 1, &record.state, device, now).await?;
+                let mut outcome = log_server_change(
+                    &mut tx,
+                    "resolution",
+                    &record,
+                    &record_row,
+                    group,
+                    &values,
+                    version + 1,
+                    &record.state,
+                    device,
+                    now,
+                )
+                .await?;
                 outcome.version = Some(version);
                 outcome
             }
@@ -1334,11 +1662,13 @@ impl Store for SqliteStore {
             .fetch_one(&mut *tx)
             .await?;
             if still_open == 0 {
-                sqlx::query("UPDATE record_groups SET contested = 0 WHERE record_id = ? AND grp = ?")
-                    .bind(&record_id)
-                    .bind(group.as_str())
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE record_groups SET contested = 0 WHERE record_id = ? AND grp = ?",
+                )
+                .bind(&record_id)
+                .bind(group.as_str())
+                .execute(&mut *tx)
+                .await?;
             }
         }
         let row = sqlx::query_as::<_, ReviewRow>(&format!("{REVIEW_SELECT} WHERE r.review_id = ?"))
@@ -1351,39 +1681,71 @@ impl Store for SqliteStore {
         Ok((item, outcome))
     }
 
-    async fn reassign(&self, device: &DeviceAuth, record_id: RecordId, to: &Owner, now: DateTime<Utc>) -> StoreResult<ReassignOutcome> {
+    async fn reassign(
+        &self,
+        device: &DeviceAuth,
+        record_id: RecordId,
+        to: &Owner,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ReassignOutcome> {
         let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
         let id = record_id.to_string();
-        let (record, row) = load_record(&mut tx, &id).await?.ok_or_else(|| StoreError::NotFound(format!("no job {record_id}")))?;
+        let (record, row) = load_record(&mut tx, &id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no job {record_id}")))?;
         if record.record_type != RecordType::Job {
-            return Err(StoreError::Refused(ErrorCode::BadRequest, format!("only jobs are reassigned; this is a {}", record.record_type)));
+            return Err(StoreError::Refused(
+                ErrorCode::BadRequest,
+                format!("only jobs are reassigned; this is a {}", record.record_type),
+            ));
         }
         if matches!(record.state.as_str(), "closed" | "voided" | "archived") {
-            return Err(StoreError::Refused(ErrorCode::RecordLocked, format!("{} is {}; reopen it before reassigning", record.number.clone().unwrap_or_default(), record.state)));
+            return Err(StoreError::Refused(
+                ErrorCode::RecordLocked,
+                format!(
+                    "{} is {}; reopen it before reassigning",
+                    record.number.clone().unwrap_or_default(),
+                    record.state
+                ),
+            ));
         }
         if &record.owner == to {
-            return Err(StoreError::Refused(ErrorCode::BadRequest, format!("{} already belongs to {to}", record.number.clone().unwrap_or_default())));
+            return Err(StoreError::Refused(
+                ErrorCode::BadRequest,
+                format!(
+                    "{} already belongs to {to}",
+                    record.number.clone().unwrap_or_default()
+                ),
+            ));
         }
         if let Owner::User(name) = to {
-            let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE name = ? AND disabled_at IS NULL")
-                .bind(name)
-                .fetch_one(&mut *tx)
-                .await?;
+            let exists: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM users WHERE name = ? AND disabled_at IS NULL",
+            )
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await?;
             if exists == 0 {
-                return Err(StoreError::Refused(ErrorCode::BadRequest, format!("there is no user named {name}")));
+                return Err(StoreError::Refused(
+                    ErrorCode::BadRequest,
+                    format!("there is no user named {name}"),
+                ));
             }
         }
         let epoch = record.owner_epoch + 1;
         let from = record.owner.clone();
         // Part lines and inspections belong to the job's owner, so they move with it.
         let mut moved_ids = vec![id.clone()];
-        let children: Vec<(String, String)> = sqlx::query_as("SELECT record_id, record_type FROM records WHERE job_id = ? AND owner = ?")
-            .bind(&id)
-            .bind(from.to_key())
-            .fetch_all(&mut *tx)
-            .await?;
+        let children: Vec<(String, String)> = sqlx::query_as(
+            "SELECT record_id, record_type FROM records WHERE job_id = ? AND owner = ?",
+        )
+        .bind(&id)
+        .bind(from.to_key())
+        .fetch_all(&mut *tx)
+        .await?;
         for (child, child_type) in children {
-            let follows = RecordType::parse(&child_type).is_some_and(|t| matches!(t, RecordType::PartLine | RecordType::Inspection));
+            let follows = RecordType::parse(&child_type)
+                .is_some_and(|t| matches!(t, RecordType::PartLine | RecordType::Inspection));
             if follows {
                 moved_ids.push(child);
             }
@@ -1400,7 +1762,10 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        let schedule = record.group(Group::Schedule).map(|g| (g.version, g.values.clone())).unwrap_or((0, Value::Null));
+        let schedule = record
+            .group(Group::Schedule)
+            .map(|g| (g.version, g.values.clone()))
+            .unwrap_or((0, Value::Null));
         let mut values = schedule.1.as_object().cloned().unwrap_or_default();
         let assignee = match to {
             Owner::User(name) => Value::String(name.clone()),
@@ -1410,8 +1775,22 @@ impl Store for SqliteStore {
         let values = Value::Object(values);
         let version = schedule.0 + 1;
         write_group(&mut tx, &id, Group::Schedule, &values, version, None, now).await?;
-        let (updated, updated_row) = load_record(&mut tx, &id).await?.ok_or_else(|| StoreError::NotFound(format!("no job {record_id}")))?;
-        let outcome = log_server_change(&mut tx, "reassign", &updated, &updated_row, Some(Group::Schedule), &values, version, &updated.state, device, now).await?;
+        let (updated, updated_row) = load_record(&mut tx, &id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no job {record_id}")))?;
+        let outcome = log_server_change(
+            &mut tx,
+            "reassign",
+            &updated,
+            &updated_row,
+            Some(Group::Schedule),
+            &values,
+            version,
+            &updated.state,
+            device,
+            now,
+        )
+        .await?;
         let seq = outcome.seq.unwrap_or_default();
         sqlx::query("INSERT INTO ownership_moves (seq, record_type, record_id, from_owner, to_owner, owner_epoch, by_user, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(seq)
@@ -1443,24 +1822,46 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn reopen(&self, device: &DeviceAuth, record_id: RecordId, reason: &str, now: DateTime<Utc>) -> StoreResult<Outcome> {
+    async fn reopen(
+        &self,
+        device: &DeviceAuth,
+        record_id: RecordId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Outcome> {
         let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
         let id = record_id.to_string();
-        let (record, row) = load_record(&mut tx, &id).await?.ok_or_else(|| StoreError::NotFound(format!("no job {record_id}")))?;
+        let (record, row) = load_record(&mut tx, &id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no job {record_id}")))?;
         if record.record_type != RecordType::Job {
-            return Err(StoreError::Refused(ErrorCode::BadRequest, format!("only jobs are reopened; this is a {}", record.record_type)));
+            return Err(StoreError::Refused(
+                ErrorCode::BadRequest,
+                format!("only jobs are reopened; this is a {}", record.record_type),
+            ));
         }
         if !matches!(record.state.as_str(), "closed" | "signed_off") {
             return Err(StoreError::Refused(
                 ErrorCode::InvalidTransition,
-                format!("{} is {}; only a signed-off or closed job is reopened", record.number.clone().unwrap_or_default(), record.state),
+                format!(
+                    "{} is {}; only a signed-off or closed job is reopened",
+                    record.number.clone().unwrap_or_default(),
+                    record.state
+                ),
             ));
         }
-        let status = record.group(Group::Status).map(|g| (g.version, g.values.clone())).unwrap_or((0, Value::Null));
+        let status = record
+            .group(Group::Status)
+            .map(|g| (g.version, g.values.clone()))
+            .unwrap_or((0, Value::Null));
         let mut values = status.1.as_object().cloned().unwrap_or_default();
         // The earlier visit's signature, work and times stay: copied into the visit list, and
         // left in their groups until the new visit writes its own.
-        let mut visits = values.get("visits").and_then(Value::as_array).cloned().unwrap_or_default();
+        let mut visits = values
+            .get("visits")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         visits.push(serde_json::json!({
             "state": record.state,
             "signature": record.group(Group::Signature).map(|g| g.values.clone()),
@@ -1476,14 +1877,40 @@ impl Store for SqliteStore {
         values.remove("reason");
         let values = Value::Object(values);
         let version = status.0 + 1;
-        write_group(&mut tx, &id, Group::Status, &values, version, Some("reopened"), now).await?;
-        let outcome = log_server_change(&mut tx, "reopen", &record, &row, Some(Group::Status), &values, version, "reopened", device, now).await?;
+        write_group(
+            &mut tx,
+            &id,
+            Group::Status,
+            &values,
+            version,
+            Some("reopened"),
+            now,
+        )
+        .await?;
+        let outcome = log_server_change(
+            &mut tx,
+            "reopen",
+            &record,
+            &row,
+            Some(Group::Status),
+            &values,
+            version,
+            "reopened",
+            device,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         tracing::info!(record = %id, by = %device.author.user, "reopened");
         Ok(outcome)
     }
 
-    async fn history(&self, author: &Author, record_type: RecordType, record_id: RecordId) -> StoreResult<RecordHistory> {
+    async fn history(
+        &self,
+        author: &Author,
+        record_type: RecordType,
+        record_id: RecordId,
+    ) -> StoreResult<RecordHistory> {
         let mut conn = self.read.acquire().await?;
         let id = record_id.to_string();
         let not_found = || StoreError::NotFound(format!("no {record_type} {record_id}"));
@@ -1492,23 +1919,40 @@ impl Store for SqliteStore {
         if record.record_type != record_type || !in_scope(&mut conn, author, &record, &row).await? {
             return Err(not_found());
         }
-        let rows = sqlx::query_as::<_, ChangeRow>(&format!("SELECT {CHANGE_COLUMNS} FROM changes WHERE record_id = ? ORDER BY seq"))
-            .bind(&id)
-            .fetch_all(&mut *conn)
-            .await?;
-        let entries = rows.iter().map(ChangeRow::history).collect::<StoreResult<Vec<_>>>()?;
+        let rows = sqlx::query_as::<_, ChangeRow>(&format!(
+            "SELECT {CHANGE_COLUMNS} FROM changes WHERE record_id = ? ORDER BY seq"
+        ))
+        .bind(&id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let entries = rows
+            .iter()
+            .map(ChangeRow::history)
+            .collect::<StoreResult<Vec<_>>>()?;
         Ok(RecordHistory { record, entries })
     }
 
     async fn file_status(&self, sha256: &str) -> StoreResult<Option<FileStatus>> {
-        let row = sqlx::query_as::<_, (i64, i64, bool)>("SELECT length, received, complete FROM files WHERE sha256 = ?")
-            .bind(sha256)
-            .fetch_optional(&self.read)
-            .await?;
-        Ok(row.map(|(length, received, complete)| FileStatus { length, received, complete }))
+        let row = sqlx::query_as::<_, (i64, i64, bool)>(
+            "SELECT length, received, complete FROM files WHERE sha256 = ?",
+        )
+        .bind(sha256)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.map(|(length, received, complete)| FileStatus {
+            length,
+            received,
+            complete,
+        }))
     }
 
-    async fn file_begin(&self, sha256: &str, length: i64, by: &str, now: DateTime<Utc>) -> StoreResult<FileStatus> {
+    async fn file_begin(
+        &self,
+        sha256: &str,
+        length: i64,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<FileStatus> {
         sqlx::query("INSERT INTO files (sha256, length, received, created_at, created_by) VALUES (?, ?, 0, ?, ?) ON CONFLICT (sha256) DO NOTHING")
             .bind(sha256)
             .bind(length)
@@ -1516,14 +1960,26 @@ impl Store for SqliteStore {
             .bind(by)
             .execute(&self.write)
             .await?;
-        let row = sqlx::query_as::<_, (i64, i64, bool)>("SELECT length, received, complete FROM files WHERE sha256 = ?")
-            .bind(sha256)
-            .fetch_one(&self.write)
-            .await?;
-        Ok(FileStatus { length: row.0, received: row.1, complete: row.2 })
+        let row = sqlx::query_as::<_, (i64, i64, bool)>(
+            "SELECT length, received, complete FROM files WHERE sha256 = ?",
+        )
+        .bind(sha256)
+        .fetch_one(&self.write)
+        .await?;
+        Ok(FileStatus {
+            length: row.0,
+            received: row.1,
+            complete: row.2,
+        })
     }
 
-    async fn file_progress(&self, sha256: &str, received: i64, complete: bool, now: DateTime<Utc>) -> StoreResult<()> {
+    async fn file_progress(
+        &self,
+        sha256: &str,
+        received: i64,
+        complete: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
         sqlx::query("UPDATE files SET received = ?, complete = ?, completed_at = CASE WHEN ? THEN ? ELSE completed_at END WHERE sha256 = ?")
             .bind(received)
             .bind(complete)
