@@ -199,6 +199,23 @@ pub async fn seed(base: &str) -> Result<()> {
     note(&tom, &in_progress, "Radiator valve seized; freeing it now.").await?;
     tom.apply(change(RecordType::PartLine, new_record_id(), None, Op::Create, 0, json!({"line": {"job_id": in_progress.id.to_string(), "part_number": "TRV-15", "quantity": 2}}), 0))
         .await?;
+    let mut working = new_job(
+        &dana,
+        c(3).0,
+        c(3).1,
+        "kai",
+        "Service the walk-in cooler",
+        0,
+    )
+    .await?;
+    move_to(&kai, &mut working, "in_progress").await?;
+    note(
+        &kai,
+        &working,
+        "Condenser coils cleaned; checking refrigerant next.",
+    )
+    .await?;
+    // Same customer, site and day as the cooler job: flagged as a possible duplicate for dispatch.
     let mut paused = new_job(&dana, c(3).0, c(3).1, "rita", "Replace extractor fan", 0).await?;
     move_to(&rita, &mut paused, "in_progress").await?;
     move_to(&rita, &mut paused, "paused").await?;

@@ -1,0 +1,229 @@
+//! The `fieldsync` binary as an operator meets it: policy check and explain, refusing to serve
+//! on a bad policy, user and device admin, every subcommand's help, and the demo's seed.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn fieldsync(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+        .args(args)
+        .env("FIELDSYNC_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn default_policy() -> String {
+    format!("{}/../../policy/default.toml", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn policy_check_accepts_the_shipped_file() {
+    let out = fieldsync(&["policy", "check", &default_policy()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("ok (8 record types, 14 field groups)"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn policy_check_names_the_line_and_key_of_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string(default_policy()).unwrap();
+    let broken = shipped.replacen(
+        "[job.status]\npolicy = \"manual_review\"",
+        "[job.status]\npolcy = \"manual_review\"",
+        1,
+    );
+    assert_ne!(broken, shipped, "the test's edit must hit the file");
+    let line = broken.lines().position(|l| l.starts_with("polcy")).unwrap() + 1;
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, &broken).unwrap();
+    let out = fieldsync(&["policy", "check", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("line {line}")), "{err}");
+    assert!(err.contains("job.status.polcy"), "{err}");
+}
+
+#[test]
+fn serve_refuses_to_start_on_a_bad_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[job]\nowner = \"assignee\"\n").unwrap();
+    let data = dir.path().join("data");
+    let out = fieldsync(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--policy",
+        path.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("line") && err.contains("job.schedule"),
+        "{err}"
+    );
+}
+
+#[test]
+fn policy_explain_says_the_rule_in_plain_words() {
+    let out = fieldsync(&["policy", "explain", "job", "status"]);
+    assert!(out.status.success());
+    let said = text(&out.stdout);
+    assert!(said.contains("manual review"), "{said}");
+    assert!(said.contains("Review resolved by: supervisor"), "{said}");
+    assert!(said.contains("closed"), "{said}");
+    let out = fieldsync(&["policy", "explain", "job", "billing"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("a job has no field group `billing`"));
+}
+
+#[test]
+fn user_add_reads_the_password_from_stdin_and_lists_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+        .args([
+            "user",
+            "add",
+            "tom",
+            "--role",
+            "technician",
+            "--team",
+            "north",
+            "--password-stdin",
+            "--data-dir",
+            data,
+        ])
+        .env("FIELDSYNC_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse battery\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = fieldsync(&["user", "list", "--data-dir", data]);
+    let listed = text(&out.stdout);
+    assert!(
+        listed.contains("tom") && listed.contains("technician") && listed.contains("north"),
+        "{listed}"
+    );
+    let out = fieldsync(&[
+        "user",
+        "add",
+        "x",
+        "--role",
+        "wizard",
+        "--password-stdin",
+        "--data-dir",
+        data,
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("unknown role `wizard`"));
+    let out = fieldsync(&["device", "list", "--data-dir", data]);
+    assert!(out.status.success());
+    let out = fieldsync(&["device", "revoke", "not-a-uuid", "--data-dir", data]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("is not a device id"));
+}
+
+#[test]
+fn every_subcommand_has_help_with_an_example() {
+    for args in [
+        vec!["serve"],
+        vec!["demo"],
+        vec!["user", "add"],
+        vec!["user", "list"],
+        vec!["device", "list"],
+        vec!["device", "revoke"],
+        vec!["policy", "check"],
+        vec!["policy", "explain"],
+        vec!["bench", "push"],
+    ] {
+        let mut full = args.clone();
+        full.push("--help");
+        let out = fieldsync(&full);
+        assert!(out.status.success(), "{args:?}");
+        let help = text(&out.stdout);
+        let example = help.lines().find(|l| l.starts_with("Example:"));
+        assert!(
+            example.is_some_and(|l| l.contains("fieldsync")),
+            "{args:?} help has no example"
+        );
+    }
+}
+
+#[test]
+fn demo_seeds_every_role_and_every_job_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let out = fieldsync(&[
+        "demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--seed-only",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    for role in [
+        "dispatcher",
+        "supervisor",
+        "finance",
+        "office",
+        "technician",
+        "admin",
+    ] {
+        assert!(said.contains(role), "no {role} in {said}");
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", data.join("fieldsync.db").display())).await.unwrap();
+        let states: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT state FROM records WHERE record_type = 'job' ORDER BY state")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        for state in ["archived", "assigned", "closed", "in_progress", "opened", "paused", "reopened", "signed_off", "voided"] {
+            assert!(states.iter().any(|s| s == state), "no job {state}: {states:?}");
+        }
+        let invoices: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT state FROM records WHERE record_type = 'invoice' ORDER BY state")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(invoices, ["draft", "paid", "sent"]);
+        let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM review_items WHERE state = 'open' AND kind = 'conflict'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(open, 1, "the demo's status conflict waits in the inbox");
+        let duplicates: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM review_items WHERE state = 'open' AND kind = 'possible_duplicate'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(duplicates, 1, "the demo's possible duplicate waits in the inbox");
+    });
+}
