@@ -551,6 +551,18 @@ fn judge_write(input: &JudgeInput<'_>, record: &RecordState) -> Verdict {
     }
 
     if change.op == Op::Void {
+        // A void that meets an open conflict on the group meets an update too: it must not
+        // close the review by overwriting the group it is about.
+        if rule.policy == PolicyKind::ManualReview && current.contested {
+            return Verdict::Hold(Hold {
+                kind: ReviewKind::VoidVsUpdate,
+                group: Some(group),
+                message: format!(
+                    "the {group} of {} is under review: the void is held for review",
+                    label(record)
+                ),
+            });
+        }
         if change.base_version != current.version {
             return Verdict::Hold(Hold {
                 kind: ReviewKind::VoidVsUpdate,
@@ -752,25 +764,45 @@ pub fn resolve(
                 _ => Ok(Resolution::Keep),
             }
         }
-        (ReviewKind::VoidVsUpdate, ResolveChoice::Incoming) => {
+        // A held void, chosen: the record is voided as the judge would have voided it, whether
+        // it met an update or was made under an earlier owner.
+        (ReviewKind::VoidVsUpdate | ReviewKind::OwnershipMoved, ResolveChoice::Incoming)
+            if item.change.op == Op::Void =>
+        {
             let group = item.group.unwrap_or(Group::Status);
-            if item.change.op == Op::Void {
-                let state = void_state(item.change);
-                let mut values = record.group(group).map(|g| g.values.clone()).unwrap_or_default();
-                if let Some(map) = values.as_object_mut() {
+            let state = void_state(item.change);
+            let mut values = record.group(group).map(|g| g.values.clone()).unwrap_or_default();
+            if let Some(map) = values.as_object_mut() {
+                if group == Group::Status {
                     map.insert("previous_state".into(), Value::String(record.state.clone()));
-                    map.insert("state".into(), Value::String(state));
-                    if let Some(reason) = item.change.values.get("reason") {
-                        map.insert("reason".into(), reason.clone());
-                    }
+                    map.insert("state".into(), Value::String(state.clone()));
                 }
-                write(group, values)
-            } else {
-                // The update wins over the void: apply it. A status update says the new state;
-                // any other group's update leaves the record voided until its status is set.
-                let current = record.group(group).map(|g| g.values.clone()).unwrap_or_default();
-                write(group, merge_values(&current, &item.change.values))
+                if let Some(reason) = item.change.values.get("reason") {
+                    map.insert("reason".into(), reason.clone());
+                }
             }
+            // The lifecycle moves whatever group the void was on (a customer has no status).
+            write(group, values).map(|resolution| match resolution {
+                Resolution::Write {
+                    group,
+                    values,
+                    version,
+                    ..
+                } => Resolution::Write {
+                    group,
+                    values,
+                    version,
+                    state: Some(state),
+                },
+                Resolution::Keep => Resolution::Keep,
+            })
+        }
+        (ReviewKind::VoidVsUpdate, ResolveChoice::Incoming) => {
+            // The update wins over the void: apply it. A status update says the new state;
+            // any other group's update leaves the record voided until its status is set.
+            let group = item.group.unwrap_or(Group::Status);
+            let current = record.group(group).map(|g| g.values.clone()).unwrap_or_default();
+            write(group, merge_values(&current, &item.change.values))
         }
         (_, ResolveChoice::Incoming) => {
             let group = item

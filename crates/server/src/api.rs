@@ -140,6 +140,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .merge(files)
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal().into_response()
         }))
@@ -153,6 +154,15 @@ pub fn router(state: AppState) -> Router {
 
 async fn not_found() -> ApiError {
     ApiError::not_found("no such API call; see /api/v1/openapi.json")
+}
+
+/// A known path with a method it does not take: the error body, with axum's `Allow` header.
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        fieldsync_core::ErrorCode::BadRequest,
+        "this API call does not take that method; see /api/v1/openapi.json",
+    )
 }
 
 async fn openapi() -> impl IntoResponse {

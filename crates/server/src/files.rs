@@ -5,6 +5,7 @@
 //! POST, because the file's name is its hash: a device that knows the hash knows the URL.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -103,9 +104,26 @@ pub async fn patch_file(
     Authed(device): Authed,
     ApiPath(sha): ApiPath<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     check_sha(&sha)?;
+    // A chunk over the limit gets the API's error body, not the framework's plain text.
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::from_code(
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "a PATCH carries at most {} bytes; send the file in smaller chunks",
+                    state.limits.max_chunk
+                ),
+            )
+        } else {
+            ApiError::bad_request(format!(
+                "the file bytes could not be read: {}",
+                rejection.body_text()
+            ))
+        }
+    })?;
     let content_type = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())

@@ -28,8 +28,7 @@ impl Metrics {
         let pushes = Counter::default();
         let outcomes = Family::<StatusLabel, Counter>::default();
         let review_queue = Gauge::default();
-        let pull_lag =
-            Histogram::new([0.0, 1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0].into_iter());
+        let pull_lag = Histogram::new([0.0, 1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0]);
         let file_bytes = Counter::default();
         registry.register("pushes", "Push requests judged", pushes.clone());
         registry.register(

@@ -568,7 +568,17 @@ async fn push_one(
         return Ok(outcome);
     }
     let record_id = change.record_id.to_string();
-    let loaded = load_record(conn, &record_id).await?;
+    // A change is judged against the record type it names. An update or void that names another
+    // type than the stored record's (a job's rules on an invoice's id) finds no such record,
+    // so one type's writers, voiders and locks cannot reach another's.
+    let loaded = match load_record(conn, &record_id).await? {
+        Some((record, _))
+            if change.op != Op::Create && record.record_type != change.record_type =>
+        {
+            None
+        }
+        loaded => loaded,
+    };
     let parent_id = match &loaded {
         Some((_, row)) => row.job_id.clone(),
         None => job_child_id(change),
@@ -1387,17 +1397,24 @@ impl Store for SqliteStore {
         let mut conn = self.read.acquire().await?;
         let keys = owner_keys(author);
         let limit = limit.clamp(1, 1000);
+        // Read the newest seq first and page only up to it: a commit that lands while this pull
+        // runs is above the returned cursor, so it is never skipped.
+        let newest: i64 = sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(seq) FROM changes")
+            .fetch_one(&mut *conn)
+            .await?
+            .unwrap_or(0);
         let rows = if author.role.sees_everything() {
             sqlx::query_as::<_, ChangeRow>(&format!(
-                "SELECT {CHANGE_COLUMNS} FROM changes WHERE status = 'applied' AND seq > ? ORDER BY seq LIMIT ?"
+                "SELECT {CHANGE_COLUMNS} FROM changes WHERE status = 'applied' AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
             ))
             .bind(after)
+            .bind(newest)
             .bind(limit + 1)
             .fetch_all(&mut *conn)
             .await?
         } else {
             sqlx::query_as::<_, ChangeRow>(&format!(
-                "SELECT {CHANGE_COLUMNS} FROM changes WHERE status = 'applied' AND seq > ? AND ( \
+                "SELECT {CHANGE_COLUMNS} FROM changes WHERE status = 'applied' AND seq > ? AND seq <= ? AND ( \
                    (record_type IN ('job', 'job_note', 'part_line', 'photo', 'inspection', 'activity') AND scope_job IN \
                       (SELECT record_id FROM records WHERE record_type = 'job' AND owner IN (?, ?))) \
                    OR (record_type = 'customer' AND record_id IN \
@@ -1405,6 +1422,7 @@ impl Store for SqliteStore {
                  ORDER BY seq LIMIT ?"
             ))
             .bind(after)
+            .bind(newest)
             .bind(&keys[0])
             .bind(&keys[1])
             .bind(&keys[0])
@@ -1422,12 +1440,7 @@ impl Store for SqliteStore {
         // an idle device's cursor keeps up and ownership moves below it are not asked for again.
         let next = match (more, changes.last()) {
             (true, Some(last)) => last.seq,
-            _ => {
-                let max: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM changes")
-                    .fetch_one(&mut *conn)
-                    .await?;
-                max.unwrap_or(0).max(after)
-            }
+            _ => newest.max(after),
         };
         let moves = sqlx::query_as::<_, (i64, String, String, String, String, i64, String, DateTime<Utc>, Option<String>)>(
             "SELECT m.seq, m.record_type, m.record_id, m.from_owner, m.to_owner, m.owner_epoch, m.by_user, m.at, r.number \
@@ -1462,8 +1475,17 @@ impl Store for SqliteStore {
             });
         }
         let mut records = Vec::new();
+        gained.sort();
+        gained.dedup();
         for record_id in gained {
-            records.extend(snapshot_with_children(&mut conn, &record_id).await?);
+            let snapshot = snapshot_with_children(&mut conn, &record_id).await?;
+            // A job moved to this person and on to someone else within the page is not theirs.
+            if snapshot
+                .first()
+                .is_some_and(|job| keys.contains(&job.owner.to_key()))
+            {
+                records.extend(snapshot);
+            }
         }
         let review_rows = sqlx::query_as::<_, ReviewRow>(&format!(
             "{REVIEW_SELECT} WHERE r.state = 'open' ORDER BY r.created_at DESC LIMIT 500"
@@ -1628,22 +1650,26 @@ impl Store for SqliteStore {
                     .and_then(|g| record.group(g))
                     .map(|g| g.version)
                     .unwrap_or(0);
-                let values = serde_json::json!({});
-                let mut outcome = log_server_change(
+                // Nothing in the record changes, so the logged resolution names the version that
+                // stands with the group's whole values, as every logged version carries them: a
+                // device that applies it, or a later conflict's base side, sees the group as is.
+                let values = group
+                    .and_then(|g| record.group(g))
+                    .map(|g| g.values.clone())
+                    .unwrap_or_else(|| serde_json::json!({}));
+                log_server_change(
                     &mut tx,
                     "resolution",
                     &record,
                     &record_row,
                     group,
                     &values,
-                    version + 1,
+                    version,
                     &record.state,
                     device,
                     now,
                 )
-                .await?;
-                outcome.version = Some(version);
-                outcome
+                .await?
             }
         };
         sqlx::query("UPDATE review_items SET state = 'resolved', resolution = ?, resolved_by = ?, resolved_at = ? WHERE review_id = ?")

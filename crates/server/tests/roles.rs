@@ -1,0 +1,285 @@
+//! Every endpoint for every role: allowed, or `403 forbidden`; and `401 unauthenticated` without
+//! a token, with a bad one, or with a revoked device's.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use fieldsync_core::{Group, RecordId, RecordType, Role};
+use fieldsync_server::{Clock, Store};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// A job of Tom's, signed off, ready to be reopened.
+async fn signed_off_job(p: &People, customer: RecordId) -> RecordId {
+    let job = p.dana.new_job(customer, "tom").await;
+    p.tom
+        .apply(update(
+            RecordType::Job,
+            job,
+            Group::Signature,
+            1,
+            json!({"signer": "the customer"}),
+        ))
+        .await;
+    p.tom.apply(status(job, 1, "signed_off")).await;
+    job
+}
+
+async fn status_of(response: reqwest::Response) -> (StatusCode, String) {
+    let status = response.status();
+    (status, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn every_endpoint_for_every_role() {
+    let server = TestServer::start().await;
+    let p = server.everyone().await;
+    let customer = p.olivia.new_customer("Harbour View").await;
+    let job = p.dana.new_job(customer, "tom").await;
+    let to_reopen_by_supervisor = signed_off_job(&p, customer).await;
+    let to_reopen_by_dispatcher = signed_off_job(&p, customer).await;
+    p.sam.apply(status(job, 1, "in_progress")).await;
+    let conflict = p.tom.push_one(status(job, 1, "opened")).await;
+    let review_id = conflict.review_id.unwrap();
+
+    for role in Role::ALL {
+        let who = p.by_role(role);
+        let name = role.as_str();
+
+        // Open to every role.
+        let (code, text) =
+            status_of(who.post("/api/v1/sync/push", json!({"changes": []})).await).await;
+        assert_eq!(code, StatusCode::OK, "{name} push: {text}");
+        let (code, text) = status_of(who.get("/api/v1/sync/pull?after=0").await).await;
+        assert_eq!(code, StatusCode::OK, "{name} pull: {text}");
+        let (code, text) = status_of(who.get("/api/v1/review").await).await;
+        assert_eq!(code, StatusCode::OK, "{name} review: {text}");
+        let (code, text) = status_of(who.get("/api/v1/policy").await).await;
+        assert_eq!(code, StatusCode::OK, "{name} policy: {text}");
+        let policy: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            policy["policy"]["types"]["job"]["groups"]["status"]["policy"],
+            json!("manual_review"),
+            "{name}: {text}"
+        );
+        let events = who.get("/api/v1/events").await;
+        assert_eq!(events.status(), StatusCode::OK, "{name} events");
+        drop(events);
+        let (code, text) =
+            status_of(who.get(&format!("/api/v1/records/job/{job}/history")).await).await;
+        assert_eq!(
+            code,
+            StatusCode::OK,
+            "{name} history of a job in scope: {text}"
+        );
+
+        // Every device uploads files.
+        let bytes = format!("a photo taken by {name}").into_bytes();
+        let sha = hex::encode(Sha256::digest(&bytes));
+        let patch = who
+            .request(Method::PATCH, &format!("/api/v1/files/{sha}"))
+            .header("content-type", "application/offset+octet-stream")
+            .header("upload-offset", "0")
+            .header("upload-length", bytes.len().to_string())
+            .body(bytes.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(patch.status(), StatusCode::NO_CONTENT, "{name} upload");
+        let head = who
+            .request(Method::HEAD, &format!("/api/v1/files/{sha}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head.status(), StatusCode::OK, "{name} upload status");
+
+        // The device list is for the office.
+        let devices = who.get("/api/v1/devices").await;
+        if role == Role::Technician {
+            expect_error(devices, StatusCode::FORBIDDEN, "forbidden").await;
+        } else {
+            assert_eq!(devices.status(), StatusCode::OK, "{name} devices");
+        }
+    }
+
+    // Reassign: the dispatcher only. Reopen: the supervisor and the dispatcher. Resolve a
+    // status conflict: the supervisor (the policy's resolver). The refusals write nothing.
+    let newest = server.max_seq().await;
+    for role in Role::ALL {
+        let who = p.by_role(role);
+        if role != Role::Dispatcher {
+            expect_error(
+                who.reassign(job, "rita").await,
+                StatusCode::FORBIDDEN,
+                "forbidden",
+            )
+            .await;
+        }
+        if !matches!(role, Role::Supervisor | Role::Dispatcher) {
+            expect_error(
+                who.reopen(to_reopen_by_supervisor, "why not").await,
+                StatusCode::FORBIDDEN,
+                "forbidden",
+            )
+            .await;
+        }
+        if role != Role::Supervisor {
+            expect_error(
+                who.resolve_raw(review_id, json!({"choice": "incoming"}))
+                    .await,
+                StatusCode::FORBIDDEN,
+                "forbidden",
+            )
+            .await;
+        }
+    }
+    assert_eq!(server.max_seq().await, newest, "no refusal wrote anything");
+    let history = p.dana.history(RecordType::Job, job).await;
+    assert_eq!(history.record.owner_epoch, 1);
+    assert!(history.record.groups[&Group::Status].contested);
+
+    let (code, text) = status_of(p.dana.reassign(job, "rita").await).await;
+    assert_eq!(code, StatusCode::OK, "dispatcher reassigns: {text}");
+    for (who, to_reopen) in [
+        (&p.sam, to_reopen_by_supervisor),
+        (&p.dana, to_reopen_by_dispatcher),
+    ] {
+        let (code, text) = status_of(who.reopen(to_reopen, "the leak is back").await).await;
+        assert_eq!(code, StatusCode::OK, "{} reopens: {text}", who.user);
+    }
+    p.sam.resolve(review_id, json!({"choice": "current"})).await;
+
+    // A technician's history is their own jobs only.
+    let response = p
+        .kai
+        .get(&format!(
+            "/api/v1/records/job/{to_reopen_by_dispatcher}/history"
+        ))
+        .await;
+    expect_error(response, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+/// Every call that needs a token, with a body that would be accepted with a good one.
+fn authed_calls(job: RecordId, review: &str) -> Vec<(Method, String, Option<Value>)> {
+    let sha = hex::encode(Sha256::digest(b"x"));
+    vec![
+        (
+            Method::POST,
+            "/api/v1/sync/push".into(),
+            Some(json!({"changes": []})),
+        ),
+        (Method::GET, "/api/v1/sync/pull?after=0".into(), None),
+        (Method::GET, "/api/v1/events".into(), None),
+        (Method::GET, "/api/v1/review".into(), None),
+        (
+            Method::POST,
+            format!("/api/v1/review/{review}/resolve"),
+            Some(json!({"choice": "current"})),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/records/job/{job}/reassign"),
+            Some(json!({"owner": {"kind": "user", "name": "rita"}})),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/records/job/{job}/reopen"),
+            Some(json!({"reason": "because"})),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/records/job/{job}/history"),
+            None,
+        ),
+        (Method::GET, "/api/v1/devices".into(), None),
+        (Method::GET, "/api/v1/policy".into(), None),
+        (Method::HEAD, format!("/api/v1/files/{sha}"), None),
+        (Method::PATCH, format!("/api/v1/files/{sha}"), None),
+    ]
+}
+
+#[tokio::test]
+async fn a_missing_bad_or_revoked_token_is_unauthenticated() {
+    let server = TestServer::start().await;
+    let p = server.everyone().await;
+    let customer = p.olivia.new_customer("Harbour View").await;
+    let job = p.dana.new_job(customer, "tom").await;
+    p.sam.apply(status(job, 1, "in_progress")).await;
+    let review = p
+        .tom
+        .push_one(status(job, 1, "opened"))
+        .await
+        .review_id
+        .unwrap();
+    let lost = server.login_device("dana", "lost tablet").await;
+    server
+        .store
+        .revoke_device(lost.device_id, server.clock.now())
+        .await
+        .unwrap();
+    let newest = server.max_seq().await;
+
+    let authorizations: [(&str, Option<String>); 5] = [
+        ("no token", None),
+        (
+            "a made-up token",
+            Some(format!("Bearer {}", "ab".repeat(32))),
+        ),
+        ("an empty bearer", Some("Bearer ".into())),
+        ("another scheme", Some(format!("Basic {}", lost.token))),
+        (
+            "a revoked device's token",
+            Some(format!("Bearer {}", lost.token)),
+        ),
+    ];
+    for (method, path, body) in authed_calls(job, &review.to_string()) {
+        for (what, authorization) in &authorizations {
+            let mut request = server.anonymous(method.clone(), &path);
+            if let Some(value) = authorization {
+                request = request.header("authorization", value);
+            }
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            let response = request.send().await.unwrap();
+            if method == Method::HEAD {
+                assert_eq!(
+                    response.status(),
+                    StatusCode::UNAUTHORIZED,
+                    "{method} {path} with {what}"
+                );
+            } else {
+                expect_error(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+            }
+        }
+    }
+    assert_eq!(server.max_seq().await, newest, "nothing was written");
+    let history = p.dana.history(RecordType::Job, job).await;
+    assert_eq!(history.record.owner_epoch, 1);
+    assert!(history.record.groups[&Group::Status].contested);
+
+    // A revoked device cannot sign in again under its name; the person's other devices work.
+    let relogin = server
+        .http
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({"username": "dana", "password": PASSWORD, "device_name": "lost tablet"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(relogin, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_eq!(p.dana.get("/api/v1/devices").await.status(), StatusCode::OK);
+
+    // A wrong password is told apart from a missing token.
+    for (username, password) in [("dana", "wrong"), ("nobody", PASSWORD)] {
+        let response = server
+            .http
+            .post(server.url("/api/v1/auth/login"))
+            .json(&json!({"username": username, "password": password, "device_name": "desk"}))
+            .send()
+            .await
+            .unwrap();
+        expect_error(response, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    }
+}
