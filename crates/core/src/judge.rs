@@ -481,8 +481,20 @@ fn judge_write(input: &JudgeInput<'_>, record: &RecordState) -> Verdict {
             ),
         );
     }
-    let by_role = rule.writers.contains(&author.role)
-        || (change.op == Op::Void && type_rule.voiders.contains(&author.role));
+    // Voiding is an office decision: only the roles the policy names for the type may do it,
+    // whoever owns the record.
+    if change.op == Op::Void && !type_rule.voiders.contains(&author.role) {
+        let names: Vec<&str> = type_rule.voiders.iter().map(Role::as_str).collect();
+        return reject(
+            ErrorCode::Forbidden,
+            format!(
+                "a {} cannot void a {t}; {} can",
+                author.role,
+                names.join(" or ")
+            ),
+        );
+    }
+    let by_role = rule.writers.contains(&author.role) || change.op == Op::Void;
     let owns_now = rule.owner_writes && record.owner.includes(author);
     let allowed = by_role || (owns_now && change.owner_epoch == record.owner_epoch);
     if !allowed {

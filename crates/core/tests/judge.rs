@@ -874,6 +874,13 @@ fn voids() {
             Held(ReviewKind::VoidVsUpdate),
         ),
         case(
+            "the job's own technician is not a voider",
+            tom(),
+            void(Job, 3, 2, json!({ "reason": "not needed" })),
+            Some(job("in_progress")),
+            Rejected(ErrorCode::Forbidden),
+        ),
+        case(
             "a void by someone who is not a voider",
             fay(),
             void(Job, 3, 2, json!({ "reason": "no" })),

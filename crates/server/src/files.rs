@@ -164,6 +164,20 @@ pub async fn patch_file(
             if length == 0 {
                 return Err(ApiError::bad_request("an empty file has nothing to upload"));
             }
+            // Refuse a first chunk that cannot fit before anything is recorded, so a bad first
+            // try does not pin the upload to its length.
+            if offset != 0 {
+                return Err(ApiError::from_code(
+                    ErrorCode::OffsetMismatch,
+                    "the server has 0 bytes of this file; send from offset 0",
+                ));
+            }
+            if body.len() as u64 > length {
+                return Err(ApiError::from_code(
+                    ErrorCode::PayloadTooLarge,
+                    "these bytes run past the declared Upload-Length",
+                ));
+            }
             state
                 .store
                 .file_begin(&sha, length as i64, &device.author.user, now)

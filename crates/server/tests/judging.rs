@@ -768,8 +768,8 @@ async fn a_reopened_job_keeps_its_signature_and_starts_a_new_visit() {
             json!({"labour_hours": 2.5}),
         ))
         .await;
-    p.tom.apply(status(job, 1, "signed_off")).await;
     p.tom.new_note(job, "all done").await;
+    p.tom.apply(status(job, 1, "signed_off")).await;
 
     let response = p.sam.reopen(job, "the leak is back").await;
     assert_eq!(response.status(), StatusCode::OK);

@@ -1565,6 +1565,15 @@ impl Store for SqliteStore {
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("no review item {review_id}")))?;
         let item = row.item(policy)?;
+        // Who may resolve is answered before whether it still can be: a role without the right
+        // learns nothing about the item's state.
+        if !item.resolvers.contains(&device.author.role) {
+            let names: Vec<&str> = item.resolvers.iter().map(Role::as_str).collect();
+            return Err(StoreError::Refused(
+                ErrorCode::Forbidden,
+                format!("only {} may resolve this review item", names.join(" or ")),
+            ));
+        }
         if item.state != "open" {
             return Err(StoreError::Refused(
                 ErrorCode::AlreadyResolved,
