@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{FromRow, SqliteConnection, SqlitePool};
-use std::collections::BTreeMap;
+use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -88,7 +88,7 @@ impl SqliteStore {
     }
 }
 
-#[derive(FromRow)]
+#[derive(Clone, FromRow)]
 struct RecordRow {
     record_id: String,
     record_type: String,
@@ -370,17 +370,6 @@ fn owner_keys(author: &Author) -> [String; 2] {
     ]
 }
 
-async fn next_number(conn: &mut SqliteConnection, record_type: RecordType) -> StoreResult<String> {
-    let n: i64 = sqlx::query_scalar(
-        "INSERT INTO counters (record_type, last) VALUES (?, 1) \
-         ON CONFLICT (record_type) DO UPDATE SET last = last + 1 RETURNING last",
-    )
-    .bind(record_type.as_str())
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(format!("{}-{n:06}", record_type.number_prefix()))
-}
-
 async fn next_seq(conn: &mut SqliteConnection) -> StoreResult<i64> {
     let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM changes")
         .fetch_one(&mut *conn)
@@ -410,38 +399,106 @@ struct LogRow<'a> {
     scope_job: Option<&'a str>,
 }
 
-async fn insert_log(conn: &mut SqliteConnection, row: &LogRow<'_>) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO changes (seq, change_id, kind, record_type, record_id, grp, op, base_version, vals, owner_epoch, \
-         device_time, author, device_id, server_time, status, version, number, owner, state, scope_job, review_id, code, outcome) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(row.seq)
-    .bind(row.change_id)
-    .bind(row.kind)
-    .bind(row.record_type.as_str())
-    .bind(row.record_id)
-    .bind(row.group.map(|g| g.as_str()))
-    .bind(row.op.as_str())
-    .bind(row.base_version)
-    .bind(row.values.to_string())
-    .bind(row.owner_epoch)
-    .bind(row.device_time)
-    .bind(row.author)
-    .bind(row.device_id.as_deref())
-    .bind(row.server_time)
-    .bind(row.outcome.status.as_str())
-    .bind(row.outcome.version)
-    .bind(row.outcome.number.as_deref())
-    .bind(row.owner)
-    .bind(row.state)
-    .bind(row.scope_job)
-    .bind(row.outcome.review_id.map(|r| r.to_string()))
-    .bind(row.outcome.code.as_deref())
-    .bind(serde_json::to_string(row.outcome)?)
-    .execute(&mut *conn)
-    .await?;
+/// A log row ready to insert, owned so a batch can hold it until it writes them all at once.
+struct PendingLog {
+    seq: i64,
+    change_id: String,
+    kind: String,
+    record_type: &'static str,
+    record_id: String,
+    group: Option<&'static str>,
+    op: &'static str,
+    base_version: i64,
+    values: String,
+    owner_epoch: i64,
+    device_time: DateTime<Utc>,
+    author: String,
+    device_id: Option<String>,
+    server_time: DateTime<Utc>,
+    status: &'static str,
+    version: Option<i64>,
+    number: Option<String>,
+    owner: String,
+    state: String,
+    scope_job: Option<String>,
+    review_id: Option<String>,
+    code: Option<String>,
+    outcome: String,
+}
+
+impl LogRow<'_> {
+    fn pending(&self) -> StoreResult<PendingLog> {
+        Ok(PendingLog {
+            seq: self.seq,
+            change_id: self.change_id.to_string(),
+            kind: self.kind.to_string(),
+            record_type: self.record_type.as_str(),
+            record_id: self.record_id.to_string(),
+            group: self.group.map(|g| g.as_str()),
+            op: self.op.as_str(),
+            base_version: self.base_version,
+            values: self.values.to_string(),
+            owner_epoch: self.owner_epoch,
+            device_time: self.device_time,
+            author: self.author.to_string(),
+            device_id: self.device_id.clone(),
+            server_time: self.server_time,
+            status: self.outcome.status.as_str(),
+            version: self.outcome.version,
+            number: self.outcome.number.clone(),
+            owner: self.owner.to_string(),
+            state: self.state.to_string(),
+            scope_job: self.scope_job.map(str::to_string),
+            review_id: self.outcome.review_id.map(|r| r.to_string()),
+            code: self.outcome.code.clone(),
+            outcome: serde_json::to_string(self.outcome)?,
+        })
+    }
+}
+
+/// Rows per multi-row INSERT: well under SQLite's limit on bound parameters.
+const ROWS_PER_INSERT: usize = 200;
+
+async fn insert_logs(conn: &mut SqliteConnection, rows: Vec<PendingLog>) -> StoreResult<()> {
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<PendingLog> = rows.by_ref().take(ROWS_PER_INSERT).collect();
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO changes (seq, change_id, kind, record_type, record_id, grp, op, base_version, vals, owner_epoch, \
+             device_time, author, device_id, server_time, status, version, number, owner, state, scope_job, review_id, code, outcome) ",
+        );
+        query.push_values(chunk, |mut b, r| {
+            b.push_bind(r.seq)
+                .push_bind(r.change_id)
+                .push_bind(r.kind)
+                .push_bind(r.record_type)
+                .push_bind(r.record_id)
+                .push_bind(r.group)
+                .push_bind(r.op)
+                .push_bind(r.base_version)
+                .push_bind(r.values)
+                .push_bind(r.owner_epoch)
+                .push_bind(r.device_time)
+                .push_bind(r.author)
+                .push_bind(r.device_id)
+                .push_bind(r.server_time)
+                .push_bind(r.status)
+                .push_bind(r.version)
+                .push_bind(r.number)
+                .push_bind(r.owner)
+                .push_bind(r.state)
+                .push_bind(r.scope_job)
+                .push_bind(r.review_id)
+                .push_bind(r.code)
+                .push_bind(r.outcome);
+        });
+        query.build().execute(&mut *conn).await?;
+    }
     Ok(())
+}
+
+async fn insert_log(conn: &mut SqliteConnection, row: &LogRow<'_>) -> StoreResult<()> {
+    insert_logs(conn, vec![row.pending()?]).await
 }
 
 /// The side of a review item for the version of a group that stands now (or stood at `version`).
@@ -534,36 +591,259 @@ fn job_child_id(change: &Change) -> Option<String> {
         .map(str::to_string)
 }
 
-struct PushCtx<'a> {
+/// A new record's columns that only its insert needs.
+struct NewRecord {
+    record_id: String,
+    site: Option<String>,
+    window_start: Option<String>,
+    created_by: String,
+}
+
+/// One push batch's unit of work: the records it has read (and changed) in memory, and the
+/// writes it owes the database, made in a few multi-row statements when the batch ends.
+///
+/// Every change is still judged on its own, against the record as the earlier changes of the
+/// same batch left it; the whole batch commits in one transaction. Writing row by row costs a
+/// round trip to SQLite's worker thread per statement, which dominated the server's CPU time.
+struct Batch<'a> {
     device: &'a DeviceAuth,
     policy: &'a Policy,
     now: DateTime<Utc>,
     seq: i64,
+    /// Stored outcomes by change id: prefetched for the batch, then each new one.
+    outcomes: HashMap<String, Outcome>,
+    records: HashMap<String, Option<(RecordState, RecordRow)>>,
+    new_records: Vec<NewRecord>,
+    dirty_groups: BTreeSet<(String, Group)>,
+    dirty_records: BTreeSet<String>,
+    owner_history: Vec<(String, i64, String)>,
+    counters: HashMap<RecordType, (i64, bool)>,
+    logs: Vec<PendingLog>,
 }
 
-async fn stored_outcome(
-    conn: &mut SqliteConnection,
-    change_id: &str,
-) -> StoreResult<Option<Outcome>> {
-    let stored: Option<String> =
-        sqlx::query_scalar("SELECT outcome FROM changes WHERE change_id = ?")
-            .bind(change_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    match stored {
-        Some(s) => Ok(Some(serde_json::from_str(&s)?)),
-        None => Ok(None),
+impl<'a> Batch<'a> {
+    async fn begin(
+        conn: &mut SqliteConnection,
+        device: &'a DeviceAuth,
+        policy: &'a Policy,
+        now: DateTime<Utc>,
+        changes: &[Change],
+    ) -> StoreResult<Batch<'a>> {
+        let mut batch = Batch {
+            device,
+            policy,
+            now,
+            seq: next_seq(conn).await?,
+            outcomes: HashMap::new(),
+            records: HashMap::new(),
+            new_records: Vec::new(),
+            dirty_groups: BTreeSet::new(),
+            dirty_records: BTreeSet::new(),
+            owner_history: Vec::new(),
+            counters: HashMap::new(),
+            logs: Vec::new(),
+        };
+        for chunk in changes.chunks(ROWS_PER_INSERT) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "SELECT change_id, outcome FROM changes WHERE change_id IN (",
+            );
+            let mut ids = query.separated(", ");
+            for change in chunk {
+                ids.push_bind(change.change_id.to_string());
+            }
+            query.push(")");
+            let rows: Vec<(String, String)> = query.build_query_as().fetch_all(&mut *conn).await?;
+            for (id, outcome) in rows {
+                batch.outcomes.insert(id, serde_json::from_str(&outcome)?);
+            }
+            // Which of the named records (and the jobs they point at) exist, in one query; the
+            // rest are known to be new without asking again.
+            let mut wanted: BTreeSet<String> = BTreeSet::new();
+            for change in chunk {
+                wanted.insert(change.record_id.to_string());
+                if let Some(job) = job_child_id(change) {
+                    wanted.insert(job);
+                }
+            }
+            let mut query =
+                QueryBuilder::<Sqlite>::new("SELECT record_id FROM records WHERE record_id IN (");
+            let mut ids = query.separated(", ");
+            for id in &wanted {
+                ids.push_bind(id.clone());
+            }
+            query.push(")");
+            let existing: Vec<String> = query.build_query_scalar().fetch_all(&mut *conn).await?;
+            for id in wanted {
+                if !existing.contains(&id) {
+                    batch.records.entry(id).or_insert(None);
+                }
+            }
+        }
+        Ok(batch)
+    }
+
+    async fn record(
+        &mut self,
+        conn: &mut SqliteConnection,
+        id: &str,
+    ) -> StoreResult<Option<(RecordState, RecordRow)>> {
+        if let Some(known) = self.records.get(id) {
+            return Ok(known.clone());
+        }
+        let loaded = load_record(conn, id).await?;
+        self.records.insert(id.to_string(), loaded.clone());
+        Ok(loaded)
+    }
+
+    async fn next_number(
+        &mut self,
+        conn: &mut SqliteConnection,
+        record_type: RecordType,
+    ) -> StoreResult<String> {
+        let last = match self.counters.get(&record_type) {
+            Some((last, _)) => *last,
+            None => sqlx::query_scalar::<_, i64>("SELECT last FROM counters WHERE record_type = ?")
+                .bind(record_type.as_str())
+                .fetch_optional(&mut *conn)
+                .await?
+                .unwrap_or(0),
+        };
+        self.counters.insert(record_type, (last + 1, true));
+        Ok(format!("{}-{:06}", record_type.number_prefix(), last + 1))
+    }
+
+    fn log(&mut self, row: &LogRow<'_>) -> StoreResult<()> {
+        self.logs.push(row.pending()?);
+        self.seq += 1;
+        Ok(())
+    }
+
+    /// Writes everything the batch owes, so a query that reads the tables sees it.
+    async fn flush(&mut self, conn: &mut SqliteConnection) -> StoreResult<()> {
+        for (record_type, (last, dirty)) in self.counters.iter_mut() {
+            if *dirty {
+                sqlx::query(
+                    "INSERT INTO counters (record_type, last) VALUES (?, ?) \
+                     ON CONFLICT (record_type) DO UPDATE SET last = excluded.last",
+                )
+                .bind(record_type.as_str())
+                .bind(*last)
+                .execute(&mut *conn)
+                .await?;
+                *dirty = false;
+            }
+        }
+        let new_records = std::mem::take(&mut self.new_records);
+        for chunk in new_records.chunks(ROWS_PER_INSERT) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO records (record_id, record_type, number, owner, owner_epoch, state, job_id, customer_id, site, \
+                 window_start, created_at, created_by, updated_at) ",
+            );
+            let mut rows = Vec::new();
+            for new in chunk {
+                if let Some(Some((state, row))) = self.records.get(&new.record_id) {
+                    rows.push((new, state, row));
+                }
+            }
+            query.push_values(rows, |mut b, (new, state, row)| {
+                b.push_bind(new.record_id.clone())
+                    .push_bind(state.record_type.as_str())
+                    .push_bind(state.number.clone())
+                    .push_bind(state.owner.to_key())
+                    .push_bind(state.owner_epoch)
+                    .push_bind(state.state.clone())
+                    .push_bind(row.job_id.clone())
+                    .push_bind(row.customer_id.clone())
+                    .push_bind(new.site.clone())
+                    .push_bind(new.window_start.clone())
+                    .push_bind(self.now)
+                    .push_bind(new.created_by.clone())
+                    .push_bind(self.now);
+            });
+            query.build().execute(&mut *conn).await?;
+            for new in chunk {
+                self.dirty_records.remove(&new.record_id);
+            }
+        }
+        let groups: Vec<(String, Group)> =
+            std::mem::take(&mut self.dirty_groups).into_iter().collect();
+        for chunk in groups.chunks(ROWS_PER_INSERT) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO record_groups (record_id, grp, version, vals, contested) ",
+            );
+            let mut rows = Vec::new();
+            for (id, group) in chunk {
+                if let Some(Some((state, _))) = self.records.get(id) {
+                    if let Some(g) = state.groups.get(group) {
+                        rows.push((
+                            id.clone(),
+                            *group,
+                            g.version,
+                            g.values.to_string(),
+                            g.contested,
+                        ));
+                    }
+                }
+            }
+            query.push_values(rows, |mut b, (id, group, version, values, contested)| {
+                b.push_bind(id)
+                    .push_bind(group.as_str())
+                    .push_bind(version)
+                    .push_bind(values)
+                    .push_bind(contested);
+            });
+            query.push(
+                " ON CONFLICT (record_id, grp) DO UPDATE SET version = excluded.version, vals = excluded.vals, \
+                 contested = excluded.contested",
+            );
+            query.build().execute(&mut *conn).await?;
+        }
+        for id in std::mem::take(&mut self.dirty_records) {
+            if let Some(Some((state, _))) = self.records.get(&id) {
+                let schedule = state.groups.get(&Group::Schedule).map(|g| &g.values);
+                let text = |k: &str| {
+                    schedule
+                        .and_then(|s| s.get(k))
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                };
+                sqlx::query(
+                    "UPDATE records SET state = ?, site = COALESCE(?, site), window_start = COALESCE(?, window_start), \
+                     updated_at = ? WHERE record_id = ?",
+                )
+                .bind(&state.state)
+                .bind(text("site"))
+                .bind(text("window_start"))
+                .bind(self.now)
+                .bind(&id)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        let history = std::mem::take(&mut self.owner_history);
+        for chunk in history.chunks(ROWS_PER_INSERT) {
+            let mut query =
+                QueryBuilder::<Sqlite>::new("INSERT INTO owner_history (record_id, epoch, owner) ");
+            query.push_values(chunk, |mut b, (id, epoch, owner)| {
+                b.push_bind(id.clone())
+                    .push_bind(*epoch)
+                    .push_bind(owner.clone());
+            });
+            query.build().execute(&mut *conn).await?;
+        }
+        insert_logs(conn, std::mem::take(&mut self.logs)).await
     }
 }
 
 async fn push_one(
     conn: &mut SqliteConnection,
-    ctx: &mut PushCtx<'_>,
+    batch: &mut Batch<'_>,
     change: &Change,
 ) -> StoreResult<Outcome> {
     let change_id = change.change_id.to_string();
     // Step 1: a change id seen before gets its stored outcome back, whichever instance stored it.
-    if let Some(mut outcome) = stored_outcome(conn, &change_id).await? {
+    if let Some(stored) = batch.outcomes.get(&change_id) {
+        let mut outcome = stored.clone();
         outcome.replayed = true;
         return Ok(outcome);
     }
@@ -571,7 +851,7 @@ async fn push_one(
     // A change is judged against the record type it names. An update or void that names another
     // type than the stored record's (a job's rules on an invoice's id) finds no such record,
     // so one type's writers, voiders and locks cannot reach another's.
-    let loaded = match load_record(conn, &record_id).await? {
+    let loaded = match batch.record(conn, &record_id).await? {
         Some((record, _))
             if change.op != Op::Create && record.record_type != change.record_type =>
         {
@@ -584,7 +864,8 @@ async fn push_one(
         None => job_child_id(change),
     };
     let parent = match &parent_id {
-        Some(id) => load_record(conn, id)
+        Some(id) => batch
+            .record(conn, id)
             .await?
             .filter(|(p, _)| p.record_type == RecordType::Job),
         None => None,
@@ -597,6 +878,8 @@ async fn push_one(
             .and_then(|s| s.get("customer_id"))
             .and_then(Value::as_str)
         {
+            // The open jobs of this batch count too.
+            batch.flush(conn).await?;
             let rows = sqlx::query_as::<_, (String, Option<String>, Option<String>, Option<String>, String)>(
                 "SELECT record_id, number, site, window_start, state FROM records \
                  WHERE record_type = 'job' AND customer_id = ? AND state NOT IN ('closed', 'voided', 'archived')",
@@ -633,15 +916,17 @@ async fn push_one(
     }
     let verdict = judge(&JudgeInput {
         change,
-        author: &ctx.device.author,
-        policy: ctx.policy,
+        author: &batch.device.author,
+        policy: batch.policy,
         record: loaded.as_ref().map(|(r, _)| r),
         parent_job: parent.as_ref().map(|(p, _)| p),
         open_jobs_of_customer: &candidates,
         file_complete,
     });
-    let device_id = Some(ctx.device.device_id.to_string());
-    let author = ctx.device.author.user.as_str();
+    let device = batch.device;
+    let now = batch.now;
+    let device_id = Some(device.device_id.to_string());
+    let author = device.author.user.as_str();
     let mut outcome = Outcome {
         change_id: change.change_id,
         status: OutcomeStatus::Applied,
@@ -654,7 +939,7 @@ async fn push_one(
         flags: Vec::new(),
         replayed: false,
     };
-    let seq = ctx.seq;
+    let seq = batch.seq;
     match verdict {
         Verdict::Apply(Apply::Create {
             owner,
@@ -663,7 +948,7 @@ async fn push_one(
             job_id,
             possible_duplicate_of,
         }) => {
-            let number = next_number(conn, change.record_type).await?;
+            let number = batch.next_number(conn, change.record_type).await?;
             let schedule = groups.get(&Group::Schedule);
             let text = |k: &str| {
                 schedule
@@ -672,39 +957,51 @@ async fn push_one(
                     .map(str::to_string)
             };
             let job_id = job_id.map(|j| j.to_string());
-            sqlx::query(
-                "INSERT INTO records (record_id, record_type, number, owner, owner_epoch, state, job_id, customer_id, site, \
-                 window_start, created_at, created_by, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&record_id)
-            .bind(change.record_type.as_str())
-            .bind(&number)
-            .bind(owner.to_key())
-            .bind(&state)
-            .bind(&job_id)
-            .bind(text("customer_id"))
-            .bind(text("site"))
-            .bind(text("window_start"))
-            .bind(ctx.now)
-            .bind(author)
-            .bind(ctx.now)
-            .execute(&mut *conn)
-            .await?;
-            for (group, values) in &groups {
-                sqlx::query(
-                    "INSERT INTO record_groups (record_id, grp, version, vals) VALUES (?, ?, 1, ?)",
-                )
-                .bind(&record_id)
-                .bind(group.as_str())
-                .bind(values.to_string())
-                .execute(&mut *conn)
-                .await?;
+            let record = RecordState {
+                record_type: change.record_type,
+                record_id: change.record_id,
+                number: Some(number.clone()),
+                owner: owner.clone(),
+                owner_epoch: 1,
+                state: state.clone(),
+                groups: groups
+                    .iter()
+                    .map(|(g, v)| {
+                        (
+                            *g,
+                            GroupState {
+                                version: 1,
+                                values: v.clone(),
+                                contested: false,
+                            },
+                        )
+                    })
+                    .collect(),
+                owner_history: BTreeMap::from([(1, owner.clone())]),
+            };
+            let row = RecordRow {
+                record_id: record_id.clone(),
+                record_type: change.record_type.as_str().to_string(),
+                number: Some(number.clone()),
+                owner: owner.to_key(),
+                owner_epoch: 1,
+                state: state.clone(),
+                job_id: job_id.clone(),
+                customer_id: text("customer_id"),
+            };
+            batch.new_records.push(NewRecord {
+                record_id: record_id.clone(),
+                site: text("site"),
+                window_start: text("window_start"),
+                created_by: author.to_string(),
+            });
+            for group in groups.keys() {
+                batch.dirty_groups.insert((record_id.clone(), *group));
             }
-            sqlx::query("INSERT INTO owner_history (record_id, epoch, owner) VALUES (?, 1, ?)")
-                .bind(&record_id)
-                .bind(owner.to_key())
-                .execute(&mut *conn)
-                .await?;
+            batch
+                .owner_history
+                .push((record_id.clone(), 1, owner.to_key()));
+            batch.records.insert(record_id.clone(), Some((record, row)));
             outcome.version = Some(1);
             outcome.seq = Some(seq);
             outcome.number = Some(number);
@@ -717,13 +1014,13 @@ async fn push_one(
                     values: stored_values.clone(),
                     version: Some(1),
                     author: Some(author.to_string()),
-                    device_id: Some(ctx.device.device_id),
-                    device_name: Some(ctx.device.device_name.clone()),
-                    server_time: Some(ctx.now),
+                    device_id: Some(device.device_id),
+                    device_name: Some(device.device_name.clone()),
+                    server_time: Some(now),
                     device_time: Some(change.device_time),
                 };
                 let matched_id = matched.record_id.to_string();
-                let current = match load_record(conn, &matched_id).await? {
+                let current = match batch.record(conn, &matched_id).await? {
                     Some((m, _)) => Some(VersionSide {
                         values: serde_json::to_value(
                             m.groups
@@ -751,7 +1048,7 @@ async fn push_one(
                     &incoming,
                     Some(&matched_id),
                     author,
-                    ctx.now,
+                    now,
                 )
                 .await?;
             }
@@ -760,31 +1057,26 @@ async fn push_one(
             } else {
                 job_id.clone()
             };
-            insert_log(
-                conn,
-                &LogRow {
-                    seq,
-                    change_id: &change_id,
-                    kind: "change",
-                    record_type: change.record_type,
-                    record_id: &record_id,
-                    group: None,
-                    op: Op::Create,
-                    base_version: 0,
-                    values: &stored_values,
-                    owner_epoch: 1,
-                    device_time: change.device_time,
-                    author,
-                    device_id,
-                    server_time: ctx.now,
-                    outcome: &outcome,
-                    owner: &owner.to_key(),
-                    state: &state,
-                    scope_job: scope_job.as_deref(),
-                },
-            )
-            .await?;
-            ctx.seq += 1;
+            batch.log(&LogRow {
+                seq,
+                change_id: &change_id,
+                kind: "change",
+                record_type: change.record_type,
+                record_id: &record_id,
+                group: None,
+                op: Op::Create,
+                base_version: 0,
+                values: &stored_values,
+                owner_epoch: 1,
+                device_time: change.device_time,
+                author,
+                device_id,
+                server_time: now,
+                outcome: &outcome,
+                owner: &owner.to_key(),
+                state: &state,
+                scope_job: scope_job.as_deref(),
+            })?;
         }
         Verdict::Apply(Apply::Update {
             group,
@@ -792,61 +1084,63 @@ async fn push_one(
             version,
             state,
         }) => {
-            let Some((record, row)) = &loaded else {
+            let Some((mut record, row)) = loaded else {
                 return Err(StoreError::Corrupt(
                     "judge applied an update to a missing record".into(),
                 ));
             };
-            write_group(
-                conn,
-                &record_id,
+            let contested = record.group(group).is_some_and(|g| g.contested);
+            record.groups.insert(
                 group,
-                &values,
-                version,
-                state.as_deref(),
-                ctx.now,
-            )
-            .await?;
+                GroupState {
+                    version,
+                    values: values.clone(),
+                    contested,
+                },
+            );
+            if let Some(state) = &state {
+                record.state = state.clone();
+            }
+            batch.dirty_groups.insert((record_id.clone(), group));
+            batch.dirty_records.insert(record_id.clone());
             outcome.version = Some(version);
             outcome.seq = Some(seq);
-            let new_state = state.unwrap_or_else(|| record.state.clone());
             // The log keeps the group's whole values after the change, so any version can be
             // shown again as it stood (the base side of a later conflict).
-            insert_log(
-                conn,
-                &LogRow {
-                    seq,
-                    change_id: &change_id,
-                    kind: "change",
-                    record_type: change.record_type,
-                    record_id: &record_id,
-                    group: Some(group),
-                    op: change.op,
-                    base_version: change.base_version,
-                    values: &values,
-                    owner_epoch: change.owner_epoch,
-                    device_time: change.device_time,
-                    author,
-                    device_id,
-                    server_time: ctx.now,
-                    outcome: &outcome,
-                    owner: &record.owner.to_key(),
-                    state: &new_state,
-                    scope_job: scope_of(record, row).as_deref(),
-                },
-            )
-            .await?;
-            ctx.seq += 1;
+            batch.log(&LogRow {
+                seq,
+                change_id: &change_id,
+                kind: "change",
+                record_type: change.record_type,
+                record_id: &record_id,
+                group: Some(group),
+                op: change.op,
+                base_version: change.base_version,
+                values: &values,
+                owner_epoch: change.owner_epoch,
+                device_time: change.device_time,
+                author,
+                device_id,
+                server_time: now,
+                outcome: &outcome,
+                owner: &record.owner.to_key(),
+                state: &record.state,
+                scope_job: scope_of(&record, &row).as_deref(),
+            })?;
+            batch.records.insert(record_id.clone(), Some((record, row)));
         }
         Verdict::Hold(hold) => {
-            let Some((record, row)) = &loaded else {
+            let Some((mut record, row)) = loaded else {
                 return Err(StoreError::Corrupt(
                     "judge held a change to a missing record".into(),
                 ));
             };
+            // The review item shows the versions as the log has them, this batch's included.
+            batch.flush(conn).await?;
             let review_id = ReviewId(Uuid::now_v7());
             let group = hold.group.or_else(|| change_group(change));
-            let (base, current) = match group.and_then(|g| record.group(g).map(|s| (g, s))) {
+            let (base, current) = match group.and_then(|g| record.group(g).map(|s| (g, s.clone())))
+            {
                 Some((g, state)) => {
                     let base_values = values_at(conn, &record_id, g, change.base_version).await?;
                     let base = match base_values {
@@ -866,9 +1160,9 @@ async fn push_one(
                 values: change.values.clone(),
                 version: Some(change.base_version),
                 author: Some(author.to_string()),
-                device_id: Some(ctx.device.device_id),
-                device_name: Some(ctx.device.device_name.clone()),
-                server_time: Some(ctx.now),
+                device_id: Some(device.device_id),
+                device_name: Some(device.device_name.clone()),
+                server_time: Some(now),
                 device_time: Some(change.device_time),
             };
             insert_review(
@@ -882,51 +1176,44 @@ async fn push_one(
                 &incoming,
                 None,
                 author,
-                ctx.now,
+                now,
             )
             .await?;
             let contests = hold.kind == ReviewKind::Conflict
                 && group
-                    .and_then(|g| ctx.policy.rule(change.record_type, g))
+                    .and_then(|g| batch.policy.rule(change.record_type, g))
                     .is_some_and(|r| r.policy == fieldsync_core::PolicyKind::ManualReview);
             if let (true, Some(g)) = (contests, group) {
-                sqlx::query(
-                    "UPDATE record_groups SET contested = 1 WHERE record_id = ? AND grp = ?",
-                )
-                .bind(&record_id)
-                .bind(g.as_str())
-                .execute(&mut *conn)
-                .await?;
+                if let Some(state) = record.groups.get_mut(&g) {
+                    state.contested = true;
+                    batch.dirty_groups.insert((record_id.clone(), g));
+                }
             }
             outcome.status = OutcomeStatus::Held;
             outcome.review_id = Some(review_id);
             outcome.code = Some(hold.kind.as_str().to_string());
             outcome.message = Some(hold.message);
-            insert_log(
-                conn,
-                &LogRow {
-                    seq,
-                    change_id: &change_id,
-                    kind: "change",
-                    record_type: change.record_type,
-                    record_id: &record_id,
-                    group,
-                    op: change.op,
-                    base_version: change.base_version,
-                    values: &change.values,
-                    owner_epoch: change.owner_epoch,
-                    device_time: change.device_time,
-                    author,
-                    device_id,
-                    server_time: ctx.now,
-                    outcome: &outcome,
-                    owner: &record.owner.to_key(),
-                    state: &record.state,
-                    scope_job: scope_of(record, row).as_deref(),
-                },
-            )
-            .await?;
-            ctx.seq += 1;
+            batch.log(&LogRow {
+                seq,
+                change_id: &change_id,
+                kind: "change",
+                record_type: change.record_type,
+                record_id: &record_id,
+                group,
+                op: change.op,
+                base_version: change.base_version,
+                values: &change.values,
+                owner_epoch: change.owner_epoch,
+                device_time: change.device_time,
+                author,
+                device_id,
+                server_time: now,
+                outcome: &outcome,
+                owner: &record.owner.to_key(),
+                state: &record.state,
+                scope_job: scope_of(&record, &row).as_deref(),
+            })?;
+            batch.records.insert(record_id.clone(), Some((record, row)));
         }
         Verdict::Reject(rejection) => {
             outcome.status = OutcomeStatus::Rejected;
@@ -945,34 +1232,32 @@ async fn push_one(
                         parent_id.clone(),
                     ),
                 };
-                insert_log(
-                    conn,
-                    &LogRow {
-                        seq,
-                        change_id: &change_id,
-                        kind: "change",
-                        record_type: change.record_type,
-                        record_id: &record_id,
-                        group: change.group,
-                        op: change.op,
-                        base_version: change.base_version,
-                        values: &change.values,
-                        owner_epoch: change.owner_epoch,
-                        device_time: change.device_time,
-                        author,
-                        device_id,
-                        server_time: ctx.now,
-                        outcome: &outcome,
-                        owner: &owner,
-                        state: &state,
-                        scope_job: scope.as_deref(),
-                    },
-                )
-                .await?;
-                ctx.seq += 1;
+                batch.log(&LogRow {
+                    seq,
+                    change_id: &change_id,
+                    kind: "change",
+                    record_type: change.record_type,
+                    record_id: &record_id,
+                    group: change.group,
+                    op: change.op,
+                    base_version: change.base_version,
+                    values: &change.values,
+                    owner_epoch: change.owner_epoch,
+                    device_time: change.device_time,
+                    author,
+                    device_id,
+                    server_time: now,
+                    outcome: &outcome,
+                    owner: &owner,
+                    state: &state,
+                    scope_job: scope.as_deref(),
+                })?;
+            } else {
+                return Ok(outcome);
             }
         }
     }
+    batch.outcomes.insert(change_id, outcome.clone());
     Ok(outcome)
 }
 
@@ -1347,16 +1632,10 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<Outcome>> {
         let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
-        let seq = next_seq(&mut tx).await?;
-        let mut ctx = PushCtx {
-            device,
-            policy,
-            now,
-            seq,
-        };
+        let mut batch = Batch::begin(&mut tx, device, policy, now, changes).await?;
         let mut outcomes = Vec::with_capacity(changes.len());
         for change in changes {
-            let outcome = push_one(&mut tx, &mut ctx, change).await?;
+            let outcome = push_one(&mut tx, &mut batch, change).await?;
             tracing::info!(
                 change_id = %change.change_id,
                 record = %format!("{}/{}", change.record_type, change.record_id),
@@ -1367,6 +1646,7 @@ impl Store for SqliteStore {
             );
             outcomes.push(outcome);
         }
+        batch.flush(&mut tx).await?;
         sqlx::query("UPDATE devices SET last_seen = ? WHERE device_id = ?")
             .bind(now)
             .bind(device.device_id.to_string())
