@@ -11,6 +11,7 @@ use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -612,11 +613,11 @@ struct Batch<'a> {
     seq: i64,
     /// Stored outcomes by change id: prefetched for the batch, then each new one.
     outcomes: HashMap<String, Outcome>,
-    records: HashMap<String, Option<(RecordState, RecordRow)>>,
+    /// Shared, so reading a job for each of a hundred notes does not copy it a hundred times.
+    records: HashMap<String, Option<Arc<(RecordState, RecordRow)>>>,
     new_records: Vec<NewRecord>,
     dirty_groups: BTreeSet<(String, Group)>,
     dirty_records: BTreeSet<String>,
-    owner_history: Vec<(String, i64, String)>,
     counters: HashMap<RecordType, (i64, bool)>,
     logs: Vec<PendingLog>,
 }
@@ -639,7 +640,6 @@ impl<'a> Batch<'a> {
             new_records: Vec::new(),
             dirty_groups: BTreeSet::new(),
             dirty_records: BTreeSet::new(),
-            owner_history: Vec::new(),
             counters: HashMap::new(),
             logs: Vec::new(),
         };
@@ -686,11 +686,11 @@ impl<'a> Batch<'a> {
         &mut self,
         conn: &mut SqliteConnection,
         id: &str,
-    ) -> StoreResult<Option<(RecordState, RecordRow)>> {
+    ) -> StoreResult<Option<Arc<(RecordState, RecordRow)>>> {
         if let Some(known) = self.records.get(id) {
             return Ok(known.clone());
         }
-        let loaded = load_record(conn, id).await?;
+        let loaded = load_record(conn, id).await?.map(Arc::new);
         self.records.insert(id.to_string(), loaded.clone());
         Ok(loaded)
     }
@@ -741,8 +741,8 @@ impl<'a> Batch<'a> {
             );
             let mut rows = Vec::new();
             for new in chunk {
-                if let Some(Some((state, row))) = self.records.get(&new.record_id) {
-                    rows.push((new, state, row));
+                if let Some(Some(known)) = self.records.get(&new.record_id) {
+                    rows.push((new, &known.0, &known.1));
                 }
             }
             query.push_values(rows, |mut b, (new, state, row)| {
@@ -773,8 +773,8 @@ impl<'a> Batch<'a> {
             );
             let mut rows = Vec::new();
             for (id, group) in chunk {
-                if let Some(Some((state, _))) = self.records.get(id) {
-                    if let Some(g) = state.groups.get(group) {
+                if let Some(Some(known)) = self.records.get(id) {
+                    if let Some(g) = known.0.groups.get(group) {
                         rows.push((
                             id.clone(),
                             *group,
@@ -799,7 +799,8 @@ impl<'a> Batch<'a> {
             query.build().execute(&mut *conn).await?;
         }
         for id in std::mem::take(&mut self.dirty_records) {
-            if let Some(Some((state, _))) = self.records.get(&id) {
+            if let Some(Some(known)) = self.records.get(&id) {
+                let state = &known.0;
                 let schedule = state.groups.get(&Group::Schedule).map(|g| &g.values);
                 let text = |k: &str| {
                     schedule
@@ -819,17 +820,6 @@ impl<'a> Batch<'a> {
                 .execute(&mut *conn)
                 .await?;
             }
-        }
-        let history = std::mem::take(&mut self.owner_history);
-        for chunk in history.chunks(ROWS_PER_INSERT) {
-            let mut query =
-                QueryBuilder::<Sqlite>::new("INSERT INTO owner_history (record_id, epoch, owner) ");
-            query.push_values(chunk, |mut b, (id, epoch, owner)| {
-                b.push_bind(id.clone())
-                    .push_bind(*epoch)
-                    .push_bind(owner.clone());
-            });
-            query.build().execute(&mut *conn).await?;
         }
         insert_logs(conn, std::mem::take(&mut self.logs)).await
     }
@@ -852,22 +842,18 @@ async fn push_one(
     // type than the stored record's (a job's rules on an invoice's id) finds no such record,
     // so one type's writers, voiders and locks cannot reach another's.
     let loaded = match batch.record(conn, &record_id).await? {
-        Some((record, _))
-            if change.op != Op::Create && record.record_type != change.record_type =>
-        {
-            None
-        }
+        Some(known) if change.op != Op::Create && known.0.record_type != change.record_type => None,
         loaded => loaded,
     };
     let parent_id = match &loaded {
-        Some((_, row)) => row.job_id.clone(),
+        Some(known) => known.1.job_id.clone(),
         None => job_child_id(change),
     };
     let parent = match &parent_id {
         Some(id) => batch
             .record(conn, id)
             .await?
-            .filter(|(p, _)| p.record_type == RecordType::Job),
+            .filter(|p| p.0.record_type == RecordType::Job),
         None => None,
     };
     let mut candidates = Vec::new();
@@ -918,8 +904,8 @@ async fn push_one(
         change,
         author: &batch.device.author,
         policy: batch.policy,
-        record: loaded.as_ref().map(|(r, _)| r),
-        parent_job: parent.as_ref().map(|(p, _)| p),
+        record: loaded.as_deref().map(|(r, _)| r),
+        parent_job: parent.as_deref().map(|(p, _)| p),
         open_jobs_of_customer: &candidates,
         file_complete,
     });
@@ -932,7 +918,7 @@ async fn push_one(
         status: OutcomeStatus::Applied,
         version: None,
         seq: None,
-        number: loaded.as_ref().and_then(|(r, _)| r.number.clone()),
+        number: loaded.as_ref().and_then(|known| known.0.number.clone()),
         review_id: None,
         code: None,
         message: None,
@@ -977,7 +963,8 @@ async fn push_one(
                         )
                     })
                     .collect(),
-                owner_history: BTreeMap::from([(1, owner.clone())]),
+                // Earlier owners are written at reassignment; a new record has none.
+                owner_history: BTreeMap::new(),
             };
             let row = RecordRow {
                 record_id: record_id.clone(),
@@ -999,9 +986,8 @@ async fn push_one(
                 batch.dirty_groups.insert((record_id.clone(), *group));
             }
             batch
-                .owner_history
-                .push((record_id.clone(), 1, owner.to_key()));
-            batch.records.insert(record_id.clone(), Some((record, row)));
+                .records
+                .insert(record_id.clone(), Some(Arc::new((record, row))));
             outcome.version = Some(1);
             outcome.seq = Some(seq);
             outcome.number = Some(number);
@@ -1021,9 +1007,9 @@ async fn push_one(
                 };
                 let matched_id = matched.record_id.to_string();
                 let current = match batch.record(conn, &matched_id).await? {
-                    Some((m, _)) => Some(VersionSide {
+                    Some(m) => Some(VersionSide {
                         values: serde_json::to_value(
-                            m.groups
+                            m.0.groups
                                 .iter()
                                 .map(|(g, s)| (*g, s.values.clone()))
                                 .collect::<BTreeMap<_, _>>(),
@@ -1084,11 +1070,12 @@ async fn push_one(
             version,
             state,
         }) => {
-            let Some((mut record, row)) = loaded else {
+            let Some(known) = loaded else {
                 return Err(StoreError::Corrupt(
                     "judge applied an update to a missing record".into(),
                 ));
             };
+            let (mut record, row) = Arc::unwrap_or_clone(known);
             let contested = record.group(group).is_some_and(|g| g.contested);
             record.groups.insert(
                 group,
@@ -1127,14 +1114,17 @@ async fn push_one(
                 state: &record.state,
                 scope_job: scope_of(&record, &row).as_deref(),
             })?;
-            batch.records.insert(record_id.clone(), Some((record, row)));
+            batch
+                .records
+                .insert(record_id.clone(), Some(Arc::new((record, row))));
         }
         Verdict::Hold(hold) => {
-            let Some((mut record, row)) = loaded else {
+            let Some(known) = loaded else {
                 return Err(StoreError::Corrupt(
                     "judge held a change to a missing record".into(),
                 ));
             };
+            let (mut record, row) = Arc::unwrap_or_clone(known);
             // The review item shows the versions as the log has them, this batch's included.
             batch.flush(conn).await?;
             let review_id = ReviewId(Uuid::now_v7());
@@ -1213,7 +1203,9 @@ async fn push_one(
                 state: &record.state,
                 scope_job: scope_of(&record, &row).as_deref(),
             })?;
-            batch.records.insert(record_id.clone(), Some((record, row)));
+            batch
+                .records
+                .insert(record_id.clone(), Some(Arc::new((record, row))));
         }
         Verdict::Reject(rejection) => {
             outcome.status = OutcomeStatus::Rejected;
@@ -1221,10 +1213,10 @@ async fn push_one(
             outcome.message = Some(rejection.message);
             if rejection.code.is_final_judgement() {
                 let (owner, state, scope) = match &loaded {
-                    Some((record, row)) => (
-                        record.owner.to_key(),
-                        record.state.clone(),
-                        scope_of(record, row),
+                    Some(known) => (
+                        known.0.owner.to_key(),
+                        known.0.state.clone(),
+                        scope_of(&known.0, &known.1),
                     ),
                     None => (
                         Owner::User(author.to_string()).to_key(),
@@ -2066,13 +2058,18 @@ impl Store for SqliteStore {
             }
         }
         for moved in &moved_ids {
+            // Remember who owned it under the epoch that ends here, so an edit its old owner
+            // made offline is recognised (held) rather than refused as a stranger's.
+            sqlx::query(
+                "INSERT OR IGNORE INTO owner_history (record_id, epoch, owner) \
+                 SELECT record_id, owner_epoch, owner FROM records WHERE record_id = ?",
+            )
+            .bind(moved)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query("UPDATE records SET owner = ?, owner_epoch = owner_epoch + 1, updated_at = ? WHERE record_id = ?")
                 .bind(to.to_key())
                 .bind(now)
-                .bind(moved)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO owner_history (record_id, epoch, owner) SELECT record_id, owner_epoch, owner FROM records WHERE record_id = ?")
                 .bind(moved)
                 .execute(&mut *tx)
                 .await?;
