@@ -230,10 +230,25 @@ fn demo_seeds_every_role_and_every_job_state() {
 
 #[test]
 fn the_push_benchmark_runs_and_prints_its_figures() {
-    let out = fieldsync(&["bench", "push", "--devices", "2", "--batches", "2", "--batch-size", "10"]);
+    let out = fieldsync(&[
+        "bench",
+        "push",
+        "--devices",
+        "2",
+        "--batches",
+        "2",
+        "--batch-size",
+        "10",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let said = text(&out.stdout);
-    for figure in ["server push rate:", "batch latency:", "raw SQLite insert rate:", "ratio server / raw:", "server CPU per change:"] {
+    for figure in [
+        "server push rate:",
+        "batch latency:",
+        "raw SQLite insert rate:",
+        "ratio server / raw:",
+        "server CPU per change:",
+    ] {
         assert!(said.contains(figure), "no `{figure}` in {said}");
     }
     assert!(said.contains("40 changes"), "{said}");
