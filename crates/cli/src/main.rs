@@ -86,17 +86,61 @@ struct DataArgs {
 
 #[derive(Args)]
 struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "FIELDSYNC_LISTEN", default_value = "127.0.0.1:8640")]
-    listen: SocketAddr,
-    #[command(flatten)]
-    data: DataArgs,
+    /// A TOML file with any of: listen, data_dir, database, policy. Flags and FIELDSYNC_*
+    /// variables win over it.
+    #[arg(long, env = "FIELDSYNC_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8640].
+    #[arg(long, env = "FIELDSYNC_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Where the server keeps its SQLite file and uploaded files [default: ./fieldsync-data].
+    #[arg(long, env = "FIELDSYNC_DATA_DIR")]
+    data_dir: Option<PathBuf>,
     /// Database URL; the default is the embedded SQLite file in the data dir.
     #[arg(long, env = "FIELDSYNC_DATABASE_URL")]
     database: Option<String>,
     /// Policy file; the default is the shipped policy/default.toml.
     #[arg(long, env = "FIELDSYNC_POLICY")]
     policy: Option<PathBuf>,
+}
+
+/// The server's config file: the same settings as the flags.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServeConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database: Option<String>,
+    policy: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    /// Flags and variables first, then the config file, then the defaults.
+    fn resolve(self) -> Result<(SocketAddr, PathBuf, Option<String>, Option<PathBuf>)> {
+        let config = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                toml::from_str::<ServeConfig>(&text)
+                    .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?
+            }
+            None => ServeConfig::default(),
+        };
+        let listen = self
+            .listen
+            .or(config.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8640)));
+        let data_dir = self
+            .data_dir
+            .or(config.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./fieldsync-data"));
+        Ok((
+            listen,
+            data_dir,
+            self.database.or(config.database),
+            self.policy.or(config.policy),
+        ))
+    }
 }
 
 #[derive(Args)]
@@ -257,26 +301,25 @@ async fn main() -> Result<()> {
     init_logging(cli.log_format);
     match cli.command {
         Command::Serve(args) => {
-            let policy = load_policy(args.policy.as_deref())?;
-            if let Some(url) = &args.database {
-                if !url.starts_with("sqlite:") {
-                    bail!("unsupported database URL `{url}`: this build runs the embedded SQLite store (sqlite:PATH)");
-                }
-            }
-            let store = match &args.database {
-                Some(url) => {
+            let (listen, data_dir, database, policy) = args.resolve()?;
+            let policy = load_policy(policy.as_deref())?;
+            let store = match &database {
+                Some(url) if url.starts_with("sqlite:") => {
                     let path = PathBuf::from(
                         url.trim_start_matches("sqlite://")
                             .trim_start_matches("sqlite:"),
                     );
-                    std::fs::create_dir_all(&args.data.data_dir)?;
+                    std::fs::create_dir_all(&data_dir)?;
                     SqliteStore::open(&path)
                         .await
                         .with_context(|| format!("cannot open {url}"))?
                 }
-                None => open_store(&args.data.data_dir).await?,
+                Some(url) => bail!(
+                    "unsupported database URL `{url}`: this build runs the embedded SQLite store (sqlite:PATH)"
+                ),
+                None => open_store(&data_dir).await?,
             };
-            run_server(args.listen, &args.data.data_dir, store, policy).await
+            run_server(listen, &data_dir, store, policy).await
         }
         Command::Demo(args) => demo::run(args.listen, &args.data_dir, args.seed_only).await,
         Command::User(UserCommand::Add {

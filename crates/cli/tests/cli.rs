@@ -253,3 +253,36 @@ fn the_push_benchmark_runs_and_prints_its_figures() {
     }
     assert!(said.contains("40 changes"), "{said}");
 }
+
+#[test]
+fn serve_reads_its_config_file_and_names_a_bad_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fieldsync.toml");
+    std::fs::write(&config, "listen = \"127.0.0.1:0\"\nlisen = \"oops\"\n").unwrap();
+    let out = fieldsync(&["serve", "--config", config.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("unknown field `lisen`"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A setting from the file takes effect: its policy file is the one the server refuses.
+    let policy = dir.path().join("missing-policy.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\npolicy = \"{}\"\n",
+            dir.path().join("data").display(),
+            policy.display()
+        ),
+    )
+    .unwrap();
+    let out = fieldsync(&["serve", "--config", config.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("missing-policy.toml"),
+        "{}",
+        text(&out.stderr)
+    );
+}
