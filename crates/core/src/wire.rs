@@ -259,3 +259,29 @@ pub struct ApiErrorBody {
     pub code: String,
     pub message: String,
 }
+
+/// A user as the API shows it (never with the password hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct User {
+    pub name: String,
+    pub display_name: String,
+    pub role: Role,
+    pub team: Option<String>,
+}
+
+/// `POST /api/v1/auth/login`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+    pub device_name: String,
+}
+
+/// A bearer token for this device.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LoginResponse {
+    pub token: String,
+    pub device_id: DeviceId,
+    pub user: User,
+}

@@ -13,7 +13,7 @@ use fieldsync_core::wire::{
     ApiErrorBody, Outcome, OutcomeStatus, PullResponse, PushRequest, PushResponse, ResolveRequest,
     ReviewItem,
 };
-use fieldsync_core::{DeviceId, Owner, Policy, RecordId, RecordType, ReviewId};
+use fieldsync_core::{Owner, Policy, RecordId, RecordType, ReviewId};
 use futures::stream::{self, Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
@@ -26,23 +26,10 @@ use crate::auth::{self, Authed};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::files;
 use crate::metrics::StatusLabel;
-use crate::store::{DeviceInfo, DeviceReport, ReassignOutcome, RecordHistory, User};
+use crate::store::{DeviceInfo, DeviceReport, ReassignOutcome, RecordHistory};
 use crate::AppState;
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LoginRequest {
-    pub username: String,
-    pub password: String,
-    pub device_name: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct LoginResponse {
-    pub token: String,
-    pub device_id: DeviceId,
-    pub user: User,
-}
+pub use fieldsync_core::wire::{LoginRequest, LoginResponse};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]

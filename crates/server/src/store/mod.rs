@@ -66,14 +66,7 @@ pub struct DeviceAuth {
     pub author: Author,
 }
 
-/// A user as the API shows it (never with the password hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct User {
-    pub name: String,
-    pub display_name: String,
-    pub role: Role,
-    pub team: Option<String>,
-}
+pub use fieldsync_core::wire::User;
 
 /// A new user, with the password already hashed.
 #[derive(Debug, Clone)]
