@@ -1,0 +1,134 @@
+//! The sync states in plain words, per change, per record and per lane.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where one saved change stands. `label` gives the exact words people see.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ChangeState {
+    /// In the outbox, not yet tried.
+    SavedOnDevice,
+    /// Being sent, or queued to be sent while the lane is healthy.
+    WaitingToSync,
+    /// The server applied it.
+    Synced,
+    /// The last try failed; the lane tries again at `retry_at`.
+    SyncFailed { retry_at: DateTime<Utc> },
+    /// The server held it for review (a conflict, an ownership move, a void meeting an update).
+    Held {
+        review_id: Option<String>,
+        reason: String,
+    },
+    /// The server refused it; its data stays in the device's history.
+    Rejected { code: String, reason: String },
+}
+
+impl ChangeState {
+    /// The words on screen. `now` turns a retry time into "in N minutes".
+    pub fn label(&self, now: DateTime<Utc>) -> String {
+        match self {
+            ChangeState::SavedOnDevice => "Saved on this device".to_string(),
+            ChangeState::WaitingToSync => "Waiting to sync".to_string(),
+            ChangeState::Synced => "Synced".to_string(),
+            ChangeState::SyncFailed { retry_at } => {
+                let seconds = (*retry_at - now).num_seconds().max(0);
+                let when = retry_at.format("%H:%M");
+                if seconds < 60 {
+                    format!(
+                        "Sync failed, retrying in {} seconds (at {when})",
+                        seconds.max(1)
+                    )
+                } else {
+                    let minutes = (seconds + 59) / 60;
+                    let unit = if minutes == 1 { "minute" } else { "minutes" };
+                    format!("Sync failed, retrying in {minutes} {unit} (at {when})")
+                }
+            }
+            ChangeState::Held { .. } => {
+                "Another update changed this record. Review before sending again.".to_string()
+            }
+            ChangeState::Rejected { reason, .. } => format!("Rejected: {reason}"),
+        }
+    }
+
+    /// Whether the change still waits to be sent.
+    pub fn is_pending(&self) -> bool {
+        matches!(
+            self,
+            ChangeState::SavedOnDevice
+                | ChangeState::WaitingToSync
+                | ChangeState::SyncFailed { .. }
+        )
+    }
+
+    /// How much a state matters on a record's badge: a refusal above a hold above a failure.
+    pub fn severity(&self) -> u8 {
+        match self {
+            ChangeState::Synced => 0,
+            ChangeState::SavedOnDevice => 1,
+            ChangeState::WaitingToSync => 2,
+            ChangeState::SyncFailed { .. } => 3,
+            ChangeState::Held { .. } => 4,
+            ChangeState::Rejected { .. } => 5,
+        }
+    }
+}
+
+/// One lane's health and schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LaneStatus {
+    /// Changes (or files) waiting in this lane.
+    pub pending: u64,
+    /// Consecutive failed attempts; 0 when the last one worked.
+    pub failures: u32,
+    /// When the lane tries next, if it has anything to send.
+    pub next_attempt: Option<DateTime<Utc>>,
+    /// Why the last attempt failed, in words.
+    pub last_error: Option<String>,
+}
+
+/// The client's sync status, as a UI shows it in its banner.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SyncStatus {
+    pub changes: LaneStatus,
+    pub files: LaneStatus,
+    /// Whether the server answered the last attempt.
+    pub server_reachable: bool,
+    /// Changes held or rejected that need a person.
+    pub needs_attention: u64,
+    pub last_synced: Option<DateTime<Utc>>,
+    /// The plain summary of the last sync round, one line per job.
+    pub summary: Vec<String>,
+}
+
+impl SyncStatus {
+    /// The banner line: what a person needs to know first.
+    pub fn banner(&self, now: DateTime<Utc>) -> String {
+        let pending = self.changes.pending + self.files.pending;
+        let failing = [&self.changes, &self.files]
+            .into_iter()
+            .filter(|l| l.failures > 0 && l.pending > 0)
+            .filter_map(|l| l.next_attempt)
+            .min();
+        if let Some(retry_at) = failing {
+            let state = ChangeState::SyncFailed { retry_at };
+            let why = if self.server_reachable {
+                ""
+            } else {
+                " The server is unreachable."
+            };
+            return format!(
+                "{}.{why} {pending} waiting on this device.",
+                state.label(now)
+            );
+        }
+        if pending > 0 {
+            return format!("Waiting to sync: {pending} saved on this device.");
+        }
+        if self.needs_attention > 0 {
+            return format!("Synced. {} need review.", self.needs_attention);
+        }
+        "Synced".to_string()
+    }
+}
