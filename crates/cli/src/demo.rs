@@ -347,6 +347,105 @@ pub async fn seed(base: &str) -> Result<()> {
     Ok(())
 }
 
+/// The demo server running in this process, for the simulator.
+pub struct EmbeddedServer {
+    pub base: String,
+    pub store: SqliteStore,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl EmbeddedServer {
+    pub async fn stop(self) -> Result<()> {
+        let _ = self.stop.send(());
+        self.task.await.context("server task")??;
+        self.store.close().await;
+        Ok(())
+    }
+}
+
+/// Starts a fresh demo server on a free loopback port in `dir`, seeded.
+pub async fn start_embedded(dir: &Path) -> Result<(String, EmbeddedServer)> {
+    std::fs::create_dir_all(dir)?;
+    let store = SqliteStore::open(&dir.join("fieldsync.db")).await?;
+    add_users(&store).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let state = AppState::new(
+        Arc::new(store.clone()),
+        Policy::default_policy(),
+        dir.join("files"),
+        Arc::new(SystemClock),
+        Limits::default(),
+    );
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(fieldsync_server::serve(listener, state, async move {
+        let _ = stop_rx.await;
+    }));
+    seed(&base).await.context("seeding the demo data")?;
+    Ok((
+        base.clone(),
+        EmbeddedServer {
+            base,
+            store,
+            stop,
+            task,
+        },
+    ))
+}
+
+/// One more technician, with a job of their own assigned by dispatch.
+pub async fn add_technician_with_job(
+    server: &EmbeddedServer,
+    dana: &Session,
+    name: &str,
+) -> Result<()> {
+    let hash = hash_password(DEMO_PASSWORD).map_err(|e| anyhow::anyhow!("cannot hash: {e}"))?;
+    server
+        .store
+        .add_user(
+            NewUser {
+                name: name.into(),
+                display_name: name.into(),
+                role: Role::Technician,
+                team: Some("north".into()),
+                password_hash: hash,
+            },
+            Utc::now(),
+        )
+        .await?;
+    let customer = new_record_id();
+    let olivia = Session::login(
+        &reqwest::Client::new(),
+        &server.base,
+        "olivia",
+        DEMO_PASSWORD,
+        "Front office",
+    )
+    .await?;
+    olivia
+        .apply(change(
+            RecordType::Customer,
+            customer,
+            None,
+            Op::Create,
+            0,
+            json!({"profile": {"name": format!("Customer of {name}")}}),
+            0,
+        ))
+        .await?;
+    new_job(
+        dana,
+        customer,
+        &format!("{name} site"),
+        name,
+        "Routine maintenance visit",
+        0,
+    )
+    .await?;
+    Ok(())
+}
+
 pub async fn run(listen: SocketAddr, data_dir: &Path, seed_only: bool) -> Result<()> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;

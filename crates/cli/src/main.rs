@@ -7,6 +7,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
 mod demo;
+mod field;
 mod http;
 
 use anyhow::{bail, Context, Result};
@@ -70,6 +71,14 @@ enum Command {
     /// Example: fieldsync policy explain job status
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Drive one simulated field device through a day's work, going offline and online.
+    ///
+    /// Example: fieldsync field --user tom --server http://127.0.0.1:8640
+    Field(FieldArgs),
+    /// Run many simulated field devices at once against a server, with the office colliding.
+    ///
+    /// Example: fieldsync sim --devices 5
+    Sim(SimArgs),
     /// Measure the server.
     ///
     /// Example: fieldsync bench push --devices 50 --batches 4
@@ -154,6 +163,45 @@ struct DemoArgs {
     /// Seed the data and exit instead of serving.
     #[arg(long)]
     seed_only: bool,
+}
+
+#[derive(Args)]
+struct FieldArgs {
+    /// The technician to sign in as.
+    #[arg(long)]
+    user: String,
+    #[arg(long, env = "FIELDSYNC_PASSWORD", default_value = demo::DEMO_PASSWORD)]
+    password: String,
+    /// The server's address.
+    #[arg(
+        long,
+        env = "FIELDSYNC_SERVER",
+        default_value = "http://127.0.0.1:8640"
+    )]
+    server: String,
+    /// Where the device keeps its cache (kept between runs, like a real device).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Seeds the device's offline schedule and retry jitter.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Chance, at each step, that the radio goes off (or back on).
+    #[arg(long, default_value_t = 0.3)]
+    offline_chance: f64,
+}
+
+#[derive(Args)]
+struct SimArgs {
+    /// How many field devices.
+    #[arg(long, default_value_t = 3)]
+    devices: usize,
+    /// An outside server to use; by default an embedded demo server is started.
+    #[arg(long)]
+    server: Option<String>,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value_t = 0.3)]
+    offline_chance: f64,
 }
 
 #[derive(Subcommand)]
@@ -442,6 +490,25 @@ async fn main() -> Result<()> {
                 None => bail!("no rule for {t}.{g}"),
             }
             Ok(())
+        }
+        Command::Field(args) => {
+            let dir = args
+                .data_dir
+                .unwrap_or_else(|| PathBuf::from(format!("./fieldsync-device-{}", args.user)));
+            let result = field::run_device(
+                &args.server,
+                &args.user,
+                &args.password,
+                &dir,
+                args.seed,
+                args.offline_chance,
+            )
+            .await?;
+            field::print(&result);
+            Ok(())
+        }
+        Command::Sim(args) => {
+            field::sim(args.devices, args.seed, args.offline_chance, args.server).await
         }
         Command::Bench(cmd) => bench::run(cmd).await,
     }

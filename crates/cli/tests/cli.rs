@@ -286,3 +286,27 @@ fn serve_reads_its_config_file_and_names_a_bad_key() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn the_simulator_runs_a_fleet_that_collides_with_the_office_and_settles() {
+    let out = fieldsync(&["sim", "--devices", "4", "--seed", "7"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(said.contains("office: office paused"), "{said}");
+    assert!(said.contains("office: dispatch reassigned"), "{said}");
+    for user in ["tom", "rita", "kai", "tech4"] {
+        assert!(
+            said.contains(&format!("== {user} ==")),
+            "no {user} in {said}"
+        );
+    }
+    let fleet = said.lines().find(|l| l.starts_with("fleet:")).unwrap();
+    assert!(
+        fleet.contains("4 devices") && fleet.ends_with("0 still pending"),
+        "{fleet}"
+    );
+    assert!(
+        said.contains("needs review because someone changed it in the office"),
+        "{said}"
+    );
+}
