@@ -314,6 +314,18 @@ impl SyncClient {
                     },
                     _ => Owner::User(me.name.clone()),
                 };
+                // A note, part or photo carries the job's ownership epoch as this device knows
+                // it, so one made offline on a job that has moved is held, not refused.
+                let epoch = match job_id {
+                    Some(job) if new.record_type.is_job_child() => self
+                        .inner
+                        .cache
+                        .record(job)
+                        .await?
+                        .map(|j| j.owner_epoch)
+                        .unwrap_or(0),
+                    _ => 0,
+                };
                 let local = LocalRecord {
                     record_type: new.record_type,
                     record_id: new.record_id,
@@ -321,7 +333,7 @@ impl SyncClient {
                     state: new.record_type.initial_state().to_string(),
                     job_id,
                 };
-                (0, 0, Some(local))
+                (0, epoch, Some(local))
             }
             Op::Update | Op::Void => {
                 let record = self

@@ -325,7 +325,26 @@ pub fn judge(input: &JudgeInput<'_>) -> Verdict {
     }
 }
 
+/// The create of a held ownership-moved item, once a resolver chose to keep it: judged as a
+/// create by its author, without the job-scope check its resolution has overruled.
+pub fn admit_held_create(input: &JudgeInput<'_>) -> Verdict {
+    if let Err(rejection) = check_shape(input.change) {
+        return Verdict::Reject(rejection);
+    }
+    match input.record {
+        Some(record) => reject(
+            ErrorCode::AlreadyExists,
+            format!("{} already exists", label(record)),
+        ),
+        None => create_verdict(input, true),
+    }
+}
+
 fn judge_create(input: &JudgeInput<'_>) -> Verdict {
+    create_verdict(input, false)
+}
+
+fn create_verdict(input: &JudgeInput<'_>, skip_scope: bool) -> Verdict {
     let change = input.change;
     let author = input.author;
     let t = change.record_type;
@@ -361,7 +380,26 @@ fn judge_create(input: &JudgeInput<'_>) -> Verdict {
             );
         };
         job_id = Some(parent.record_id);
-        if !author.role.sees_everything() && !parent.owner.includes(author) {
+        if !skip_scope && !author.role.sees_everything() && !parent.owner.includes(author) {
+            // A note, part or photo made offline on a job that has since moved to someone else
+            // is the old owner's edit: held for review, not refused and not lost.
+            let was_owner = change.owner_epoch > 0
+                && change.owner_epoch < parent.owner_epoch
+                && parent
+                    .owner_at(change.owner_epoch)
+                    .is_some_and(|o| o.includes(author));
+            if was_owner {
+                return Verdict::Hold(Hold {
+                    kind: ReviewKind::OwnershipMoved,
+                    group: t.groups().first().copied(),
+                    message: format!(
+                        "{} moved to {} while this device was offline: the new {} is held for review, not applied and not lost",
+                        label(parent),
+                        parent.owner,
+                        t.as_str().replace('_', " ")
+                    ),
+                });
+            }
             return reject(
                 ErrorCode::NotOwner,
                 format!(

@@ -340,6 +340,26 @@ fn creates_that_are_refused() {
         )
         .parent(anas_job()),
         case(
+            "a note made offline on a job that moved away since is held, not refused",
+            ana(),
+            {
+                let mut change = create(JobNote, note_values("left the valve open"));
+                change.owner_epoch = 1;
+                change
+            },
+            None,
+            Held(ReviewKind::OwnershipMoved),
+        )
+        .parent(job("in_progress")),
+        case(
+            "a note from a stranger to the job is refused whatever epoch it names",
+            ana(),
+            create(JobNote, note_values("hello")),
+            None,
+            Rejected(ErrorCode::NotOwner),
+        )
+        .parent(job("in_progress")),
+        case(
             "a note needs its job on the server",
             tom(),
             create(JobNote, note_values("hello")),
@@ -1754,4 +1774,27 @@ fn a_possible_duplicate_voided_in_review_says_why() {
             .is_some_and(|r| r.contains("duplicate")),
         "{values}"
     );
+}
+
+#[test]
+fn a_held_create_is_admitted_when_a_resolver_keeps_it() {
+    let policy = fieldsync_core::Policy::default_policy();
+    let mut change = create(JobNote, note_values("left the valve open"));
+    change.owner_epoch = 1;
+    let parent = job("in_progress");
+    let input = fieldsync_core::JudgeInput {
+        change: &change,
+        author: &ana(),
+        policy: &policy,
+        record: None,
+        parent_job: Some(&parent),
+        open_jobs_of_customer: &[],
+        file_complete: false,
+    };
+    match fieldsync_core::judge::admit_held_create(&input) {
+        fieldsync_core::Verdict::Apply(fieldsync_core::Apply::Create { owner, .. }) => {
+            assert_eq!(owner, fieldsync_core::Owner::User("ana".into()));
+        }
+        other => panic!("expected the note to be created, got {other:?}"),
+    }
 }
