@@ -322,10 +322,14 @@ impl Cache {
         rows.into_iter().map(OutboxDbRow::row).collect()
     }
 
-    /// How many changes wait, per lane, and when the oldest was saved.
+    /// How many changes wait in the outbox, how many files wait for the file lane, and when the
+    /// oldest waiting change was saved. A photo's change rides the changes lane (after its
+    /// file), so the file lane's depth is the files still to upload.
     pub async fn depth(&self) -> ClientResult<(i64, i64, Option<DateTime<Utc>>)> {
         let (changes, files, oldest): (i64, i64, Option<DateTime<Utc>>) = sqlx::query_as(
-            "SELECT COALESCE(SUM(lane = 'changes'), 0), COALESCE(SUM(lane = 'files'), 0), MIN(saved_at) FROM outbox WHERE state = 'pending'",
+            "SELECT (SELECT COUNT(*) FROM outbox WHERE state = 'pending'), \
+             (SELECT COUNT(*) FROM files WHERE complete = 0), \
+             (SELECT MIN(saved_at) FROM outbox WHERE state = 'pending')",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -387,6 +391,17 @@ impl Cache {
             .await?;
             if outcome.status == fieldsync_core::OutcomeStatus::Applied {
                 lay_in_own(&mut tx, change, outcome, now).await?;
+            }
+            // The next change of the same group was made on top of this one: it is based on the
+            // version this one made, or, if this one was not applied, on what this one was.
+            if change.op != Op::Create {
+                let base = match outcome.status {
+                    fieldsync_core::OutcomeStatus::Applied => {
+                        outcome.version.unwrap_or(change.base_version)
+                    }
+                    _ => change.base_version,
+                };
+                rebase_next(&mut tx, change, base).await?;
             }
         }
         tx.commit().await?;
@@ -454,14 +469,29 @@ impl Cache {
                 .execute(&mut *tx)
                 .await?;
         }
-        // The pull carries every open item that concerns this user: it replaces the list.
-        sqlx::query("DELETE FROM review").execute(&mut *tx).await?;
+        // The pull carries every open item that concerns this user: one it no longer carries
+        // was resolved (kept, marked so, so a held change's badge can clear).
+        let open: Vec<String> = page
+            .review
+            .iter()
+            .map(|i| i.review_id.to_string())
+            .collect();
+        sqlx::query(
+            "UPDATE review SET item = json_set(item, '$.state', 'resolved') \
+             WHERE json_extract(item, '$.state') = 'open' AND review_id NOT IN (SELECT value FROM json_each(?))",
+        )
+        .bind(serde_json::to_string(&open)?)
+        .execute(&mut *tx)
+        .await?;
         for item in &page.review {
-            sqlx::query("INSERT INTO review (review_id, item) VALUES (?, ?)")
-                .bind(item.review_id.to_string())
-                .bind(serde_json::to_string(item)?)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO review (review_id, item) VALUES (?, ?) \
+                 ON CONFLICT (review_id) DO UPDATE SET item = excluded.item",
+            )
+            .bind(item.review_id.to_string())
+            .bind(serde_json::to_string(item)?)
+            .execute(&mut *tx)
+            .await?;
         }
         sqlx::query("INSERT INTO meta (key, value) VALUES ('cursor', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
             .bind(page.next.to_string())
@@ -543,13 +573,26 @@ impl Cache {
         })
     }
 
+    /// The open review items that concern this user, as the last pull had them.
     pub async fn review_items(&self) -> ClientResult<Vec<ReviewItem>> {
-        let rows: Vec<String> = sqlx::query_scalar("SELECT item FROM review")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT item FROM review WHERE json_extract(item, '$.state') = 'open'",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| serde_json::from_str(r).map_err(ClientError::from))
             .collect()
+    }
+
+    /// The review items this device saw open and then saw resolved.
+    pub async fn resolved_reviews(&self) -> ClientResult<std::collections::HashSet<String>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT review_id FROM review WHERE json_extract(item, '$.state') != 'open'",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().collect())
     }
 
     pub async fn files_pending(&self) -> ClientResult<Vec<FileRow>> {
@@ -694,6 +737,31 @@ async fn put_snapshot(
     .await?;
     for (group, state) in &record.groups {
         put_group(conn, &id, group.as_str(), state.version, &state.values).await?;
+    }
+    Ok(())
+}
+
+/// Sets the base version of the next waiting change of `change`'s record and field group.
+async fn rebase_next(conn: &mut SqliteConnection, change: &Change, base: i64) -> ClientResult<()> {
+    let group = fieldsync_core::judge::change_group(change);
+    let later = sqlx::query_as::<_, OutboxDbRow>(&format!(
+        "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE record_id = ? AND state = 'pending' AND op != 'create' \
+         AND position > (SELECT position FROM outbox WHERE change_id = ?) ORDER BY position"
+    ))
+    .bind(change.record_id.to_string())
+    .bind(change.change_id.to_string())
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in later {
+        let row = row.row()?;
+        if fieldsync_core::judge::change_group(&row.change) == group {
+            sqlx::query("UPDATE outbox SET base_version = ? WHERE position = ?")
+                .bind(base)
+                .bind(row.position)
+                .execute(&mut *conn)
+                .await?;
+            break;
+        }
     }
     Ok(())
 }

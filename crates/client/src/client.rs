@@ -127,6 +127,9 @@ struct State {
     summary: Vec<String>,
     rng: rand::rngs::StdRng,
     draws: u64,
+    /// The server answered `Retry-After`: nothing is sent to it before this time (unless a
+    /// person asks with "Sync now").
+    server_wait: Option<DateTime<Utc>>,
 }
 
 struct Inner {
@@ -169,6 +172,17 @@ impl SyncClient {
             }),
             _ => None,
         };
+        // Each start draws its ids from a stream of its own: the same seed after a restart (and
+        // a clock that has not moved a millisecond) must not make the ids it made before, or a
+        // new save would be taken for an old one and silently dropped.
+        let starts: u64 = cache
+            .meta("starts")
+            .await?
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+            + 1;
+        cache.set_meta("starts", &starts.to_string()).await?;
+        let id_seed = config.seed ^ starts.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let (status, _) = watch::channel(SyncStatus::default());
         let client = SyncClient {
             inner: Arc::new(Inner {
@@ -183,8 +197,9 @@ impl SyncClient {
                     reachable: true,
                     last_synced: None,
                     summary: Vec::new(),
-                    rng: rand::rngs::StdRng::seed_from_u64(config.seed),
+                    rng: rand::rngs::StdRng::seed_from_u64(id_seed),
                     draws: 0,
+                    server_wait: None,
                 }),
                 config,
                 session: Mutex::new(session),
@@ -448,7 +463,9 @@ impl SyncClient {
             },
             _ => {
                 let state = lock(&self.inner.state);
+                // A photo's change waits for its file: while the file lane fails, so does it.
                 let lane = match row.lane {
+                    _ if row.file_sha256.is_some() && state.files.failures > 0 => &state.files,
                     Lane::Changes => &state.changes,
                     Lane::Files => &state.files,
                 };
@@ -477,10 +494,16 @@ impl SyncClient {
             return Ok(None);
         };
         let rows = self.inner.cache.outbox_for(record_id).await?;
-        Ok(Some(self.view(record, &rows)))
+        let resolved = self.inner.cache.resolved_reviews().await?;
+        Ok(Some(self.view(record, &rows, &resolved)))
     }
 
-    fn view(&self, record: CachedRecord, rows: &[OutboxRow]) -> RecordView {
+    fn view(
+        &self,
+        record: CachedRecord,
+        rows: &[OutboxRow],
+        resolved: &std::collections::HashSet<String>,
+    ) -> RecordView {
         let mut values: BTreeMap<Group, Value> = record
             .groups
             .iter()
@@ -515,8 +538,14 @@ impl SyncClient {
                     }
                 }
             }
-            // A change settled long ago does not colour today's badge, but one still open does.
+            // A change settled long ago does not colour today's badge, but one still open does;
+            // a held one stops once its review is resolved.
+            let review_closed = row
+                .review_id
+                .as_ref()
+                .is_some_and(|id| resolved.contains(id));
             if row_state.severity() > state.severity()
+                && !review_closed
                 && (row_state.is_pending()
                     || matches!(
                         row_state,
@@ -537,9 +566,10 @@ impl SyncClient {
     /// Records of a type as this device shows them, newest first.
     pub async fn records(&self, record_type: RecordType) -> ClientResult<Vec<RecordView>> {
         let mut out = Vec::new();
+        let resolved = self.inner.cache.resolved_reviews().await?;
         for record in self.inner.cache.records(record_type, 10_000).await? {
             let rows = self.inner.cache.outbox_for(record.record_id).await?;
-            out.push(self.view(record, &rows));
+            out.push(self.view(record, &rows, &resolved));
         }
         Ok(out)
     }
@@ -617,7 +647,24 @@ impl SyncClient {
         l.next_attempt.is_none_or(|at| at <= self.now())
     }
 
+    /// Whether the server asked (with `Retry-After`) not to be called yet.
+    fn server_waits(&self) -> bool {
+        lock(&self.inner.state)
+            .server_wait
+            .is_some_and(|at| at > self.now())
+    }
+
+    fn obey_retry_after(&self, error: &TransportError) {
+        if let Some(wait) = error.retry_after() {
+            let until = self.now()
+                + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::minutes(5));
+            let mut state = lock(&self.inner.state);
+            state.server_wait = Some(state.server_wait.map_or(until, |at| at.max(until)));
+        }
+    }
+
     fn lane_failed(&self, lane: Lane, error: &TransportError) {
+        self.obey_retry_after(error);
         let now = self.now();
         let mut state = lock(&self.inner.state);
         state.draws += 1;
@@ -677,18 +724,23 @@ impl SyncClient {
         let token = self.token()?;
         let mut report = SyncReport::default();
         let mut answered: Vec<(Change, Outcome)> = Vec::new();
-        if self.due(Lane::Changes, force) {
+        if force {
+            lock(&self.inner.state).server_wait = None;
+        }
+        if self.due(Lane::Changes, force) && !self.server_waits() {
             self.push_lane(&token, &mut report, &mut answered).await?;
         }
-        if self.due(Lane::Files, force) {
+        if self.due(Lane::Files, force) && !self.server_waits() {
             let uploaded = self.file_lane(&token, &mut report).await?;
             // Photos whose files just arrived go now, not at the next round.
             if uploaded > 0 && self.due(Lane::Changes, false) {
                 self.push_lane(&token, &mut report, &mut answered).await?;
             }
         }
-        if let Err(e) = self.pull_all(&token, &mut report).await {
-            report.failed.push(format!("pull: {e}"));
+        if !self.server_waits() {
+            if let Err(e) = self.pull_all(&token, &mut report).await {
+                report.failed.push(format!("pull: {e}"));
+            }
         }
         report.summary = self.summarise(&answered).await?;
         {
@@ -715,11 +767,22 @@ impl SyncClient {
         for _ in 0..10_000 {
             let batch_size = lock(&self.inner.state).batch.max(1);
             let mut batch = Vec::new();
+            // One change per field group per request: the next one was made on top of it, and
+            // its base is the version this one's answer names (the cache rebases it on settle).
+            let mut groups_in_batch = std::collections::HashSet::new();
             for row in self.inner.cache.pending(Lane::Changes, 10_000).await? {
                 if let Some(sha) = &row.file_sha256 {
                     if !self.inner.cache.file_complete(sha).await? {
                         continue;
                     }
+                }
+                if row.change.op != Op::Create
+                    && !groups_in_batch.insert((
+                        row.change.record_id,
+                        fieldsync_core::judge::change_group(&row.change),
+                    ))
+                {
+                    continue;
                 }
                 batch.push(row.change);
                 if batch.len() >= batch_size {
@@ -844,17 +907,19 @@ impl SyncClient {
                 .await?
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(0);
-            let (changes, files, oldest) = self.inner.cache.depth().await?;
+            // The outbox depth is the changes waiting; a photo's file is counted by its change.
+            let (changes, _, oldest) = self.inner.cache.depth().await?;
             let page = match self
                 .inner
                 .transport
-                .pull(token, after, 1000, changes + files, oldest)
+                .pull(token, after, 1000, changes, oldest)
                 .await
             {
                 Ok(page) => page,
                 Err(e) => {
                     lock(&self.inner.state).reachable =
                         !matches!(e, TransportError::Unreachable(_));
+                    self.obey_retry_after(&e);
                     return Err(e.into());
                 }
             };

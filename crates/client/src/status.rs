@@ -32,18 +32,13 @@ impl ChangeState {
             ChangeState::WaitingToSync => "Waiting to sync".to_string(),
             ChangeState::Synced => "Synced".to_string(),
             ChangeState::SyncFailed { retry_at } => {
+                // Whole minutes, rounded up, as the words are fixed: a retry 2 s away is "in 1
+                // minute", and the clock time says exactly when.
                 let seconds = (*retry_at - now).num_seconds().max(0);
+                let minutes = ((seconds + 59) / 60).max(1);
+                let unit = if minutes == 1 { "minute" } else { "minutes" };
                 let when = retry_at.format("%H:%M");
-                if seconds < 60 {
-                    format!(
-                        "Sync failed, retrying in {} seconds (at {when})",
-                        seconds.max(1)
-                    )
-                } else {
-                    let minutes = (seconds + 59) / 60;
-                    let unit = if minutes == 1 { "minute" } else { "minutes" };
-                    format!("Sync failed, retrying in {minutes} {unit} (at {when})")
-                }
+                format!("Sync failed, retrying in {minutes} {unit} (at {when})")
             }
             ChangeState::Held { .. } => {
                 "Another update changed this record. Review before sending again.".to_string()
@@ -105,7 +100,8 @@ pub struct SyncStatus {
 impl SyncStatus {
     /// The banner line: what a person needs to know first.
     pub fn banner(&self, now: DateTime<Utc>) -> String {
-        let pending = self.changes.pending + self.files.pending;
+        // What a person saved: each photo's file waits with its change, counted once.
+        let pending = self.changes.pending;
         let failing = [&self.changes, &self.files]
             .into_iter()
             .filter(|l| l.failures > 0 && l.pending > 0)
