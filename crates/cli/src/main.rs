@@ -9,6 +9,7 @@ mod bench;
 mod demo;
 mod field;
 mod http;
+mod office;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -79,6 +80,10 @@ enum Command {
     ///
     /// Example: fieldsync sim --devices 5
     Sim(SimArgs),
+    /// Run the office app's command layer and UI on loopback (prints the address with its secret).
+    ///
+    /// Example: fieldsync app --server http://127.0.0.1:8640 --user dana
+    App(AppArgs),
     /// Measure the server.
     ///
     /// Example: fieldsync bench push --devices 50 --batches 4
@@ -188,6 +193,31 @@ struct FieldArgs {
     /// Chance, at each step, that the radio goes off (or back on).
     #[arg(long, default_value_t = 0.3)]
     offline_chance: f64,
+}
+
+#[derive(Args)]
+struct AppArgs {
+    /// The server's address.
+    #[arg(
+        long,
+        env = "FIELDSYNC_SERVER",
+        default_value = "http://127.0.0.1:8640"
+    )]
+    server: String,
+    /// Address for the app's loopback service.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Where the app keeps its cache and outbox.
+    #[arg(long, default_value = "./fieldsync-office")]
+    data_dir: PathBuf,
+    /// The built UI (ui/dist).
+    #[arg(long)]
+    ui_dir: Option<PathBuf>,
+    /// Sign in as this user at start (with --password).
+    #[arg(long)]
+    user: Option<String>,
+    #[arg(long, env = "FIELDSYNC_PASSWORD", default_value = demo::DEMO_PASSWORD)]
+    password: String,
 }
 
 #[derive(Args)]
@@ -505,6 +535,22 @@ async fn main() -> Result<()> {
             )
             .await?;
             field::print(&result);
+            Ok(())
+        }
+        Command::App(args) => {
+            let ui = args.ui_dir.unwrap_or_else(office::default_ui_dir);
+            let running = office::start(
+                &args.server,
+                &args.data_dir,
+                args.listen,
+                &ui,
+                args.user.as_deref().map(|u| (u, args.password.as_str())),
+                "Office desktop",
+            )
+            .await?;
+            println!("Fieldsync office app: {}", running.url);
+            shutdown_signal().await;
+            running.stop().await;
             Ok(())
         }
         Command::Sim(args) => {

@@ -166,7 +166,7 @@ impl SyncClient {
         let cache = Cache::open(cache_path).await?;
         std::fs::create_dir_all(&config.files_dir)?;
         let session = match (cache.meta("token").await?, cache.meta("user").await?) {
-            (Some(token), Some(user)) => Some(Session {
+            (Some(token), Some(user)) if !token.is_empty() => Some(Session {
                 token,
                 user: serde_json::from_str(&user)?,
             }),
@@ -245,6 +245,28 @@ impl SyncClient {
             user: answer.user.clone(),
         });
         Ok(answer.user)
+    }
+
+    /// Calls the API beyond sync (reassign, resolve, reopen, history, devices) as this device.
+    pub async fn call_api(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> ClientResult<Value> {
+        let token = self.token()?;
+        let answer = self.inner.transport.call(&token, method, path, body).await;
+        if let Err(TransportError::Unreachable(_)) = &answer {
+            lock(&self.inner.state).reachable = false;
+        }
+        Ok(answer?)
+    }
+
+    /// Signs out: the token is forgotten; the outbox and cache stay for the next sign-in.
+    pub async fn sign_out(&self) -> ClientResult<()> {
+        self.inner.cache.set_meta("token", "").await?;
+        *lock(&self.inner.session) = None;
+        Ok(())
     }
 
     pub fn user(&self) -> Option<User> {

@@ -88,6 +88,23 @@ pub trait Transport: Send + Sync + 'static {
     ) -> Result<u64, TransportError>;
     /// Server-sent pokes, each with the newest `seq`.
     async fn events(&self, token: &str) -> Result<BoxStream<'static, i64>, TransportError>;
+
+    /// Any other call of the API (the office's reassign, resolve, reopen, history, devices):
+    /// `method` is GET or POST, `body` the JSON to send. A transport that only syncs says no.
+    async fn call(
+        &self,
+        _token: &str,
+        method: &str,
+        path: &str,
+        _body: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value, TransportError> {
+        Err(TransportError::Refused {
+            status: 501,
+            code: "unsupported".into(),
+            message: format!("this transport cannot {method} {path}"),
+            retry_after: None,
+        })
+    }
 }
 
 /// The real transport: HTTP with reqwest.
@@ -283,6 +300,30 @@ impl Transport for HttpTransport {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok())
             .ok_or_else(|| TransportError::Decode("PATCH answer without Upload-Offset".into()))
+    }
+
+    async fn call(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value, TransportError> {
+        let request = match method {
+            "GET" => self.http.get(self.url(path)),
+            "POST" => self.http.post(self.url(path)),
+            other => {
+                return Err(TransportError::Decode(format!(
+                    "unsupported method {other}"
+                )))
+            }
+        };
+        let request = request.bearer_auth(token);
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        };
+        read_json(request.send().await.map_err(unreachable)?).await
     }
 
     async fn events(&self, token: &str) -> Result<BoxStream<'static, i64>, TransportError> {

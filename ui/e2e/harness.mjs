@@ -1,0 +1,70 @@
+// Starts the real parts for a browser test: the embedded demo server and the office app's
+// command layer with its UI on loopback, both as the `fieldsync` binary runs them.
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const root = join(here, "..", "..");
+const binary = process.env.FIELDSYNC_BIN ?? join(root, "target", "debug", "fieldsync");
+export const screenshots = join(here, "screenshots");
+mkdirSync(screenshots, { recursive: true });
+
+/** Runs `fieldsync ARGS` until a line of its output matches; resolves with the match. */
+export function start(args, pattern, env = {}) {
+  const child = spawn(binary, args, { env: { ...process.env, FIELDSYNC_LOG: "warn", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  const found = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${pattern} from fieldsync ${args.join(" ")} within 60 s:\n${output}`)), 60000);
+    const look = (chunk) => {
+      output += chunk;
+      const m = output.match(pattern);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    };
+    child.stdout.on("data", look);
+    child.stderr.on("data", look);
+    child.on("exit", (code) => reject(new Error(`fieldsync ${args.join(" ")} exited ${code}:\n${output}`)));
+  });
+  return { child, found };
+}
+
+export function stop(proc) {
+  return new Promise((resolve) => {
+    if (proc.child.exitCode !== null) return resolve();
+    proc.child.once("exit", () => resolve());
+    proc.child.kill("SIGTERM");
+  });
+}
+
+/** A fresh demo server on a free port; returns its address and a way to stop it. */
+export async function demoServer(port) {
+  const dir = mkdtempSync(join(tmpdir(), "fieldsync-e2e-"));
+  const listen = `127.0.0.1:${port ?? 0}`;
+  const proc = start(["demo", "--listen", listen, "--data-dir", join(dir, "server")], /Fieldsync demo server: (http:\/\/[0-9.:]+)/);
+  const [, base] = await proc.found;
+  return { base, dir, proc };
+}
+
+/** The office app signed in as `user`; returns the URL with its per-run secret. */
+export async function officeApp(base, dir, user) {
+  const proc = start(["app", "--server", base, "--data-dir", join(dir, `app-${user}`), "--user", user, "--ui-dir", join(root, "ui", "dist")], /Fieldsync office app: (\S+)/);
+  const [, url] = await proc.found;
+  return { url, proc };
+}
+
+export async function browser() {
+  return chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+}
+
+export async function shot(page, name) {
+  await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
+}
