@@ -46,7 +46,7 @@ export function stop(proc) {
 export async function demoServer(port) {
   const dir = mkdtempSync(join(tmpdir(), "fieldsync-e2e-"));
   const listen = `127.0.0.1:${port ?? 0}`;
-  const proc = start(["demo", "--listen", listen, "--data-dir", join(dir, "server")], /Fieldsync demo server: (http:\/\/[0-9.:]+)/);
+  const proc = start(["demo", "--no-app", "--no-devices", "--listen", listen, "--data-dir", join(dir, "server")], /Fieldsync demo server: (http:\/\/[0-9.:]+)/);
   const [, base] = await proc.found;
   return { base, dir, proc };
 }

@@ -446,7 +446,18 @@ pub async fn add_technician_with_job(
     Ok(())
 }
 
-pub async fn run(listen: SocketAddr, data_dir: &Path, seed_only: bool) -> Result<()> {
+/// What the demo starts besides the server.
+pub struct DemoParts {
+    pub seed_only: bool,
+    /// The office app on loopback, signed in as the dispatcher.
+    pub app: bool,
+    /// Simulated field devices that go offline and collide with the office.
+    pub devices: bool,
+    pub ui_dir: std::path::PathBuf,
+}
+
+pub async fn run(listen: SocketAddr, data_dir: &Path, parts: DemoParts) -> Result<()> {
+    let seed_only = parts.seed_only;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let store = SqliteStore::open(&data_dir.join("fieldsync.db")).await?;
@@ -485,12 +496,43 @@ pub async fn run(listen: SocketAddr, data_dir: &Path, seed_only: bool) -> Result
         );
     }
     println!("API description: {base}/api/v1/openapi.json   Health: {base}/healthz   Metrics: {base}/metrics");
+    let mut office = None;
+    if !seed_only && parts.app {
+        let running = crate::office::start(
+            &base,
+            &data_dir.join("office"),
+            "127.0.0.1:0".parse()?,
+            &parts.ui_dir,
+            Some(("dana", DEMO_PASSWORD)),
+            "Dispatch desktop",
+        )
+        .await
+        .context("starting the office app")?;
+        println!(
+            "Office app (signed in as dana, the dispatcher): {}",
+            running.url
+        );
+        println!("  (the desktop shell serves the same app; with no display it is served here on loopback)");
+        office = Some(running);
+    }
+    if !seed_only && parts.devices && fresh {
+        let devices_base = base.clone();
+        tokio::spawn(async move {
+            println!("Simulated field devices start: they go offline, work, and collide with the office.");
+            if let Err(e) = crate::field::sim(3, 1, 0.4, Some(devices_base)).await {
+                eprintln!("the simulated devices stopped: {e:#}");
+            }
+        });
+    }
     if seed_only {
         let _ = stop_tx.send(());
     } else {
         println!("Press Ctrl-C to stop.");
     }
     server.await.context("server task")??;
+    if let Some(office) = office {
+        office.stop().await;
+    }
     store.close().await;
     Ok(())
 }

@@ -251,7 +251,7 @@ pub async fn work(device: Device, offline_chance: f64) -> Result<DeviceResult> {
                 Ok((_, state)) => {
                     actions.push(format!("{label}: {what} ({})", state.label(client.now())))
                 }
-                Err(e) => actions.push(format!("{label}: could not {what}: {e}")),
+                Err(e) => actions.push(format!("{label}: {what}: not saved: {e}")),
             }
             if radio.online.load(Ordering::SeqCst) {
                 client.sync_once().await?;
@@ -274,7 +274,7 @@ pub async fn work(device: Device, offline_chance: f64) -> Result<DeviceResult> {
                 "{label}: took a photo ({})",
                 state.label(client.now())
             )),
-            Err(e) => actions.push(format!("{label}: could not take a photo: {e}")),
+            Err(e) => actions.push(format!("{label}: took a photo: not saved: {e}")),
         }
         match client
             .save(update(id, Group::Status, json!({"state": "signed_off"})))
@@ -284,7 +284,7 @@ pub async fn work(device: Device, offline_chance: f64) -> Result<DeviceResult> {
                 "{label}: signed off ({})",
                 state.label(client.now())
             )),
-            Err(e) => actions.push(format!("{label}: could not sign off: {e}")),
+            Err(e) => actions.push(format!("{label}: signed off: not saved: {e}")),
         }
     }
     // End of the day: back in signal, sync until the outbox is settled.

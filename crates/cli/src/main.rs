@@ -168,6 +168,15 @@ struct DemoArgs {
     /// Seed the data and exit instead of serving.
     #[arg(long)]
     seed_only: bool,
+    /// Do not start the office app.
+    #[arg(long)]
+    no_app: bool,
+    /// Do not start the simulated field devices.
+    #[arg(long)]
+    no_devices: bool,
+    /// The built UI (ui/dist).
+    #[arg(long)]
+    ui_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -399,7 +408,15 @@ async fn main() -> Result<()> {
             };
             run_server(listen, &data_dir, store, policy).await
         }
-        Command::Demo(args) => demo::run(args.listen, &args.data_dir, args.seed_only).await,
+        Command::Demo(args) => {
+            let parts = demo::DemoParts {
+                seed_only: args.seed_only,
+                app: !args.no_app,
+                devices: !args.no_devices,
+                ui_dir: args.ui_dir.unwrap_or_else(office::default_ui_dir),
+            };
+            demo::run(args.listen, &args.data_dir, parts).await
+        }
         Command::User(UserCommand::Add {
             name,
             role,

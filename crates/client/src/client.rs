@@ -353,16 +353,20 @@ impl SyncClient {
                 };
                 // A note, part or photo carries the job's ownership epoch as this device knows
                 // it, so one made offline on a job that has moved is held, not refused.
-                let epoch = match job_id {
-                    Some(job) if new.record_type.is_job_child() => self
-                        .inner
-                        .cache
-                        .record(job)
-                        .await?
-                        .map(|j| j.owner_epoch)
-                        .unwrap_or(0),
-                    _ => 0,
+                let parent = match job_id {
+                    Some(job) if new.record_type.is_job_child() => {
+                        self.inner.cache.record(job).await?
+                    }
+                    _ => None,
                 };
+                if let Some(job) = parent.as_ref().filter(|j| j.read_only) {
+                    return Err(ClientError::Invalid(format!(
+                        "{} now belongs to {}; it is read-only on this device",
+                        job.number.clone().unwrap_or_else(|| "this job".into()),
+                        owner_name(&job.owner)
+                    )));
+                }
+                let epoch = parent.map(|j| j.owner_epoch).unwrap_or(0);
                 let local = LocalRecord {
                     record_type: new.record_type,
                     record_id: new.record_id,
