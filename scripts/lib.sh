@@ -21,3 +21,15 @@ ensure_build_tools() {
     exit 1
   fi
 }
+
+# Node for the UI (Debian's, if the machine has none) and Debian's Chromium for its browser
+# tests; the UI's packages come from its lock file.
+ensure_ui_tools() {
+  command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+  apt_install chromium
+}
+
+build_ui() {
+  ensure_ui_tools
+  (cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
+}
