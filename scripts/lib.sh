@@ -33,3 +33,11 @@ build_ui() {
   ensure_ui_tools
   (cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
 }
+
+# What the Tauri desktop shell needs to build, and to be driven in a real window under Xvfb
+# (tauri-driver plus Debian's WebKitWebDriver).
+ensure_desktop_tools() {
+  apt_install libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev \
+    libsoup-3.0-dev libjavascriptcoregtk-4.1-dev libssl-dev file xvfb xauth webkit2gtk-driver
+  command -v tauri-driver >/dev/null 2>&1 || cargo install tauri-driver --locked --quiet
+}
