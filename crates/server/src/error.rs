@@ -122,6 +122,10 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %source, "database unavailable");
                 ApiError::unavailable("the server's database is unavailable; try again shortly")
             }
+            StoreError::Contention(source) => {
+                tracing::warn!(error = %source, "a write lost its race again and again");
+                ApiError::unavailable("the server is busy with the same records; try again shortly")
+            }
             StoreError::Database(source) => {
                 tracing::error!(error = %source, "database error");
                 ApiError::internal()

@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 
 pub use api::router;
+pub use store::postgres::{PgOptions, PgStore};
 pub use store::sqlite::SqliteStore;
 pub use store::Store;
 
@@ -118,19 +119,34 @@ impl AppState {
 }
 
 /// Serves the API on a listener the caller bound, until `shutdown` resolves; requests in flight
-/// (a push half judged) finish before it returns, and event streams close.
+/// (a push half judged) finish before it returns, and event streams close. Meanwhile it relays
+/// other instances' pokes (on a shared database) to the devices connected here.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let closing = state.shutdown_tx.clone();
+    let relay = {
+        let store = state.store.clone();
+        let pokes = state.pokes.clone();
+        let closed = state.shutdown.clone();
+        tokio::spawn(async move {
+            let poke = store::poke_fn(move |seq| {
+                // No receiver is fine: nobody is listening.
+                let _ = pokes.send(seq);
+            });
+            store.relay_pokes(poke, closed).await;
+        })
+    };
     let app = router(state);
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: finishing requests in flight");
             let _ = closing.send(true);
         })
-        .await
+        .await;
+    relay.abort();
+    served
 }

@@ -42,9 +42,9 @@ fn tight() -> Limits {
     }
 }
 
-#[tokio::test]
-async fn refused_input_gets_an_error_body_and_writes_nothing() {
-    let server = TestServer::start_with(tight()).await;
+store_test!(refused_input_gets_an_error_body_and_writes_nothing);
+async fn refused_input_gets_an_error_body_and_writes_nothing(backend: Backend) {
+    let server = TestServer::start_with(backend, tight()).await;
     let p = server.everyone().await;
     let customer = p.olivia.new_customer("Harbour View").await;
     let job = p.dana.new_job(customer, "tom").await;
@@ -287,9 +287,9 @@ async fn refused_input_gets_an_error_body_and_writes_nothing() {
     assert_eq!(outcome.status, OutcomeStatus::Applied);
 }
 
-#[tokio::test]
-async fn values_that_do_not_fit_their_group_are_rejected_as_invalid_change() {
-    let server = TestServer::start().await;
+store_test!(values_that_do_not_fit_their_group_are_rejected_as_invalid_change);
+async fn values_that_do_not_fit_their_group_are_rejected_as_invalid_change(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     let customer = p.olivia.new_customer("Harbour View").await;
     let job = p.dana.new_job(customer, "tom").await;
@@ -354,13 +354,16 @@ async fn values_that_do_not_fit_their_group_are_rejected_as_invalid_change() {
     assert_eq!(server.max_seq().await, newest + cases.len() as i64);
 }
 
-#[tokio::test]
-async fn a_flood_from_one_device_is_rate_limited_with_retry_after() {
-    let server = TestServer::start_with(Limits {
-        device_rate: 1,
-        device_burst: 2,
-        ..Limits::default()
-    })
+store_test!(a_flood_from_one_device_is_rate_limited_with_retry_after);
+async fn a_flood_from_one_device_is_rate_limited_with_retry_after(backend: Backend) {
+    let server = TestServer::start_with(
+        backend,
+        Limits {
+            device_rate: 1,
+            device_burst: 2,
+            ..Limits::default()
+        },
+    )
     .await;
     let tom = server.login("tom").await;
     let dana = server.login("dana").await;
@@ -396,12 +399,15 @@ async fn a_flood_from_one_device_is_rate_limited_with_retry_after() {
     );
 }
 
-#[tokio::test]
-async fn sign_in_attempts_are_limited_per_user_name() {
-    let server = TestServer::start_with(Limits {
-        login_per_minute: 3,
-        ..Limits::default()
-    })
+store_test!(sign_in_attempts_are_limited_per_user_name);
+async fn sign_in_attempts_are_limited_per_user_name(backend: Backend) {
+    let server = TestServer::start_with(
+        backend,
+        Limits {
+            login_per_minute: 3,
+            ..Limits::default()
+        },
+    )
     .await;
     let login = |user: &str, password: &str| {
         server

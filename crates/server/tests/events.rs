@@ -11,9 +11,9 @@ use std::time::Duration;
 
 const DEADLINE: Duration = Duration::from_secs(10);
 
-#[tokio::test]
-async fn a_device_is_poked_at_once_and_after_another_devices_push() {
-    let server = TestServer::start().await;
+store_test!(a_device_is_poked_at_once_and_after_another_devices_push);
+async fn a_device_is_poked_at_once_and_after_another_devices_push(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     let customer = p.olivia.new_customer("Harbour View").await;
     let job = p.dana.new_job(customer, "tom").await;
@@ -48,9 +48,9 @@ async fn a_device_is_poked_at_once_and_after_another_devices_push() {
     assert!(pulled.changes.iter().any(|c| c.seq == outcome.seq.unwrap()));
 }
 
-#[tokio::test]
-async fn the_openapi_document_has_every_call_of_the_design() {
-    let server = TestServer::start().await;
+store_test!(the_openapi_document_has_every_call_of_the_design);
+async fn the_openapi_document_has_every_call_of_the_design(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let response = server
         .http
         .get(server.url("/api/v1/openapi.json"))
@@ -105,9 +105,9 @@ async fn the_openapi_document_has_every_call_of_the_design() {
     }
 }
 
-#[tokio::test]
-async fn health_and_metrics_answer_without_a_token() {
-    let server = TestServer::start().await;
+store_test!(health_and_metrics_answer_without_a_token);
+async fn health_and_metrics_answer_without_a_token(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let get = |path: &str| server.http.get(server.url(path)).send();
     let health = get("/healthz").await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
@@ -141,9 +141,9 @@ async fn health_and_metrics_answer_without_a_token() {
     }
 }
 
-#[tokio::test]
-async fn a_graceful_shutdown_closes_event_streams_and_returns() {
-    let mut server = TestServer::start().await;
+store_test!(a_graceful_shutdown_closes_event_streams_and_returns);
+async fn a_graceful_shutdown_closes_event_streams_and_returns(backend: Backend) {
+    let mut server = TestServer::start(backend).await;
     let tom = server.login("tom").await;
     let mut events = tom.events().await;
     events.next_poke(DEADLINE).await;

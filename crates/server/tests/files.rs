@@ -56,9 +56,9 @@ fn header(response: &reqwest::Response, name: &str) -> Option<u64> {
         .map(|v| v.to_str().unwrap().parse().unwrap())
 }
 
-#[tokio::test]
-async fn a_file_uploads_in_two_chunks_and_resumes_where_it_broke() {
-    let server = TestServer::start().await;
+store_test!(a_file_uploads_in_two_chunks_and_resumes_where_it_broke);
+async fn a_file_uploads_in_two_chunks_and_resumes_where_it_broke(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let tom = server.login("tom").await;
     let bytes = photo_bytes(7, 10_000);
     let sha = sha_of(&bytes);
@@ -122,9 +122,9 @@ async fn a_file_uploads_in_two_chunks_and_resumes_where_it_broke() {
     );
 }
 
-#[tokio::test]
-async fn a_file_whose_bytes_do_not_match_its_hash_is_discarded_and_restarts() {
-    let server = TestServer::start().await;
+store_test!(a_file_whose_bytes_do_not_match_its_hash_is_discarded_and_restarts);
+async fn a_file_whose_bytes_do_not_match_its_hash_is_discarded_and_restarts(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let tom = server.login("tom").await;
     let bytes = photo_bytes(1, 3_000);
     let sha = sha_of(&bytes);
@@ -149,13 +149,16 @@ async fn a_file_whose_bytes_do_not_match_its_hash_is_discarded_and_restarts() {
     assert_eq!(std::fs::read(server.files_dir().join(&sha)).unwrap(), bytes);
 }
 
-#[tokio::test]
-async fn uploads_over_the_limits_and_bad_names_are_refused() {
-    let server = TestServer::start_with(Limits {
-        max_file: 64 * 1024,
-        max_chunk: 16 * 1024,
-        ..Limits::default()
-    })
+store_test!(uploads_over_the_limits_and_bad_names_are_refused);
+async fn uploads_over_the_limits_and_bad_names_are_refused(backend: Backend) {
+    let server = TestServer::start_with(
+        backend,
+        Limits {
+            max_file: 64 * 1024,
+            max_chunk: 16 * 1024,
+            ..Limits::default()
+        },
+    )
     .await;
     let tom = server.login("tom").await;
     let bytes = photo_bytes(3, 1_000);
@@ -224,9 +227,9 @@ async fn uploads_over_the_limits_and_bad_names_are_refused() {
         .unwrap_or(true));
 }
 
-#[tokio::test]
-async fn a_photo_waits_for_its_file_and_is_applied_once_the_file_is_whole() {
-    let server = TestServer::start().await;
+store_test!(a_photo_waits_for_its_file_and_is_applied_once_the_file_is_whole);
+async fn a_photo_waits_for_its_file_and_is_applied_once_the_file_is_whole(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     let customer = p.olivia.new_customer("Harbour View").await;
     let job = p.dana.new_job(customer, "tom").await;

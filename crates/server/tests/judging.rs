@@ -22,9 +22,9 @@ fn entries_of(
         .count()
 }
 
-#[tokio::test]
-async fn a_change_sent_twice_gets_its_stored_outcome_and_is_applied_once() {
-    let server = TestServer::start().await;
+store_test!(a_change_sent_twice_gets_its_stored_outcome_and_is_applied_once);
+async fn a_change_sent_twice_gets_its_stored_outcome_and_is_applied_once(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     let customer = p.olivia.new_customer("Harbour View").await;
     let job = p.dana.new_job(customer, "tom").await;
@@ -81,9 +81,9 @@ async fn a_change_sent_twice_gets_its_stored_outcome_and_is_applied_once() {
     );
 }
 
-#[tokio::test]
-async fn a_replay_after_a_restart_finds_the_stored_outcome() {
-    let mut server = TestServer::start().await;
+store_test!(a_replay_after_a_restart_finds_the_stored_outcome);
+async fn a_replay_after_a_restart_finds_the_stored_outcome(backend: Backend) {
+    let mut server = TestServer::start(backend).await;
     let (olivia, dana, tom) = (
         server.login("olivia").await,
         server.login("dana").await,
@@ -121,9 +121,9 @@ async fn a_replay_after_a_restart_finds_the_stored_outcome() {
     assert_eq!(history.record.groups[&Group::Status].version, 2);
 }
 
-#[tokio::test]
-async fn a_technician_editing_another_technicians_job_is_not_owner() {
-    let server = TestServer::start().await;
+store_test!(a_technician_editing_another_technicians_job_is_not_owner);
+async fn a_technician_editing_another_technicians_job_is_not_owner(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     let customer = p.olivia.new_customer("St. Anne's School").await;
     let job = p.dana.new_job(customer, "tom").await;
@@ -161,9 +161,9 @@ async fn a_technician_editing_another_technicians_job_is_not_owner() {
     );
 }
 
-#[tokio::test]
-async fn a_role_the_policy_does_not_name_is_forbidden() {
-    let server = TestServer::start().await;
+store_test!(a_role_the_policy_does_not_name_is_forbidden);
+async fn a_role_the_policy_does_not_name_is_forbidden(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     let customer = p.olivia.new_customer("Riverside Clinic").await;
     let job = p.dana.new_job(customer, "tom").await;
@@ -206,9 +206,9 @@ async fn a_role_the_policy_does_not_name_is_forbidden() {
     assert_eq!(history.record.groups[&Group::Status].version, 1);
 }
 
-#[tokio::test]
-async fn an_edit_made_before_a_reassignment_is_held_for_the_dispatcher() {
-    let server = TestServer::start().await;
+store_test!(an_edit_made_before_a_reassignment_is_held_for_the_dispatcher);
+async fn an_edit_made_before_a_reassignment_is_held_for_the_dispatcher(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     let customer = p.olivia.new_customer("Harbour View").await;
     let job = p.dana.new_job(customer, "tom").await;
@@ -273,9 +273,9 @@ async fn an_edit_made_before_a_reassignment_is_held_for_the_dispatcher() {
     assert_eq!(future.code.as_deref(), Some("stale_owner_epoch"));
 }
 
-#[tokio::test]
-async fn a_change_to_a_locked_group_is_rejected_and_kept_in_the_history() {
-    let server = TestServer::start().await;
+store_test!(a_change_to_a_locked_group_is_rejected_and_kept_in_the_history);
+async fn a_change_to_a_locked_group_is_rejected_and_kept_in_the_history(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     let customer = p.olivia.new_customer("Northgate Bakery").await;
     let job = p.dana.new_job(customer, "tom").await;
@@ -319,9 +319,9 @@ async fn a_change_to_a_locked_group_is_rejected_and_kept_in_the_history() {
     assert_eq!(entry.device_id, Some(p.tom.device_id));
 }
 
-#[tokio::test]
-async fn a_change_on_the_current_version_is_applied_as_the_next() {
-    let server = TestServer::start().await;
+store_test!(a_change_on_the_current_version_is_applied_as_the_next);
+async fn a_change_on_the_current_version_is_applied_as_the_next(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     let customer = p.olivia.new_customer("Harbour View").await;
     let job = p.dana.new_job(customer, "tom").await;
@@ -369,9 +369,9 @@ async fn a_change_on_the_current_version_is_applied_as_the_next() {
     );
 }
 
-#[tokio::test]
-async fn last_write_wins_applies_a_stale_base_and_keeps_the_overwritten_value() {
-    let server = TestServer::start().await;
+store_test!(last_write_wins_applies_a_stale_base_and_keeps_the_overwritten_value);
+async fn last_write_wins_applies_a_stale_base_and_keeps_the_overwritten_value(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     let customer = p.olivia.new_customer("Harbour View").await;
     let job = p.dana.new_job(customer, "tom").await;
@@ -409,9 +409,9 @@ async fn last_write_wins_applies_a_stale_base_and_keeps_the_overwritten_value() 
     assert_eq!(overwritten.values["summary"], json!("tom's words"));
 }
 
-#[tokio::test]
-async fn manual_review_holds_a_stale_base_with_base_current_and_incoming() {
-    let server = TestServer::start().await;
+store_test!(manual_review_holds_a_stale_base_with_base_current_and_incoming);
+async fn manual_review_holds_a_stale_base_with_base_current_and_incoming(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     let sam = server.login_device("sam", "Supervisor laptop").await;
     let customer = p.olivia.new_customer("St. Anne's School").await;
@@ -476,9 +476,9 @@ async fn manual_review_holds_a_stale_base_with_base_current_and_incoming() {
         .any(|i| Some(i.review_id) == held.review_id));
 }
 
-#[tokio::test]
-async fn append_only_notes_from_two_devices_are_both_applied() {
-    let server = TestServer::start().await;
+store_test!(append_only_notes_from_two_devices_are_both_applied);
+async fn append_only_notes_from_two_devices_are_both_applied(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     let phone = server.login_device("tom", "Tom's phone").await;
     assert_ne!(phone.device_id, p.tom.device_id);
@@ -537,9 +537,9 @@ async fn append_only_notes_from_two_devices_are_both_applied() {
     );
 }
 
-#[tokio::test]
-async fn a_void_that_meets_an_update_goes_to_review_in_either_order() {
-    let server = TestServer::start().await;
+store_test!(a_void_that_meets_an_update_goes_to_review_in_either_order);
+async fn a_void_that_meets_an_update_goes_to_review_in_either_order(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     let customer = p.olivia.new_customer("Riverside Clinic").await;
 
@@ -583,9 +583,9 @@ async fn a_void_that_meets_an_update_goes_to_review_in_either_order() {
     }
 }
 
-#[tokio::test]
-async fn a_second_job_for_the_same_customer_site_and_day_is_flagged() {
-    let server = TestServer::start().await;
+store_test!(a_second_job_for_the_same_customer_site_and_day_is_flagged);
+async fn a_second_job_for_the_same_customer_site_and_day_is_flagged(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     let customer = p.olivia.new_customer("Harbour View").await;
     let morning = start_time() + Duration::minutes(30);
@@ -657,9 +657,9 @@ async fn status_conflict(
     (job, held.review_id.unwrap())
 }
 
-#[tokio::test]
-async fn a_supervisor_resolves_a_status_conflict_with_each_choice() {
-    let server = TestServer::start().await;
+store_test!(a_supervisor_resolves_a_status_conflict_with_each_choice);
+async fn a_supervisor_resolves_a_status_conflict_with_each_choice(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     let customer = p.olivia.new_customer("St. Anne's School").await;
 
@@ -710,9 +710,9 @@ async fn a_supervisor_resolves_a_status_conflict_with_each_choice() {
     }
 }
 
-#[tokio::test]
-async fn only_the_named_resolvers_resolve_and_only_once() {
-    let server = TestServer::start().await;
+store_test!(only_the_named_resolvers_resolve_and_only_once);
+async fn only_the_named_resolvers_resolve_and_only_once(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     let customer = p.olivia.new_customer("Riverside Clinic").await;
     let (job, review_id) = status_conflict(&p, customer).await;
@@ -743,9 +743,9 @@ async fn only_the_named_resolvers_resolve_and_only_once() {
     assert_eq!(history.record.state, "in_progress");
 }
 
-#[tokio::test]
-async fn a_reopened_job_keeps_its_signature_and_starts_a_new_visit() {
-    let server = TestServer::start().await;
+store_test!(a_reopened_job_keeps_its_signature_and_starts_a_new_visit);
+async fn a_reopened_job_keeps_its_signature_and_starts_a_new_visit(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     let customer = p.olivia.new_customer("Harbour View").await;
     let job = p.dana.new_job(customer, "tom").await;
@@ -811,9 +811,9 @@ async fn a_reopened_job_keeps_its_signature_and_starts_a_new_visit() {
     assert_eq!(value["owner"], json!({"kind": "user", "name": "tom"}));
 }
 
-#[tokio::test]
-async fn a_change_that_names_another_record_type_is_unknown_record() {
-    let server = TestServer::start().await;
+store_test!(a_change_that_names_another_record_type_is_unknown_record);
+async fn a_change_that_names_another_record_type_is_unknown_record(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     let customer = p.olivia.new_customer("Harbour View").await;
     let job = p.dana.new_job(customer, "tom").await;
@@ -905,9 +905,9 @@ async fn a_change_that_names_another_record_type_is_unknown_record() {
     );
 }
 
-#[tokio::test]
-async fn a_resolution_that_keeps_the_current_version_logs_it_whole() {
-    let server = TestServer::start().await;
+store_test!(a_resolution_that_keeps_the_current_version_logs_it_whole);
+async fn a_resolution_that_keeps_the_current_version_logs_it_whole(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     let customer = p.olivia.new_customer("Harbour View").await;
     let job = p.dana.new_job(customer, "tom").await;
@@ -970,9 +970,12 @@ async fn a_resolution_that_keeps_the_current_version_logs_it_whole() {
     assert_eq!(item.base.unwrap().values["state"], json!("assigned"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_pushes_on_one_version_never_both_win() {
-    let server = TestServer::start().await;
+store_test!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    concurrent_pushes_on_one_version_never_both_win
+);
+async fn concurrent_pushes_on_one_version_never_both_win(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     let phone = server.login_device("tom", "Tom's phone").await;
     let laptop = server.login_device("sam", "Supervisor laptop").await;

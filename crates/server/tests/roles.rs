@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use fieldsync_core::{Group, RecordId, RecordType, Role};
-use fieldsync_server::{Clock, Store};
+use fieldsync_server::Clock;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -32,9 +32,9 @@ async fn status_of(response: reqwest::Response) -> (StatusCode, String) {
     (status, response.text().await.unwrap())
 }
 
-#[tokio::test]
-async fn every_endpoint_for_every_role() {
-    let server = TestServer::start().await;
+store_test!(every_endpoint_for_every_role);
+async fn every_endpoint_for_every_role(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     let customer = p.olivia.new_customer("Harbour View").await;
     let job = p.dana.new_job(customer, "tom").await;
@@ -200,9 +200,9 @@ fn authed_calls(job: RecordId, review: &str) -> Vec<(Method, String, Option<Valu
     ]
 }
 
-#[tokio::test]
-async fn a_missing_bad_or_revoked_token_is_unauthenticated() {
-    let server = TestServer::start().await;
+store_test!(a_missing_bad_or_revoked_token_is_unauthenticated);
+async fn a_missing_bad_or_revoked_token_is_unauthenticated(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     let customer = p.olivia.new_customer("Harbour View").await;
     let job = p.dana.new_job(customer, "tom").await;

@@ -97,9 +97,9 @@ impl World {
     }
 }
 
-#[tokio::test]
-async fn a_technician_pulls_their_jobs_with_notes_parts_and_customers_only() {
-    let server = TestServer::start().await;
+store_test!(a_technician_pulls_their_jobs_with_notes_parts_and_customers_only);
+async fn a_technician_pulls_their_jobs_with_notes_parts_and_customers_only(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     let w = World::build(&p).await;
 
@@ -159,9 +159,9 @@ async fn a_technician_pulls_their_jobs_with_notes_parts_and_customers_only() {
     );
 }
 
-#[tokio::test]
-async fn office_roles_pull_everything() {
-    let server = TestServer::start().await;
+store_test!(office_roles_pull_everything);
+async fn office_roles_pull_everything(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     let w = World::build(&p).await;
     let every = w.all();
@@ -173,9 +173,9 @@ async fn office_roles_pull_everything() {
     }
 }
 
-#[tokio::test]
-async fn paging_returns_every_change_exactly_once() {
-    let server = TestServer::start().await;
+store_test!(paging_returns_every_change_exactly_once);
+async fn paging_returns_every_change_exactly_once(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     World::build(&p).await;
     let newest = server.max_seq().await;
@@ -230,9 +230,9 @@ async fn paging_returns_every_change_exactly_once() {
     }
 }
 
-#[tokio::test]
-async fn a_reassigned_job_arrives_whole_at_its_new_owner_and_leaves_the_old() {
-    let server = TestServer::start().await;
+store_test!(a_reassigned_job_arrives_whole_at_its_new_owner_and_leaves_the_old);
+async fn a_reassigned_job_arrives_whole_at_its_new_owner_and_leaves_the_old(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     let w = World::build(&p).await;
     let rita_cursor = p.rita.pull_all().await.next;
@@ -290,9 +290,9 @@ async fn a_reassigned_job_arrives_whole_at_its_new_owner_and_leaves_the_old() {
     assert!(p.kai.pull(0).await.ownership.is_empty());
 }
 
-#[tokio::test]
-async fn a_pull_reports_the_outbox_and_the_office_sees_it_on_the_device_list() {
-    let server = TestServer::start().await;
+store_test!(a_pull_reports_the_outbox_and_the_office_sees_it_on_the_device_list);
+async fn a_pull_reports_the_outbox_and_the_office_sees_it_on_the_device_list(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     server.clock.advance(Duration::hours(2));
     let oldest = start_time() - Duration::hours(3);
@@ -336,9 +336,11 @@ async fn a_pull_reports_the_outbox_and_the_office_sees_it_on_the_device_list() {
     assert_eq!(tablet.oldest_pending, None);
 }
 
-#[tokio::test]
-async fn a_job_moved_to_a_technician_and_away_again_before_they_pull_is_not_theirs() {
-    let server = TestServer::start().await;
+store_test!(a_job_moved_to_a_technician_and_away_again_before_they_pull_is_not_theirs);
+async fn a_job_moved_to_a_technician_and_away_again_before_they_pull_is_not_theirs(
+    backend: Backend,
+) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     let customer = p.olivia.new_customer("Harbour View").await;
     let job = p.dana.new_job(customer, "tom").await;
@@ -366,9 +368,12 @@ async fn a_job_moved_to_a_technician_and_away_again_before_they_pull_is_not_thei
     assert_eq!(unique, BTreeSet::from([job, note, customer]));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pulling_while_others_push_misses_nothing() {
-    let server = TestServer::start().await;
+store_test!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    pulling_while_others_push_misses_nothing
+);
+async fn pulling_while_others_push_misses_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let p = server.everyone().await;
     let customer = p.olivia.new_customer("Harbour View").await;
     let job = p.dana.new_job(customer, "tom").await;

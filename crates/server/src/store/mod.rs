@@ -3,8 +3,21 @@
 //! A store judges and commits a batch of changes in one transaction, calling the core's judge
 //! with the record as it stands inside that transaction, so two pushes can never both see the
 //! same version and both win.
+//!
+//! The logic is written once (`engine.rs`, `batch.rs`, over the rows of `rows.rs`); each
+//! backend (`sqlite.rs`, `postgres.rs`) supplies its SQL and its locks through the traits of
+//! `backend.rs`.
 
+pub(crate) mod backend;
+mod batch;
+mod engine;
+pub mod migrate;
+pub mod postgres;
+mod rows;
 pub mod sqlite;
+
+pub use backend::PokeFn;
+pub use engine::poke_fn;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -27,6 +40,10 @@ pub enum StoreError {
     Refused(ErrorCode, String),
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
+    /// The transaction lost a race with another (a deadlock broken, a serialization failure);
+    /// trying it again is the remedy.
+    #[error("transaction lost a race: {0}")]
+    Contention(#[source] sqlx::Error),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
     #[error("stored data could not be read: {0}")]
@@ -39,14 +56,37 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> StoreError {
         match &e {
             sqlx::Error::RowNotFound => StoreError::NotFound("no such row".into()),
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                StoreError::Unavailable(e)
-            }
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e),
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 StoreError::Conflict(db.message().to_string())
             }
+            sqlx::Error::Database(db) => match db.code().as_deref() {
+                // PostgreSQL: serialization_failure, deadlock_detected.
+                Some("40001") | Some("40P01") => StoreError::Contention(e),
+                // PostgreSQL: a connection exception (class 08), the server shutting down or
+                // starting up (57P01-57P03), too many connections (53300). The database is
+                // away, not wrong.
+                Some(code)
+                    if code.starts_with("08")
+                        || matches!(code, "57P01" | "57P02" | "57P03" | "53300") =>
+                {
+                    StoreError::Unavailable(e)
+                }
+                _ => StoreError::Database(e),
+            },
             _ => StoreError::Database(e),
         }
+    }
+}
+
+impl StoreError {
+    /// Whether the transaction lost a race with another and may simply be tried again.
+    pub fn is_contention(&self) -> bool {
+        matches!(self, StoreError::Contention(_))
     }
 }
 
@@ -235,4 +275,12 @@ pub trait Store: Send + Sync + 'static {
         complete: bool,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
+
+    /// Closes the store's connections.
+    async fn close(&self);
+
+    /// Calls `poke` when another server instance on the same database commits a change, and
+    /// after the connection that listens for them was lost and is back (a notice may have been
+    /// missed meanwhile), until `closing` turns true.
+    async fn relay_pokes(&self, poke: PokeFn, closing: tokio::sync::watch::Receiver<bool>);
 }

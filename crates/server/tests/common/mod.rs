@@ -1,8 +1,12 @@
-//! The test harness: a real server on 127.0.0.1 over a fresh SQLite store, a user for every
-//! role, a clock the test controls, and a small HTTP client with change builders.
+//! The test harness: a real server on 127.0.0.1 over a fresh store (SQLite, or PostgreSQL in
+//! a database of its own), a user for every role, a clock the test controls, and a small HTTP
+//! client with change builders.
 //!
 //! Every server binds port 0 first and is spawned after, so a test never waits for it to come up.
+//! [`store_test!`] runs one test body on each backend, so the suite is written once.
 #![allow(dead_code)]
+
+pub mod proxy;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use fieldsync_core::wire::{
@@ -12,10 +16,11 @@ use fieldsync_core::{Change, ChangeId, DeviceId, Group, Op, Policy, RecordId, Re
 use fieldsync_server::api::{LoginResponse, ResolveResponse};
 use fieldsync_server::auth::hash_password;
 use fieldsync_server::store::{NewUser, RecordHistory, Store};
-use fieldsync_server::{AppState, Clock, Limits, SqliteStore};
+use fieldsync_server::{AppState, Clock, Limits, PgOptions, PgStore, SqliteStore};
 use futures::{Stream, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use sqlx::{Connection, Executor, PgConnection};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -26,6 +31,109 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Runs a test body, `async fn name(backend: Backend)`, once on each store backend, as the
+/// tests `name::sqlite` and `name::postgres`. A tokio test attribute may come first:
+/// `store_test!(#[tokio::test(flavor = "multi_thread")] name);`.
+macro_rules! store_test {
+    ($name:ident) => {
+        $crate::common::store_test!(
+            #[tokio::test]
+            $name
+        );
+    };
+    (#[$test:meta] $name:ident) => {
+        mod $name {
+            #[$test]
+            async fn sqlite() {
+                super::$name($crate::common::Backend::Sqlite).await
+            }
+
+            #[$test]
+            async fn postgres() {
+                super::$name($crate::common::Backend::Postgres).await
+            }
+        }
+    };
+}
+pub(crate) use store_test;
+
+/// Which store a test server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server the tests use (without a database name); `FIELDSYNC_TEST_PG` overrides.
+pub fn pg_server() -> String {
+    std::env::var("FIELDSYNC_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
+}
+
+/// A PostgreSQL database of one test's own, dropped when the last server using it is gone.
+pub struct TestDatabase {
+    pub name: String,
+    server: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> TestDatabase {
+        let server = pg_server();
+        let name = format!("fieldsync_test_{}", Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&format!("{server}/postgres"))
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL is not reachable at {server} ({e}); ./scripts/test starts it, or: \
+                     pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+                )
+            });
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
+        TestDatabase { name, server }
+    }
+
+    pub fn url(&self) -> String {
+        format!("{}/{}", self.server, self.name)
+    }
+
+    /// The URL of the same database reached through another host and port (a proxy).
+    pub fn url_via(&self, address: std::net::SocketAddr) -> String {
+        let credentials = self
+            .server
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split_once('@'))
+            .map(|(credentials, _)| format!("{credentials}@"))
+            .unwrap_or_default();
+        format!("postgres://{credentials}{address}/{}", self.name)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let admin = format!("{}/postgres", self.server);
+        let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        // Drop may run inside the test's runtime, which cannot be blocked on: a thread of its own.
+        let done = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let mut conn = PgConnection::connect(&admin).await.ok()?;
+                conn.execute(drop.as_str()).await.ok()
+            })
+        })
+        .join();
+        if !matches!(done, Ok(Some(_))) {
+            eprintln!("could not drop the test database {}", self.name);
+        }
+    }
+}
 
 /// The people of every test: (name, role, team).
 pub const USERS: [(&str, Role, Option<&str>); 8] = [
@@ -84,29 +192,86 @@ pub fn start_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 3, 3, 7, 30, 0).unwrap()
 }
 
-/// A running server over its own data directory.
+/// How a test server is set up.
+#[derive(Clone)]
+pub struct Setup {
+    pub backend: Backend,
+    pub limits: Limits,
+    /// PostgreSQL only: reach the database through a proxy the test can cut.
+    pub proxied: bool,
+    pub pg: PgOptions,
+}
+
+impl Setup {
+    pub fn new(backend: Backend) -> Setup {
+        Setup {
+            backend,
+            limits: Limits::default(),
+            proxied: false,
+            pg: PgOptions::default(),
+        }
+    }
+}
+
+/// A running server over its own data directory (and, on PostgreSQL, its own database).
 pub struct TestServer {
     pub base: String,
-    pub store: SqliteStore,
+    pub backend: Backend,
+    pub store: Arc<dyn Store>,
     pub clock: Arc<TestClock>,
     pub limits: Limits,
     pub http: reqwest::Client,
-    dir: TempDir,
+    /// PostgreSQL only: the proxy between this server and its database, when asked for.
+    pub proxy: Option<Arc<proxy::Proxy>>,
+    pub database: Option<Arc<TestDatabase>>,
+    pg: PgOptions,
+    dir: Arc<TempDir>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 impl TestServer {
-    pub async fn start() -> TestServer {
-        TestServer::start_with(Limits::default()).await
+    pub async fn start(backend: Backend) -> TestServer {
+        TestServer::start_setup(Setup::new(backend)).await
     }
 
-    pub async fn start_with(limits: Limits) -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
+    pub async fn start_with(backend: Backend, limits: Limits) -> TestServer {
+        TestServer::start_setup(Setup {
+            limits,
+            ..Setup::new(backend)
+        })
+        .await
+    }
+
+    pub async fn start_setup(setup: Setup) -> TestServer {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
         let clock = Arc::new(TestClock::new(start_time()));
-        let store = open_store(&dir).await;
+        let database = match setup.backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(Arc::new(TestDatabase::create().await)),
+        };
+        let proxy = match (&database, setup.proxied) {
+            (Some(_), true) => Some(Arc::new(proxy::Proxy::start("127.0.0.1:5432").await)),
+            _ => None,
+        };
+        let store = open_store(&dir, database.as_deref(), proxy.as_deref(), &setup.pg).await;
+        let mut server = TestServer {
+            base: String::new(),
+            backend: setup.backend,
+            store,
+            clock,
+            limits: setup.limits,
+            http: reqwest::Client::new(),
+            proxy,
+            database,
+            pg: setup.pg,
+            dir,
+            shutdown: None,
+            task: None,
+        };
         for (name, role, team) in USERS {
-            store
+            server
+                .store
                 .add_user(
                     NewUser {
                         name: name.into(),
@@ -115,18 +280,35 @@ impl TestServer {
                         team: team.map(str::to_string),
                         password_hash: password_hash(),
                     },
-                    clock.now(),
+                    server.clock.now(),
                 )
                 .await
                 .unwrap();
         }
+        server.spawn().await;
+        server
+    }
+
+    /// Another server instance on the same database, data directory and clock, on its own
+    /// port: what a second `fieldsync serve` behind the same load balancer is.
+    pub async fn another_instance(&self) -> TestServer {
+        assert_eq!(
+            self.backend,
+            Backend::Postgres,
+            "one SQLite file serves one instance"
+        );
+        let store = open_store(&self.dir, self.database.as_deref(), None, &self.pg).await;
         let mut server = TestServer {
             base: String::new(),
+            backend: self.backend,
             store,
-            clock,
-            limits,
+            clock: self.clock.clone(),
+            limits: self.limits.clone(),
             http: reqwest::Client::new(),
-            dir,
+            proxy: None,
+            database: self.database.clone(),
+            pg: self.pg.clone(),
+            dir: self.dir.clone(),
             shutdown: None,
             task: None,
         };
@@ -143,7 +325,7 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         self.base = format!("http://{}", listener.local_addr().unwrap());
         let state = AppState::new(
-            Arc::new(self.store.clone()),
+            self.store.clone(),
             Policy::default_policy(),
             self.files_dir(),
             self.clock.clone(),
@@ -179,10 +361,16 @@ impl TestServer {
         self.store.close().await;
     }
 
-    /// Stops the server and starts a new one on the same data directory and a new port.
+    /// Stops the server and starts a new one on the same store and a new port.
     pub async fn restart(&mut self) {
         self.stop().await;
-        self.store = open_store(&self.dir).await;
+        self.store = open_store(
+            &self.dir,
+            self.database.as_deref(),
+            self.proxy.as_deref(),
+            &self.pg,
+        )
+        .await;
         self.spawn().await;
     }
 
@@ -238,10 +426,28 @@ impl TestServer {
     }
 }
 
-async fn open_store(dir: &TempDir) -> SqliteStore {
-    SqliteStore::open(&dir.path().join("fieldsync.db"))
-        .await
-        .unwrap()
+/// Opens the store of a test server: the SQLite file in its directory, or its PostgreSQL
+/// database (through the proxy, if it has one).
+async fn open_store(
+    dir: &TempDir,
+    database: Option<&TestDatabase>,
+    proxy: Option<&proxy::Proxy>,
+    pg: &PgOptions,
+) -> Arc<dyn Store> {
+    match database {
+        None => Arc::new(
+            SqliteStore::open(&dir.path().join("fieldsync.db"))
+                .await
+                .unwrap(),
+        ),
+        Some(db) => {
+            let url = match proxy {
+                Some(proxy) => db.url_via(proxy.address()),
+                None => db.url(),
+            };
+            Arc::new(PgStore::connect_with(&url, pg.clone()).await.unwrap())
+        }
+    }
 }
 
 /// One signed-in device of each person.

@@ -1,0 +1,404 @@
+//! The rows the stores read and write, shared by every backend: each backend's SQL decodes into
+//! these structs (`FromRow` works for any sqlx row type whose columns decode) and takes them to
+//! insert, so how a stored row becomes a wire type is written once.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::FromRow;
+use std::str::FromStr;
+
+use fieldsync_core::wire::{PulledChange, ReviewItem, ReviewKind, VersionSide};
+use fieldsync_core::{Group, Op, Owner, Policy, RecordType, Role};
+
+use super::{HistoryEntry, StoreError, StoreResult, User};
+
+pub(crate) fn parse<T: FromStr>(s: &str, what: &str) -> StoreResult<T> {
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("bad {what}: {s}")))
+}
+
+pub(crate) fn owner_of(key: &str) -> StoreResult<Owner> {
+    Owner::from_key(key).ok_or_else(|| StoreError::Corrupt(format!("bad owner: {key}")))
+}
+
+pub(crate) fn json(s: &str) -> StoreResult<Value> {
+    Ok(serde_json::from_str(s)?)
+}
+
+pub(crate) fn role_of(s: &str) -> StoreResult<Role> {
+    Role::parse(s).ok_or_else(|| StoreError::Corrupt(format!("bad role {s}")))
+}
+
+pub(crate) fn record_type_of(s: &str) -> StoreResult<RecordType> {
+    RecordType::parse(s).ok_or_else(|| StoreError::Corrupt(format!("bad record type {s}")))
+}
+
+pub(crate) fn op_of(s: &str) -> StoreResult<Op> {
+    match s {
+        "create" => Ok(Op::Create),
+        "update" => Ok(Op::Update),
+        "void" => Ok(Op::Void),
+        other => Err(StoreError::Corrupt(format!("bad op {other}"))),
+    }
+}
+
+/// A record's own columns.
+#[derive(Debug, Clone, FromRow)]
+pub(crate) struct RecordRow {
+    pub record_id: String,
+    pub record_type: String,
+    pub number: Option<String>,
+    pub owner: String,
+    pub owner_epoch: i64,
+    pub state: String,
+    pub job_id: Option<String>,
+    pub customer_id: Option<String>,
+}
+
+/// One field group of a record as stored.
+#[derive(Debug, FromRow)]
+pub(crate) struct GroupRow {
+    pub grp: String,
+    pub version: i64,
+    pub vals: String,
+    pub contested: bool,
+}
+
+/// One row of the change log as read back.
+#[derive(Debug, FromRow)]
+pub(crate) struct ChangeRow {
+    pub seq: i64,
+    pub change_id: String,
+    pub kind: String,
+    pub record_type: String,
+    pub record_id: String,
+    pub grp: Option<String>,
+    pub op: String,
+    pub base_version: i64,
+    pub vals: String,
+    pub owner_epoch: i64,
+    pub device_time: DateTime<Utc>,
+    pub author: String,
+    pub device_id: Option<String>,
+    pub server_time: DateTime<Utc>,
+    pub version: Option<i64>,
+    pub number: Option<String>,
+    pub owner: String,
+    pub state: String,
+    pub outcome: String,
+}
+
+/// The columns of [`ChangeRow`], for the backends' SELECTs.
+pub(crate) const CHANGE_COLUMNS: &str =
+    "seq, change_id, kind, record_type, record_id, grp, op, base_version, vals, owner_epoch, \
+     device_time, author, device_id, server_time, version, number, owner, state, outcome";
+
+impl ChangeRow {
+    pub fn pulled(&self) -> StoreResult<PulledChange> {
+        Ok(PulledChange {
+            change_id: parse(&self.change_id, "change id")?,
+            record_type: record_type_of(&self.record_type)?,
+            record_id: parse(&self.record_id, "record id")?,
+            group: self.grp.as_deref().and_then(Group::parse),
+            op: op_of(&self.op)?,
+            base_version: self.base_version,
+            values: json(&self.vals)?,
+            owner_epoch: self.owner_epoch,
+            device_time: self.device_time,
+            seq: self.seq,
+            version: self.version.unwrap_or(0),
+            number: self.number.clone(),
+            author: self.author.clone(),
+            device_id: self
+                .device_id
+                .as_deref()
+                .map(|d| parse(d, "device id"))
+                .transpose()?,
+            server_time: self.server_time,
+            owner: owner_of(&self.owner)?,
+            state: self.state.clone(),
+        })
+    }
+
+    pub fn history(&self) -> StoreResult<HistoryEntry> {
+        let pulled = self.pulled()?;
+        Ok(HistoryEntry {
+            seq: self.seq,
+            change_id: pulled.change_id,
+            kind: self.kind.clone(),
+            record_type: pulled.record_type,
+            record_id: pulled.record_id,
+            group: pulled.group,
+            op: pulled.op,
+            base_version: pulled.base_version,
+            values: pulled.values,
+            author: pulled.author,
+            device_id: pulled.device_id,
+            device_time: pulled.device_time,
+            server_time: pulled.server_time,
+            outcome: serde_json::from_str(&self.outcome)?,
+        })
+    }
+}
+
+/// The applied change that made a version of a group: who, when, from where, and its values.
+#[derive(Debug, FromRow)]
+pub(crate) struct AppliedRow {
+    pub op: String,
+    pub vals: String,
+    pub author: String,
+    pub device_id: Option<String>,
+    pub server_time: DateTime<Utc>,
+    pub device_time: DateTime<Utc>,
+}
+
+/// A review item with the numbers of its record and of the record it matched.
+#[derive(Debug, FromRow)]
+pub(crate) struct ReviewRow {
+    pub review_id: String,
+    pub kind: String,
+    pub record_type: String,
+    pub record_id: String,
+    pub grp: Option<String>,
+    pub change_id: String,
+    pub change_json: String,
+    pub base: Option<String>,
+    pub current: Option<String>,
+    pub incoming: String,
+    pub matched_record_id: Option<String>,
+    pub matched_number: Option<String>,
+    pub number: Option<String>,
+    pub incoming_author: String,
+    pub created_at: DateTime<Utc>,
+    pub state: String,
+    pub resolution: Option<String>,
+    pub resolved_by: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// The SELECT of [`ReviewRow`]; a backend appends its WHERE and ORDER BY.
+pub(crate) const REVIEW_SELECT: &str = "SELECT r.review_id, r.kind, r.record_type, r.record_id, r.grp, r.change_id, r.change_json, \
+     r.base, r.current, r.incoming, r.matched_record_id, m.number AS matched_number, rec.number AS number, \
+     r.incoming_author, r.created_at, r.state, r.resolution, r.resolved_by, r.resolved_at \
+     FROM review_items r LEFT JOIN records m ON m.record_id = r.matched_record_id \
+     LEFT JOIN records rec ON rec.record_id = r.record_id";
+
+impl ReviewRow {
+    pub fn item(&self, policy: &Policy) -> StoreResult<ReviewItem> {
+        let kind = ReviewKind::parse(&self.kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("bad review kind {}", self.kind)))?;
+        let record_type = record_type_of(&self.record_type)?;
+        let group = self.grp.as_deref().and_then(Group::parse);
+        let side = |s: &Option<String>| -> StoreResult<Option<VersionSide>> {
+            s.as_deref()
+                .map(|s| serde_json::from_str(s).map_err(StoreError::from))
+                .transpose()
+        };
+        Ok(ReviewItem {
+            review_id: parse(&self.review_id, "review id")?,
+            kind,
+            record_type,
+            record_id: parse(&self.record_id, "record id")?,
+            number: self.number.clone(),
+            group,
+            change_id: parse(&self.change_id, "change id")?,
+            base: side(&self.base)?,
+            current: side(&self.current)?,
+            incoming: serde_json::from_str(&self.incoming)?,
+            matched_record_id: self
+                .matched_record_id
+                .as_deref()
+                .map(|m| parse(m, "record id"))
+                .transpose()?,
+            matched_number: self.matched_number.clone(),
+            resolvers: policy.resolvers(kind, record_type, group),
+            created_at: self.created_at,
+            state: self.state.clone(),
+            resolution: self.resolution.clone(),
+            resolved_by: self.resolved_by.clone(),
+            resolved_at: self.resolved_at,
+        })
+    }
+}
+
+/// A user as stored, without the password hash.
+#[derive(Debug, FromRow)]
+pub(crate) struct UserRow {
+    pub name: String,
+    pub display_name: String,
+    pub role: String,
+    pub team: Option<String>,
+}
+
+impl UserRow {
+    pub fn user(self) -> StoreResult<User> {
+        Ok(User {
+            role: role_of(&self.role)?,
+            name: self.name,
+            display_name: self.display_name,
+            team: self.team,
+        })
+    }
+}
+
+/// The device a token names, with its user.
+#[derive(Debug, FromRow)]
+pub(crate) struct TokenRow {
+    pub device_id: String,
+    pub device_name: String,
+    pub user_name: String,
+    pub role: String,
+    pub team: Option<String>,
+}
+
+/// A device as `GET /api/v1/devices` lists it.
+#[derive(Debug, FromRow)]
+pub(crate) struct DeviceRow {
+    pub device_id: String,
+    pub name: String,
+    pub user_name: String,
+    pub display_name: String,
+    pub role: String,
+    pub team: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_seen: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub outbox_depth: Option<i64>,
+    pub oldest_pending: Option<DateTime<Utc>>,
+    pub last_pull_seq: Option<i64>,
+}
+
+/// One ownership move as stored, with the record's number.
+#[derive(Debug, FromRow)]
+pub(crate) struct MoveRow {
+    pub seq: i64,
+    pub record_type: String,
+    pub record_id: String,
+    pub from_owner: String,
+    pub to_owner: String,
+    pub owner_epoch: i64,
+    pub by_user: String,
+    pub at: DateTime<Utc>,
+    pub number: Option<String>,
+}
+
+/// An open job a new job may duplicate.
+#[derive(Debug, FromRow)]
+pub(crate) struct OpenJobRow {
+    pub record_id: String,
+    pub number: Option<String>,
+    pub site: Option<String>,
+    pub window_start: Option<String>,
+    pub state: String,
+}
+
+/// A record that exists, and the job it hangs off.
+#[derive(Debug, FromRow)]
+pub(crate) struct ExistingRow {
+    pub record_id: String,
+    pub job_id: Option<String>,
+}
+
+/// A record that hangs off a job.
+#[derive(Debug, FromRow)]
+pub(crate) struct ChildRow {
+    pub record_id: String,
+    pub record_type: String,
+    pub owner: String,
+}
+
+/// A new record's row.
+#[derive(Debug, Clone)]
+pub(crate) struct NewRecord {
+    pub record_id: String,
+    pub record_type: &'static str,
+    pub number: Option<String>,
+    pub owner: String,
+    pub owner_epoch: i64,
+    pub state: String,
+    pub job_id: Option<String>,
+    pub customer_id: Option<String>,
+    pub site: Option<String>,
+    pub window_start: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+/// A field group's new version (inserted, or written over the stored one).
+#[derive(Debug, Clone)]
+pub(crate) struct GroupWrite {
+    pub record_id: String,
+    pub group: &'static str,
+    pub version: i64,
+    pub values: String,
+    pub contested: bool,
+}
+
+/// What changes in a record's own columns; `None` keeps the stored value.
+#[derive(Debug, Clone)]
+pub(crate) struct RecordUpdate {
+    pub record_id: String,
+    pub state: Option<String>,
+    pub site: Option<String>,
+    pub window_start: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A change-log row ready to insert, with its final `seq`.
+#[derive(Debug, Clone)]
+pub(crate) struct NewChange {
+    pub seq: i64,
+    pub change_id: String,
+    pub kind: String,
+    pub record_type: &'static str,
+    pub record_id: String,
+    pub group: Option<&'static str>,
+    pub op: &'static str,
+    pub base_version: i64,
+    pub values: String,
+    pub owner_epoch: i64,
+    pub device_time: DateTime<Utc>,
+    pub author: String,
+    pub device_id: Option<String>,
+    pub server_time: DateTime<Utc>,
+    pub status: &'static str,
+    pub version: Option<i64>,
+    pub number: Option<String>,
+    pub owner: String,
+    pub state: String,
+    pub scope_job: Option<String>,
+    pub review_id: Option<String>,
+    pub code: Option<String>,
+    pub outcome: String,
+}
+
+/// A new review item.
+#[derive(Debug, Clone)]
+pub(crate) struct NewReview {
+    pub review_id: String,
+    pub kind: &'static str,
+    pub record_type: &'static str,
+    pub record_id: String,
+    pub group: Option<&'static str>,
+    pub change_id: String,
+    pub change_json: String,
+    pub base: Option<String>,
+    pub current: Option<String>,
+    pub incoming: String,
+    pub matched_record_id: Option<String>,
+    pub incoming_author: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A new ownership move.
+#[derive(Debug, Clone)]
+pub(crate) struct NewMove {
+    pub seq: i64,
+    pub record_type: &'static str,
+    pub record_id: String,
+    pub from_owner: String,
+    pub to_owner: String,
+    pub owner_epoch: i64,
+    pub by_user: String,
+    pub at: DateTime<Utc>,
+}
