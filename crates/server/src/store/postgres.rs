@@ -35,7 +35,7 @@ use chrono::{DateTime, Utc};
 use fieldsync_core::RecordType;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,6 +111,10 @@ impl PgStore {
         let connect = PgConnectOptions::from_str(url)
             .map_err(StoreError::Database)?
             .application_name("fieldsync");
+        // One plain connection first: a pool would keep trying until its timeout and then say
+        // only that it timed out, where this says why (refused, no such database, password).
+        let probe = PgConnection::connect_with(&connect).await?;
+        probe.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)

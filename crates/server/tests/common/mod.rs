@@ -35,6 +35,7 @@ pub const PASSWORD: &str = "correct horse battery staple";
 /// Runs a test body, `async fn name(backend: Backend)`, once on each store backend, as the
 /// tests `name::sqlite` and `name::postgres`. A tokio test attribute may come first:
 /// `store_test!(#[tokio::test(flavor = "multi_thread")] name);`.
+#[allow(unused_macros)]
 macro_rules! store_test {
     ($name:ident) => {
         $crate::common::store_test!(
@@ -56,6 +57,7 @@ macro_rules! store_test {
         }
     };
 }
+#[allow(unused_imports)]
 pub(crate) use store_test;
 
 /// Which store a test server runs on.
@@ -490,6 +492,14 @@ pub struct Client {
 }
 
 impl Client {
+    /// The same device (same token) talking to another server instance.
+    pub fn via(&self, server: &TestServer) -> Client {
+        Client {
+            base: server.base.clone(),
+            ..self.clone()
+        }
+    }
+
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.http
             .request(method, format!("{}{path}", self.base))
