@@ -419,37 +419,71 @@ impl Cache {
         for record in &page.records {
             put_snapshot(&mut tx, record, now).await?;
         }
+        // A page is a thousand changes: they go in as multi-row statements, each table's rows
+        // in the page's order, so a later change of a record still lands after an earlier one.
+        let mut records = Vec::with_capacity(page.changes.len());
+        let mut groups = Vec::with_capacity(page.changes.len());
         for change in &page.changes {
             let id = change.record_id.to_string();
-            sqlx::query(
-                "INSERT INTO records (record_id, record_type, number, owner, owner_epoch, state, job_id, local_only, created_at, updated_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT (record_id) DO UPDATE SET number = COALESCE(excluded.number, records.number), \
-                 owner = excluded.owner, owner_epoch = excluded.owner_epoch, state = excluded.state, local_only = 0, updated_at = excluded.updated_at",
-            )
-            .bind(&id)
-            .bind(change.record_type.as_str())
-            .bind(change.number.as_deref())
-            .bind(change.owner.to_key())
-            .bind(change.owner_epoch)
-            .bind(&change.state)
-            .bind(job_of(change.record_type, change.group, &change.values, change.op))
-            .bind(change.server_time)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
             match (change.op, change.group) {
                 (Op::Create, _) => {
-                    if let Some(groups) = change.values.as_object() {
-                        for (group, values) in groups {
-                            put_group(&mut tx, &id, group, 1, values).await?;
+                    if let Some(values) = change.values.as_object() {
+                        for (group, values) in values {
+                            groups.push((id.clone(), group.clone(), 1, values.to_string()));
                         }
                     }
                 }
                 (_, Some(group)) if change.values.as_object().is_some_and(|m| !m.is_empty()) => {
-                    put_group(&mut tx, &id, group.as_str(), change.version, &change.values).await?;
+                    groups.push((
+                        id.clone(),
+                        group.as_str().to_string(),
+                        change.version,
+                        change.values.to_string(),
+                    ));
                 }
                 _ => {}
             }
+            records.push((
+                id,
+                change,
+                change.owner.to_key(),
+                job_of(change.record_type, change.group, &change.values, change.op),
+            ));
+        }
+        for chunk in records.chunks(100) {
+            let sql = format!(
+                "INSERT INTO records (record_id, record_type, number, owner, owner_epoch, state, job_id, local_only, created_at, updated_at) \
+                 VALUES {} ON CONFLICT (record_id) DO UPDATE SET number = COALESCE(excluded.number, records.number), \
+                 owner = excluded.owner, owner_epoch = excluded.owner_epoch, state = excluded.state, local_only = 0, updated_at = excluded.updated_at",
+                vec!["(?, ?, ?, ?, ?, ?, ?, 0, ?, ?)"; chunk.len()].join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for (id, change, owner, job) in chunk {
+                query = query
+                    .bind(id)
+                    .bind(change.record_type.as_str())
+                    .bind(change.number.as_deref())
+                    .bind(owner)
+                    .bind(change.owner_epoch)
+                    .bind(&change.state)
+                    .bind(job)
+                    .bind(change.server_time)
+                    .bind(now);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        for chunk in groups.chunks(200) {
+            let sql = format!(
+                "INSERT INTO groups (record_id, grp, version, vals) VALUES {} \
+                 ON CONFLICT (record_id, grp) DO UPDATE SET version = excluded.version, vals = excluded.vals \
+                 WHERE excluded.version >= groups.version",
+                vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for (id, group, version, values) in chunk {
+                query = query.bind(id).bind(group).bind(version).bind(values);
+            }
+            query.execute(&mut *tx).await?;
         }
         for moved in &page.ownership {
             let mine_before = me.contains(&moved.from.to_key());

@@ -215,10 +215,16 @@ async fn a_job_reassigned_while_its_owner_is_offline() {
         words.contains("now belongs to rita") && words.contains("read-only"),
         "{words}"
     );
+    let refused = tom
+        .client
+        .save(note(&tom, setup.job, "one more thing"))
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("read-only"), "{refused}");
     assert_eq!(
         tom.pending().await,
         0,
-        "the refused edit never entered the outbox"
+        "the refused edits never entered the outbox"
     );
 
     // Rita's device gets the job, whole, and works it.

@@ -691,6 +691,11 @@ impl Harness {
         fieldsync_client::Clock::now(&*self.clock)
     }
 
+    /// The newest change's sequence number on the server.
+    pub async fn store_max_seq(&self) -> i64 {
+        self.store.max_seq().await.unwrap()
+    }
+
     pub fn advance(&self, by: chrono::Duration) {
         self.clock.advance(by);
     }

@@ -1,0 +1,114 @@
+//! Pulling: a fresh device catches up page by page on everything in its scope and ends with
+//! what the server has, version for version; the cursor never skips or repeats a change.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use fieldsync_core::{Change, ChangeId, Group, Op, RecordId, RecordType};
+use serde_json::json;
+
+fn office_update(
+    job: RecordId,
+    group: Group,
+    base_version: i64,
+    values: serde_json::Value,
+) -> Change {
+    Change {
+        change_id: ChangeId(uuid::Uuid::now_v7()),
+        record_type: RecordType::Job,
+        record_id: job,
+        group: Some(group),
+        op: Op::Update,
+        base_version,
+        values,
+        owner_epoch: 1,
+        device_time: start_time(),
+    }
+}
+
+#[tokio::test]
+async fn a_fresh_device_catches_up_page_by_page_and_shows_what_the_server_has() {
+    let harness = Harness::start().await;
+    let dana = harness.api("dana").await;
+    let sam = harness.api("sam").await;
+    let setup = job_for(&harness, &dana, "tom", "Orchard End").await;
+    let other = job_for(&harness, &dana, "rita", "Not Tom's").await;
+
+    // A job with a history: its status moved by the supervisor, its summary rewritten twice,
+    // and more notes than one page holds.
+    sam.apply(office_update(
+        setup.job,
+        Group::Status,
+        1,
+        json!({"state": "opened"}),
+    ))
+    .await;
+    sam.apply(office_update(
+        setup.job,
+        Group::Description,
+        1,
+        json!({"summary": "first words"}),
+    ))
+    .await;
+    dana.apply(office_update(
+        setup.job,
+        Group::Description,
+        2,
+        json!({"summary": "last words"}),
+    ))
+    .await;
+    let mut notes = Vec::new();
+    for chunk in 0..3 {
+        let batch: Vec<Change> = (0..400)
+            .map(|i| {
+                let id = RecordId(uuid::Uuid::now_v7());
+                notes.push(id);
+                wire_create(
+                    RecordType::JobNote,
+                    id,
+                    json!({"text": {"job_id": setup.job.to_string(), "text": format!("note {chunk}-{i}")}}),
+                )
+            })
+            .collect();
+        dana.push(batch).await;
+    }
+    let scope = harness.api("tom").await.pull_all().await;
+    assert!(
+        scope.changes.len() > 1000,
+        "more than one page: {}",
+        scope.changes.len()
+    );
+
+    let tom = harness.device("tom", "tom's new phone", 70).await;
+    harness.proxy.clear_log();
+    let report = tom.client.sync_once().await.unwrap();
+    assert_eq!(report.pulled, scope.changes.len());
+    assert_eq!(harness.proxy.count(&Target::pull()), 2, "two pages");
+    assert_eq!(
+        tom.client.cache().meta("cursor").await.unwrap(),
+        Some(harness.store_max_seq().await.to_string())
+    );
+
+    // Every note, the job as the server has it, and nothing out of scope.
+    for id in &notes {
+        assert!(tom.client.record(*id).await.unwrap().is_some());
+    }
+    assert!(tom.client.record(other.job).await.unwrap().is_none());
+    let server = sam.history(RecordType::Job, setup.job).await.record;
+    let view = tom.client.record(setup.job).await.unwrap().unwrap();
+    assert_eq!(view.record.state, "opened");
+    assert_eq!(view.record.number, server.number);
+    for (group, state) in &server.groups {
+        assert_eq!(view.record.groups[group].0, state.version, "{group}");
+        assert_eq!(view.record.groups[group].1, state.values, "{group}");
+    }
+    assert!(
+        tom.client.record(setup.customer).await.unwrap().is_some(),
+        "the job's customer"
+    );
+
+    // Nothing new: the next round pulls nothing and the cursor stays.
+    let report = tom.client.sync_once().await.unwrap();
+    assert_eq!(report.pulled, 0);
+}
