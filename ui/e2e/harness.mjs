@@ -68,3 +68,43 @@ export async function browser() {
 export async function shot(page, name) {
   await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
 }
+
+/** A device talking to the server's API directly, for setting up collisions from "elsewhere". */
+export async function device(base, username, deviceName) {
+  const login = await fetch(`${base}/api/v1/auth/login`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ username, password: "fieldsync-demo", device_name: deviceName }),
+  }).then((r) => r.json());
+  const auth = { Authorization: `Bearer ${login.token}`, "Content-Type": "application/json" };
+  return {
+    async pullAll() {
+      let after = 0;
+      const changes = [];
+      for (;;) {
+        const page = await fetch(`${base}/api/v1/sync/pull?after=${after}&limit=1000`, { headers: auth }).then((r) => r.json());
+        changes.push(...page.changes);
+        after = page.next;
+        if (!page.more) return changes;
+      }
+    },
+    async push(changes) {
+      const answer = await fetch(`${base}/api/v1/sync/push`, { method: "POST", headers: auth, body: JSON.stringify({ changes }) }).then((r) => r.json());
+      return answer.outcomes;
+    },
+  };
+}
+
+export function update(recordType, recordId, group, baseVersion, values, ownerEpoch = 1) {
+  return {
+    change_id: crypto.randomUUID(),
+    record_type: recordType,
+    record_id: recordId,
+    group,
+    op: "update",
+    base_version: baseVersion,
+    values,
+    owner_epoch: ownerEpoch,
+    device_time: new Date().toISOString(),
+  };
+}

@@ -1,7 +1,7 @@
 // The office app in a real browser against a real server and the real command layer.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { demoServer, officeApp, browser, shot, stop, start } from "./harness.mjs";
+import { demoServer, officeApp, browser, shot, stop, start, device, update } from "./harness.mjs";
 
 const running = [];
 after(async () => {
@@ -126,6 +126,84 @@ test("with the server down the app keeps its board, saves on the device, and syn
     });
     assert.match(await row.innerText(), /in progress/);
     await shot(page, "outage-synced");
+  } finally {
+    await b.close();
+  }
+});
+
+test("finance resolves a totals conflict from the invoices page; a dispatcher may not", async () => {
+  const server = await demoServer();
+  running.push(server.proc);
+  // Two finance devices change the draft invoice's totals from the same version.
+  const desk = await device(server.base, "fiona", "Finance desk");
+  const laptop = await device(server.base, "fiona", "Fiona's laptop");
+  const changes = await desk.pullAll();
+  const draft = changes.find((c) => c.record_type === "invoice" && c.op === "create" && c.state === "draft");
+  assert.ok(draft, "the demo has a draft invoice");
+  const [first] = await desk.push([update("invoice", draft.record_id, "totals", 1, { subtotal: 200, tax: 40, total: 240 })]);
+  assert.equal(first.status, "applied");
+  const [second] = await laptop.push([update("invoice", draft.record_id, "totals", 1, { subtotal: 210, tax: 42, total: 252 })]);
+  assert.equal(second.status, "held");
+
+  const app = await officeApp(server.base, server.dir, "fiona");
+  running.push(app.proc);
+  const { b, page } = await open(app.url);
+  try {
+    await page.click("text=Invoices");
+    await page.waitForSelector("[data-testid=invoices] .under-review");
+    await shot(page, "finance-invoices-under-review");
+    await page.click("text=Totals under review: resolve");
+    const card = page.locator("[data-testid=inbox] article[data-kind=conflict]");
+    await card.waitFor();
+    assert.match(await card.innerText(), /Fiona's laptop/);
+    await card.locator("input[aria-label='Merged value']").fill('{"subtotal": 205, "tax": 41, "total": 246}');
+    await card.locator("text=Save merged").click();
+    await page.waitForFunction(() => !document.querySelector("[data-testid=inbox] article[data-kind=conflict]"));
+    await page.click("text=Invoices");
+    await page.waitForFunction(() => {
+      const t = document.querySelector("[data-testid=invoices]")?.textContent ?? "";
+      return t.includes("246.00 GBP") && !document.querySelector("[data-testid=invoices] .under-review");
+    });
+    await shot(page, "finance-invoices-resolved");
+  } finally {
+    await b.close();
+  }
+
+  // A dispatcher does not see the totals conflict, and the server refuses their resolution.
+  const third = await laptop.push([update("invoice", draft.record_id, "totals", 1, { total: 999 })]);
+  assert.equal(third[0].status, "held");
+  const dispatch = await officeApp(server.base, server.dir, "dana");
+  running.push(dispatch.proc);
+  const secret = new URL(dispatch.url).searchParams.get("s");
+  const origin = new URL(dispatch.url).origin;
+  const inbox = await fetch(`${origin}/api/${secret}/inbox`, { method: "POST", headers: { "Content-Type": "application/json" }, body: "null" }).then((r) => r.json());
+  assert.ok(!inbox.some((i) => i.group === "totals"), "a dispatcher's inbox has no totals conflict");
+  const refused = await fetch(`${origin}/api/${secret}/resolve`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ review_id: third[0].review_id, choice: "incoming", values: null }),
+  });
+  assert.equal(refused.status, 403);
+  assert.equal((await refused.json()).code, "forbidden");
+  // And the bridge refuses a caller without the per-run secret.
+  const stranger = await fetch(`${origin}/api/not-the-secret/inbox`, { method: "POST", headers: { "Content-Type": "application/json" }, body: "null" });
+  assert.equal(stranger.status, 403);
+});
+
+test("the sync rules page explains every field group in plain words", async () => {
+  const server = await demoServer();
+  running.push(server.proc);
+  const app = await officeApp(server.base, server.dir, "olivia");
+  running.push(app.proc);
+  const { b, page } = await open(app.url);
+  try {
+    await page.click("text=Sync rules");
+    await page.waitForSelector("[data-testid=rules] tbody tr");
+    const rows = await page.locator("[data-testid=rules] tbody tr").count();
+    assert.equal(rows, 14);
+    const status = await page.locator("[data-testid=rules] tbody tr", { hasText: "both versions are kept" }).first().innerText();
+    assert.match(status, /manual review/);
+    await shot(page, "office-sync-rules");
   } finally {
     await b.close();
   }

@@ -1,6 +1,8 @@
 import { useCallback, useEffect, useState } from "react";
 import { api, ApiError } from "./api";
 import type { CustomerView } from "./bindings/CustomerView";
+import type { InvoiceCard } from "./bindings/InvoiceCard";
+import type { RuleView } from "./bindings/RuleView";
 import type { JobCard } from "./bindings/JobCard";
 import type { JobDetail } from "./bindings/JobDetail";
 import type { MatchView } from "./bindings/MatchView";
@@ -517,10 +519,100 @@ function Inbox({ onChanged, refreshKey }: { onChanged: () => void; refreshKey: n
   );
 }
 
+function Rules() {
+  const [rules, setRules] = useState<RuleView[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    api.rules().then(setRules).catch((e) => setError(errorText(e)));
+  }, []);
+  return (
+    <section data-testid="rules">
+      <h2>Sync rules</h2>
+      <p className="muted">What happens to each kind of change when two people make it, before anyone loses signal. Generated from the policy in force.</p>
+      {error && <p className="error">{error}</p>}
+      <table className="board">
+        <thead>
+          <tr>
+            <th>Record</th>
+            <th>Field group</th>
+            <th>Rule</th>
+            <th>In plain words</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rules.map((r) => (
+            <tr key={`${r.record_type}.${r.group}`}>
+              <td>{r.record_type}</td>
+              <td>{r.group}</td>
+              <td>
+                <span className={`badge badge-${r.policy.replace(/ /g, "-")}`}>{r.policy}</span>
+              </td>
+              <td className="small">{r.explanation}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+function Invoices({ refreshKey, onReview }: { refreshKey: number; onReview: () => void }) {
+  const [invoices, setInvoices] = useState<InvoiceCard[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    api.invoices().then(setInvoices).catch((e) => setError(errorText(e)));
+  }, [refreshKey]);
+  const money = (n: number | null, c: string) => (n === null ? "—" : `${n.toFixed(2)} ${c}`);
+  return (
+    <section data-testid="invoices">
+      {error && <p className="error">{error}</p>}
+      <table className="board">
+        <thead>
+          <tr>
+            <th>Invoice</th>
+            <th>Job</th>
+            <th>Status</th>
+            <th>Subtotal</th>
+            <th>Tax</th>
+            <th>Total</th>
+            <th>Sync</th>
+          </tr>
+        </thead>
+        <tbody>
+          {invoices.map((i) => (
+            <tr key={i.id} className={i.under_review ? "under-review" : ""}>
+              <td>
+                <strong>{i.number ?? "new"}</strong>
+              </td>
+              <td>{i.job_number ?? "—"}</td>
+              <td>
+                <span className="pill">{pretty(i.state)}</span>
+              </td>
+              <td>{money(i.subtotal, i.currency)}</td>
+              <td>{money(i.tax, i.currency)}</td>
+              <td>
+                {money(i.total, i.currency)}
+                {i.under_review && (
+                  <div>
+                    <button className="secondary" onClick={onReview}>
+                      Totals under review: resolve
+                    </button>
+                  </div>
+                )}
+              </td>
+              <td className="small">{i.sync_label}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
 export function App() {
   const [session, setSession] = useState<SessionInfo | null | undefined>(undefined);
   const [banner, setBanner] = useState<SyncBanner | null>(null);
-  const [view, setView] = useState<"board" | "inbox">("board");
+  const [view, setView] = useState<"board" | "inbox" | "invoices" | "rules">("board");
   const [selected, setSelected] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [tick, setTick] = useState(0);
@@ -559,6 +651,14 @@ export function App() {
           <button className={view === "inbox" ? "active" : "secondary"} onClick={() => setView("inbox")}>
             Review inbox
           </button>
+          {session.can.finance && (
+            <button className={view === "invoices" ? "active" : "secondary"} onClick={() => setView("invoices")}>
+              Invoices
+            </button>
+          )}
+          <button className={view === "rules" ? "active" : "secondary"} onClick={() => setView("rules")}>
+            Sync rules
+          </button>
         </nav>
         <span className="who">
           {session.display_name} · {session.role}
@@ -575,7 +675,10 @@ export function App() {
       </header>
       <Banner banner={banner} onSyncNow={syncNow} busy={busy} />
       <main>
-        {view === "board" ? <Board session={session} onOpen={setSelected} refreshKey={tick} /> : <Inbox onChanged={() => setTick((t) => t + 1)} refreshKey={tick} />}
+        {view === "board" && <Board session={session} onOpen={setSelected} refreshKey={tick} />}
+        {view === "inbox" && <Inbox onChanged={() => setTick((t) => t + 1)} refreshKey={tick} />}
+        {view === "invoices" && <Invoices refreshKey={tick} onReview={() => setView("inbox")} />}
+        {view === "rules" && <Rules />}
         {selected && view === "board" && <Detail jobId={selected} onClose={() => setSelected(null)} refreshKey={tick} />}
       </main>
     </div>

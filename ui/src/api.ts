@@ -4,7 +4,9 @@ import type { AppError } from "./bindings/AppError";
 import type { BoardFilter } from "./bindings/BoardFilter";
 import type { CreateJobResult } from "./bindings/CreateJobResult";
 import type { CustomerView } from "./bindings/CustomerView";
+import type { InvoiceCard } from "./bindings/InvoiceCard";
 import type { JobCard } from "./bindings/JobCard";
+import type { RuleView } from "./bindings/RuleView";
 import type { JobDetail } from "./bindings/JobDetail";
 import type { NewJobForm } from "./bindings/NewJobForm";
 import type { ReassignArgs } from "./bindings/ReassignArgs";
@@ -38,7 +40,7 @@ async function call<T>(command: string, args: unknown = null): Promise<T> {
   const ipc = tauri();
   if (ipc) {
     try {
-      return (await ipc.invoke(command, { args })) as T;
+      return (await ipc.invoke("call", { command, args })) as T;
     } catch (e) {
       throw new ApiError(e as AppError);
     }
@@ -74,4 +76,6 @@ export const api = {
   reopen: (args: ReopenArgs) => call<JobDetail>("reopen", args),
   setStatus: (args: StatusArgs) => call<SaveResult>("set_status", args),
   createJob: (form: NewJobForm) => call<CreateJobResult>("create_job", form),
+  rules: () => call<RuleView[]>("rules"),
+  invoices: () => call<InvoiceCard[]>("invoices"),
 };

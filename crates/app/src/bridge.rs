@@ -82,6 +82,8 @@ pub async fn dispatch(app: &App, command: &str, body: Value) -> Result<Value, Ap
         "reopen" => reply(app.reopen(args(body)?).await),
         "set_status" => reply(app.set_status(args(body)?).await),
         "create_job" => reply(app.create_job(args(body)?).await),
+        "rules" => reply(app.rules().await),
+        "invoices" => reply(app.invoices().await),
         other => Err(AppError::new("not_found", format!("no command `{other}`"))),
     }
 }

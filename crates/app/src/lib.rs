@@ -656,6 +656,79 @@ impl App {
     }
 }
 
+impl App {
+    /// The policy in force, in plain words per record type and field group.
+    pub async fn rules(&self) -> Result<Vec<RuleView>, AppError> {
+        let policy = self.policy().await;
+        let mut out = Vec::new();
+        for record_type in RecordType::ALL {
+            for group in record_type.groups() {
+                if let (Some(rule), Some(explanation)) = (
+                    policy.rule(record_type, *group),
+                    policy.explain(record_type, *group),
+                ) {
+                    out.push(RuleView {
+                        record_type: record_type.as_str().replace('_', " "),
+                        group: group.as_str().into(),
+                        policy: rule.policy.as_str().replace('_', " "),
+                        explanation: explanation.lines().skip(1).collect::<Vec<_>>().join(" "),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Invoices with their totals, and which totals wait for finance's review.
+    pub async fn invoices(&self) -> Result<Vec<InvoiceCard>, AppError> {
+        let open: Vec<(String, String)> = self
+            .inbox()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.kind == "conflict" && r.group.as_deref() == Some("totals"))
+            .map(|r| (r.record_id, r.id))
+            .collect();
+        let mut out = Vec::new();
+        for view in self.client.records(RecordType::Invoice).await? {
+            let totals = view
+                .values
+                .get(&Group::Totals)
+                .cloned()
+                .unwrap_or(Value::Null);
+            let status = view
+                .values
+                .get(&Group::Status)
+                .cloned()
+                .unwrap_or(Value::Null);
+            let job_number = match text(&totals, "job_id").and_then(|j| j.parse::<RecordId>().ok())
+            {
+                Some(job) => self.client.record(job).await?.and_then(|j| j.record.number),
+                None => None,
+            };
+            let id = view.record.record_id.to_string();
+            let review = open
+                .iter()
+                .find(|(record, _)| *record == id)
+                .map(|(_, review)| review.clone());
+            out.push(InvoiceCard {
+                number: view.record.number.clone(),
+                job_number,
+                state: text(&status, "state").unwrap_or_else(|| view.record.state.clone()),
+                currency: text(&totals, "currency").unwrap_or_default(),
+                subtotal: totals.get("subtotal").and_then(Value::as_f64),
+                tax: totals.get("tax").and_then(Value::as_f64),
+                total: totals.get("total").and_then(Value::as_f64),
+                under_review: review.is_some(),
+                review_id: review,
+                sync_label: view.state.label(self.client.now()),
+                id,
+            });
+        }
+        Ok(out)
+    }
+}
+
 fn describe(op: &Op, group: Option<Group>, values: &Value) -> String {
     match (op, group) {
         (Op::Create, _) => "created".into(),

@@ -279,3 +279,31 @@ pub struct ReopenArgs {
     pub job_id: String,
     pub reason: String,
 }
+
+/// One field group's rule in plain words, for the sync rules page.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct RuleView {
+    pub record_type: String,
+    pub group: String,
+    pub policy: String,
+    pub explanation: String,
+}
+
+/// An invoice as finance sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct InvoiceCard {
+    pub id: String,
+    pub number: Option<String>,
+    pub job_number: Option<String>,
+    pub state: String,
+    pub currency: String,
+    pub subtotal: Option<f64>,
+    pub tax: Option<f64>,
+    pub total: Option<f64>,
+    /// Totals have an open conflict waiting for finance.
+    pub under_review: bool,
+    pub review_id: Option<String>,
+    pub sync_label: String,
+}
