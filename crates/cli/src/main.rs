@@ -6,9 +6,11 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
+mod database;
 mod demo;
 mod field;
 mod http;
+mod migrate;
 mod office;
 
 use anyhow::{bail, Context, Result};
@@ -16,7 +18,7 @@ use clap::{Args, Parser, Subcommand};
 use fieldsync_core::{Group, Policy, RecordType, Role};
 use fieldsync_server::auth::hash_password;
 use fieldsync_server::store::{NewUser, Store};
-use fieldsync_server::{AppState, Limits, SqliteStore, SystemClock};
+use fieldsync_server::{AppState, Limits, SystemClock};
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -84,6 +86,11 @@ enum Command {
     ///
     /// Example: fieldsync app --server http://127.0.0.1:8640 --user dana
     App(AppArgs),
+    /// Copy a company's whole store from its SQLite file into an empty PostgreSQL database,
+    /// and check the copy (row counts and a checksum per table) before saying done.
+    ///
+    /// Example: fieldsync migrate-store --from sqlite:./fieldsync-data/fieldsync.db --to postgres://fieldsync@db.example:5432/fieldsync
+    MigrateStore(MigrateStoreArgs),
     /// Measure the server.
     ///
     /// Example: fieldsync bench push --devices 50 --batches 4
@@ -91,11 +98,25 @@ enum Command {
     Bench(bench::BenchCommand),
 }
 
+#[derive(Args)]
+struct MigrateStoreArgs {
+    /// The store to copy: sqlite:PATH (stop the servers on it first).
+    #[arg(long)]
+    from: String,
+    /// The empty PostgreSQL database to copy into: postgres://USER@HOST:PORT/DATABASE.
+    #[arg(long)]
+    to: String,
+}
+
 #[derive(Args, Clone)]
 struct DataArgs {
     /// Where the server keeps its SQLite file and uploaded files.
     #[arg(long, env = "FIELDSYNC_DATA_DIR", default_value = "./fieldsync-data")]
     data_dir: PathBuf,
+    /// The server's database URL (sqlite:PATH or postgres://...); the default is the SQLite
+    /// file in the data dir.
+    #[arg(long, env = "FIELDSYNC_DATABASE_URL")]
+    database: Option<String>,
 }
 
 #[derive(Args)]
@@ -332,26 +353,25 @@ fn load_policy(path: Option<&Path>) -> Result<Policy> {
     }
 }
 
-async fn open_store(data_dir: &Path) -> Result<SqliteStore> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-    SqliteStore::open(&data_dir.join("fieldsync.db"))
+/// The store an admin command works on: `--database`, or the SQLite file in the data dir.
+async fn open_store(data: &DataArgs) -> Result<Arc<dyn Store>> {
+    database::Database::from_url(data.database.as_deref(), &data.data_dir)?
+        .open()
         .await
-        .with_context(|| format!("cannot open the store in {}", data_dir.display()))
 }
 
 /// Starts the server on `listen` over the store in `data_dir`; returns when shut down.
 async fn run_server(
     listen: SocketAddr,
     data_dir: &Path,
-    store: SqliteStore,
+    store: Arc<dyn Store>,
     policy: Policy,
 ) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen} (is another server running there?)"))?;
     let state = AppState::new(
-        Arc::new(store.clone()),
+        store.clone(),
         policy,
         data_dir.join("files"),
         Arc::new(SystemClock),
@@ -390,22 +410,13 @@ async fn main() -> Result<()> {
         Command::Serve(args) => {
             let (listen, data_dir, database, policy) = args.resolve()?;
             let policy = load_policy(policy.as_deref())?;
-            let store = match &database {
-                Some(url) if url.starts_with("sqlite:") => {
-                    let path = PathBuf::from(
-                        url.trim_start_matches("sqlite://")
-                            .trim_start_matches("sqlite:"),
-                    );
-                    std::fs::create_dir_all(&data_dir)?;
-                    SqliteStore::open(&path)
-                        .await
-                        .with_context(|| format!("cannot open {url}"))?
-                }
-                Some(url) => bail!(
-                    "unsupported database URL `{url}`: this build runs the embedded SQLite store (sqlite:PATH)"
-                ),
-                None => open_store(&data_dir).await?,
-            };
+            // Uploaded files live in the data dir whichever database holds the rest: instances
+            // on a shared database share it too (a shared volume).
+            std::fs::create_dir_all(&data_dir)
+                .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+            let database = database::Database::from_url(database.as_deref(), &data_dir)?;
+            let store = database.open().await?;
+            tracing::info!(database = %database.describe(), "store open");
             run_server(listen, &data_dir, store, policy).await
         }
         Command::Demo(args) => {
@@ -439,7 +450,7 @@ async fn main() -> Result<()> {
             }
             let hash = hash_password(password)
                 .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
-            let store = open_store(&data.data_dir).await?;
+            let store = open_store(&data).await?;
             store
                 .add_user(
                     NewUser {
@@ -456,7 +467,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::User(UserCommand::List { data }) => {
-            let store = open_store(&data.data_dir).await?;
+            let store = open_store(&data).await?;
             for user in store.list_users().await? {
                 println!(
                     "{:<16} {:<12} {:<12} {}",
@@ -469,7 +480,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Device(DeviceCommand::List { data }) => {
-            let store = open_store(&data.data_dir).await?;
+            let store = open_store(&data).await?;
             println!(
                 "{:<38} {:<12} {:<24} {:<22} {:>6}  revoked",
                 "device", "user", "name", "last seen", "outbox"
@@ -495,7 +506,7 @@ async fn main() -> Result<()> {
             let id = device_id.parse().with_context(|| {
                 format!("`{device_id}` is not a device id (see fieldsync device list)")
             })?;
-            let store = open_store(&data.data_dir).await?;
+            let store = open_store(&data).await?;
             store.revoke_device(id, chrono::Utc::now()).await?;
             println!("revoked {device_id}: its token no longer works");
             Ok(())
@@ -573,6 +584,7 @@ async fn main() -> Result<()> {
         Command::Sim(args) => {
             field::sim(args.devices, args.seed, args.offline_chance, args.server).await
         }
+        Command::MigrateStore(args) => migrate::run(&args.from, &args.to).await,
         Command::Bench(cmd) => bench::run(cmd).await,
     }
 }

@@ -156,6 +156,7 @@ fn every_subcommand_has_help_with_an_example() {
         vec!["policy", "check"],
         vec!["policy", "explain"],
         vec!["bench", "push"],
+        vec!["migrate-store"],
     ] {
         let mut full = args.clone();
         full.push("--help");

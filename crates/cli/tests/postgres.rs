@@ -1,0 +1,717 @@
+//! `fieldsync serve` on PostgreSQL as an operator runs it: several server processes on one
+//! database with devices spread across them, `migrate-store` from a SQLite file (tokens keep
+//! working), and a clear refusal when the database cannot be reached. Each test makes its own
+//! database on the PostgreSQL at 127.0.0.1:5432 (`FIELDSYNC_TEST_PG` overrides) and drops it.
+#![allow(clippy::unwrap_used)]
+
+use chrono::Utc;
+use fieldsync_core::wire::{
+    LoginResponse, Outcome, OutcomeStatus, PullResponse, PushRequest, PushResponse, ReviewItem,
+};
+use fieldsync_core::{Change, ChangeId, Group, Op, RecordId, RecordType};
+use serde_json::{json, Value};
+use sqlx::{Connection, Executor, PgConnection};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use uuid::Uuid;
+
+const PASSWORD: &str = "a long enough password";
+
+fn pg_server() -> String {
+    std::env::var("FIELDSYNC_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
+}
+
+/// A database of the test's own, dropped at the end.
+struct TestDatabase {
+    name: String,
+}
+
+impl TestDatabase {
+    async fn create() -> TestDatabase {
+        let name = format!("fieldsync_test_{}", Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&format!("{}/postgres", pg_server()))
+            .await
+            .expect("PostgreSQL is not running: ./scripts/test starts it");
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap();
+        TestDatabase { name }
+    }
+
+    fn url(&self) -> String {
+        format!("{}/{}", pg_server(), self.name)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let mut admin = PgConnection::connect(&format!("{}/postgres", pg_server()))
+                    .await
+                    .ok()?;
+                admin.execute(drop.as_str()).await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+fn fieldsync() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fieldsync"));
+    command
+        .env("FIELDSYNC_LOG", "warn")
+        .env_remove("RUST_BACKTRACE");
+    command
+}
+
+async fn add_user(database: &str, name: &str, role: &str, team: Option<&str>) {
+    let mut args = vec!["user", "add", name, "--role", role, "--password-stdin"];
+    if let Some(team) = team {
+        args.extend(["--team", team]);
+    }
+    args.extend(["--database", database]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+        .args(&args)
+        .env("FIELDSYNC_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(PASSWORD.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "user add {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Drops terminal colour codes, so a log line reads as plain text.
+fn plain(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A running `fieldsync serve` process, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    /// Starts a server on a port the OS picks and learns it from the server's log.
+    async fn start(database: &str, data_dir: &Path) -> Server {
+        let mut child = fieldsync()
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(["--database", database])
+            .env("FIELDSYNC_LOG", "warn,fieldsync=info")
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let address = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                let line = plain(&line);
+                if line.contains("fieldsync server listening") {
+                    let address = line
+                        .split_whitespace()
+                        .find_map(|word| word.strip_prefix("address="))
+                        .unwrap()
+                        .to_string();
+                    return address;
+                }
+            }
+            panic!("the server exited before it listened");
+        })
+        .await
+        .expect("the server did not listen within 60 s");
+        // Keep reading the log so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Server {
+            child,
+            base: format!("http://{address}"),
+        }
+    }
+
+    /// Stops the server as an operator would (SIGTERM), waiting for it to finish.
+    async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("the server did not stop within 30 s")
+            .unwrap();
+        assert!(status.success(), "the server stopped with {status}");
+    }
+}
+
+/// A signed-in device talking to one server instance.
+#[derive(Clone)]
+struct Device {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    user: String,
+}
+
+impl Device {
+    async fn login(server: &Server, user: &str, name: &str) -> Device {
+        let http = reqwest::Client::new();
+        let response = http
+            .post(format!("{}/api/v1/auth/login", server.base))
+            .json(&json!({"username": user, "password": PASSWORD, "device_name": name}))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "login as {user}");
+        let body: LoginResponse = response.json().await.unwrap();
+        Device {
+            http,
+            base: server.base.clone(),
+            token: body.token,
+            user: user.to_string(),
+        }
+    }
+
+    /// The same device (same token) talking to another instance.
+    fn via(&self, server: &Server) -> Device {
+        Device {
+            base: server.base.clone(),
+            ..self.clone()
+        }
+    }
+
+    async fn push(&self, changes: Vec<Change>) -> Vec<Outcome> {
+        let response = self
+            .http
+            .post(format!("{}/api/v1/sync/push", self.base))
+            .bearer_auth(&self.token)
+            .json(&PushRequest { changes })
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(status.is_success(), "push by {}: {text}", self.user);
+        serde_json::from_str::<PushResponse>(&text)
+            .unwrap()
+            .outcomes
+    }
+
+    async fn push_one(&self, change: Change) -> Outcome {
+        self.push(vec![change]).await.pop().unwrap()
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(status.is_success(), "GET {path} by {}: {text}", self.user);
+        serde_json::from_str(&text).unwrap()
+    }
+
+    async fn pull(&self, after: i64, limit: i64) -> PullResponse {
+        self.get(&format!("/api/v1/sync/pull?after={after}&limit={limit}"))
+            .await
+    }
+}
+
+fn change(
+    record_type: RecordType,
+    record_id: RecordId,
+    group: Option<Group>,
+    op: Op,
+    base_version: i64,
+    values: Value,
+) -> Change {
+    Change {
+        change_id: ChangeId(Uuid::now_v7()),
+        record_type,
+        record_id,
+        group,
+        op,
+        base_version,
+        values,
+        owner_epoch: if op == Op::Create { 0 } else { 1 },
+        device_time: Utc::now(),
+    }
+}
+
+fn new_id() -> RecordId {
+    RecordId(Uuid::now_v7())
+}
+
+fn job_create(customer: RecordId, site: &str) -> Change {
+    change(
+        RecordType::Job,
+        new_id(),
+        None,
+        Op::Create,
+        0,
+        json!({"schedule": {"customer_id": customer.to_string(), "site": site, "assignee": "tom",
+                            "window_start": "2025-03-03T08:00:00Z", "window_end": "2025-03-03T12:00:00Z"},
+               "description": {"summary": format!("work at {site}")}}),
+    )
+}
+
+fn note(job: RecordId, text: &str) -> Change {
+    change(
+        RecordType::JobNote,
+        new_id(),
+        None,
+        Op::Create,
+        0,
+        json!({"text": {"job_id": job.to_string(), "text": text}}),
+    )
+}
+
+/// The same JSON with every timestamp at microseconds: PostgreSQL keeps times to the
+/// microsecond, SQLite as the server wrote them.
+fn to_micros(value: &Value) -> Value {
+    match value {
+        Value::String(s) => match chrono::DateTime::parse_from_rfc3339(s) {
+            Ok(time) => Value::String(
+                chrono::SubsecRound::trunc_subsecs(time.with_timezone(&Utc), 6)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            ),
+            Err(_) => value.clone(),
+        },
+        Value::Array(items) => Value::Array(items.iter().map(to_micros).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), to_micros(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// A device's local copy of what it pulled: every record's groups at their versions.
+type Cache = BTreeMap<RecordId, BTreeMap<String, (i64, Value)>>;
+
+/// Pulls everything in small pages, each from the next instance, into a cache; the change ids
+/// seen, in order.
+async fn pull_into_cache(device: &Device, servers: &[&Server]) -> (Cache, Vec<ChangeId>) {
+    let mut cache = Cache::new();
+    let mut seen = Vec::new();
+    let mut after = 0;
+    for page_number in 0.. {
+        let page = device
+            .via(servers[page_number % servers.len()])
+            .pull(after, 9)
+            .await;
+        for pulled in &page.changes {
+            seen.push(pulled.change_id);
+            let groups = cache.entry(pulled.record_id).or_default();
+            match (pulled.op, pulled.group) {
+                (Op::Create, _) => {
+                    for (group, values) in pulled.values.as_object().unwrap() {
+                        groups.insert(group.clone(), (1, values.clone()));
+                    }
+                }
+                (_, Some(group)) => {
+                    groups.insert(
+                        group.as_str().to_string(),
+                        (pulled.version, pulled.values.clone()),
+                    );
+                }
+                (_, None) => panic!("an update without a group: {pulled:?}"),
+            }
+        }
+        after = page.next;
+        if !page.more {
+            break;
+        }
+    }
+    (cache, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_serve_processes_on_one_database_agree_on_everything() {
+    let db = TestDatabase::create().await;
+    let url = db.url();
+    let data = tempfile::tempdir().unwrap();
+    add_user(&url, "olivia", "office", Some("office")).await;
+    add_user(&url, "dana", "dispatcher", Some("dispatch")).await;
+    add_user(&url, "sam", "supervisor", None).await;
+    add_user(&url, "tom", "technician", Some("north")).await;
+    let (a, b, c) = tokio::join!(
+        Server::start(&url, data.path()),
+        Server::start(&url, data.path()),
+        Server::start(&url, data.path())
+    );
+    let servers = [&a, &b, &c];
+
+    let olivia = Device::login(&a, "olivia", "office pc").await;
+    let dana = Device::login(&b, "dana", "dispatch desk").await;
+    let sam = Device::login(&c, "sam", "supervisor tablet").await;
+    let laptop = Device::login(&a, "sam", "supervisor laptop").await;
+    let tom = Device::login(&a, "tom", "Tom's tablet").await;
+    let phone = Device::login(&b, "tom", "Tom's phone").await;
+
+    let customer = new_id();
+    let created = olivia
+        .push_one(change(
+            RecordType::Customer,
+            customer,
+            None,
+            Op::Create,
+            0,
+            json!({"profile": {"name": "Harbour View"}, "billing": {"billing_contact": "Accounts"}}),
+        ))
+        .await;
+    assert_eq!(created.status, OutcomeStatus::Applied);
+
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut jobs = Vec::new();
+    for round in 0..5 {
+        let create = job_create(customer, &format!("{round} Quay Street"));
+        let job = create.record_id;
+        jobs.push(job);
+        assert_eq!(dana.push_one(create).await.status, OutcomeStatus::Applied);
+
+        // Three devices on three instances change the job's status at once (manual review);
+        // the office and the technician edit its description (last write wins); the
+        // technician's phone adds notes and, its reply lost, sends one again to another
+        // instance while the first is still judging it.
+        let status = |state: &str| {
+            change(
+                RecordType::Job,
+                job,
+                Some(Group::Status),
+                Op::Update,
+                1,
+                json!({"state": state}),
+            )
+        };
+        let summary = |text: &str| {
+            change(
+                RecordType::Job,
+                job,
+                Some(Group::Description),
+                Op::Update,
+                1,
+                json!({"summary": text}),
+            )
+        };
+        let resent = note(job, &format!("round {round}: parts ordered"));
+        let (tom_c, phone_c) = (tom.via(&c), phone.via(&c));
+        let attempts = vec![
+            tom.push_one(status("opened")),
+            phone.push_one(status("in_progress")),
+            sam.push_one(status("paused")),
+        ];
+        let edits = vec![
+            dana.push_one(summary("office says: bring a ladder")),
+            tom_c.push_one(summary("field says: ladder on site")),
+            phone.push_one(note(job, &format!("round {round}: arrived"))),
+            phone.push_one(resent.clone()),
+            phone_c.push_one(resent.clone()),
+        ];
+        let (attempts, edits) = tokio::join!(
+            futures::future::join_all(attempts),
+            futures::future::join_all(edits)
+        );
+        let applied = attempts
+            .iter()
+            .filter(|o| o.status == OutcomeStatus::Applied)
+            .count();
+        let held = attempts
+            .iter()
+            .filter(|o| o.status == OutcomeStatus::Held && o.code.as_deref() == Some("conflict"))
+            .count();
+        assert_eq!((applied, held), (1, 2), "round {round}: {attempts:?}");
+        assert!(
+            edits.iter().all(|o| o.status == OutcomeStatus::Applied),
+            "{edits:?}"
+        );
+        let (first, second) = (&edits[3], &edits[4]);
+        assert_eq!(
+            (first.seq, &first.number),
+            (second.seq, &second.number),
+            "one change, one answer"
+        );
+        assert!(
+            first.replayed != second.replayed,
+            "applied once: {first:?} {second:?}"
+        );
+        outcomes.extend(attempts);
+        outcomes.extend(edits);
+    }
+
+    // Every collision is in the review inbox, whichever instance is asked.
+    for server in servers {
+        let inbox: Vec<ReviewItem> = sam.via(server).get("/api/v1/review").await;
+        let conflicts = inbox.iter().filter(|i| jobs.contains(&i.record_id)).count();
+        assert_eq!(conflicts, 10);
+    }
+
+    // Every office device, pulling page by page from all instances, ends with the same cache,
+    // each change once; the technician's devices end with the same view of their jobs.
+    let (office, office_seen) = pull_into_cache(&olivia, &servers).await;
+    for device in [&dana, &sam, &laptop] {
+        let (cache, seen) = pull_into_cache(device, &servers).await;
+        assert_eq!(
+            seen, office_seen,
+            "{} saw the log in another order",
+            device.user
+        );
+        assert_eq!(cache, office, "{}'s cache differs", device.user);
+    }
+    let unique: BTreeSet<&ChangeId> = office_seen.iter().collect();
+    assert_eq!(unique.len(), office_seen.len(), "a change pulled twice");
+    for outcome in &outcomes {
+        let pulled = office_seen.contains(&outcome.change_id);
+        assert_eq!(
+            pulled,
+            outcome.status == OutcomeStatus::Applied,
+            "applied changes are pulled, held ones are not: {outcome:?}"
+        );
+    }
+    let (tom_cache, _) = pull_into_cache(&tom, &servers).await;
+    let (phone_cache, _) = pull_into_cache(&phone, &servers).await;
+    assert_eq!(tom_cache, phone_cache);
+    for (record, groups) in &tom_cache {
+        assert_eq!(
+            office.get(record),
+            Some(groups),
+            "the technician's copy of {record}"
+        );
+    }
+    for job in &jobs {
+        assert!(tom_cache.contains_key(job));
+    }
+
+    for server in [a, b, c] {
+        server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_store_copies_a_company_to_postgres_and_tokens_keep_working() {
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("fieldsync.db");
+    let sqlite = format!("sqlite:{}", file.display());
+    add_user(&sqlite, "olivia", "office", Some("office")).await;
+    add_user(&sqlite, "dana", "dispatcher", Some("dispatch")).await;
+    add_user(&sqlite, "sam", "supervisor", None).await;
+    add_user(&sqlite, "tom", "technician", Some("north")).await;
+    add_user(&sqlite, "rita", "technician", Some("north")).await;
+
+    // A company's history on the embedded store: records, a conflict in the inbox, a
+    // reassignment, a possible duplicate, an upload's metadata.
+    let server = Server::start(&sqlite, data.path()).await;
+    let olivia = Device::login(&server, "olivia", "office pc").await;
+    let dana = Device::login(&server, "dana", "dispatch desk").await;
+    let sam = Device::login(&server, "sam", "supervisor tablet").await;
+    let tom = Device::login(&server, "tom", "Tom's tablet").await;
+    let customer = new_id();
+    olivia
+        .push_one(change(
+            RecordType::Customer,
+            customer,
+            None,
+            Op::Create,
+            0,
+            json!({"profile": {"name": "Harbour View"}, "billing": {"billing_contact": "Accounts"}}),
+        ))
+        .await;
+    let create = job_create(customer, "1 Quay Street");
+    let job = create.record_id;
+    dana.push_one(create).await;
+    let twin = job_create(customer, "1 Quay Street");
+    let flagged = dana.push_one(twin).await;
+    assert!(flagged.flags.contains(&"possible_duplicate".to_string()));
+    sam.push_one(change(
+        RecordType::Job,
+        job,
+        Some(Group::Status),
+        Op::Update,
+        1,
+        json!({"state": "in_progress"}),
+    ))
+    .await;
+    let held = tom
+        .push_one(change(
+            RecordType::Job,
+            job,
+            Some(Group::Status),
+            Op::Update,
+            1,
+            json!({"state": "opened"}),
+        ))
+        .await;
+    assert_eq!(held.status, OutcomeStatus::Held);
+    let notes: Vec<Change> = (0..30).map(|i| note(job, &format!("note {i}"))).collect();
+    tom.push(notes).await;
+    let moved = dana
+        .http
+        .post(format!("{}/api/v1/records/job/{job}/reassign", server.base))
+        .bearer_auth(&dana.token)
+        .json(&json!({"owner": {"kind": "user", "name": "rita"}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(moved.status().is_success());
+    let upload = tom
+        .http
+        .patch(format!("{}/api/v1/files/{}", server.base, "ab".repeat(32)))
+        .bearer_auth(&tom.token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Offset", "0")
+        .header("Upload-Length", "10")
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(vec![1u8; 4])
+        .send()
+        .await
+        .unwrap();
+    assert!(upload.status().is_success(), "{}", upload.status());
+    let before_sam: PullResponse = sam.get("/api/v1/sync/pull?after=0&limit=1000").await;
+    let before_devices: Value = sam.get("/api/v1/devices").await;
+    let before_history: Value = sam.get(&format!("/api/v1/records/job/{job}/history")).await;
+    server.stop().await;
+
+    let db = TestDatabase::create().await;
+    let out = fieldsync()
+        .args(["migrate-store", "--from", &sqlite, "--to", &db.url()])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("done:"), "{stdout}");
+    for table in [
+        "users",
+        "devices",
+        "records",
+        "changes",
+        "review_items",
+        "files",
+    ] {
+        assert!(stdout.contains(&format!("checked {table}")), "{stdout}");
+    }
+
+    // A second copy into the same database is refused: it is not empty any more.
+    let again = fieldsync()
+        .args(["migrate-store", "--from", &sqlite, "--to", &db.url()])
+        .output()
+        .await
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a store"));
+
+    // The same devices, with the tokens they had, see the same company on PostgreSQL.
+    let server = Server::start(&db.url(), data.path()).await;
+    let (sam, tom) = (sam.via(&server), tom.via(&server));
+    let after_sam: PullResponse = sam.get("/api/v1/sync/pull?after=0&limit=1000").await;
+    assert_eq!(
+        to_micros(&serde_json::to_value(&after_sam.changes).unwrap()),
+        to_micros(&serde_json::to_value(&before_sam.changes).unwrap())
+    );
+    assert_eq!(after_sam.review.len(), before_sam.review.len());
+    assert_eq!(after_sam.ownership.len(), before_sam.ownership.len());
+    let after_devices: Value = sam.get("/api/v1/devices").await;
+    assert_eq!(
+        after_devices.as_array().unwrap().len(),
+        before_devices.as_array().unwrap().len()
+    );
+    let after_history: Value = sam.get(&format!("/api/v1/records/job/{job}/history")).await;
+    assert_eq!(
+        to_micros(&after_history["entries"]),
+        to_micros(&before_history["entries"])
+    );
+    assert_eq!(after_history["record"], before_history["record"]);
+    // The upload resumes where it stood, and the next human numbers follow on.
+    let head = tom
+        .http
+        .head(format!("{}/api/v1/files/{}", server.base, "ab".repeat(32)))
+        .bearer_auth(&tom.token)
+        .header("Tus-Resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.headers()["upload-offset"], "4");
+    let next = dana
+        .via(&server)
+        .push_one(job_create(customer, "2 Quay Street"))
+        .await;
+    assert_eq!(next.number.as_deref(), Some("J-000003"));
+    let tom_pull = tom.pull(0, 1000).await;
+    assert!(tom_pull.changes.iter().any(|c| c.record_id == customer));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn serve_refuses_to_start_when_the_database_cannot_be_reached() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let data = tempfile::tempdir().unwrap();
+    let out = fieldsync()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .args([
+            "--database",
+            &format!("postgres://fieldsync:secret@127.0.0.1:{port}/fieldsync"),
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "cannot open the PostgreSQL store at postgres://fieldsync:***@127.0.0.1:{port}/fieldsync"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("Connection refused"), "{err}");
+    assert!(
+        !err.contains("secret"),
+        "the password stays out of messages: {err}"
+    );
+}
