@@ -56,6 +56,16 @@ test("the desktop window signs in and shows the board and the inbox", async () =
   const id = session.sessionId;
   const find = (css) => webdriver("POST", `/session/${id}/element`, { using: "css selector", value: css }).then((e) => Object.values(e)[0]);
   const text = async (css) => webdriver("GET", `/session/${id}/element/${await find(css)}/text`);
+  // WebKit paints after the DOM settles: wait two animation frames so the picture is current.
+  const painted = () =>
+    webdriver("POST", `/session/${id}/execute/async`, {
+      script: "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+      args: [],
+    });
+  const screenshot = async (name) => {
+    await painted();
+    writeFileSync(join(screenshots, `${name}.png`), Buffer.from(await webdriver("GET", `/session/${id}/screenshot`), "base64"));
+  };
   try {
     const user = await until("the sign-in form", () => find("input[name=username]"));
     await webdriver("POST", `/session/${id}/element/${user}/value`, { text: "dana" });
@@ -67,7 +77,7 @@ test("the desktop window signs in and shows the board and the inbox", async () =
     });
     assert.match(board, /Boiler service/);
     assert.match(board, /Rita Alvarez/);
-    writeFileSync(join(screenshots, "desktop-board.png"), Buffer.from(await webdriver("GET", `/session/${id}/screenshot`), "base64"));
+    await screenshot("desktop-board");
     const buttons = await webdriver("POST", `/session/${id}/elements`, { using: "css selector", value: "header nav button" });
     await webdriver("POST", `/session/${id}/element/${Object.values(buttons[1])[0]}/click`, {});
     const inbox = await until("the inbox", async () => {
@@ -75,7 +85,7 @@ test("the desktop window signs in and shows the board and the inbox", async () =
       return t.includes("may duplicate") ? t : null;
     });
     assert.match(inbox, /Keep both/);
-    writeFileSync(join(screenshots, "desktop-inbox.png"), Buffer.from(await webdriver("GET", `/session/${id}/screenshot`), "base64"));
+    await screenshot("desktop-inbox");
   } finally {
     await webdriver("DELETE", `/session/${id}`).catch(() => undefined);
   }
