@@ -571,3 +571,54 @@ async fn a_photo_upload_fails_three_times_then_resumes_at_the_servers_offset() {
         vec![format!("{}: Your photos synced.", setup.number)]
     );
 }
+
+#[tokio::test]
+async fn a_slow_link_is_slow_but_loses_and_repeats_nothing() {
+    let harness = Harness::start().await;
+    let dana = harness.api("dana").await;
+    let setup = job_for(&harness, &dana, "tom", "Far Paddock").await;
+    let tom = harness.device("tom", "tom's phone", 17).await;
+    tom.client.sync_once().await.unwrap();
+    tom.client.set_hint(fieldsync_client::DeviceHint {
+        poor_signal: true,
+        ..Default::default()
+    });
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        ids.push(
+            tom.save(note(&tom, setup.job, &format!("slow {i:02}")))
+                .await,
+        );
+    }
+    let sha = tom
+        .client
+        .attach_file(&photo_bytes(600_000, 8))
+        .await
+        .unwrap();
+    ids.push(tom.save(photo(&tom, setup.job, &sha, "far")).await);
+
+    harness.proxy.clear_log();
+    harness.proxy.inject_always(
+        Target::any(),
+        Fault::Delay(std::time::Duration::from_millis(40)),
+    );
+    let report = tom.client.sync_once().await.unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(
+        (report.applied, report.files_uploaded),
+        (31, 1),
+        "{report:?}"
+    );
+    assert!(harness
+        .proxy
+        .log()
+        .iter()
+        .all(|s| matches!(s.fault, Fault::Delay(_))));
+    for id in &ids {
+        assert_eq!(tom.label(*id).await, "Synced");
+        assert!(!tom.row(*id).await.outcome.unwrap().replayed);
+    }
+    let sam = harness.api("sam").await;
+    assert_eq!(sam.note_texts().await.len(), 30);
+    assert_eq!(sam.creates_of(RecordType::Photo).await.len(), 1);
+}
