@@ -1033,3 +1033,66 @@ async fn concurrent_pushes_on_one_version_never_both_win(backend: Backend) {
     assert_eq!(again.review_id, first_held.0.review_id);
     assert_eq!(p.sam.review().await.len(), open_before);
 }
+
+store_test!(a_note_made_offline_on_a_job_that_moved_is_held_then_kept_or_left_out);
+async fn a_note_made_offline_on_a_job_that_moved_is_held_then_kept_or_left_out(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let p = server.everyone().await;
+    let customer = p.olivia.new_customer("Harbour View").await;
+    let job = p.dana.new_job(customer, "tom").await;
+    assert_eq!(p.dana.reassign(job, "rita").await.status(), StatusCode::OK);
+
+    // Tom, offline, adds two notes under the epoch he knew.
+    let note = |text: &str| {
+        change(
+            RecordType::JobNote,
+            new_id(),
+            None,
+            Op::Create,
+            0,
+            json!({"text": {"job_id": job.to_string(), "text": text}}),
+            1,
+        )
+    };
+    let kept = note("valve replaced");
+    let dropped = note("customer was rude");
+    let outcomes = p.tom.push(vec![kept.clone(), dropped.clone()]).await;
+    for outcome in &outcomes {
+        assert_eq!(outcome.status, OutcomeStatus::Held, "{outcome:?}");
+        assert_eq!(outcome.code.as_deref(), Some("ownership_moved"));
+    }
+    // Not created yet: nothing applied silently.
+    let before = p.dana.pull_all().await;
+    assert!(!record_ids(&before).contains(&kept.record_id));
+
+    // The dispatcher keeps one: it is created as Tom's note; the other stays out.
+    let resolved = p
+        .dana
+        .resolve(
+            outcomes[0].review_id.unwrap(),
+            json!({"choice": "incoming"}),
+        )
+        .await;
+    assert_eq!(resolved.outcome.status, OutcomeStatus::Applied);
+    assert!(resolved.outcome.number.is_some());
+    let left_out = p
+        .dana
+        .resolve(outcomes[1].review_id.unwrap(), json!({"choice": "current"}))
+        .await;
+    assert_eq!(left_out.item.state, "resolved");
+    let history = p.dana.history(RecordType::JobNote, kept.record_id).await;
+    assert_eq!(history.record.owner, Owner::User("tom".into()));
+    assert_eq!(
+        history.record.groups[&Group::Text].values["text"],
+        json!("valve replaced")
+    );
+    let after = p.rita.pull_all().await;
+    assert!(
+        record_ids(&after).contains(&kept.record_id),
+        "the new owner sees the kept note"
+    );
+    assert!(!record_ids(&after).contains(&dropped.record_id));
+    // A stranger's note is refused whatever epoch it names.
+    let stranger = p.kai.push_one(note("not mine")).await;
+    assert_eq!(stranger.code.as_deref(), Some("not_owner"));
+}

@@ -662,6 +662,51 @@ impl<'a> Batch<'a> {
                     .insert(record_id.clone(), Some(Arc::new((record, row))));
                 Some(offset)
             }
+            Verdict::Hold(hold) if loaded.is_none() => {
+                // A held create: a new note, part or photo made offline on a job that has moved
+                // since. Nothing exists yet to contest; it waits in the inbox as it was sent.
+                let review_id = ReviewId(Uuid::now_v7());
+                let incoming = VersionSide {
+                    values: change.values.clone(),
+                    version: Some(0),
+                    author: Some(author.to_string()),
+                    device_id: Some(device.device_id),
+                    device_name: Some(device.device_name.clone()),
+                    server_time: Some(now),
+                    device_time: Some(change.device_time),
+                };
+                insert_review(
+                    tx, review_id, hold.kind, change, hold.group, None, None, &incoming, None,
+                    author, now,
+                )
+                .await?;
+                outcome.status = OutcomeStatus::Held;
+                outcome.review_id = Some(review_id);
+                outcome.code = Some(hold.kind.as_str().to_string());
+                outcome.message = Some(hold.message);
+                let offset = self.log(
+                    &LogRow {
+                        change_id: &change_id,
+                        kind: "change",
+                        record_type: change.record_type,
+                        record_id: &record_id,
+                        group: hold.group,
+                        op: change.op,
+                        base_version: change.base_version,
+                        values: &change.values,
+                        owner_epoch: change.owner_epoch,
+                        device_time: change.device_time,
+                        author,
+                        device_id,
+                        server_time: now,
+                        owner: &Owner::User(author.to_string()).to_key(),
+                        state: "none",
+                        scope_job: parent_id.as_deref(),
+                    },
+                    &outcome,
+                );
+                Some(offset)
+            }
             Verdict::Hold(hold) => {
                 let Some(known) = loaded else {
                     return Err(StoreError::Corrupt(

@@ -523,6 +523,32 @@ async fn resolve_once<B: Backend>(
     let change: Change = serde_json::from_str(&row.change_json)?;
     let record_id = item.record_id.to_string();
     lock_with_job(&mut tx, &record_id).await?;
+    if change.op == Op::Create && load_record(&mut tx, &record_id).await?.is_none() {
+        let outcome = resolve_held_create(
+            &mut tx,
+            device,
+            &change,
+            &row.incoming_author,
+            request,
+            policy,
+            now,
+        )
+        .await?;
+        let choice = match request.choice {
+            ResolveChoice::Incoming => "incoming",
+            _ => "current",
+        };
+        tx.mark_resolved(&id, choice, &device.author.user, now)
+            .await?;
+        let row = tx
+            .review_row(&id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no review item {review_id}")))?;
+        let item = row.item(policy)?;
+        tx.commit().await?;
+        tracing::info!(review_id = %review_id, choice, by = %device.author.user, "resolved a held create");
+        return Ok((item, outcome));
+    }
     let (record, record_row) = load_record(&mut tx, &record_id).await?.ok_or_else(|| {
         StoreError::NotFound(format!("the record of review item {review_id} is gone"))
     })?;
@@ -634,6 +660,80 @@ async fn resolve_once<B: Backend>(
     tx.commit().await?;
     tracing::info!(review_id = %review_id, choice, by = %device.author.user, "resolved review item");
     Ok((item, outcome))
+}
+
+/// A held create: a note, part or photo made offline on a job that has since moved. Keeping it
+/// ("incoming") creates it as its author made it, judged like any create but without the
+/// job-scope check the resolver has overruled; keeping what stands ("current") leaves it out,
+/// its data still in the log as held.
+async fn resolve_held_create<T: Tx>(
+    tx: &mut T,
+    device: &DeviceAuth,
+    change: &Change,
+    author: &str,
+    request: &ResolveRequest,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> StoreResult<Outcome> {
+    match request.choice {
+        ResolveChoice::Merged => Err(StoreError::Refused(
+            ErrorCode::BadRequest,
+            "a held new item is kept or left out; a merged value is for conflicts".into(),
+        )),
+        ResolveChoice::Current => Ok(Outcome {
+            change_id: change.change_id,
+            status: OutcomeStatus::Applied,
+            version: None,
+            seq: None,
+            number: None,
+            review_id: None,
+            code: None,
+            message: Some("left out: the held item was not added".into()),
+            flags: Vec::new(),
+            replayed: false,
+        }),
+        ResolveChoice::Incoming => {
+            // Judged as the author's create from an office role: a role that sees every job,
+            // so the scope check (which held it) does not apply, while creators, locks and
+            // files still do. A fresh change id: the held one keeps its held outcome.
+            let admitted = Change {
+                change_id: ChangeId(Uuid::now_v7()),
+                ..change.clone()
+            };
+            let as_author = DeviceAuth {
+                device_id: device.device_id,
+                device_name: device.device_name.clone(),
+                author: Author {
+                    user: author.to_string(),
+                    role: Role::Supervisor,
+                    team: None,
+                },
+            };
+            let changes = [admitted];
+            let mut batch = Batch::begin(tx, &as_author, policy, now, &changes).await?;
+            batch.push_one(tx, &changes[0]).await?;
+            let (mut outcomes, newest) = batch.finish(tx).await?;
+            if let Some(seq) = newest {
+                tx.announce(seq).await?;
+            }
+            let outcome = outcomes
+                .pop()
+                .ok_or_else(|| StoreError::Corrupt("a batch of one gave no outcome".into()))?;
+            match outcome.status {
+                OutcomeStatus::Applied => Ok(outcome),
+                _ => Err(StoreError::Refused(
+                    outcome
+                        .code
+                        .as_deref()
+                        .and_then(|c| serde_json::from_value(Value::String(c.into())).ok())
+                        .unwrap_or(ErrorCode::Forbidden),
+                    outcome
+                        .message
+                        .unwrap_or_else(|| "the held item cannot be added now".into()),
+                )),
+            }
+        }
+    }
 }
 
 async fn reassign_once<B: Backend>(
