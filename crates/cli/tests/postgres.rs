@@ -715,3 +715,50 @@ async fn serve_refuses_to_start_when_the_database_cannot_be_reached() {
         "the password stays out of messages: {err}"
     );
 }
+
+#[tokio::test]
+async fn the_push_benchmark_compares_sqlite_with_postgres_on_one_and_two_instances() {
+    let out = fieldsync()
+        .args([
+            "bench",
+            "push",
+            "--devices",
+            "2",
+            "--batches",
+            "2",
+            "--batch-size",
+            "5",
+            "--compare",
+            "--database",
+            &format!("{}/postgres", pg_server()),
+        ])
+        .output()
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let header = said
+        .lines()
+        .find(|l| l.contains("SQLite") && l.contains("PostgreSQL x1"))
+        .unwrap_or_else(|| panic!("no table header in {said}"));
+    assert!(header.contains("PostgreSQL x2"), "{header}");
+    for row in [
+        "push rate (changes/s)",
+        "batch latency p50 (ms)",
+        "server CPU per change (µs)",
+        "database CPU per change (µs)",
+        "raw insert rate (rows/s)",
+    ] {
+        let line = said
+            .lines()
+            .find(|l| l.starts_with(row))
+            .unwrap_or_else(|| panic!("no `{row}` in {said}"));
+        let cells = line.strip_prefix(row).unwrap_or_default();
+        assert_eq!(cells.split_whitespace().count(), 3, "{line}");
+    }
+    assert!(said.contains("20 changes"), "{said}");
+}
