@@ -960,7 +960,9 @@ impl SyncClient {
 
     /// One plain line per job touched by this round, in the seed's words.
     async fn summarise(&self, answered: &[(Change, Outcome)]) -> ClientResult<Vec<String>> {
-        let mut jobs: BTreeMap<RecordId, (Vec<&'static str>, Vec<String>)> = BTreeMap::new();
+        // Per job: what synced; what is held, by why; what was refused.
+        type Held = Vec<(String, Vec<&'static str>)>;
+        let mut jobs: BTreeMap<RecordId, (Vec<&'static str>, Held, Vec<String>)> = BTreeMap::new();
         for (change, outcome) in answered {
             let job = if change.record_type == RecordType::Job {
                 Some(change.record_id)
@@ -1005,13 +1007,17 @@ impl SyncClient {
                         }
                         _ => "because someone changed it in the office".to_string(),
                     };
-                    entry.1.push(format!("Job {what} needs review {why}."));
+                    match entry.1.iter_mut().find(|(w, _)| *w == why) {
+                        Some((_, whats)) if whats.contains(&what) => {}
+                        Some((_, whats)) => whats.push(what),
+                        None => entry.1.push((why, vec![what])),
+                    }
                 }
                 OutcomeStatus::Rejected => {
                     if let Some(message) = &outcome.message {
                         if outcome.code.as_deref() != Some("file_pending") {
                             entry
-                                .1
+                                .2
                                 .push(format!("Your {what} change was rejected: {message}."));
                         }
                     }
@@ -1019,7 +1025,7 @@ impl SyncClient {
             }
         }
         let mut lines = Vec::new();
-        for (job, (synced, problems)) in jobs {
+        for (job, (synced, held, refused)) in jobs {
             let label = self
                 .inner
                 .cache
@@ -1031,7 +1037,16 @@ impl SyncClient {
             if !synced.is_empty() {
                 line.push_str(&format!(" Your {} synced.", join_words(&synced)));
             }
-            for problem in problems {
+            // "Job status needs review ...", "Job status and notes need review ...".
+            for (why, whats) in held {
+                let one = matches!(
+                    whats.as_slice(),
+                    [w] if !matches!(*w, "notes" | "parts" | "photos" | "changes")
+                );
+                let verb = if one { "needs" } else { "need" };
+                line.push_str(&format!(" Job {} {verb} review {why}.", join_words(&whats)));
+            }
+            for problem in refused {
                 line.push(' ');
                 line.push_str(&problem);
             }

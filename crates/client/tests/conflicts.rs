@@ -179,12 +179,15 @@ async fn a_job_reassigned_while_its_owner_is_offline() {
 
     harness.proxy.go_down();
     let status_id = tom.save(status(setup.job, "in_progress")).await;
+    let note_id = tom
+        .save(note(&tom, setup.job, "customer not home, left a card"))
+        .await;
     harness.proxy.come_back();
     dana.reassign(setup.job, "rita").await;
 
     let report = tom.client.sync_once().await.unwrap();
-    assert_eq!((report.applied, report.held), (0, 1), "{report:?}");
-    for id in [status_id] {
+    assert_eq!((report.applied, report.held), (0, 2), "{report:?}");
+    for id in [status_id, note_id] {
         assert_eq!(tom.label(id).await, REVIEW, "held, never vanished");
         let row = tom.row(id).await;
         assert_eq!(row.code.as_deref(), Some("ownership_moved"));
@@ -193,12 +196,12 @@ async fn a_job_reassigned_while_its_owner_is_offline() {
         tom.row(status_id).await.change.values,
         json!({"state": "in_progress"})
     );
-    assert_eq!(report.summary.len(), 1, "{report:?}");
-    assert!(
-        report.summary[0].starts_with(&format!("{}: ", setup.number))
-            && report.summary[0]
-                .contains("needs review because the job was reassigned while you were offline."),
-        "{report:?}"
+    assert_eq!(
+        report.summary,
+        vec![format!(
+            "{}: Job status and notes need review because the job was reassigned while you were offline.",
+            setup.number
+        )],
     );
 
     // Read-only on Tom's device, with the new owner shown.
@@ -247,8 +250,11 @@ async fn a_job_reassigned_while_its_owner_is_offline() {
         1
     );
     let inbox = dana.review().await;
-    let item = inbox.iter().find(|i| i.change_id == status_id).unwrap();
-    assert_eq!(item.kind, ReviewKind::OwnershipMoved);
+    for id in [status_id, note_id] {
+        let item = inbox.iter().find(|i| i.change_id == id).unwrap();
+        assert_eq!(item.kind, ReviewKind::OwnershipMoved);
+    }
+    assert!(dana.creates_of(RecordType::JobNote).await.is_empty());
 }
 
 #[tokio::test]
