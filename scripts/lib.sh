@@ -41,3 +41,39 @@ ensure_desktop_tools() {
     libsoup-3.0-dev libjavascriptcoregtk-4.1-dev libssl-dev file xvfb xauth webkit2gtk-driver
   command -v tauri-driver >/dev/null 2>&1 || cargo install tauri-driver --locked --quiet
 }
+
+# PostgreSQL for the store tests (and `fieldsync bench push --compare`): installed if missing,
+# its cluster started if it is not running (nothing is done when it is), then a role the tests
+# can sign in as over TCP. The tests use postgres@127.0.0.1:5432 without a password where the
+# server trusts local connections; elsewhere a password role is made and FIELDSYNC_TEST_PG
+# names it.
+ensure_postgres() {
+  command -v pg_ctlcluster >/dev/null 2>&1 || apt_install postgresql
+  if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    local version sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    echo "starting PostgreSQL $version" >&2
+    $sudo pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    local waited=0
+    until pg_isready -q -h 127.0.0.1 -p 5432; do
+      waited=$((waited + 1))
+      if [ "$waited" -gt 60 ]; then
+        echo "PostgreSQL did not start on 127.0.0.1:5432" >&2
+        return 1
+      fi
+      sleep 0.5
+    done
+  fi
+  if [ -z "${FIELDSYNC_TEST_PG:-}" ] \
+    && ! psql "postgres://postgres@127.0.0.1:5432/postgres" -Atqc 'select 1' >/dev/null 2>&1; then
+    local as_postgres="runuser -u postgres --"
+    [ "$(id -u)" -ne 0 ] && as_postgres="sudo -u postgres"
+    $as_postgres psql -Atqc "DO \$\$ BEGIN
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'fieldsync_test') THEN
+          CREATE ROLE fieldsync_test LOGIN CREATEDB PASSWORD 'fieldsync_test';
+        END IF;
+      END \$\$;" >/dev/null
+    export FIELDSYNC_TEST_PG="postgres://fieldsync_test:fieldsync_test@127.0.0.1:5432"
+  fi
+}
