@@ -595,23 +595,57 @@ impl Tx for SqliteTx {
                 .await?
             }
             Some(keys) => {
-                sqlx::query_as(&format!(
-                    "SELECT {CHANGE_COLUMNS} FROM changes WHERE status = 'applied' AND seq > ? AND seq <= ? AND ( \
-                       (record_type IN ('job', 'job_note', 'part_line', 'photo', 'inspection', 'activity') AND scope_job IN \
-                          (SELECT record_id FROM records WHERE record_type = 'job' AND owner IN (?, ?))) \
-                       OR (record_type = 'customer' AND record_id IN \
-                          (SELECT customer_id FROM records WHERE record_type = 'job' AND owner IN (?, ?)))) \
-                     ORDER BY seq LIMIT ?"
-                ))
-                .bind(after)
-                .bind(upto)
+                // One index seek per job and customer in scope, each at most a page long, then
+                // merged: a single query with an OR of two IN lists makes SQLite gather and sort
+                // every remaining change in scope for each page, so a catch-up grew with the
+                // square of its size.
+                let jobs: Vec<String> = sqlx::query_scalar(
+                    "SELECT record_id FROM records WHERE record_type = 'job' AND owner IN (?, ?)",
+                )
                 .bind(&keys[0])
                 .bind(&keys[1])
-                .bind(&keys[0])
-                .bind(&keys[1])
-                .bind(limit)
                 .fetch_all(self.conn())
-                .await?
+                .await?;
+                let customers: Vec<String> = sqlx::query_scalar(
+                    "SELECT DISTINCT customer_id FROM records WHERE record_type = 'job' AND owner IN (?, ?) \
+                     AND customer_id IS NOT NULL",
+                )
+                .bind(&keys[0])
+                .bind(&keys[1])
+                .fetch_all(self.conn())
+                .await?;
+                let mut rows: Vec<ChangeRow> = Vec::new();
+                for job in &jobs {
+                    let page: Vec<ChangeRow> = sqlx::query_as(&format!(
+                        "SELECT {CHANGE_COLUMNS} FROM changes WHERE scope_job = ? AND seq > ? AND seq <= ? \
+                         AND status = 'applied' AND record_type IN ('job', 'job_note', 'part_line', 'photo', 'inspection', 'activity') \
+                         ORDER BY seq LIMIT ?"
+                    ))
+                    .bind(job)
+                    .bind(after)
+                    .bind(upto)
+                    .bind(limit)
+                    .fetch_all(self.conn())
+                    .await?;
+                    rows.extend(page);
+                }
+                for customer in &customers {
+                    let page: Vec<ChangeRow> = sqlx::query_as(&format!(
+                        "SELECT {CHANGE_COLUMNS} FROM changes WHERE record_id = ? AND seq > ? AND seq <= ? \
+                         AND status = 'applied' AND record_type = 'customer' ORDER BY seq LIMIT ?"
+                    ))
+                    .bind(customer)
+                    .bind(after)
+                    .bind(upto)
+                    .bind(limit)
+                    .fetch_all(self.conn())
+                    .await?;
+                    rows.extend(page);
+                }
+                rows.sort_by_key(|r| r.seq);
+                rows.dedup_by_key(|r| r.seq);
+                rows.truncate(usize::try_from(limit).unwrap_or(0));
+                rows
             }
         };
         Ok(rows)
