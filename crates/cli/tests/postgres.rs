@@ -762,3 +762,339 @@ async fn the_push_benchmark_compares_sqlite_with_postgres_on_one_and_two_instanc
     }
     assert!(said.contains("20 changes"), "{said}");
 }
+
+/// The network between a sync client and three server instances behind a load balancer: each
+/// call goes to the next instance, and every other push (the first, the third, ...) loses its
+/// reply after the instance committed it, so the client sends it again, to another instance.
+struct Spread {
+    instances: Vec<fieldsync_client::HttpTransport>,
+    turn: std::sync::atomic::AtomicUsize,
+    pushes: std::sync::atomic::AtomicUsize,
+    lost: std::sync::atomic::AtomicUsize,
+}
+
+impl Spread {
+    fn new(servers: &[&Server], start: usize) -> Spread {
+        Spread {
+            instances: servers
+                .iter()
+                .map(|s| fieldsync_client::HttpTransport::new(&s.base).unwrap())
+                .collect(),
+            turn: start.into(),
+            pushes: 0.into(),
+            lost: 0.into(),
+        }
+    }
+
+    fn next(&self) -> &fieldsync_client::HttpTransport {
+        let turn = self.turn.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        &self.instances[turn % self.instances.len()]
+    }
+}
+
+type TransportResult<T> = Result<T, fieldsync_client::TransportError>;
+
+#[async_trait::async_trait]
+impl fieldsync_client::Transport for Spread {
+    async fn login(
+        &self,
+        request: &fieldsync_core::wire::LoginRequest,
+    ) -> TransportResult<LoginResponse> {
+        self.next().login(request).await
+    }
+
+    async fn push(&self, token: &str, changes: &[Change]) -> TransportResult<Vec<Outcome>> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let answer = self.next().push(token, changes).await;
+        let n = self.pushes.fetch_add(1, SeqCst) + 1;
+        if answer.is_ok() && n % 2 == 1 {
+            self.lost.fetch_add(1, SeqCst);
+            return Err(fieldsync_client::TransportError::Unreachable(
+                "the connection broke before the answer arrived".into(),
+            ));
+        }
+        answer
+    }
+
+    async fn pull(
+        &self,
+        token: &str,
+        after: i64,
+        limit: i64,
+        outbox_depth: i64,
+        oldest_pending: Option<chrono::DateTime<Utc>>,
+    ) -> TransportResult<PullResponse> {
+        self.next()
+            .pull(token, after, limit, outbox_depth, oldest_pending)
+            .await
+    }
+
+    async fn upload_offset(
+        &self,
+        token: &str,
+        sha256: &str,
+    ) -> TransportResult<Option<fieldsync_client::transport::UploadOffset>> {
+        self.next().upload_offset(token, sha256).await
+    }
+
+    async fn upload(
+        &self,
+        token: &str,
+        sha256: &str,
+        offset: u64,
+        length: u64,
+        bytes: Vec<u8>,
+    ) -> TransportResult<u64> {
+        self.next()
+            .upload(token, sha256, offset, length, bytes)
+            .await
+    }
+
+    async fn events(
+        &self,
+        token: &str,
+    ) -> TransportResult<futures::stream::BoxStream<'static, i64>> {
+        self.next().events(token).await
+    }
+}
+
+/// A sync client of one person, its calls spread over the instances.
+struct Field {
+    client: fieldsync_client::SyncClient,
+    network: std::sync::Arc<Spread>,
+}
+
+impl Field {
+    async fn start(dir: &Path, servers: &[&Server], user: &str, device: &str, seed: u64) -> Field {
+        let network = std::sync::Arc::new(Spread::new(servers, seed as usize));
+        let client = fieldsync_client::SyncClient::open(
+            &dir.join(format!("{device}.db")),
+            network.clone(),
+            std::sync::Arc::new(fieldsync_client::SystemClock),
+            fieldsync_client::ClientConfig::new(device, &dir.join(device), seed),
+        )
+        .await
+        .unwrap();
+        client.login(user, PASSWORD).await.unwrap();
+        Field { client, network }
+    }
+
+    async fn save(
+        &self,
+        record_type: RecordType,
+        record_id: RecordId,
+        group: Option<Group>,
+        op: Op,
+        values: Value,
+    ) {
+        self.client
+            .save(fieldsync_client::NewChange {
+                change_id: None,
+                record_type,
+                record_id,
+                group,
+                op,
+                values,
+                file_sha256: None,
+            })
+            .await
+            .unwrap();
+    }
+
+    /// "Sync now" until the outbox is empty (a lost reply leaves the change in it).
+    async fn settle(&self) {
+        let started = std::time::Instant::now();
+        loop {
+            self.client.sync_now().await.unwrap();
+            let status = self.client.status().await.unwrap();
+            if status.changes.pending == 0 {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the outbox did not settle: {status:?}"
+            );
+        }
+    }
+
+    /// Every record this device holds, with its groups as the server confirmed them.
+    async fn cache(&self) -> BTreeMap<RecordId, BTreeMap<Group, (i64, Value)>> {
+        let mut out = BTreeMap::new();
+        for t in [RecordType::Customer, RecordType::Job, RecordType::JobNote] {
+            for view in self.client.records(t).await.unwrap() {
+                out.insert(view.record.record_id, view.record.groups);
+            }
+        }
+        out
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sync_clients_spread_over_three_instances_through_lost_replies_converge() {
+    let db = TestDatabase::create().await;
+    let url = db.url();
+    let data = tempfile::tempdir().unwrap();
+    for (name, role, team) in [
+        ("olivia", "office", Some("office")),
+        ("dana", "dispatcher", Some("dispatch")),
+        ("sam", "supervisor", None),
+        ("tom", "technician", Some("north")),
+    ] {
+        add_user(&url, name, role, team).await;
+    }
+    let (a, b, c) = tokio::join!(
+        Server::start(&url, data.path()),
+        Server::start(&url, data.path()),
+        Server::start(&url, data.path())
+    );
+    let servers = [&a, &b, &c];
+    let devices = tempfile::tempdir().unwrap();
+    let dir = devices.path();
+    let olivia = Field::start(dir, &servers, "olivia", "office pc", 1).await;
+    let dana = Field::start(dir, &servers, "dana", "dispatch desk", 2).await;
+    let sam = Field::start(dir, &servers, "sam", "supervisor tablet", 3).await;
+    let phone = Field::start(dir, &servers, "tom", "Tom's phone", 4).await;
+    let tablet = Field::start(dir, &servers, "tom", "Tom's tablet", 5).await;
+
+    let customer = new_id();
+    olivia
+        .save(
+            RecordType::Customer,
+            customer,
+            None,
+            Op::Create,
+            json!({"profile": {"name": "Harbour View"}, "billing": {"billing_contact": "Accounts"}}),
+        )
+        .await;
+    olivia.settle().await;
+    let mut jobs = Vec::new();
+    for i in 0..4 {
+        let create = job_create(customer, &format!("{i} Quay Street"));
+        jobs.push(create.record_id);
+        dana.save(
+            RecordType::Job,
+            create.record_id,
+            None,
+            Op::Create,
+            create.values,
+        )
+        .await;
+    }
+    dana.settle().await;
+    for field in [&sam, &phone, &tablet] {
+        field.settle().await;
+    }
+
+    // Offline, all three change every job's status from the version they hold; the phone and
+    // the tablet add notes and edit descriptions. Then they all sync at once.
+    let mut notes = 0;
+    for (i, job) in jobs.iter().enumerate() {
+        let status = |state: &str| json!({"state": state});
+        phone
+            .save(
+                RecordType::Job,
+                *job,
+                Some(Group::Status),
+                Op::Update,
+                status("opened"),
+            )
+            .await;
+        tablet
+            .save(
+                RecordType::Job,
+                *job,
+                Some(Group::Status),
+                Op::Update,
+                status("in_progress"),
+            )
+            .await;
+        sam.save(
+            RecordType::Job,
+            *job,
+            Some(Group::Status),
+            Op::Update,
+            status("paused"),
+        )
+        .await;
+        tablet
+            .save(
+                RecordType::Job,
+                *job,
+                Some(Group::Description),
+                Op::Update,
+                json!({"summary": format!("ladder for job {i}")}),
+            )
+            .await;
+        for (field, who) in [(&phone, "phone"), (&tablet, "tablet")] {
+            let text =
+                json!({"text": {"job_id": job.to_string(), "text": format!("{who} on job {i}")}});
+            field
+                .save(RecordType::JobNote, new_id(), None, Op::Create, text)
+                .await;
+            notes += 1;
+        }
+    }
+    tokio::join!(phone.settle(), tablet.settle(), sam.settle());
+    let lost: usize = [&phone, &tablet, &sam]
+        .iter()
+        .map(|f| f.network.lost.load(std::sync::atomic::Ordering::SeqCst))
+        .sum();
+    assert!(lost > 0, "no reply was lost: the faults were not exercised");
+
+    // Everyone pulls what the others did.
+    for field in [&olivia, &dana, &sam, &phone, &tablet] {
+        field.settle().await;
+    }
+
+    // The log holds each change once, every note once, every collision is in the inbox.
+    let check = Device::login(&a, "olivia", "auditor").await;
+    let (_, seen) = pull_into_cache(&check, &servers).await;
+    let unique: BTreeSet<&ChangeId> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "a change applied twice");
+    let pulled = check.pull(0, 1000).await;
+    let note_creates = pulled
+        .changes
+        .iter()
+        .filter(|c| c.record_type == RecordType::JobNote && c.op == Op::Create)
+        .count();
+    assert_eq!(note_creates, notes, "each note created exactly once");
+    let inbox: Vec<ReviewItem> = Device::login(&b, "sam", "auditor")
+        .await
+        .get("/api/v1/review")
+        .await;
+    for job in &jobs {
+        let history: Value = check
+            .get(&format!("/api/v1/records/job/{job}/history"))
+            .await;
+        assert_eq!(history["record"]["groups"]["status"]["version"], json!(2));
+        assert_eq!(
+            inbox.iter().filter(|i| i.record_id == *job).count(),
+            2,
+            "two collisions held for job {job}"
+        );
+    }
+
+    // Every device's cache converged: the office sees the same everywhere, the technician's
+    // two devices the same as each other and as the office for what they hold.
+    let office = olivia.cache().await;
+    assert_eq!(dana.cache().await, office, "dispatch's cache");
+    assert_eq!(sam.cache().await, office, "the supervisor's cache");
+    let tom = phone.cache().await;
+    assert_eq!(tablet.cache().await, tom, "Tom's two devices");
+    for (record, groups) in &tom {
+        assert_eq!(office.get(record), Some(groups), "Tom's copy of {record}");
+    }
+    for job in &jobs {
+        let history: Value = check
+            .get(&format!("/api/v1/records/job/{job}/history"))
+            .await;
+        for (group, (version, values)) in &office[job] {
+            let on_server = &history["record"]["groups"][group.as_str()];
+            assert_eq!(on_server["version"], json!(version), "{job} {group}");
+            assert_eq!(&on_server["values"], values, "{job} {group}");
+        }
+    }
+    for server in [a, b, c] {
+        server.stop().await;
+    }
+}
