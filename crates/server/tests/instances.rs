@@ -326,6 +326,7 @@ async fn a_change_through_one_instance_pokes_devices_connected_to_another() {
     let customer = p.olivia.new_customer("Harbour View").await;
     let job = p.dana.new_job(customer, "tom").await;
 
+    a.database.as_ref().unwrap().wait_for_listeners(3).await;
     let mut on_b = p.tom.via(&b).events().await;
     assert_eq!(on_b.next_poke(DEADLINE).await, a.max_seq().await);
     let outcome = p

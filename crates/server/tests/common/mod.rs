@@ -103,6 +103,31 @@ impl TestDatabase {
         format!("{}/{}", self.server, self.name)
     }
 
+    /// How many server instances listen for each other's pokes on this database.
+    pub async fn listeners(&self) -> i64 {
+        let mut conn = PgConnection::connect(&self.url()).await.unwrap();
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+        n
+    }
+
+    /// Waits (with a deadline) until `n` instances listen, so a test's first notice is heard.
+    pub async fn wait_for_listeners(&self, n: i64) {
+        let started = std::time::Instant::now();
+        while self.listeners().await < n {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "{n} instances did not listen within 20 s"
+            );
+            tokio::task::yield_now().await;
+        }
+    }
+
     /// The URL of the same database reached through another host and port (a proxy).
     pub fn url_via(&self, address: std::net::SocketAddr) -> String {
         let credentials = self
