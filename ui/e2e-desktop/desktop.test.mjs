@@ -44,11 +44,27 @@ test("the desktop window signs in and shows the board and the inbox", async () =
   const server = await demoServer();
   running.push(server.proc);
   const home = mkdtempSync(join(tmpdir(), "fieldsync-desktop-"));
+  // Its own process group, so Xvfb, tauri-driver and WebKitWebDriver all stop with it.
   const driver = spawn("xvfb-run", ["-a", "-s", "-screen 0 1280x800x24", "tauri-driver"], {
     env: { ...process.env, FIELDSYNC_SERVER: server.base, HOME: home, XDG_DATA_HOME: join(home, "data") },
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: "ignore",
+    detached: true,
   });
-  running.push({ child: driver });
+  const group = {
+    child: {
+      exitCode: null,
+      once: (_event, done) => driver.once("exit", done),
+      kill: (signal) => {
+        try {
+          process.kill(-driver.pid, signal);
+        } catch {
+          driver.kill(signal);
+        }
+      },
+    },
+  };
+  driver.once("exit", () => (group.child.exitCode = driver.exitCode ?? 0));
+  running.push(group);
   await until("tauri-driver", () => fetch("http://127.0.0.1:4444/status").then((r) => r.ok));
   const session = await webdriver("POST", "/session", {
     capabilities: { alwaysMatch: { "tauri:options": { application: binary } } },
