@@ -671,7 +671,10 @@ impl App {
                         record_type: record_type.as_str().replace('_', " "),
                         group: group.as_str().into(),
                         policy: rule.policy.as_str().replace('_', " "),
-                        explanation: explanation.lines().skip(1).collect::<Vec<_>>().join(" "),
+                        explanation: explanation
+                            .split_once('\n')
+                            .map(|(_, rest)| rest.replace('\n', " "))
+                            .unwrap_or_default(),
                     });
                 }
             }
