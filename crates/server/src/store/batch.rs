@@ -539,15 +539,8 @@ impl<'a> Batch<'a> {
                     let review_id = ReviewId(Uuid::now_v7());
                     outcome.flags.push("possible_duplicate".into());
                     outcome.review_id = Some(review_id);
-                    let incoming = VersionSide {
-                        values: stored_values.clone(),
-                        version: Some(1),
-                        author: Some(author.to_string()),
-                        device_id: Some(device.device_id),
-                        device_name: Some(device.device_name.clone()),
-                        server_time: Some(now),
-                        device_time: Some(change.device_time),
-                    };
+                    let incoming =
+                        incoming_side(stored_values.clone(), Some(1), device, change, now);
                     let matched_id = matched.record_id.to_string();
                     let current = match self.record(tx, &matched_id).await? {
                         Some(m) => Some(VersionSide {
@@ -666,15 +659,7 @@ impl<'a> Batch<'a> {
                 // A held create: a new note, part or photo made offline on a job that has moved
                 // since. Nothing exists yet to contest; it waits in the inbox as it was sent.
                 let review_id = ReviewId(Uuid::now_v7());
-                let incoming = VersionSide {
-                    values: change.values.clone(),
-                    version: Some(0),
-                    author: Some(author.to_string()),
-                    device_id: Some(device.device_id),
-                    device_name: Some(device.device_name.clone()),
-                    server_time: Some(now),
-                    device_time: Some(change.device_time),
-                };
+                let incoming = incoming_side(change.values.clone(), Some(0), device, change, now);
                 insert_review(
                     tx, review_id, hold.kind, change, hold.group, None, None, &incoming, None,
                     author, now,
@@ -736,15 +721,13 @@ impl<'a> Batch<'a> {
                         }
                         None => (None, None),
                     };
-                let incoming = VersionSide {
-                    values: change.values.clone(),
-                    version: Some(change.base_version),
-                    author: Some(author.to_string()),
-                    device_id: Some(device.device_id),
-                    device_name: Some(device.device_name.clone()),
-                    server_time: Some(now),
-                    device_time: Some(change.device_time),
-                };
+                let incoming = incoming_side(
+                    change.values.clone(),
+                    Some(change.base_version),
+                    device,
+                    change,
+                    now,
+                );
                 insert_review(
                     tx,
                     review_id,
@@ -850,5 +833,24 @@ impl<'a> Batch<'a> {
             .insert(change_id, Seen::InBatch(self.answers.len()));
         self.answers.push(Answer::Judged { outcome, offset });
         Ok(())
+    }
+}
+
+/// The incoming side of a review item: what this device sent, by whom, from where, and when.
+fn incoming_side(
+    values: Value,
+    version: Option<i64>,
+    device: &DeviceAuth,
+    change: &Change,
+    now: DateTime<Utc>,
+) -> VersionSide {
+    VersionSide {
+        values,
+        version,
+        author: Some(device.author.user.clone()),
+        device_id: Some(device.device_id),
+        device_name: Some(device.device_name.clone()),
+        server_time: Some(now),
+        device_time: Some(change.device_time),
     }
 }
