@@ -8,6 +8,7 @@ pub mod ids;
 pub mod judge;
 pub mod model;
 pub mod policy;
+pub mod report;
 pub mod wire;
 
 pub use error::ErrorCode;

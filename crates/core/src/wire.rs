@@ -285,3 +285,212 @@ pub struct LoginResponse {
     pub device_id: DeviceId,
     pub user: User,
 }
+
+/// The kinds of event the weekly sync review lists.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportKind {
+    /// A create that matched an open job (applied, flagged into review).
+    PossibleDuplicate,
+    /// A manual-review collision, held.
+    Conflict,
+    /// A void that met an update, held.
+    VoidVsUpdate,
+    /// A refused change, with its code.
+    Rejected,
+    /// An edit made under an earlier owner, held.
+    OwnershipMoved,
+    /// A change that reached the server long after it was saved on its device.
+    SlowChange,
+}
+
+impl ReportKind {
+    pub const ALL: [ReportKind; 6] = [
+        ReportKind::PossibleDuplicate,
+        ReportKind::Conflict,
+        ReportKind::VoidVsUpdate,
+        ReportKind::Rejected,
+        ReportKind::OwnershipMoved,
+        ReportKind::SlowChange,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ReportKind::PossibleDuplicate => "possible_duplicate",
+            ReportKind::Conflict => "conflict",
+            ReportKind::VoidVsUpdate => "void_vs_update",
+            ReportKind::Rejected => "rejected",
+            ReportKind::OwnershipMoved => "ownership_moved",
+            ReportKind::SlowChange => "slow_change",
+        }
+    }
+
+    /// The review item kind that makes this event, for the kinds that come from the inbox.
+    pub fn of_review(kind: ReviewKind) -> ReportKind {
+        match kind {
+            ReviewKind::Conflict => ReportKind::Conflict,
+            ReviewKind::OwnershipMoved => ReportKind::OwnershipMoved,
+            ReviewKind::PossibleDuplicate => ReportKind::PossibleDuplicate,
+            ReviewKind::VoidVsUpdate => ReportKind::VoidVsUpdate,
+        }
+    }
+}
+
+/// Where a problem comes from, so a team knows what to change: who owns what, a field
+/// group's conflict rule, the devices' retry timing, duplicate creates, or the data sent.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportCause {
+    Ownership,
+    ConflictRule,
+    RetryTiming,
+    Duplicate,
+    InvalidData,
+}
+
+impl ReportCause {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ReportCause::Ownership => "ownership",
+            ReportCause::ConflictRule => "conflict_rule",
+            ReportCause::RetryTiming => "retry_timing",
+            ReportCause::Duplicate => "duplicate",
+            ReportCause::InvalidData => "invalid_data",
+        }
+    }
+}
+
+/// One event of the sync review: a change that was flagged, held, refused or slow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReportEvent {
+    pub kind: ReportKind,
+    pub cause: ReportCause,
+    /// The rule that decided: the group's policy (`manual_review`), the rejection code
+    /// (`record_locked`), `ownership_moved`, `duplicate_match` or `sync_delay`.
+    pub rule: String,
+    pub record_type: RecordType,
+    pub record_id: RecordId,
+    pub number: Option<String>,
+    pub group: Option<Group>,
+    pub op: Op,
+    pub change_id: ChangeId,
+    /// Who made the change.
+    pub author: String,
+    pub device_id: Option<DeviceId>,
+    pub device_name: Option<String>,
+    /// The user the device belongs to.
+    pub device_user: Option<String>,
+    /// When the server judged it.
+    pub server_time: DateTime<Utc>,
+    /// When the device saved it (the device's clock).
+    pub device_time: DateTime<Utc>,
+    /// `server_time - device_time` in seconds, 0 when the device's clock is ahead.
+    pub delay_secs: i64,
+    /// A rejection's code and sentence.
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub review_id: Option<ReviewId>,
+    /// `open` or `resolved`, for the events that went to the review inbox.
+    pub review_state: Option<String>,
+    /// For a possible duplicate: the number of the open job it matched.
+    pub matched_number: Option<String>,
+}
+
+/// How many events of each kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReportCounts {
+    pub possible_duplicate: i64,
+    pub conflict: i64,
+    pub void_vs_update: i64,
+    pub rejected: i64,
+    pub ownership_moved: i64,
+    pub slow_change: i64,
+    pub total: i64,
+}
+
+impl ReportCounts {
+    pub fn add(&mut self, kind: ReportKind) {
+        *self.slot(kind) += 1;
+        self.total += 1;
+    }
+
+    pub fn get(&self, kind: ReportKind) -> i64 {
+        match kind {
+            ReportKind::PossibleDuplicate => self.possible_duplicate,
+            ReportKind::Conflict => self.conflict,
+            ReportKind::VoidVsUpdate => self.void_vs_update,
+            ReportKind::Rejected => self.rejected,
+            ReportKind::OwnershipMoved => self.ownership_moved,
+            ReportKind::SlowChange => self.slow_change,
+        }
+    }
+
+    fn slot(&mut self, kind: ReportKind) -> &mut i64 {
+        match kind {
+            ReportKind::PossibleDuplicate => &mut self.possible_duplicate,
+            ReportKind::Conflict => &mut self.conflict,
+            ReportKind::VoidVsUpdate => &mut self.void_vs_update,
+            ReportKind::Rejected => &mut self.rejected,
+            ReportKind::OwnershipMoved => &mut self.ownership_moved,
+            ReportKind::SlowChange => &mut self.slow_change,
+        }
+    }
+}
+
+/// The events of one device in the period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeviceSummary {
+    pub device_id: Option<DeviceId>,
+    pub device_name: Option<String>,
+    pub device_user: Option<String>,
+    pub counts: ReportCounts,
+}
+
+/// The events one rule decided in the period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RuleSummary {
+    pub rule: String,
+    pub cause: ReportCause,
+    pub counts: ReportCounts,
+}
+
+/// `GET /api/v1/report`: the sync review of a period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SyncReport {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    /// A change counts as slow when it reached the server at least this long after its device
+    /// saved it.
+    pub slow_secs: i64,
+    pub totals: ReportCounts,
+    /// Per device, most events first.
+    pub devices: Vec<DeviceSummary>,
+    /// Per rule, most events first.
+    pub rules: Vec<RuleSummary>,
+    /// Newest first.
+    pub events: Vec<ReportEvent>,
+}
