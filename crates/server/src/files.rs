@@ -97,7 +97,8 @@ pub async fn head_file(
     request_body(content = Vec<u8>, content_type = "application/offset+octet-stream"),
     responses((status = 204, description = "bytes stored; Upload-Offset says how many"),
         (status = 409, description = "offset_mismatch or hash_mismatch", body = fieldsync_core::wire::ApiErrorBody),
-        (status = 413, description = "payload_too_large", body = fieldsync_core::wire::ApiErrorBody)),
+        (status = 413, description = "payload_too_large", body = fieldsync_core::wire::ApiErrorBody),
+        (status = 503, description = "file_pending: another person's upload of the file is in progress", body = fieldsync_core::wire::ApiErrorBody)),
     security(("bearer" = [])))]
 pub async fn patch_file(
     State(state): State<AppState>,
@@ -189,6 +190,18 @@ pub async fn patch_file(
             ))
         }
     };
+    // An upload half done belongs to whoever began it: anyone else's bytes could only spoil it
+    // (the hash check at the end would throw the whole file away). Someone else with the same
+    // file waits until it is whole, then has nothing to send.
+    if !status.complete && status.created_by != device.author.user {
+        return Err(ApiError {
+            retry_after: Some(60),
+            ..ApiError::from_code(
+                ErrorCode::FilePending,
+                "another person's device is uploading this file; it is kept once whole, try again later",
+            )
+        });
+    }
     if status.complete {
         return Ok(tus_response(
             StatusCode::NO_CONTENT,

@@ -173,11 +173,13 @@ pub struct RecordHistory {
 }
 
 /// Where a resumable upload stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileStatus {
     pub length: i64,
     pub received: i64,
     pub complete: bool,
+    /// The user whose device began the upload: only they add bytes to it until it is whole.
+    pub created_by: String,
 }
 
 /// A reassignment's result.

@@ -948,17 +948,20 @@ impl Tx for PgTx {
     }
 
     async fn file_status(&mut self, sha256: &str) -> StoreResult<Option<FileStatus>> {
-        let row = sqlx::query_as::<_, (i64, i64, bool)>(
-            "SELECT length, received, complete FROM files WHERE sha256 = $1",
+        let row = sqlx::query_as::<_, (i64, i64, bool, String)>(
+            "SELECT length, received, complete, created_by FROM files WHERE sha256 = $1",
         )
         .bind(sha256)
         .fetch_optional(self.conn())
         .await?;
-        Ok(row.map(|(length, received, complete)| FileStatus {
-            length,
-            received,
-            complete,
-        }))
+        Ok(
+            row.map(|(length, received, complete, created_by)| FileStatus {
+                length,
+                received,
+                complete,
+                created_by,
+            }),
+        )
     }
 
     async fn insert_file(
