@@ -230,6 +230,28 @@ async fn paging_returns_every_change_exactly_once(backend: Backend) {
     }
 }
 
+store_test!(a_job_made_for_a_technician_brings_a_customer_they_pulled_past);
+/// Found by the fleet simulation: a technician who pulled before the office made them a job
+/// for an older customer had the customer's changes below their cursor and never got it.
+async fn a_job_made_for_a_technician_brings_a_customer_they_pulled_past(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let p = server.everyone().await;
+    let customer = p.olivia.new_customer("Old Mill Bakery").await;
+    let cursor = p.tom.pull_all().await.next;
+    let job = p.dana.new_job(customer, "tom").await;
+
+    let page = p.tom.pull(cursor).await;
+    assert!(page.changes.iter().any(|c| c.record_id == job));
+    let snapshot = page
+        .records
+        .iter()
+        .find(|r| r.record_id == customer)
+        .expect("the job's customer comes with it");
+    assert_eq!(snapshot.groups[&Group::Profile].values["name"], json!("Old Mill Bakery"));
+    // The office pulls everything anyway: no snapshots for it.
+    assert!(p.dana.pull(cursor).await.records.is_empty());
+}
+
 store_test!(a_reassigned_job_arrives_whole_at_its_new_owner_and_leaves_the_old);
 async fn a_reassigned_job_arrives_whole_at_its_new_owner_and_leaves_the_old(backend: Backend) {
     let server = TestServer::start(backend).await;

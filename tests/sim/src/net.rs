@@ -259,7 +259,7 @@ impl Net {
             inner: Mutex::new(NetInner {
                 rng,
                 rates,
-                calm: false,
+                calm: true,
                 lines: Vec::new(),
                 delayed: Vec::new(),
                 arrivals: 0,

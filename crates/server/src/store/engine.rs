@@ -1116,7 +1116,32 @@ impl<B: Backend> Store for B {
                 at: m.at,
             });
         }
+        // A job created for this person (not moved to them) names a customer whose changes may
+        // all lie below their cursor: they pulled before the job existed, when the customer was
+        // not theirs to see. Its snapshot comes with the job, as a moved job's does.
+        let mut customers: Vec<String> = Vec::new();
+        if !author.role.sees_everything() {
+            for change in &changes {
+                if change.record_type == RecordType::Job && change.op == Op::Create {
+                    customers.extend(
+                        change
+                            .values
+                            .get("schedule")
+                            .and_then(|s| s.get("customer_id"))
+                            .and_then(Value::as_str)
+                            .map(str::to_string),
+                    );
+                }
+            }
+        }
         let mut records = Vec::new();
+        customers.sort();
+        customers.dedup();
+        for customer in customers {
+            if let Some((state, _)) = load_record(&mut tx, &customer).await? {
+                records.push(state);
+            }
+        }
         gained.sort();
         gained.dedup();
         for record_id in gained {
