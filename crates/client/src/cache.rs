@@ -421,6 +421,9 @@ impl Cache {
         }
         // A page is a thousand changes: they go in as multi-row statements, each table's rows
         // in the page's order, so a later change of a record still lands after an earlier one.
+        // A pulled change carries the ownership epoch it was made under, which an office role's
+        // change may have made before a reassignment: a record's epoch only grows (the move
+        // itself brings the new one).
         let mut records = Vec::with_capacity(page.changes.len());
         let mut groups = Vec::with_capacity(page.changes.len());
         for change in &page.changes {
@@ -454,7 +457,7 @@ impl Cache {
             let sql = format!(
                 "INSERT INTO records (record_id, record_type, number, owner, owner_epoch, state, job_id, local_only, created_at, updated_at) \
                  VALUES {} ON CONFLICT (record_id) DO UPDATE SET number = COALESCE(excluded.number, records.number), \
-                 owner = excluded.owner, owner_epoch = excluded.owner_epoch, state = excluded.state, local_only = 0, updated_at = excluded.updated_at",
+                 owner = excluded.owner, owner_epoch = MAX(records.owner_epoch, excluded.owner_epoch), state = excluded.state, local_only = 0, updated_at = excluded.updated_at",
                 vec!["(?, ?, ?, ?, ?, ?, ?, 0, ?, ?)"; chunk.len()].join(", ")
             );
             let mut query = sqlx::query(&sql);

@@ -112,3 +112,31 @@ async fn a_fresh_device_catches_up_page_by_page_and_shows_what_the_server_has() 
     let report = tom.client.sync_once().await.unwrap();
     assert_eq!(report.pulled, 0);
 }
+
+/// Found by the fleet simulation: a supervisor's edit made under the job's first ownership epoch
+/// is applied after a reassignment (the role may write whoever owns it); a device that pulled
+/// it took its epoch for the record's and showed the job back at epoch 1.
+#[tokio::test]
+async fn an_edit_made_before_a_reassignment_does_not_take_the_epoch_back() {
+    let harness = Harness::start().await;
+    let dana = harness.api("dana").await;
+    let sam = harness.api("sam").await;
+    let setup = job_for(&harness, &dana, "tom", "Orchard End").await;
+    let office = harness.device("olivia", "olivia desk", 11).await;
+    office.client.sync_now().await.unwrap();
+    dana.reassign(setup.job, "rita").await;
+    office.client.sync_now().await.unwrap();
+    let epoch = |office: &Device| {
+        let client = office.client.clone();
+        let job = setup.job;
+        async move { client.cache().record(job).await.unwrap().unwrap().owner_epoch }
+    };
+    assert_eq!(epoch(&office).await, 2);
+
+    sam.apply(office_update(setup.job, Group::Work, 1, json!({"labour_hours": 2.5})))
+        .await;
+    office.client.sync_now().await.unwrap();
+    assert_eq!(epoch(&office).await, 2, "the epoch only grows");
+    let job = office.client.cache().record(setup.job).await.unwrap().unwrap();
+    assert_eq!(job.groups[&Group::Work].1["labour_hours"], json!(2.5));
+}
