@@ -572,3 +572,9 @@ pub fn may_reopen(role: Role) -> bool {
 pub fn may_list_devices(role: Role) -> bool {
     role != Role::Technician
 }
+
+/// Who sees the weekly sync review. It names every device and user, like the device list, so the
+/// office roles see it and a technician does not.
+pub fn may_see_sync_review(role: Role) -> bool {
+    role != Role::Technician
+}

@@ -8,10 +8,10 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, Utc};
-use fieldsync_core::model::{may_list_devices, may_reassign, may_reopen};
+use fieldsync_core::model::{may_list_devices, may_reassign, may_reopen, may_see_sync_review};
 use fieldsync_core::wire::{
     ApiErrorBody, Outcome, OutcomeStatus, PullResponse, PushRequest, PushResponse, ResolveRequest,
-    ReviewItem,
+    ReviewItem, SyncReport,
 };
 use fieldsync_core::{Owner, Policy, RecordId, RecordType, ReviewId};
 use futures::stream::{self, Stream, StreamExt};
@@ -53,6 +53,21 @@ pub struct ReviewParams {
     pub all: bool,
 }
 
+/// The slow-change threshold when a report does not name one: an hour.
+pub const DEFAULT_SLOW_SECS: i64 = 3600;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReportParams {
+    /// Start of the period (RFC 3339), e.g. `2025-03-03T00:00:00Z`.
+    pub since: DateTime<Utc>,
+    /// End of the period (RFC 3339); now when left out.
+    pub until: Option<DateTime<Utc>>,
+    /// A change is slow when it reached the server at least this many seconds after its device
+    /// saved it (its `device_time`); 3600 when left out.
+    pub slow_secs: Option<i64>,
+}
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReassignRequest {
@@ -80,7 +95,7 @@ pub struct PolicyResponse {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Fieldsync sync API", description = "Offline-first sync for field service: every change judged by ownership and field-group policy."),
-    paths(login, push, pull, events, review_list, resolve, reassign, reopen, history, files::head_file, files::patch_file, devices, policy, healthz, metrics),
+    paths(login, push, pull, events, review_list, resolve, reassign, reopen, history, files::head_file, files::patch_file, devices, report, policy, healthz, metrics),
     components(schemas(ApiErrorBody)),
     modifiers(&BearerAuth)
 )]
@@ -120,6 +135,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/records/{type}/{id}/reopen", post(reopen))
         .route("/api/v1/records/{type}/{id}/history", get(history))
         .route("/api/v1/devices", get(devices))
+        .route("/api/v1/report", get(report))
         .route("/api/v1/policy", get(policy))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/healthz", get(healthz))
@@ -460,6 +476,42 @@ pub async fn devices(
         ));
     }
     Ok(ApiJson(state.store.list_devices().await?))
+}
+
+/// `GET /api/v1/report`: the sync review of a period (office roles): every possible duplicate,
+/// conflict, void vs update, rejection, ownership-moved hold and slow change, with counts per
+/// device and per rule.
+#[utoipa::path(get, path = "/api/v1/report", tag = "report", params(ReportParams),
+    responses((status = 200, body = SyncReport), (status = 400, description = "bad_request", body = ApiErrorBody),
+        (status = 403, description = "forbidden", body = ApiErrorBody)), security(("bearer" = [])))]
+pub async fn report(
+    State(state): State<AppState>,
+    Authed(device): Authed,
+    ApiQuery(params): ApiQuery<ReportParams>,
+) -> Result<ApiJson<SyncReport>, ApiError> {
+    if !may_see_sync_review(device.author.role) {
+        return Err(ApiError::forbidden(
+            "the sync review is for the office; a technician sees their own changes on their device",
+        ));
+    }
+    let until = params.until.unwrap_or_else(|| state.clock.now());
+    if params.since >= until {
+        return Err(ApiError::bad_request(
+            "`since` must be before `until` (or before now)",
+        ));
+    }
+    let slow_secs = params.slow_secs.unwrap_or(DEFAULT_SLOW_SECS);
+    if slow_secs < 1 {
+        return Err(ApiError::bad_request(
+            "`slow_secs` is a number of seconds, 1 or more",
+        ));
+    }
+    Ok(ApiJson(
+        state
+            .store
+            .report(params.since, until, slow_secs, &state.policy)
+            .await?,
+    ))
 }
 
 /// `GET /api/v1/policy`: the policy file in force.

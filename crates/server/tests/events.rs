@@ -73,6 +73,7 @@ async fn the_openapi_document_has_every_call_of_the_design(backend: Backend) {
         ("/api/v1/records/{type}/{id}/history", &["get"]),
         ("/api/v1/files/{sha256}", &["head", "patch"]),
         ("/api/v1/devices", &["get"]),
+        ("/api/v1/report", &["get"]),
         ("/api/v1/policy", &["get"]),
         ("/healthz", &["get"]),
         ("/metrics", &["get"]),

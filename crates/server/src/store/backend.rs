@@ -11,8 +11,8 @@ use tokio::sync::watch;
 
 use super::rows::{
     AppliedRow, ChangeRow, ChildRow, DeviceRow, ExistingRow, GroupRow, GroupWrite, MoveRow,
-    NewChange, NewMove, NewRecord, NewReview, OpenJobRow, RecordRow, RecordUpdate, ReviewRow,
-    TokenRow, UserRow,
+    NewChange, NewMove, NewRecord, NewReview, OpenJobRow, RecordRow, RecordUpdate, ReportRow,
+    ReviewRow, TokenRow, UserRow,
 };
 use super::{DeviceReport, FileStatus, NewUser, StoreResult};
 
@@ -183,6 +183,18 @@ pub(crate) trait Tx: Send + Sized {
     async fn open_conflicts(&mut self, record_id: &str, group: &str) -> StoreResult<i64>;
     async fn clear_contested(&mut self, record_id: &str, group: &str) -> StoreResult<()>;
     async fn open_review_count(&mut self) -> StoreResult<i64>;
+
+    // The sync review.
+    /// The changes made on devices (`kind = 'change'`) that the server judged in
+    /// `since <= server_time <= until` and that were not applied, went to the review inbox, or
+    /// reached the server at least `slow_secs - 1` seconds after their `device_time` (a second
+    /// of slack for the database's date arithmetic; the core decides exactly), oldest first.
+    async fn report_changes(
+        &mut self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        slow_secs: i64,
+    ) -> StoreResult<Vec<ReportRow>>;
 
     // Files.
     async fn file_status(&mut self, sha256: &str) -> StoreResult<Option<FileStatus>>;

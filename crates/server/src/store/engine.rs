@@ -14,8 +14,10 @@ use uuid::Uuid;
 
 use fieldsync_core::judge::{HeldItem, Resolution};
 use fieldsync_core::model::GroupState;
+use fieldsync_core::report;
 use fieldsync_core::wire::{
-    OwnershipMove, PullResponse, ResolveChoice, ResolveRequest, ReviewItem, ReviewKind, VersionSide,
+    OwnershipMove, PullResponse, ResolveChoice, ResolveRequest, ReviewItem, ReviewKind, SyncReport,
+    VersionSide,
 };
 use fieldsync_core::{
     resolve, Author, Change, ChangeId, DeviceId, ErrorCode, Group, Op, Outcome, OutcomeStatus,
@@ -1195,6 +1197,21 @@ impl<B: Backend> Store for B {
 
     async fn open_review_count(&self) -> StoreResult<i64> {
         self.read().await?.open_review_count().await
+    }
+
+    async fn report(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        slow_secs: i64,
+        policy: &Policy,
+    ) -> StoreResult<SyncReport> {
+        let mut tx = self.read().await?;
+        let mut events = Vec::new();
+        for row in tx.report_changes(since, until, slow_secs).await? {
+            events.extend(report::events_of(&row.logged()?, policy, slow_secs));
+        }
+        Ok(report::build(since, until, slow_secs, events))
     }
 
     async fn resolve(

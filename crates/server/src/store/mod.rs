@@ -21,7 +21,9 @@ pub use engine::poke_fn;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use fieldsync_core::wire::{Outcome, OwnershipMove, PullResponse, ResolveRequest, ReviewItem};
+use fieldsync_core::wire::{
+    Outcome, OwnershipMove, PullResponse, ResolveRequest, ReviewItem, SyncReport,
+};
 use fieldsync_core::{
     Author, Change, DeviceId, ErrorCode, Owner, Policy, RecordId, RecordState, RecordType,
     ReviewId, Role,
@@ -232,6 +234,16 @@ pub trait Store: Send + Sync + 'static {
         include_resolved: bool,
     ) -> StoreResult<Vec<ReviewItem>>;
     async fn open_review_count(&self) -> StoreResult<i64>;
+    /// The sync review of `since <= server_time <= until`: every change flagged as a possible
+    /// duplicate, held (conflict, void vs update, ownership moved), rejected, or that reached the
+    /// server at least `slow_secs` after its device saved it, with counts per device and rule.
+    async fn report(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        slow_secs: i64,
+        policy: &Policy,
+    ) -> StoreResult<SyncReport>;
     async fn resolve(
         &self,
         device: &DeviceAuth,

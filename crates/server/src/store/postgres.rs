@@ -44,8 +44,8 @@ use tokio::sync::watch;
 use super::backend::{Backend, PokeFn, Tx};
 use super::rows::{
     AppliedRow, ChangeRow, ChildRow, DeviceRow, ExistingRow, GroupRow, GroupWrite, MoveRow,
-    NewChange, NewMove, NewRecord, NewReview, OpenJobRow, RecordRow, RecordUpdate, ReviewRow,
-    TokenRow, UserRow, CHANGE_COLUMNS, REVIEW_SELECT,
+    NewChange, NewMove, NewRecord, NewReview, OpenJobRow, RecordRow, RecordUpdate, ReportRow,
+    ReviewRow, TokenRow, UserRow, CHANGE_COLUMNS, REPORT_SELECT, REVIEW_SELECT,
 };
 use super::{DeviceReport, FileStatus, NewUser, StoreError, StoreResult};
 
@@ -945,6 +945,26 @@ impl Tx for PgTx {
                 .fetch_one(self.conn())
                 .await?,
         )
+    }
+
+    async fn report_changes(
+        &mut self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        slow_secs: i64,
+    ) -> StoreResult<Vec<ReportRow>> {
+        // A scan of the period's log: an index on server_time would cost every push another
+        // write for a query run once a week.
+        Ok(sqlx::query_as(&format!(
+            "{REPORT_SELECT} WHERE c.kind = 'change' AND c.server_time >= $1 AND c.server_time <= $2 \
+             AND (c.status <> 'applied' OR c.review_id IS NOT NULL \
+             OR EXTRACT(EPOCH FROM (c.server_time - c.device_time)) >= $3) ORDER BY c.seq"
+        ))
+        .bind(since)
+        .bind(until)
+        .bind((slow_secs - 1) as f64)
+        .fetch_all(self.conn())
+        .await?)
     }
 
     async fn file_status(&mut self, sha256: &str) -> StoreResult<Option<FileStatus>> {

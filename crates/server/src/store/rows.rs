@@ -7,8 +7,9 @@ use serde_json::Value;
 use sqlx::FromRow;
 use std::str::FromStr;
 
+use fieldsync_core::report::{LoggedChange, LoggedReview};
 use fieldsync_core::wire::{PulledChange, ReviewItem, ReviewKind, VersionSide};
-use fieldsync_core::{Group, Op, Owner, Policy, RecordType, Role};
+use fieldsync_core::{Group, Op, Outcome, OutcomeStatus, Owner, Policy, RecordType, Role};
 
 use super::{HistoryEntry, StoreError, StoreResult, User};
 
@@ -217,6 +218,80 @@ impl ReviewRow {
             resolution: self.resolution.clone(),
             resolved_by: self.resolved_by.clone(),
             resolved_at: self.resolved_at,
+        })
+    }
+}
+
+/// A change of the sync review's period that was held, refused, flagged or slow, with its
+/// device, its record's number and the review item it made.
+#[derive(Debug, FromRow)]
+pub(crate) struct ReportRow {
+    pub change_id: String,
+    pub record_type: String,
+    pub record_id: String,
+    pub grp: Option<String>,
+    pub op: String,
+    pub author: String,
+    pub device_id: Option<String>,
+    pub device_name: Option<String>,
+    pub device_user: Option<String>,
+    pub device_time: DateTime<Utc>,
+    pub server_time: DateTime<Utc>,
+    pub status: String,
+    pub number: Option<String>,
+    pub code: Option<String>,
+    pub outcome: String,
+    pub review_id: Option<String>,
+    pub review_kind: Option<String>,
+    pub review_state: Option<String>,
+    pub matched_number: Option<String>,
+}
+
+/// The SELECT of [`ReportRow`]; a backend appends its WHERE (the period, and which changes).
+pub(crate) const REPORT_SELECT: &str = "SELECT c.change_id, c.record_type, c.record_id, c.grp, c.op, c.author, c.device_id, \
+     d.name AS device_name, d.user_name AS device_user, c.device_time, c.server_time, c.status, \
+     COALESCE(rec.number, c.number) AS number, c.code, c.outcome, r.review_id, r.kind AS review_kind, \
+     r.state AS review_state, m.number AS matched_number \
+     FROM changes c LEFT JOIN devices d ON d.device_id = c.device_id \
+     LEFT JOIN records rec ON rec.record_id = c.record_id \
+     LEFT JOIN review_items r ON r.review_id = c.review_id \
+     LEFT JOIN records m ON m.record_id = r.matched_record_id";
+
+impl ReportRow {
+    pub fn logged(&self) -> StoreResult<LoggedChange> {
+        let outcome: Outcome = serde_json::from_str(&self.outcome)?;
+        let review = match (&self.review_id, &self.review_kind) {
+            (Some(id), Some(kind)) => Some(LoggedReview {
+                review_id: parse(id, "review id")?,
+                kind: ReviewKind::parse(kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("bad review kind {kind}")))?,
+                state: self.review_state.clone().unwrap_or_default(),
+                matched_number: self.matched_number.clone(),
+            }),
+            _ => None,
+        };
+        Ok(LoggedChange {
+            record_type: record_type_of(&self.record_type)?,
+            record_id: parse(&self.record_id, "record id")?,
+            number: self.number.clone(),
+            group: self.grp.as_deref().and_then(Group::parse),
+            op: op_of(&self.op)?,
+            change_id: parse(&self.change_id, "change id")?,
+            author: self.author.clone(),
+            device_id: self
+                .device_id
+                .as_deref()
+                .map(|d| parse(d, "device id"))
+                .transpose()?,
+            device_name: self.device_name.clone(),
+            device_user: self.device_user.clone(),
+            server_time: self.server_time,
+            device_time: self.device_time,
+            status: OutcomeStatus::parse(&self.status)
+                .ok_or_else(|| StoreError::Corrupt(format!("bad status {}", self.status)))?,
+            code: self.code.clone().or(outcome.code),
+            message: outcome.message,
+            review,
         })
     }
 }

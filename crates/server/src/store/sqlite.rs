@@ -17,8 +17,8 @@ use std::time::Duration;
 use super::backend::{Backend, Tx};
 use super::rows::{
     AppliedRow, ChangeRow, ChildRow, DeviceRow, ExistingRow, GroupRow, GroupWrite, MoveRow,
-    NewChange, NewMove, NewRecord, NewReview, OpenJobRow, RecordRow, RecordUpdate, ReviewRow,
-    TokenRow, UserRow, CHANGE_COLUMNS, REVIEW_SELECT,
+    NewChange, NewMove, NewRecord, NewReview, OpenJobRow, RecordRow, RecordUpdate, ReportRow,
+    ReviewRow, TokenRow, UserRow, CHANGE_COLUMNS, REPORT_SELECT, REVIEW_SELECT,
 };
 use super::{DeviceReport, FileStatus, NewUser, StoreError, StoreResult};
 
@@ -775,6 +775,27 @@ impl Tx for SqliteTx {
                 .fetch_one(self.conn())
                 .await?,
         )
+    }
+
+    async fn report_changes(
+        &mut self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        slow_secs: i64,
+    ) -> StoreResult<Vec<ReportRow>> {
+        // Times are stored as RFC 3339 text in one format, so they compare as text; julianday
+        // reads them (with their offset) for the delay. A scan of the period's log: an index on
+        // server_time would cost every push another write for a query run once a week.
+        Ok(sqlx::query_as(&format!(
+            "{REPORT_SELECT} WHERE c.kind = 'change' AND c.server_time >= ? AND c.server_time <= ? \
+             AND (c.status <> 'applied' OR c.review_id IS NOT NULL \
+             OR (julianday(c.server_time) - julianday(c.device_time)) * 86400.0 >= ?) ORDER BY c.seq"
+        ))
+        .bind(since)
+        .bind(until)
+        .bind((slow_secs - 1) as f64)
+        .fetch_all(self.conn())
+        .await?)
     }
 
     async fn file_status(&mut self, sha256: &str) -> StoreResult<Option<FileStatus>> {
