@@ -366,7 +366,7 @@ pub async fn review_list(
 
 /// `POST /api/v1/review/{id}/resolve`: choose current, incoming, or a merged value.
 #[utoipa::path(post, path = "/api/v1/review/{id}/resolve", tag = "review", request_body = ResolveRequest,
-    params(("id" = String, Path, description = "review item id")),
+    params(("id" = uuid::Uuid, Path, description = "review item id")),
     responses((status = 200, body = ResolveResponse), (status = 403, description = "forbidden", body = ApiErrorBody),
         (status = 409, description = "already_resolved", body = ApiErrorBody)), security(("bearer" = [])))]
 pub async fn resolve(
@@ -397,7 +397,7 @@ fn record_type(name: &str) -> Result<RecordType, ApiError> {
 
 /// `POST /api/v1/records/{type}/{id}/reassign`: move a job to another owner (dispatcher).
 #[utoipa::path(post, path = "/api/v1/records/{type}/{id}/reassign", tag = "records", request_body = ReassignRequest,
-    params(("type" = String, Path), ("id" = String, Path)),
+    params(("type" = RecordType, Path, description = "the record type, e.g. `job`"), ("id" = uuid::Uuid, Path, description = "the record id")),
     responses((status = 200, body = ReassignOutcome), (status = 403, description = "forbidden", body = ApiErrorBody)), security(("bearer" = [])))]
 pub async fn reassign(
     State(state): State<AppState>,
@@ -422,7 +422,7 @@ pub async fn reassign(
 
 /// `POST /api/v1/records/{type}/{id}/reopen`: a signed-off or closed job starts a new visit.
 #[utoipa::path(post, path = "/api/v1/records/{type}/{id}/reopen", tag = "records", request_body = ReopenRequest,
-    params(("type" = String, Path), ("id" = String, Path)),
+    params(("type" = RecordType, Path, description = "the record type, e.g. `job`"), ("id" = uuid::Uuid, Path, description = "the record id")),
     responses((status = 200, body = Outcome), (status = 403, description = "forbidden", body = ApiErrorBody)), security(("bearer" = [])))]
 pub async fn reopen(
     State(state): State<AppState>,
@@ -452,7 +452,7 @@ pub async fn reopen(
 
 /// `GET /api/v1/records/{type}/{id}/history`: the record and its whole change log.
 #[utoipa::path(get, path = "/api/v1/records/{type}/{id}/history", tag = "records",
-    params(("type" = String, Path), ("id" = String, Path)),
+    params(("type" = RecordType, Path, description = "the record type, e.g. `job`"), ("id" = uuid::Uuid, Path, description = "the record id")),
     responses((status = 200, body = RecordHistory), (status = 404, description = "not_found", body = ApiErrorBody)), security(("bearer" = [])))]
 pub async fn history(
     State(state): State<AppState>,

@@ -73,7 +73,7 @@ fn tus_response(status: StatusCode, offset: i64, length: i64) -> Response {
 
 /// `HEAD /api/v1/files/{sha256}`: where an upload stands, so a device resumes where it broke.
 #[utoipa::path(head, path = "/api/v1/files/{sha256}", tag = "files",
-    params(("sha256" = String, Path, description = "the file's SHA-256, lowercase hex")),
+    params(("sha256" = String, Path, description = "the file's SHA-256, lowercase hex", pattern = "^[0-9a-f]{64}$", min_length = 64, max_length = 64)),
     responses((status = 200, description = "Upload-Offset and Upload-Length headers"), (status = 404, description = "no upload yet")),
     security(("bearer" = [])))]
 pub async fn head_file(
@@ -93,7 +93,7 @@ pub async fn head_file(
 
 /// `PATCH /api/v1/files/{sha256}`: appends bytes at `Upload-Offset`; the first names `Upload-Length`.
 #[utoipa::path(patch, path = "/api/v1/files/{sha256}", tag = "files",
-    params(("sha256" = String, Path, description = "the file's SHA-256, lowercase hex")),
+    params(("sha256" = String, Path, description = "the file's SHA-256, lowercase hex", pattern = "^[0-9a-f]{64}$", min_length = 64, max_length = 64)),
     request_body(content = Vec<u8>, content_type = "application/offset+octet-stream"),
     responses((status = 204, description = "bytes stored; Upload-Offset says how many"),
         (status = 409, description = "offset_mismatch or hash_mismatch", body = fieldsync_core::wire::ApiErrorBody),
