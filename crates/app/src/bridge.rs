@@ -84,6 +84,8 @@ pub async fn dispatch(app: &App, command: &str, body: Value) -> Result<Value, Ap
         "create_job" => reply(app.create_job(args(body)?).await),
         "rules" => reply(app.rules().await),
         "invoices" => reply(app.invoices().await),
+        "report" => reply(app.report(args(body)?).await),
+        "report_csv" => reply(app.report_csv(args(body)?).await),
         other => Err(AppError::new("not_found", format!("no command `{other}`"))),
     }
 }

@@ -4,11 +4,14 @@
 //! tests. No Tauri types here.
 
 pub mod bridge;
+pub mod report;
 pub mod views;
 
 use chrono::{DateTime, Utc};
 use fieldsync_client::{NewChange, SyncClient};
-use fieldsync_core::model::{job_transition_allowed, may_list_devices, may_reassign, may_reopen};
+use fieldsync_core::model::{
+    job_transition_allowed, may_list_devices, may_reassign, may_reopen, may_see_sync_review,
+};
 use fieldsync_core::policy::PolicyKind;
 use fieldsync_core::{ChangeId, Group, Op, Owner, Policy, RecordId, RecordType, Role};
 use serde_json::{json, Value};
@@ -79,6 +82,7 @@ impl App {
             edit_customers: matches!(role, Role::Office | Role::Dispatcher),
             finance: matches!(role, Role::Finance),
             see_devices: may_list_devices(role),
+            sync_review: may_see_sync_review(role),
         }
     }
 

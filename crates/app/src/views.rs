@@ -49,6 +49,8 @@ pub struct Permissions {
     pub edit_customers: bool,
     pub finance: bool,
     pub see_devices: bool,
+    /// Whether the weekly sync review is offered.
+    pub sync_review: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]

@@ -3,4 +3,8 @@
 /**
  * What this user may do; buttons a role may not use are not offered.
  */
-export type Permissions = { create_job: boolean, reassign: boolean, reopen: boolean, change_status: boolean, edit_customers: boolean, finance: boolean, see_devices: boolean, };
+export type Permissions = { create_job: boolean, reassign: boolean, reopen: boolean, change_status: boolean, edit_customers: boolean, finance: boolean, see_devices: boolean, 
+/**
+ * Whether the weekly sync review is offered.
+ */
+sync_review: boolean, };
