@@ -58,6 +58,11 @@ pub struct OutboxRow {
     pub review_id: Option<String>,
     pub outcome: Option<Outcome>,
     pub saved_at: DateTime<Utc>,
+    /// Requests that failed on this change alone (it was set aside after each).
+    pub failures: i64,
+    /// Set aside until then: the server failed on this change alone, so it waits on its own
+    /// schedule while the changes behind it go on.
+    pub retry_at: Option<DateTime<Utc>>,
 }
 
 /// A file waiting for (or done with) the file lane.
@@ -105,11 +110,13 @@ struct OutboxDbRow {
     review_id: Option<String>,
     outcome: Option<String>,
     saved_at: DateTime<Utc>,
+    failures: i64,
+    retry_at: Option<DateTime<Utc>>,
 }
 
 const OUTBOX_COLUMNS: &str =
     "position, change_id, record_type, record_id, grp, op, base_version, vals, owner_epoch, \
-    device_time, lane, file_sha256, state, attempts, code, reason, review_id, outcome, saved_at";
+    device_time, lane, file_sha256, state, attempts, code, reason, review_id, outcome, saved_at, failures, retry_at";
 
 fn corrupt(what: &str, value: &str) -> ClientError {
     ClientError::Corrupt(format!("bad {what}: {value}"))
@@ -161,6 +168,8 @@ impl OutboxDbRow {
                 .map(serde_json::from_str)
                 .transpose()?,
             saved_at: self.saved_at,
+            failures: self.failures,
+            retry_at: self.retry_at,
         })
     }
 }
@@ -355,6 +364,32 @@ impl Cache {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Sets a change aside until `retry_at`: the server failed on it alone.
+    pub async fn set_aside(
+        &self,
+        change_id: ChangeId,
+        retry_at: DateTime<Utc>,
+    ) -> ClientResult<()> {
+        sqlx::query(
+            "UPDATE outbox SET failures = failures + 1, retry_at = ? WHERE change_id = ? AND state = 'pending'",
+        )
+        .bind(retry_at)
+        .bind(change_id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// When the first change set aside is due again.
+    pub async fn next_set_aside(&self, now: DateTime<Utc>) -> ClientResult<Option<DateTime<Utc>>> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(retry_at) FROM outbox WHERE state = 'pending' AND retry_at > ?",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// Records the server's answers to a push in one transaction: settles each change and lays

@@ -495,6 +495,10 @@ impl SyncClient {
                     Lane::Changes => &state.changes,
                     Lane::Files => &state.files,
                 };
+                // Set aside: the server failed on this change alone; it has its own next try.
+                if let Some(retry_at) = row.retry_at.filter(|at| *at > self.now()) {
+                    return ChangeState::SyncFailed { retry_at };
+                }
                 match (lane.failures, lane.next_attempt) {
                     (f, Some(retry_at)) if f > 0 => ChangeState::SyncFailed { retry_at },
                     _ if row.attempts == 0 => ChangeState::SavedOnDevice,
@@ -754,13 +758,15 @@ impl SyncClient {
             lock(&self.inner.state).server_wait = None;
         }
         if self.due(Lane::Changes, force) && !self.server_waits() {
-            self.push_lane(&token, &mut report, &mut answered).await?;
+            self.push_lane(&token, &mut report, &mut answered, force)
+                .await?;
         }
         if self.due(Lane::Files, force) && !self.server_waits() {
             let uploaded = self.file_lane(&token, &mut report).await?;
             // Photos whose files just arrived go now, not at the next round.
             if uploaded > 0 && self.due(Lane::Changes, false) {
-                self.push_lane(&token, &mut report, &mut answered).await?;
+                self.push_lane(&token, &mut report, &mut answered, force)
+                    .await?;
             }
         }
         if !self.server_waits() {
@@ -787,26 +793,46 @@ impl SyncClient {
         token: &str,
         report: &mut SyncReport,
         answered: &mut Vec<(Change, Outcome)>,
+        force: bool,
     ) -> ClientResult<()> {
         // Each pass sends one batch; a pass that settles nothing (every change waits on a file
         // or was asked to wait) ends the lane's turn, so nothing spins.
+        let mut bisections = 0;
+        let mut set_aside_since_success = false;
         for _ in 0..10_000 {
             let batch_size = lock(&self.inner.state).batch.max(1);
             let mut batch = Vec::new();
             // One change per field group per request: the next one was made on top of it, and
             // its base is the version this one's answer names (the cache rebases it on settle).
             let mut groups_in_batch = std::collections::HashSet::new();
+            // A change set aside holds up only what was made on top of it: later changes of its
+            // record's field group (or of its record, if it is the create).
+            let mut held_back = std::collections::HashSet::new();
+            let now = self.now();
             for row in self.inner.cache.pending(Lane::Changes, 10_000).await? {
+                let group = fieldsync_core::judge::change_group(&row.change);
+                if held_back.contains(&(row.change.record_id, None))
+                    || held_back.contains(&(row.change.record_id, group))
+                {
+                    continue;
+                }
+                // "Sync now" tries what was set aside too.
+                if !force && row.retry_at.is_some_and(|at| at > now) {
+                    let key = if row.change.op == Op::Create {
+                        None
+                    } else {
+                        group
+                    };
+                    held_back.insert((row.change.record_id, key));
+                    continue;
+                }
                 if let Some(sha) = &row.file_sha256 {
                     if !self.inner.cache.file_complete(sha).await? {
                         continue;
                     }
                 }
                 if row.change.op != Op::Create
-                    && !groups_in_batch.insert((
-                        row.change.record_id,
-                        fieldsync_core::judge::change_group(&row.change),
-                    ))
+                    && !groups_in_batch.insert((row.change.record_id, group))
                 {
                     continue;
                 }
@@ -823,6 +849,8 @@ impl SyncClient {
             match self.inner.transport.push(token, &batch).await {
                 Ok(outcomes) => {
                     self.lane_ok(Lane::Changes);
+                    bisections = 0;
+                    set_aside_since_success = false;
                     report.sent += batch.len();
                     let mut settled = 0;
                     for outcome in &outcomes {
@@ -856,7 +884,42 @@ impl SyncClient {
                     let mut state = lock(&self.inner.state);
                     state.batch = (batch.len() / 2).max(1);
                 }
+                // The server answered but failed on this batch: one change in it may be what
+                // it chokes on. Halve the batch at once (a few requests at most) until one
+                // change fails alone; that one is set aside on its own schedule, so the
+                // changes behind it are not held up by it.
+                Err(e) if server_failed(&e) && batch.len() > 1 && bisections < MAX_BISECTIONS => {
+                    bisections += 1;
+                    lock(&self.inner.state).batch = (batch.len() / 2).max(1);
+                }
                 Err(e) => {
+                    // One change set aside per stretch of failures: the rest go on in this
+                    // round. A second failure before any success means the server itself is
+                    // failing, and the lane backs off.
+                    if server_failed(&e) && batch.len() == 1 && !set_aside_since_success {
+                        let failures =
+                            u32::try_from(rows_failures(&self.inner.cache, ids[0]).await?)
+                                .unwrap_or(u32::MAX)
+                                .saturating_add(1);
+                        let seed = {
+                            let mut state = lock(&self.inner.state);
+                            state.draws += 1;
+                            self.inner.config.seed.wrapping_add(state.draws)
+                        };
+                        let delay =
+                            schedule::next_delay(Lane::Changes, failures, 1, seed, e.retry_after());
+                        let retry_at = self.now()
+                            + chrono::Duration::from_std(delay)
+                                .unwrap_or(chrono::Duration::minutes(5));
+                        self.inner.cache.set_aside(ids[0], retry_at).await?;
+                        set_aside_since_success = true;
+                        report.failed.push(format!(
+                            "changes: one change set aside until {}: {e}",
+                            retry_at.format("%H:%M:%S")
+                        ));
+                        self.publish().await?;
+                        continue;
+                    }
                     self.lane_failed(Lane::Changes, &e);
                     report.failed.push(format!("changes: {e}"));
                     self.publish().await?;
@@ -925,40 +988,46 @@ impl SyncClient {
 
     async fn pull_all(&self, token: &str, report: &mut SyncReport) -> ClientResult<()> {
         let me = self.me();
-        for _ in 0..100_000 {
-            let after: i64 = self
-                .inner
-                .cache
-                .meta("cursor")
-                .await?
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(0);
-            // The outbox depth is the changes waiting; a photo's file is counted by its change.
-            let (changes, _, oldest) = self.inner.cache.depth().await?;
-            let page = match self
-                .inner
+        let after: i64 = self
+            .inner
+            .cache
+            .meta("cursor")
+            .await?
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        // The outbox depth is the changes waiting; a photo's file is counted by its change.
+        // Pulls do not change it, so it is read once per round.
+        let (changes, _, oldest) = self.inner.cache.depth().await?;
+        let fetch = |after: i64| async move {
+            self.inner
                 .transport
-                .pull(token, after, 1000, changes, oldest)
+                .pull(token, after, PULL_PAGE, changes, oldest)
                 .await
-            {
-                Ok(page) => page,
-                Err(e) => {
-                    lock(&self.inner.state).reachable =
-                        !matches!(e, TransportError::Unreachable(_));
-                    self.obey_retry_after(&e);
-                    return Err(e.into());
-                }
-            };
+        };
+        let failed = |e: TransportError| -> ClientError {
+            lock(&self.inner.state).reachable = !matches!(e, TransportError::Unreachable(_));
+            self.obey_retry_after(&e);
+            e.into()
+        };
+        let mut page = fetch(after).await.map_err(failed)?;
+        for _ in 0..100_000 {
             report.pulled += page.changes.len();
-            self.inner.cache.apply_pull(&page, &me, self.now()).await?;
             if !page.more {
-                break;
+                return self.inner.cache.apply_pull(&page, &me, self.now()).await;
             }
+            // The next page is fetched while this one is folded in: the network and the disk
+            // overlap, which is most of a fresh device's catch-up. The cursor still moves only
+            // with a committed page, so a crash between the two loses nothing.
+            let (applied, next) = tokio::join!(
+                self.inner.cache.apply_pull(&page, &me, self.now()),
+                fetch(page.next)
+            );
+            applied?;
+            page = next.map_err(failed)?;
         }
         Ok(())
     }
 
-    /// One plain line per job touched by this round, in the seed's words.
     async fn summarise(&self, answered: &[(Change, Outcome)]) -> ClientResult<Vec<String>> {
         // Per job: what synced; what is held, by why; what was refused.
         type Held = Vec<(String, Vec<&'static str>)>;
@@ -1098,12 +1167,22 @@ impl SyncClient {
             if let Err(e) = self.sync_once().await {
                 tracing::warn!(error = %e, "sync round failed");
             }
+            let set_aside = self
+                .inner
+                .cache
+                .next_set_aside(self.now())
+                .await
+                .unwrap_or_default();
             let next = {
                 let state = lock(&self.inner.state);
-                [state.changes.next_attempt, state.files.next_attempt]
-                    .into_iter()
-                    .flatten()
-                    .min()
+                [
+                    state.changes.next_attempt,
+                    state.files.next_attempt,
+                    set_aside,
+                ]
+                .into_iter()
+                .flatten()
+                .min()
             };
             // Idle devices still pull now and then in case a poke was missed.
             let wait = next
@@ -1119,6 +1198,34 @@ impl SyncClient {
         events.abort();
     }
 }
+
+/// How many times one round halves a failing batch to find the change the server fails on:
+/// enough to go from the largest batch to one change.
+const MAX_BISECTIONS: u32 = 8;
+
+/// The server answered and failed (a 5xx, or an answer that cannot be read), as opposed to being
+/// out of reach: what it failed on may be one change.
+fn server_failed(error: &TransportError) -> bool {
+    match error {
+        TransportError::Refused {
+            status,
+            retry_after,
+            ..
+        } => (500..=599).contains(status) && *status != 503 && retry_after.is_none(),
+        TransportError::Decode(_) => true,
+        TransportError::Unreachable(_) => false,
+    }
+}
+
+async fn rows_failures(cache: &Cache, change_id: ChangeId) -> ClientResult<i64> {
+    Ok(cache
+        .outbox_row(change_id)
+        .await?
+        .map_or(0, |row| row.failures))
+}
+
+/// Changes per pull page: the server's largest.
+const PULL_PAGE: i64 = 1000;
 
 fn owner_name(owner: &Owner) -> String {
     match owner {

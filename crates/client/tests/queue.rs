@@ -308,3 +308,121 @@ async fn wait_until(
         .expect("the sync loop did not get there in time")
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_change_the_server_keeps_failing_on_is_set_aside_and_the_rest_go_on() {
+    let harness = Harness::start().await;
+    let dana = harness.api("dana").await;
+    let first = job_for(&harness, &dana, "tom", "Chapel Row").await;
+    let second = job_for(&harness, &dana, "tom", "Dock Street").await;
+    let tom = harness.device("tom", "tom's phone", 51).await;
+    tom.client.sync_once().await.unwrap();
+
+    // The server fails (500) on any request that carries one particular note, whatever else is
+    // in the batch: without isolation, that note would sit at the head of the outbox for ever.
+    harness
+        .proxy
+        .inject_always(Target::push().containing("POISON-NOTE"), Fault::ServerError);
+    let poison = tom.save(note(&tom, first.job, "POISON-NOTE")).await;
+    // Made on top of the poisoned change's record? No: a note is a record of its own, so a
+    // later edit of the same job's description is unrelated and must go.
+    let behind: Vec<_> = vec![
+        tom.save(note(&tom, first.job, "meter read 41234")).await,
+        tom.save(part(&tom, second.job, "FUSE-13A", 2)).await,
+        tom.save(update(
+            RecordType::Job,
+            second.job,
+            Group::Description,
+            json!({"summary": "fuse board checked"}),
+        ))
+        .await,
+    ];
+
+    // One round finds the culprit in a few halvings, sets it aside, and sends the rest.
+    let report = tom.client.sync_once().await.unwrap();
+    assert_eq!(report.applied, 3, "{report:?}");
+    for id in &behind {
+        assert_eq!(tom.label(*id).await, "Synced");
+    }
+    let row = tom.row(poison).await;
+    assert_eq!(row.failures, 1);
+    let retry_at = row.retry_at.expect("set aside with its own next try");
+    assert!(retry_at > harness.now());
+    let ChangeState::SyncFailed { retry_at: shown } =
+        tom.client.change_state(poison).await.unwrap().unwrap()
+    else {
+        panic!("the poisoned change says it failed");
+    };
+    assert_eq!(shown, retry_at);
+    assert!(tom.label(poison).await.starts_with("Sync failed, retrying"));
+    // It took a handful of requests, not one per change: three halvings to find it, then the
+    // rest in growing batches.
+    let pushes = harness.proxy.count(&Target::push());
+    assert!((4..=6).contains(&pushes), "{pushes} pushes");
+
+    // Until its own time comes, it is not sent again.
+    harness.proxy.clear_log();
+    tom.client.sync_once().await.unwrap();
+    assert!(harness
+        .proxy
+        .log()
+        .iter()
+        .all(|seen| !seen.change_ids.contains(&poison)));
+
+    // When the server is fixed, its own schedule brings it through; nothing was lost.
+    harness.proxy.heal();
+    harness.advance_to(retry_at);
+    let report = tom.client.sync_once().await.unwrap();
+    assert_eq!(report.applied, 1, "{report:?}");
+    assert_eq!(tom.label(poison).await, "Synced");
+    assert_eq!(tom.pending().await, 0);
+}
+
+#[tokio::test]
+async fn changes_made_on_top_of_a_set_aside_change_wait_behind_it() {
+    let harness = Harness::start().await;
+    let dana = harness.api("dana").await;
+    let job = job_for(&harness, &dana, "tom", "Chapel Row").await;
+    let tom = harness.device("tom", "tom's phone", 52).await;
+    tom.client.sync_once().await.unwrap();
+
+    harness.proxy.inject_always(
+        Target::push().containing("POISON-SUMMARY"),
+        Fault::ServerError,
+    );
+    let summary = |text: &str| {
+        update(
+            RecordType::Job,
+            job.job,
+            Group::Description,
+            json!({"summary": text}),
+        )
+    };
+    let poison = tom.save(summary("POISON-SUMMARY")).await;
+    let on_top = tom.save(summary("fuse board checked")).await;
+    let unrelated = tom.save(note(&tom, job.job, "meter read 41234")).await;
+
+    tom.client.sync_once().await.unwrap();
+    assert!(tom.row(poison).await.retry_at.is_some());
+    tom.client.sync_once().await.unwrap();
+    assert_eq!(tom.label(unrelated).await, "Synced");
+    // The second summary was made on the first: sending it first would turn the order round.
+    assert_ne!(tom.label(on_top).await, "Synced");
+    assert!(harness
+        .proxy
+        .log()
+        .iter()
+        .all(|seen| !seen.change_ids.contains(&on_top)));
+
+    harness.proxy.heal();
+    // "Sync now" tries what was set aside at once, and the one behind it follows.
+    tom.client.sync_now().await.unwrap();
+    assert_eq!(tom.label(poison).await, "Synced");
+    tom.client.sync_now().await.unwrap();
+    assert_eq!(tom.label(on_top).await, "Synced");
+    let record = tom.client.record(job.job).await.unwrap().unwrap();
+    assert_eq!(
+        record.values[&Group::Description]["summary"],
+        json!("fuse board checked")
+    );
+}

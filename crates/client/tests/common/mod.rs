@@ -85,6 +85,8 @@ pub enum Fault {
     Delay(Duration),
     /// Wait until the test calls [`Proxy::release`], then forward.
     Hold,
+    /// Do not forward; answer 500, as a server that fails on what it was sent.
+    ServerError,
     /// Hang for ever: the request never gets an answer. With `forward`, the server gets it
     /// (and commits) first; the app is then killed while it waits.
     Hang { forward: bool },
@@ -98,6 +100,8 @@ pub struct Target {
     pub method: Option<Method>,
     /// Only requests whose body is at least this many bytes (a poor link cuts big ones).
     pub min_body: usize,
+    /// Only requests whose body contains this text (a change the server fails on).
+    pub body_contains: Option<String>,
 }
 
 impl Target {
@@ -112,7 +116,7 @@ impl Target {
         Target {
             path: path.into(),
             method: Some(method),
-            min_body: 0,
+            ..Target::default()
         }
     }
 
@@ -146,10 +150,24 @@ impl Target {
         self
     }
 
-    fn matches(&self, method: &Method, path: &str, body: usize) -> bool {
+    pub fn containing(mut self, text: &str) -> Target {
+        self.body_contains = Some(text.into());
+        self
+    }
+
+    /// Whether a logged request was one of these (the log keeps sizes, not bodies).
+    fn matches_seen(&self, method: &Method, path: &str, body_len: usize) -> bool {
         path.contains(&self.path)
             && self.method.as_ref().is_none_or(|m| m == method)
-            && body >= self.min_body
+            && body_len >= self.min_body
+    }
+
+    fn matches(&self, method: &Method, path: &str, body: &[u8]) -> bool {
+        self.matches_seen(method, path, body.len())
+            && self.body_contains.as_ref().is_none_or(|text| {
+                body.windows(text.len().max(1))
+                    .any(|window| window == text.as_bytes())
+            })
     }
 }
 
@@ -268,7 +286,7 @@ impl Proxy {
     pub fn count(&self, target: &Target) -> usize {
         self.log()
             .iter()
-            .filter(|s| target.matches(&s.method, &s.path, s.body_len))
+            .filter(|s| target.matches_seen(&s.method, &s.path, s.body_len))
             .count()
     }
 
@@ -286,7 +304,7 @@ impl Proxy {
             let seen: Vec<Seen> = self
                 .log()
                 .into_iter()
-                .filter(|s| target.matches(&s.method, &s.path, s.body_len))
+                .filter(|s| target.matches_seen(&s.method, &s.path, s.body_len))
                 .collect();
             if seen.len() >= count && (!answered || seen[count - 1].status.is_some()) {
                 return;
@@ -306,7 +324,7 @@ impl Proxy {
         self.inner.lock().unwrap().log.len()
     }
 
-    fn decide(&self, method: &Method, path: &str, body: usize) -> Fault {
+    fn decide(&self, method: &Method, path: &str, body: &[u8]) -> Fault {
         let mut inner = self.inner.lock().unwrap();
         if inner.down {
             return Fault::Cut;
@@ -385,7 +403,7 @@ async fn proxy_handler(
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| path.clone());
-    let fault = proxy.decide(&method, &path, body.len());
+    let fault = proxy.decide(&method, &path, &body);
     let change_ids = if path.ends_with("/sync/push") {
         serde_json::from_slice::<PushRequest>(&body)
             .map(|p| p.changes.iter().map(|c| c.change_id).collect())
@@ -412,6 +430,16 @@ async fn proxy_handler(
         Fault::Cut => {
             conn.kill();
             StatusCode::BAD_GATEWAY.into_response()
+        }
+        Fault::ServerError => {
+            proxy.update(at, |s| s.status = Some(500));
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [("content-type", "application/json")],
+                json!({"code": "internal", "message": "the server could not finish this request"})
+                    .to_string(),
+            )
+                .into_response()
         }
         Fault::Unavailable { retry_after } => {
             let mut response = (
