@@ -247,9 +247,44 @@ async fn a_job_made_for_a_technician_brings_a_customer_they_pulled_past(backend:
         .iter()
         .find(|r| r.record_id == customer)
         .expect("the job's customer comes with it");
-    assert_eq!(snapshot.groups[&Group::Profile].values["name"], json!("Old Mill Bakery"));
+    assert_eq!(
+        snapshot.groups[&Group::Profile].values["name"],
+        json!("Old Mill Bakery")
+    );
     // The office pulls everything anyway: no snapshots for it.
     assert!(p.dana.pull(cursor).await.records.is_empty());
+}
+
+store_test!(a_part_line_that_moves_with_its_job_says_so_in_the_log);
+/// Found by the fleet simulation: a reassignment moved the job's part lines to the new owner
+/// (and a new epoch) without a word in the log, so the office's devices, which pulled them
+/// before, showed them with their old owner for ever.
+async fn a_part_line_that_moves_with_its_job_says_so_in_the_log(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let p = server.everyone().await;
+    let w = World::build(&p).await;
+    let cursor = p.dana.pull_all().await.next;
+    let response = p.dana.reassign(w.tom_job, "rita").await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let page = p.dana.pull(cursor).await;
+    let moved = page
+        .changes
+        .iter()
+        .find(|c| c.record_id == w.tom_part)
+        .expect("the part line's move is in the log");
+    assert_eq!(moved.owner, Owner::User("rita".into()));
+    assert_eq!(moved.owner_epoch, 2);
+    assert_eq!(moved.version, 1, "the part line itself did not change");
+    assert_eq!(moved.values["part_number"], json!("TRV-15"));
+    // A note stays its author's: it does not move.
+    assert!(page.changes.iter().all(|c| c.record_id != w.tom_note));
+    assert!(page.changes.iter().any(|c| c.record_id == w.tom_part));
+    let rita = p.rita.pull(0).await;
+    assert!(rita
+        .changes
+        .iter()
+        .any(|c| c.record_id == w.tom_part && c.owner == Owner::User("rita".into())));
 }
 
 store_test!(a_reassigned_job_arrives_whole_at_its_new_owner_and_leaves_the_old);

@@ -850,6 +850,34 @@ async fn reassign_once<B: Backend>(
         at: now,
     })
     .await?;
+    // The part lines and inspections that moved with the job say so in the log, at the version
+    // they stand at, so a device that pulls them learns their new owner and epoch (the office's
+    // devices hold them too, and no other change may ever come for them).
+    for child in moved_ids.iter().skip(1) {
+        let Some((state, row)) = load_record(&mut tx, child).await? else {
+            continue;
+        };
+        let Some(group) = state.record_type.groups().first().copied() else {
+            continue;
+        };
+        let (version, values) = state
+            .group(group)
+            .map(|g| (g.version, g.values.clone()))
+            .unwrap_or((1, Value::Object(Default::default())));
+        log_server_change(
+            &mut tx,
+            "reassign",
+            &state,
+            &row,
+            Some(group),
+            &values,
+            version,
+            &state.state,
+            device,
+            now,
+        )
+        .await?;
+    }
     tx.commit().await?;
     tracing::info!(record = %id, from = %from, to = %to, epoch, "reassigned");
     Ok(ReassignOutcome {
