@@ -89,6 +89,27 @@ impl Session {
         Ok(outcome)
     }
 
+    /// A GET; a refusal becomes an error with the server's sentence and code.
+    pub async fn get(&self, path: &str) -> Result<Value> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}", self.base))?;
+        let status = response.status();
+        let body: Value = response.json().await?;
+        if !status.is_success() {
+            bail!(
+                "the server refused ({status}): {} ({})",
+                body["message"].as_str().unwrap_or("no reason given"),
+                body["code"].as_str().unwrap_or("unknown")
+            );
+        }
+        Ok(body)
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> Result<Value> {
         let response = self
             .http

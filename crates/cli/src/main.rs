@@ -12,6 +12,7 @@ mod field;
 mod http;
 mod migrate;
 mod office;
+mod report;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -86,6 +87,13 @@ enum Command {
     ///
     /// Example: fieldsync app --server http://127.0.0.1:8640 --user dana
     App(AppArgs),
+    /// The weekly sync review: every possible duplicate, conflict, rejection, ownership-moved
+    /// hold and slow change of a period, per device and per rule, as tables or CSV. Reads the
+    /// store (like `device list`), or asks a running server with --server and --user (the
+    /// password from FIELDSYNC_PASSWORD or standard input).
+    ///
+    /// Example: fieldsync report --since 7d --slow 1h --csv > sync-review.csv
+    Report(ReportArgs),
     /// Copy a company's whole store from its SQLite file into an empty PostgreSQL database,
     /// and check the copy (row counts and a checksum per table) before saying done.
     ///
@@ -96,6 +104,31 @@ enum Command {
     /// Example: fieldsync bench push --devices 50 --batches 4
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// The period: a span back from now (7d, 36h, 90m, 2w) or a time (RFC 3339).
+    #[arg(long, default_value = "7d")]
+    since: String,
+    /// A change is slow when it reached the server at least this long after its device saved
+    /// it (its device time): 1h, 30m, 2d.
+    #[arg(long, default_value = "1h")]
+    slow: String,
+    /// Print the events as CSV instead of tables.
+    #[arg(long)]
+    csv: bool,
+    /// Ask this running server instead of reading the store, e.g. http://127.0.0.1:8640.
+    #[arg(long, requires = "user")]
+    server: Option<String>,
+    /// The office user to sign in as, with --server.
+    #[arg(long, requires = "server")]
+    user: Option<String>,
+    /// The policy file whose rules name the events (store only; the shipped one by default).
+    #[arg(long, env = "FIELDSYNC_POLICY", conflicts_with = "server")]
+    policy: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataArgs,
 }
 
 #[derive(Args)]
@@ -583,6 +616,31 @@ async fn main() -> Result<()> {
         }
         Command::Sim(args) => {
             field::sim(args.devices, args.seed, args.offline_chance, args.server).await
+        }
+        Command::Report(args) => {
+            let now = chrono::Utc::now();
+            let since = report::parse_since(&args.since, now)?;
+            let slow_secs = report::parse_span(&args.slow)?.num_seconds();
+            if since >= now {
+                bail!("--since must be in the past");
+            }
+            let review = match (&args.server, &args.user) {
+                (Some(server), Some(user)) => {
+                    let password = report::password_from_env_or_stdin()?;
+                    report::fetch(server, user, &password, since, slow_secs).await?
+                }
+                _ => {
+                    let policy = load_policy(args.policy.as_deref())?;
+                    let store = open_store(&args.data).await?;
+                    store.report(since, now, slow_secs, &policy).await?
+                }
+            };
+            if args.csv {
+                print!("{}", report::as_csv(&review)?);
+            } else {
+                print!("{}", report::table(&review));
+            }
+            Ok(())
         }
         Command::MigrateStore(args) => migrate::run(&args.from, &args.to).await,
         Command::Bench(cmd) => bench::run(cmd).await,

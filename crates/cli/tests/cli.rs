@@ -1,5 +1,6 @@
 //! The `fieldsync` binary as an operator meets it: policy check and explain, refusing to serve
-//! on a bad policy, user and device admin, every subcommand's help, and the demo's seed.
+//! on a bad policy, user and device admin, every subcommand's help, the demo's seed, and the
+//! sync review (`report`) from the store and from a running server.
 #![allow(clippy::unwrap_used)]
 
 use std::io::Write;
@@ -157,6 +158,7 @@ fn every_subcommand_has_help_with_an_example() {
         vec!["policy", "explain"],
         vec!["bench", "push"],
         vec!["migrate-store"],
+        vec!["report"],
     ] {
         let mut full = args.clone();
         full.push("--help");
@@ -309,5 +311,132 @@ fn the_simulator_runs_a_fleet_that_collides_with_the_office_and_settles() {
     assert!(
         said.contains("needs review because someone changed it in the office"),
         "{said}"
+    );
+}
+
+/// The demo's data in a fresh directory (its seed has a status conflict and a possible duplicate).
+fn seeded_demo() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let out = fieldsync(&[
+        "demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--seed-only",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    (dir, data)
+}
+
+#[test]
+fn report_reads_the_store_as_tables_and_as_csv() {
+    let (_dir, data) = seeded_demo();
+    let data = data.to_str().unwrap();
+    let out = fieldsync(&["report", "--since", "7d", "--data-dir", data]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    let per_device = table.find("Per device").expect("a per-device section");
+    let per_rule = table.find("Per rule").expect("a per-rule section");
+    let events = table
+        .find("Events (newest first)")
+        .expect("an events section");
+    assert!(per_device < per_rule && per_rule < events, "{table}");
+    for expected in [
+        "Conflict",
+        "Possible duplicate",
+        "manual_review",
+        "duplicate_match",
+        "Tom's tablet",
+    ] {
+        assert!(table.contains(expected), "no {expected} in\n{table}");
+    }
+
+    let out = fieldsync(&["report", "--since", "7d", "--csv", "--data-dir", data]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let csv = text(&out.stdout);
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(header[..3], ["kind", "cause", "rule"], "{csv}");
+    let kind = header.iter().position(|c| *c == "kind").unwrap();
+    let kinds: Vec<String> = lines
+        .map(|l| l.split(',').nth(kind).unwrap().to_string())
+        .collect();
+    assert!(kinds.iter().any(|k| k == "conflict"), "{csv}");
+    assert!(kinds.iter().any(|k| k == "possible_duplicate"), "{csv}");
+
+    // A period that ended before the demo was seeded has nothing in it.
+    let out = fieldsync(&[
+        "report",
+        "--since",
+        "2001-01-01T00:00:00Z",
+        "--data-dir",
+        data,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = fieldsync(&["report", "--since", "soon", "--data-dir", data]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("7d"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn report_asks_a_running_server_as_an_office_user() {
+    let (_dir, data) = seeded_demo();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
+        .env("FIELDSYNC_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not listen within 30 s"
+        );
+        std::thread::yield_now();
+    }
+    let report = |user: &str, extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_fieldsync"))
+            .args(["report", "--server", &base, "--user", user])
+            .args(extra)
+            .env("FIELDSYNC_LOG", "warn")
+            .env("FIELDSYNC_PASSWORD", "fieldsync-demo")
+            .output()
+            .unwrap()
+    };
+    let office = report("dana", &["--csv"]);
+    let technician = report("tom", &[]);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(office.status.success(), "{}", text(&office.stderr));
+    assert!(
+        text(&office.stdout).starts_with("kind,cause,rule,"),
+        "{}",
+        text(&office.stdout)
+    );
+    assert!(
+        text(&office.stdout).contains("conflict,conflict_rule,manual_review"),
+        "{}",
+        text(&office.stdout)
+    );
+    assert!(!technician.status.success());
+    assert!(
+        text(&technician.stderr).contains("forbidden"),
+        "{}",
+        text(&technician.stderr)
     );
 }
