@@ -100,6 +100,10 @@ impl From<serde_json::Error> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A device seen this recently, reporting the same outbox, is not written again on its next pull:
+/// a fresh device's catch-up is a hundred pulls in a few seconds, and each write would be a flush.
+pub(crate) const SEEN_AGAIN_AFTER: chrono::Duration = chrono::Duration::seconds(5);
+
 /// The device behind a request, with its user, as the bearer token names them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceAuth {

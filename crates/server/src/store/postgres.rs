@@ -433,12 +433,18 @@ impl Tx for PgTx {
         report: DeviceReport,
         after: i64,
     ) -> StoreResult<()> {
-        sqlx::query("UPDATE devices SET last_seen = $1, outbox_depth = $2, oldest_pending = $3, last_pull_seq = $4 WHERE device_id = $5")
+        // See the SQLite store: a catch-up's pages are not each a write.
+        sqlx::query(
+            "UPDATE devices SET last_seen = $1, outbox_depth = $2, oldest_pending = $3, last_pull_seq = $4 \
+             WHERE device_id = $5 AND NOT (last_seen IS NOT NULL AND last_seen > $6 \
+             AND outbox_depth IS NOT DISTINCT FROM $2 AND oldest_pending IS NOT DISTINCT FROM $3)",
+        )
             .bind(now)
             .bind(report.outbox_depth)
             .bind(report.oldest_pending)
             .bind(after)
             .bind(device_id)
+            .bind(now - super::SEEN_AGAIN_AFTER)
             .execute(self.conn())
             .await?;
         Ok(())

@@ -254,12 +254,21 @@ impl Tx for SqliteTx {
         report: DeviceReport,
         after: i64,
     ) -> StoreResult<()> {
-        sqlx::query("UPDATE devices SET last_seen = ?, outbox_depth = ?, oldest_pending = ?, last_pull_seq = ? WHERE device_id = ?")
+        // A device paging through a catch-up is written at most every few seconds while what it
+        // reports stays the same: an UPDATE that matches nothing commits without a disk flush.
+        sqlx::query(
+            "UPDATE devices SET last_seen = ?, outbox_depth = ?, oldest_pending = ?, last_pull_seq = ? \
+             WHERE device_id = ? AND NOT (last_seen IS NOT NULL AND last_seen > ? \
+             AND outbox_depth IS ? AND oldest_pending IS ?)",
+        )
             .bind(now)
             .bind(report.outbox_depth)
             .bind(report.oldest_pending)
             .bind(after)
             .bind(device_id)
+            .bind(now - super::SEEN_AGAIN_AFTER)
+            .bind(report.outbox_depth)
+            .bind(report.oldest_pending)
             .execute(self.conn())
             .await?;
         Ok(())
