@@ -12,6 +12,7 @@ import type { ReviewCard } from "./bindings/ReviewCard";
 import type { SessionInfo } from "./bindings/SessionInfo";
 import type { SideView } from "./bindings/SideView";
 import type { SyncBanner } from "./bindings/SyncBanner";
+import { Report } from "./Report";
 
 const REFRESH_MS = 3000;
 
@@ -612,7 +613,7 @@ function Invoices({ refreshKey, onReview }: { refreshKey: number; onReview: () =
 export function App() {
   const [session, setSession] = useState<SessionInfo | null | undefined>(undefined);
   const [banner, setBanner] = useState<SyncBanner | null>(null);
-  const [view, setView] = useState<"board" | "inbox" | "invoices" | "rules">("board");
+  const [view, setView] = useState<"board" | "inbox" | "invoices" | "rules" | "report">("board");
   const [selected, setSelected] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [tick, setTick] = useState(0);
@@ -659,6 +660,11 @@ export function App() {
           <button className={view === "rules" ? "active" : "secondary"} onClick={() => setView("rules")}>
             Sync rules
           </button>
+          {session.can.sync_review && (
+            <button className={view === "report" ? "active" : "secondary"} onClick={() => setView("report")}>
+              Sync review
+            </button>
+          )}
         </nav>
         <span className="who">
           {session.display_name} · {session.role}
@@ -679,6 +685,14 @@ export function App() {
         {view === "inbox" && <Inbox onChanged={() => setTick((t) => t + 1)} refreshKey={tick} />}
         {view === "invoices" && <Invoices refreshKey={tick} onReview={() => setView("inbox")} />}
         {view === "rules" && <Rules />}
+        {view === "report" && (
+          <Report
+            onOpenJob={(id) => {
+              setSelected(id);
+              setView("board");
+            }}
+          />
+        )}
         {selected && view === "board" && <Detail jobId={selected} onClose={() => setSelected(null)} refreshKey={tick} />}
       </main>
     </div>

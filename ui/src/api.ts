@@ -13,6 +13,9 @@ import type { ReassignArgs } from "./bindings/ReassignArgs";
 import type { ReassignCheck } from "./bindings/ReassignCheck";
 import type { ReopenArgs } from "./bindings/ReopenArgs";
 import type { ResolveArgs } from "./bindings/ResolveArgs";
+import type { ReportArgs } from "./bindings/ReportArgs";
+import type { ReportCsv } from "./bindings/ReportCsv";
+import type { ReportView } from "./bindings/ReportView";
 import type { ReviewCard } from "./bindings/ReviewCard";
 import type { SaveResult } from "./bindings/SaveResult";
 import type { SessionInfo } from "./bindings/SessionInfo";
@@ -78,4 +81,6 @@ export const api = {
   createJob: (form: NewJobForm) => call<CreateJobResult>("create_job", form),
   rules: () => call<RuleView[]>("rules"),
   invoices: () => call<InvoiceCard[]>("invoices"),
+  report: (args: ReportArgs) => call<ReportView>("report", args),
+  reportCsv: (args: ReportArgs) => call<ReportCsv>("report_csv", args),
 };

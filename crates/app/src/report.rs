@@ -49,6 +49,16 @@ pub struct ReportKindCard {
     pub count: u32,
 }
 
+/// How many events one cause made: whether problems come from ownership, a conflict rule or
+/// retry timing.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct ReportCauseCard {
+    pub cause: String,
+    pub label: String,
+    pub count: u32,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct ReportDeviceRow {
@@ -113,6 +123,8 @@ pub struct ReportView {
     pub slow_minutes: u32,
     pub cards: Vec<ReportKindCard>,
     pub total: u32,
+    /// Every cause, in a fixed order, with its events.
+    pub causes: Vec<ReportCauseCard>,
     pub devices: Vec<ReportDeviceRow>,
     pub rules: Vec<ReportRuleRow>,
     pub events: Vec<ReportEventRow>,
@@ -243,6 +255,21 @@ pub fn view(report: &SyncReport, days: u32) -> ReportView {
             count: count(report.totals.get(kind)),
         })
         .collect();
+    let causes = ReportCause::ALL
+        .into_iter()
+        .map(|cause| ReportCauseCard {
+            cause: cause.as_str().into(),
+            label: cause_label(cause).into(),
+            count: count(
+                report
+                    .rules
+                    .iter()
+                    .filter(|r| r.cause == cause)
+                    .map(|r| r.counts.total)
+                    .sum(),
+            ),
+        })
+        .collect();
     let devices = report
         .devices
         .iter()
@@ -298,6 +325,7 @@ pub fn view(report: &SyncReport, days: u32) -> ReportView {
         slow_minutes: count(report.slow_secs / 60),
         cards,
         total: count(report.totals.total),
+        causes,
         devices,
         rules,
         events,
@@ -492,6 +520,21 @@ mod tests {
         assert_eq!(v.cards.len(), 6);
         let rejected = v.cards.iter().find(|c| c.kind == "rejected").unwrap();
         assert_eq!((rejected.label.as_str(), rejected.count), ("Rejected", 1));
+        let causes: Vec<(&str, u32)> = v
+            .causes
+            .iter()
+            .map(|c| (c.cause.as_str(), c.count))
+            .collect();
+        assert_eq!(
+            causes,
+            [
+                ("ownership", 1),
+                ("conflict_rule", 0),
+                ("retry_timing", 0),
+                ("duplicate", 0),
+                ("invalid_data", 0)
+            ]
+        );
         assert_eq!(v.rules[0].rule_label, "Not owner");
         assert_eq!(v.rules[0].cause_label, "Ownership");
         assert_eq!(v.devices[0].device, "Rita's phone, \"old\"");

@@ -373,6 +373,14 @@ pub enum ReportCause {
 }
 
 impl ReportCause {
+    pub const ALL: [ReportCause; 5] = [
+        ReportCause::Ownership,
+        ReportCause::ConflictRule,
+        ReportCause::RetryTiming,
+        ReportCause::Duplicate,
+        ReportCause::InvalidData,
+    ];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             ReportCause::Ownership => "ownership",
