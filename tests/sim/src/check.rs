@@ -67,7 +67,14 @@ async fn read_server(world: &World, policy: &Policy) -> Result<Server, Failure> 
     let mut after = 0;
     loop {
         let page = store
-            .pull(&auditor, after, 1000, DeviceReport::default(), policy, world.time.now())
+            .pull(
+                &auditor,
+                after,
+                1000,
+                DeviceReport::default(),
+                policy,
+                world.time.now(),
+            )
             .await
             .map_err(|e| fail(format!("pull as the office: {e}")))?;
         changes.extend(page.changes);
@@ -96,7 +103,10 @@ async fn read_server(world: &World, policy: &Policy) -> Result<Server, Failure> 
             if entries.contains_key(&entry.seq) {
                 return Err(fail(format!("seq {} is in the log twice", entry.seq)));
             }
-            by_change.entry(entry.change_id).or_default().push(entry.seq);
+            by_change
+                .entry(entry.change_id)
+                .or_default()
+                .push(entry.seq);
             entries.insert(entry.seq, entry);
         }
         records.insert(id, history.record);
@@ -154,7 +164,10 @@ pub async fn check(world: &World) -> Result<(), Failure> {
 fn no_change_twice(server: &Server) -> Result<(), Failure> {
     for (id, seqs) in &server.by_change {
         if seqs.len() > 1 {
-            return Err(fail(format!("change {id} is in the log {} times (seqs {seqs:?})", seqs.len())));
+            return Err(fail(format!(
+                "change {id} is in the log {} times (seqs {seqs:?})",
+                seqs.len()
+            )));
         }
     }
     let mut creates: BTreeMap<RecordId, usize> = BTreeMap::new();
@@ -196,7 +209,10 @@ fn versions_grow(server: &Server) -> Result<(), Failure> {
         }
         let Some(group) = entry.group else { continue };
         let version = entry.outcome.version.unwrap_or_default();
-        let before = versions.get(&(entry.record_id, group)).copied().unwrap_or(0);
+        let before = versions
+            .get(&(entry.record_id, group))
+            .copied()
+            .unwrap_or(0);
         let ok = match entry.kind.as_str() {
             "change" | "reopen" => version == before + 1,
             // A job's part lines and inspections move with it, at the version they stand at.
@@ -255,10 +271,21 @@ fn versions_grow(server: &Server) -> Result<(), Failure> {
 
 /// Every change saved on a device is still there and settled, the server agrees on how, and its
 /// values are in a history (the log, the inbox, or the device's own for a refusal).
-fn every_save_settled(world: &World, server: &Server, outboxes: &[Vec<OutboxRow>]) -> Result<(), Failure> {
-    let saves = world.saves.lock().unwrap_or_else(|p| p.into_inner()).clone();
+fn every_save_settled(
+    world: &World,
+    server: &Server,
+    outboxes: &[Vec<OutboxRow>],
+) -> Result<(), Failure> {
+    let saves = world
+        .saves
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     for saved in &saves {
-        if !outboxes[saved.device].iter().any(|r| r.change.change_id == saved.change_id) {
+        if !outboxes[saved.device]
+            .iter()
+            .any(|r| r.change.change_id == saved.change_id)
+        {
             return Err(fail(format!(
                 "{}: the saved change {} ({} {}) is gone from its outbox",
                 world.devices[saved.device].name,
@@ -274,7 +301,13 @@ fn every_save_settled(world: &World, server: &Server, outboxes: &[Vec<OutboxRow>
         let name = &world.devices[d].name;
         for row in rows {
             let c = &row.change;
-            let what = format!("{name}: {} {} {} ({})", c.op.as_str(), c.record_type, short(c.record_id), c.change_id);
+            let what = format!(
+                "{name}: {} {} {} ({})",
+                c.op.as_str(),
+                c.record_type,
+                short(c.record_id),
+                c.change_id
+            );
             let entry = server
                 .by_change
                 .get(&c.change_id)
@@ -283,7 +316,9 @@ fn every_save_settled(world: &World, server: &Server, outboxes: &[Vec<OutboxRow>
             match row.state.as_str() {
                 "synced" => {
                     let Some(entry) = entry else {
-                        return Err(fail(format!("{what} shows Synced but the server has no such change")));
+                        return Err(fail(format!(
+                            "{what} shows Synced but the server has no such change"
+                        )));
                     };
                     if entry.outcome.status != OutcomeStatus::Applied {
                         return Err(fail(format!(
@@ -293,7 +328,10 @@ fn every_save_settled(world: &World, server: &Server, outboxes: &[Vec<OutboxRow>
                     }
                     let values_kept = match c.op {
                         Op::Create => contains(&entry.values, &c.values),
-                        Op::Void => c.values.get("reason").is_none_or(|r| entry.values.get("reason") == Some(r)),
+                        Op::Void => c
+                            .values
+                            .get("reason")
+                            .is_none_or(|r| entry.values.get("reason") == Some(r)),
                         Op::Update => contains(&entry.values, &c.values),
                     };
                     if !values_kept {
@@ -313,7 +351,9 @@ fn every_save_settled(world: &World, server: &Server, outboxes: &[Vec<OutboxRow>
                         }
                     }
                     let Some(item) = reviews_by_change.get(&c.change_id) else {
-                        return Err(fail(format!("{what} is held but no review item carries it")));
+                        return Err(fail(format!(
+                            "{what} is held but no review item carries it"
+                        )));
                     };
                     if item.incoming.values != c.values {
                         return Err(fail(format!(
@@ -322,7 +362,9 @@ fn every_save_settled(world: &World, server: &Server, outboxes: &[Vec<OutboxRow>
                         )));
                     }
                     if row.review_id.as_deref() != Some(item.review_id.to_string().as_str()) {
-                        return Err(fail(format!("{what}: the device names another review item than the server")));
+                        return Err(fail(format!(
+                            "{what}: the device names another review item than the server"
+                        )));
                     }
                 }
                 "rejected" => {
@@ -336,7 +378,9 @@ fn every_save_settled(world: &World, server: &Server, outboxes: &[Vec<OutboxRow>
                     }
                 }
                 other => {
-                    return Err(fail(format!("{what} is still {other} after the fleet settled")));
+                    return Err(fail(format!(
+                        "{what} is still {other} after the fleet settled"
+                    )));
                 }
             }
         }
@@ -346,7 +390,11 @@ fn every_save_settled(world: &World, server: &Server, outboxes: &[Vec<OutboxRow>
 
 /// One user action makes at most one record: no two applied creates carry one action's tag, and
 /// an action whose device shows Synced made exactly its own record.
-fn one_record_per_action(world: &World, server: &Server, outboxes: &[Vec<OutboxRow>]) -> Result<(), Failure> {
+fn one_record_per_action(
+    world: &World,
+    server: &Server,
+    outboxes: &[Vec<OutboxRow>],
+) -> Result<(), Failure> {
     let mut by_tag: BTreeMap<String, Vec<RecordId>> = BTreeMap::new();
     for entry in server.entries.values() {
         if entry.op == Op::Create && entry.outcome.status == OutcomeStatus::Applied {
@@ -356,9 +404,16 @@ fn one_record_per_action(world: &World, server: &Server, outboxes: &[Vec<OutboxR
         }
     }
     if let Some((tag, ids)) = by_tag.iter().find(|(_, ids)| ids.len() > 1) {
-        return Err(fail(format!("the action {tag} made {} records: {ids:?}", ids.len())));
+        return Err(fail(format!(
+            "the action {tag} made {} records: {ids:?}",
+            ids.len()
+        )));
     }
-    let saves = world.saves.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let saves = world
+        .saves
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     for saved in saves.iter().filter(|s| s.op == Op::Create) {
         let Some(tag) = &saved.tag else { continue };
         let synced = outboxes[saved.device]
@@ -382,7 +437,11 @@ fn review_complete(server: &Server, policy: &Policy) -> Result<(), Failure> {
         if entry.outcome.status != OutcomeStatus::Held {
             continue;
         }
-        let id = entry.outcome.review_id.map(|r| r.to_string()).unwrap_or_default();
+        let id = entry
+            .outcome
+            .review_id
+            .map(|r| r.to_string())
+            .unwrap_or_default();
         match server.reviews.get(&id) {
             Some(item) if item.change_id == entry.change_id => {}
             _ => {
@@ -395,7 +454,11 @@ fn review_complete(server: &Server, policy: &Policy) -> Result<(), Failure> {
             }
         }
     }
-    let manual = |t: RecordType, g: Group| policy.rule(t, g).is_some_and(|r| r.policy == PolicyKind::ManualReview);
+    let manual = |t: RecordType, g: Group| {
+        policy
+            .rule(t, g)
+            .is_some_and(|r| r.policy == PolicyKind::ManualReview)
+    };
     let mut open: BTreeSet<(RecordId, Group)> = BTreeSet::new();
     for item in server.reviews.values() {
         if item.kind == ReviewKind::Conflict && item.state == "open" {
@@ -412,7 +475,11 @@ fn review_complete(server: &Server, policy: &Policy) -> Result<(), Failure> {
                     "{} {}.{group} is {} but {} conflict on it is open in the inbox",
                     record.record_type,
                     short(*id),
-                    if state.contested { "contested" } else { "not contested" },
+                    if state.contested {
+                        "contested"
+                    } else {
+                        "not contested"
+                    },
                     if listed { "a" } else { "no" }
                 )));
             }
@@ -445,8 +512,15 @@ fn no_change_under_review_or_lock(server: &Server, policy: &Policy) -> Result<()
         {
             continue;
         }
-        let Some(opened) = server.by_change.get(&item.change_id).and_then(|s| s.first()) else {
-            return Err(fail(format!("conflict {} has no held change in the log", item.review_id)));
+        let Some(opened) = server
+            .by_change
+            .get(&item.change_id)
+            .and_then(|s| s.first())
+        else {
+            return Err(fail(format!(
+                "conflict {} has no held change in the log",
+                item.review_id
+            )));
         };
         let closed = match item.resolved_at {
             Some(at) => Some(*by_time.get(&(item.record_id, at)).ok_or_else(|| {
@@ -458,9 +532,16 @@ fn no_change_under_review_or_lock(server: &Server, policy: &Policy) -> Result<()
             })?),
             None => None,
         };
-        intervals.entry((item.record_id, group)).or_default().push((*opened, closed));
+        intervals
+            .entry((item.record_id, group))
+            .or_default()
+            .push((*opened, closed));
     }
-    let states: BTreeMap<ChangeId, &str> = server.changes.iter().map(|c| (c.change_id, c.state.as_str())).collect();
+    let states: BTreeMap<ChangeId, &str> = server
+        .changes
+        .iter()
+        .map(|c| (c.change_id, c.state.as_str()))
+        .collect();
     let mut state: BTreeMap<RecordId, String> = BTreeMap::new();
     let mut job_of: BTreeMap<RecordId, RecordId> = BTreeMap::new();
     for entry in server.entries.values() {
@@ -468,7 +549,16 @@ fn no_change_under_review_or_lock(server: &Server, policy: &Policy) -> Result<()
             continue;
         }
         let t = entry.record_type;
-        let what = || format!("{} {} at seq {} ({} by {})", t, short(entry.record_id), entry.seq, entry.op.as_str(), entry.author);
+        let what = || {
+            format!(
+                "{} {} at seq {} ({} by {})",
+                t,
+                short(entry.record_id),
+                entry.seq,
+                entry.op.as_str(),
+                entry.author
+            )
+        };
         if entry.kind == "change" {
             if let Some(first) = t.groups().first() {
                 if t.is_job_child() {
@@ -483,9 +573,13 @@ fn no_change_under_review_or_lock(server: &Server, policy: &Policy) -> Result<()
                         job_of.entry(entry.record_id).or_insert(job);
                     }
                     let parent_state = job_of.get(&entry.record_id).and_then(|j| state.get(j));
-                    if let (Some(rule), Some(parent_state)) = (policy.rule(t, *first), parent_state) {
+                    if let (Some(rule), Some(parent_state)) = (policy.rule(t, *first), parent_state)
+                    {
                         if rule.locked_in.contains(parent_state) {
-                            return Err(fail(format!("{} went in while its job was {parent_state}", what())));
+                            return Err(fail(format!(
+                                "{} went in while its job was {parent_state}",
+                                what()
+                            )));
                         }
                     }
                 }
@@ -499,16 +593,20 @@ fn no_change_under_review_or_lock(server: &Server, policy: &Policy) -> Result<()
                         && entry.values.get("state").and_then(Value::as_str) == Some("archived");
                     if let Some(rule) = policy.rule(t, group) {
                         if rule.locked_in.contains(&before) && !archive_of_closed {
-                            return Err(fail(format!("{} changed {group} while the record was {before}", what())));
+                            return Err(fail(format!(
+                                "{} changed {group} while the record was {before}",
+                                what()
+                            )));
                         }
                         if rule.policy == PolicyKind::ManualReview {
-                            let contested = intervals
-                                .get(&(entry.record_id, group))
-                                .is_some_and(|spans| {
-                                    spans.iter().any(|(open, close)| {
-                                        *open < entry.seq && close.is_none_or(|c| c > entry.seq)
-                                    })
-                                });
+                            let contested =
+                                intervals
+                                    .get(&(entry.record_id, group))
+                                    .is_some_and(|spans| {
+                                        spans.iter().any(|(open, close)| {
+                                            *open < entry.seq && close.is_none_or(|c| c > entry.seq)
+                                        })
+                                    });
                             if contested {
                                 return Err(fail(format!(
                                     "{} changed {group} while a conflict on it was open",
@@ -542,14 +640,22 @@ async fn caches_converge(world: &World, server: &Server) -> Result<(), Failure> 
         let my_jobs: BTreeSet<RecordId> = server
             .records
             .values()
-            .filter(|r| r.record_type == RecordType::Job && (r.owner == me || (device.role == Role::Technician && r.owner == team)))
+            .filter(|r| {
+                r.record_type == RecordType::Job
+                    && (r.owner == me || (device.role == Role::Technician && r.owner == team))
+            })
             .map(|r| r.record_id)
             .collect();
         let my_customers: BTreeSet<String> = my_jobs
             .iter()
             .filter_map(|j| server.records.get(j))
             .filter_map(|j| j.groups.get(&Group::Schedule))
-            .filter_map(|s| s.values.get("customer_id").and_then(Value::as_str).map(str::to_string))
+            .filter_map(|s| {
+                s.values
+                    .get("customer_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
             .collect();
         for record in server.records.values() {
             let t = record.record_type;
@@ -570,11 +676,23 @@ async fn caches_converge(world: &World, server: &Server) -> Result<(), Failure> 
             if !in_scope {
                 continue;
             }
-            let what = format!("{}: {} {} ({})", device.name, t, short(record.record_id), record.number.clone().unwrap_or_default());
+            let what = format!(
+                "{}: {} {} ({})",
+                device.name,
+                t,
+                short(record.record_id),
+                record.number.clone().unwrap_or_default()
+            );
             let Some(mine) = cached.get(&record.record_id) else {
-                return Err(fail(format!("{what} is on the server in its scope but not in its cache")));
+                return Err(fail(format!(
+                    "{what} is on the server in its scope but not in its cache"
+                )));
             };
-            if mine.number != record.number || mine.owner != record.owner || mine.owner_epoch != record.owner_epoch || mine.state != record.state {
+            if mine.number != record.number
+                || mine.owner != record.owner
+                || mine.owner_epoch != record.owner_epoch
+                || mine.state != record.state
+            {
                 return Err(fail(format!(
                     "{what}: cache has number {:?} owner {} epoch {} state {}; server {:?} {} {} {}",
                     mine.number, mine.owner, mine.owner_epoch, mine.state, record.number, record.owner, record.owner_epoch, record.state
@@ -582,7 +700,8 @@ async fn caches_converge(world: &World, server: &Server) -> Result<(), Failure> 
             }
             for (group, state) in &record.groups {
                 match mine.groups.get(group) {
-                    Some((version, values)) if *version == state.version && *values == state.values => {}
+                    Some((version, values))
+                        if *version == state.version && *values == state.values => {}
                     Some((version, values)) => {
                         return Err(fail(format!(
                             "{what}.{group}: cache has v{version} {values}; server v{} {}",
@@ -590,7 +709,10 @@ async fn caches_converge(world: &World, server: &Server) -> Result<(), Failure> 
                         )))
                     }
                     None => {
-                        return Err(fail(format!("{what}.{group}: not in the cache; server v{}", state.version)))
+                        return Err(fail(format!(
+                            "{what}.{group}: not in the cache; server v{}",
+                            state.version
+                        )))
                     }
                 }
             }

@@ -42,7 +42,8 @@ fn cheap_hash() -> Result<String, Failure> {
     use argon2::password_hash::{PasswordHasher, SaltString};
     let params = argon2::Params::new(8, 1, 1, None).map_err(|e| Failure::setup(e.to_string()))?;
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-    let salt = SaltString::encode_b64(b"fieldsync-sim-salt").map_err(|e| Failure::setup(e.to_string()))?;
+    let salt =
+        SaltString::encode_b64(b"fieldsync-sim-salt").map_err(|e| Failure::setup(e.to_string()))?;
     argon
         .hash_password(PASSWORD.as_bytes(), &salt)
         .map(|h| h.to_string())
@@ -108,6 +109,13 @@ pub struct Counts {
     pub reopens: u64,
     pub voids: u64,
     pub photos: u64,
+    /// Outcomes the devices were told, over all their rounds.
+    pub applied: u64,
+    pub held: u64,
+    pub rejected: u64,
+    pub files_uploaded: u64,
+    /// Office calls (reassign, reopen, resolve) the server carried out.
+    pub office_calls_done: u64,
 }
 
 pub struct World {
@@ -133,7 +141,13 @@ pub struct World {
 /// The people of a run: (name, role, team).
 fn people(technicians: usize) -> Vec<(String, Role, Option<String>)> {
     let mut people: Vec<(String, Role, Option<String>)> = (0..technicians)
-        .map(|i| (format!("tech{i}"), Role::Technician, Some("north".to_string())))
+        .map(|i| {
+            (
+                format!("tech{i}"),
+                Role::Technician,
+                Some("north".to_string()),
+            )
+        })
         .collect();
     people.push(("dana".into(), Role::Dispatcher, Some("dispatch".into())));
     people.push(("sam".into(), Role::Supervisor, None));
@@ -205,7 +219,11 @@ impl World {
         // same job open on two devices), and the office's desks (finance on two machines).
         let mut devices: Vec<(String, Role, String)> = Vec::new();
         for i in 0..technicians {
-            devices.push((format!("tech{i}"), Role::Technician, format!("tech{i} phone")));
+            devices.push((
+                format!("tech{i}"),
+                Role::Technician,
+                format!("tech{i} phone"),
+            ));
         }
         if world.rng.gen_bool(0.5) {
             devices.push(("tech0".into(), Role::Technician, "tech0 tablet".into()));
@@ -384,8 +402,13 @@ impl World {
                 let line = self.devices[d].line;
                 let name = self.devices[d].name.clone();
                 if self.net.online(line) {
-                    // Offline for minutes to hours; it comes back when the time line gets there.
-                    let hours = Span::minutes(self.rng.gen_range(10..=8 * 60));
+                    // Offline for minutes, now and then for hours; it comes back when the time
+                    // line gets there.
+                    let hours = if self.rng.gen_bool(0.2) {
+                        Span::minutes(self.rng.gen_range(60..=8 * 60))
+                    } else {
+                        Span::minutes(self.rng.gen_range(2..=30))
+                    };
                     self.net.set_online(line, false);
                     self.devices[d].back_at = Some(now + hours);
                     self.note(format!("{name}: offline for {}m", hours.num_minutes()));
@@ -399,7 +422,7 @@ impl World {
                 if self.net.server_up() {
                     self.crash_server().await;
                     self.counts.server_crashes += 1;
-                    let down = Span::seconds(self.rng.gen_range(0..=1800));
+                    let down = Span::seconds(self.rng.gen_range(0..=300));
                     self.server_down_until = Some(now + down);
                     self.note(format!("server: crashed, down for {}s", down.num_seconds()));
                 }
@@ -431,7 +454,13 @@ impl World {
     async fn restart_app(&mut self, d: usize, why: &str) -> Result<(), Failure> {
         let (line, dir, name, seed, skew) = {
             let dev = &self.devices[d];
-            (dev.line, dev.dir.clone(), dev.name.clone(), dev.seed, dev.skew)
+            (
+                dev.line,
+                dev.dir.clone(),
+                dev.name.clone(),
+                dev.seed,
+                dev.skew,
+            )
         };
         self.net.disarm(line);
         self.devices[d].client.cache().close().await;
@@ -448,7 +477,12 @@ impl World {
 
     /// One sync round of a device, as its background loop (or "Sync now") would run it; a kill
     /// drops the round where it stands and restarts the app from its cache.
-    async fn sync_with(&mut self, d: usize, force: bool, kill: Option<KillPlan>) -> Result<(), Failure> {
+    async fn sync_with(
+        &mut self,
+        d: usize,
+        force: bool,
+        kill: Option<KillPlan>,
+    ) -> Result<(), Failure> {
         let line = self.devices[d].line;
         let name = self.devices[d].name.clone();
         let killed = Arc::new(tokio::sync::Notify::new());
@@ -483,6 +517,10 @@ impl World {
                 return self.restart_app(d, "killed mid-sync").await;
             }
             Some(Ok(report)) => {
+                self.counts.applied += report.applied as u64;
+                self.counts.held += report.held as u64;
+                self.counts.rejected += report.rejected as u64;
+                self.counts.files_uploaded += report.files_uploaded as u64;
                 self.note(format!(
                     "{name}: {how}: sent {} applied {} held {} rejected {} files {} pulled {} failed {:?}",
                     report.sent,
@@ -498,7 +536,9 @@ impl World {
                 let e = e.to_string();
                 // A local store that fails is a bug; a network that fails is the weather.
                 if e.starts_with("local store") || e.starts_with("local data") {
-                    return Err(Failure::invariant(format!("{name}: sync round failed: {e}")));
+                    return Err(Failure::invariant(format!(
+                        "{name}: sync round failed: {e}"
+                    )));
                 }
                 self.note(format!("{name}: {how} failed: {e}"));
             }
@@ -607,9 +647,21 @@ impl World {
         let tag = self.tag();
         let change = match roll {
             8..=32 => {
-                let states = ["opened", "in_progress", "paused", "in_progress", "signed_off", "closed"];
+                let states = [
+                    "opened",
+                    "in_progress",
+                    "paused",
+                    "in_progress",
+                    "signed_off",
+                    "closed",
+                ];
                 let to = states[self.rng.gen_range(0..states.len())];
-                update(RecordType::Job, job_id, Group::Status, json!({ "state": to }))
+                update(
+                    RecordType::Job,
+                    job_id,
+                    Group::Status,
+                    json!({ "state": to }),
+                )
             }
             33..=45 => update(
                 RecordType::Job,
@@ -699,7 +751,8 @@ impl World {
             },
             "description": {"summary": format!("{tag} job")},
         });
-        self.save(d, create(RecordType::Job, id, values), "creates a job").await
+        self.save(d, create(RecordType::Job, id, values), "creates a job")
+            .await
     }
 
     async fn create_customer(&mut self, d: usize) -> Result<(), Failure> {
@@ -709,8 +762,12 @@ impl World {
             "profile": {"name": format!("{tag} customer"), "site_address": SITES[0]},
             "billing": {"billing_contact": format!("{tag} billing")},
         });
-        self.save(d, create(RecordType::Customer, id, values), "creates a customer")
-            .await
+        self.save(
+            d,
+            create(RecordType::Customer, id, values),
+            "creates a customer",
+        )
+        .await
     }
 
     async fn act_dispatcher(&mut self, d: usize) -> Result<(), Failure> {
@@ -723,15 +780,37 @@ impl World {
         let job_id = job.record.record_id;
         match roll {
             15..=39 => {
-                let to = self.technicians[self.rng.gen_range(0..self.technicians.len())].clone();
+                // Mostly to someone else than the job's owner, as a dispatcher would.
+                let others: Vec<String> = self
+                    .technicians
+                    .iter()
+                    .filter(|t| {
+                        job.record.owner != Owner::User(t.to_string()) || self.rng.gen_bool(0.05)
+                    })
+                    .cloned()
+                    .collect();
+                let Some(to) = others
+                    .get(self.rng.gen_range(0..others.len().max(1)))
+                    .cloned()
+                else {
+                    return Ok(());
+                };
                 self.counts.reassigns += 1;
                 let body = json!({"owner": {"kind": "user", "name": to}});
-                self.call(d, "POST", &format!("/api/v1/records/job/{job_id}/reassign"), Some(body), &format!("reassigns {} to {to}", short(job_id)))
-                    .await
+                self.call(
+                    d,
+                    "POST",
+                    &format!("/api/v1/records/job/{job_id}/reassign"),
+                    Some(body),
+                    &format!("reassigns {} to {to}", short(job_id)),
+                )
+                .await
             }
             40..=49 => self.void(d, RecordType::Job, job_id).await,
             50..=59 => {
-                let start = start_time() + Span::days(self.rng.gen_range(0..3)) + Span::hours(self.rng.gen_range(1..9));
+                let start = start_time()
+                    + Span::days(self.rng.gen_range(0..3))
+                    + Span::hours(self.rng.gen_range(1..9));
                 let change = update(
                     RecordType::Job,
                     job_id,
@@ -742,7 +821,12 @@ impl World {
             }
             60..=67 => {
                 let tag = self.tag();
-                let change = update(RecordType::Job, job_id, Group::Description, json!({"summary": format!("{tag} office summary")}));
+                let change = update(
+                    RecordType::Job,
+                    job_id,
+                    Group::Description,
+                    json!({"summary": format!("{tag} office summary")}),
+                );
                 self.save(d, change, "edits the summary").await
             }
             68..=74 => self.reopen(d, job_id).await,
@@ -762,7 +846,12 @@ impl World {
             0..=24 => {
                 let states = ["paused", "in_progress", "signed_off", "closed"];
                 let to = states[self.rng.gen_range(0..states.len())];
-                let change = update(RecordType::Job, job_id, Group::Status, json!({ "state": to }));
+                let change = update(
+                    RecordType::Job,
+                    job_id,
+                    Group::Status,
+                    json!({ "state": to }),
+                );
                 self.save(d, change, "changes the status").await
             }
             25..=39 => {
@@ -792,7 +881,13 @@ impl World {
             let subtotal = self.rng.gen_range(50..500) as f64;
             let id = self.devices[d].client.new_record_id();
             let values = json!({"totals": {"job_id": job.to_string(), "lines": [format!("{tag} invoice")], "subtotal": subtotal, "tax": subtotal / 5.0, "total": subtotal * 1.2, "currency": "EUR"}});
-            return self.save(d, create(RecordType::Invoice, id, values), "creates an invoice").await;
+            return self
+                .save(
+                    d,
+                    create(RecordType::Invoice, id, values),
+                    "creates an invoice",
+                )
+                .await;
         }
         if roll < 30 {
             return self.billing(d).await;
@@ -800,16 +895,32 @@ impl World {
         if roll < 45 {
             return self.resolve(d).await;
         }
-        let invoice = invoices[self.rng.gen_range(0..invoices.len())].record.record_id;
+        let invoice = invoices[self.rng.gen_range(0..invoices.len())]
+            .record
+            .record_id;
         match roll {
             45..=74 => {
                 let total = self.rng.gen_range(50..900) as f64;
-                let change = update(RecordType::Invoice, invoice, Group::Totals, json!({"total": total}));
+                let change = update(
+                    RecordType::Invoice,
+                    invoice,
+                    Group::Totals,
+                    json!({"total": total}),
+                );
                 self.save(d, change, "corrects a total").await
             }
             75..=92 => {
-                let to = if self.rng.gen_bool(0.6) { "sent" } else { "paid" };
-                let change = update(RecordType::Invoice, invoice, Group::Status, json!({"state": to}));
+                let to = if self.rng.gen_bool(0.6) {
+                    "sent"
+                } else {
+                    "paid"
+                };
+                let change = update(
+                    RecordType::Invoice,
+                    invoice,
+                    Group::Status,
+                    json!({"state": to}),
+                );
                 self.save(d, change, "moves an invoice").await
             }
             _ => self.void(d, RecordType::Invoice, invoice).await,
@@ -824,9 +935,16 @@ impl World {
         }
         match roll {
             10..=49 => {
-                let customer = customers[self.rng.gen_range(0..customers.len())].record.record_id;
+                let customer = customers[self.rng.gen_range(0..customers.len())]
+                    .record
+                    .record_id;
                 let tag = self.tag();
-                let change = update(RecordType::Customer, customer, Group::Profile, json!({"phone": format!("{tag} phone")}));
+                let change = update(
+                    RecordType::Customer,
+                    customer,
+                    Group::Profile,
+                    json!({"phone": format!("{tag} phone")}),
+                );
                 self.save(d, change, "edits a customer").await
             }
             50..=79 => self.billing(d).await,
@@ -839,7 +957,9 @@ impl World {
         if customers.is_empty() {
             return Ok(());
         }
-        let customer = customers[self.rng.gen_range(0..customers.len())].record.record_id;
+        let customer = customers[self.rng.gen_range(0..customers.len())]
+            .record
+            .record_id;
         let tag = self.tag();
         let change = update(
             RecordType::Customer,
@@ -850,7 +970,12 @@ impl World {
         self.save(d, change, "edits billing").await
     }
 
-    async fn void(&mut self, d: usize, record_type: RecordType, record_id: RecordId) -> Result<(), Failure> {
+    async fn void(
+        &mut self,
+        d: usize,
+        record_type: RecordType,
+        record_id: RecordId,
+    ) -> Result<(), Failure> {
         let tag = self.tag();
         self.counts.voids += 1;
         let change = NewChange {
@@ -866,6 +991,19 @@ impl World {
     }
 
     async fn reopen(&mut self, d: usize, job: RecordId) -> Result<(), Failure> {
+        // Mostly a job the person sees signed off or closed; now and then one that is not.
+        let closed: Vec<RecordId> = self
+            .views(d, RecordType::Job)
+            .await?
+            .iter()
+            .filter(|v| matches!(v.record.state.as_str(), "signed_off" | "closed"))
+            .map(|v| v.record.record_id)
+            .collect();
+        let job = if !closed.is_empty() && self.rng.gen_bool(0.9) {
+            closed[self.rng.gen_range(0..closed.len())]
+        } else {
+            job
+        };
         self.counts.reopens += 1;
         let tag = self.tag();
         self.call(
@@ -904,10 +1042,12 @@ impl World {
         }
         let item = items[self.rng.gen_range(0..items.len())].clone();
         let body = match (item.kind, self.rng.gen_range(0..3)) {
-            (ReviewKind::Conflict, 2) => match merged_values(item.record_type, item.group, &mut self.rng) {
-                Some(values) => json!({"choice": "merged", "values": values}),
-                None => json!({"choice": "current"}),
-            },
+            (ReviewKind::Conflict, 2) => {
+                match merged_values(item.record_type, item.group, &mut self.rng) {
+                    Some(values) => json!({"choice": "merged", "values": values}),
+                    None => json!({"choice": "current"}),
+                }
+            }
             (_, 0) => json!({"choice": "current"}),
             _ => json!({"choice": "incoming"}),
         };
@@ -919,18 +1059,32 @@ impl World {
             item.group.map(|g| g.as_str()).unwrap_or("-"),
             body["choice"]
         );
-        self.call(d, "POST", &format!("/api/v1/review/{}/resolve", item.review_id), Some(body), &what)
-            .await
+        self.call(
+            d,
+            "POST",
+            &format!("/api/v1/review/{}/resolve", item.review_id),
+            Some(body),
+            &what,
+        )
+        .await
     }
 
     /// An office call beyond sync (reassign, reopen, resolve) through the device's network.
-    async fn call(&mut self, d: usize, method: &str, path: &str, body: Option<Value>, what: &str) -> Result<(), Failure> {
+    async fn call(
+        &mut self,
+        d: usize,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        what: &str,
+    ) -> Result<(), Failure> {
         let client = self.devices[d].client.clone();
         let name = self.devices[d].name.clone();
         let answer = client.call_api(method, path, body).await;
         self.drain_net_trace();
         let shown = match answer {
             Ok(value) => {
+                self.counts.office_calls_done += 1;
                 // Only the parts that do not carry the server's random ids go in the trace.
                 let outcome = value.get("outcome").unwrap_or(&value);
                 format!(
@@ -955,7 +1109,14 @@ impl World {
         }
         let taps = if self.rng.gen_bool(0.15) { 2 } else { 1 };
         for tap in 0..taps {
-            let result = record_save(&client, &self.saves, self.devices[d].line, d, change.clone()).await;
+            let result = record_save(
+                &client,
+                &self.saves,
+                self.devices[d].line,
+                d,
+                change.clone(),
+            )
+            .await;
             let line = format!(
                 "{name}: {what}{}: {} {} {} -> {result}",
                 if tap > 0 { " (double tap)" } else { "" },
@@ -988,7 +1149,8 @@ impl World {
             .iter()
             .filter(|j| {
                 !j.record.read_only
-                    && (self.devices[d].role != Role::Technician || j.record.owner == Owner::User(user.clone()))
+                    && (self.devices[d].role != Role::Technician
+                        || j.record.owner == Owner::User(user.clone()))
             })
             .map(|j| j.record.record_id)
             .collect();
@@ -999,9 +1161,19 @@ impl World {
         let tag = self.tag();
         let mut change = match (self.devices[d].role, self.rng.gen_range(0..3)) {
             (Role::Technician, 0) => self.child(d, RecordType::JobNote, job, &tag),
-            (Role::Technician, 1) => update(RecordType::Job, job, Group::Work, json!({"labour_hours": 3.5})),
+            (Role::Technician, 1) => update(
+                RecordType::Job,
+                job,
+                Group::Work,
+                json!({"labour_hours": 3.5}),
+            ),
             (Role::Finance | Role::Office, _) => self.child(d, RecordType::JobNote, job, &tag),
-            _ => update(RecordType::Job, job, Group::Description, json!({"summary": format!("{tag} typed")})),
+            _ => update(
+                RecordType::Job,
+                job,
+                Group::Description,
+                json!({"summary": format!("{tag} typed")}),
+            ),
         };
         change.change_id = Some(client.new_change_id());
         let saves = self.saves.clone();
@@ -1011,7 +1183,12 @@ impl World {
             line,
             Box::new(move || {
                 Box::pin(async move {
-                    let what = format!("{} {} {}", change.op.as_str(), change.record_type, short(change.record_id));
+                    let what = format!(
+                        "{} {} {}",
+                        change.op.as_str(),
+                        change.record_type,
+                        short(change.record_id)
+                    );
                     let result = record_save(&client, &saves, line, d, change).await;
                     format!("typed {what} -> {result}")
                 })
@@ -1021,12 +1198,15 @@ impl World {
     }
 
     /// A device's records of a type as its person sees them, in a fixed order.
-    async fn views(&mut self, d: usize, record_type: RecordType) -> Result<Vec<RecordView>, Failure> {
+    async fn views(
+        &mut self,
+        d: usize,
+        record_type: RecordType,
+    ) -> Result<Vec<RecordView>, Failure> {
         let client = self.devices[d].client.clone();
-        let mut views = client
-            .records(record_type)
-            .await
-            .map_err(|e| Failure::invariant(format!("{}: read the cache: {e}", self.devices[d].name)))?;
+        let mut views = client.records(record_type).await.map_err(|e| {
+            Failure::invariant(format!("{}: read the cache: {e}", self.devices[d].name))
+        })?;
         // Voided records are not offered for work, but stay reachable now and then.
         views.sort_by_key(|v| v.record.record_id);
         Ok(views)
@@ -1061,7 +1241,10 @@ impl World {
                 self.sync(d, true).await?;
             }
             let max = match &self.store {
-                Some(store) => store.max_seq().await.map_err(|e| Failure::invariant(format!("server: {e}")))?,
+                Some(store) => store
+                    .max_seq()
+                    .await
+                    .map_err(|e| Failure::invariant(format!("server: {e}")))?,
                 None => 0,
             };
             let mut waiting = 0;
@@ -1074,7 +1257,9 @@ impl World {
                     .map_err(|e| Failure::invariant(format!("{}: cache: {e}", device.name)))?;
                 waiting += changes + files;
             }
-            self.note(format!("settle round {round}: newest seq {max}, {waiting} waiting"));
+            self.note(format!(
+                "settle round {round}: newest seq {max}, {waiting} waiting"
+            ));
             if waiting == 0 && max == last {
                 return Ok(());
             }
@@ -1082,7 +1267,11 @@ impl World {
         }
         let mut stuck = Vec::new();
         for device in &self.devices {
-            let status = device.client.status().await.map_err(|e| Failure::invariant(e.to_string()))?;
+            let status = device
+                .client
+                .status()
+                .await
+                .map_err(|e| Failure::invariant(e.to_string()))?;
             if status.changes.pending + status.files.pending > 0 {
                 stuck.push(format!(
                     "{}: {} changes, {} files ({:?} / {:?})",
@@ -1113,6 +1302,7 @@ impl World {
                 .collect(),
             counts: self.counts.clone(),
             devices: self.devices.len(),
+            trace: self.trace.clone(),
         }
     }
 }
@@ -1154,12 +1344,17 @@ async fn record_save(
     device: usize,
     change: NewChange,
 ) -> String {
-    let tag = (change.op == Op::Create).then(|| tag_of(&change.values)).flatten();
+    let tag = (change.op == Op::Create)
+        .then(|| tag_of(&change.values))
+        .flatten();
     let (record_type, record_id, op) = (change.record_type, change.record_id, change.op);
     match client.save(change).await {
         Ok((change_id, state)) => {
             let mut saves = saves.lock().unwrap_or_else(|p| p.into_inner());
-            if !saves.iter().any(|s| s.device == device && s.change_id == change_id) {
+            if !saves
+                .iter()
+                .any(|s| s.device == device && s.change_id == change_id)
+            {
                 saves.push(Saved {
                     device,
                     change_id,
@@ -1199,7 +1394,9 @@ pub fn tag_of(values: &Value) -> Option<String> {
 }
 
 /// Every record in a device's cache.
-pub async fn cached_records(client: &SyncClient) -> fieldsync_client::ClientResult<Vec<CachedRecord>> {
+pub async fn cached_records(
+    client: &SyncClient,
+) -> fieldsync_client::ClientResult<Vec<CachedRecord>> {
     let mut out = Vec::new();
     for t in RecordType::ALL {
         out.extend(client.cache().records(t, 100_000).await?);
@@ -1238,9 +1435,15 @@ fn merged_values(record_type: RecordType, group: Option<Group>, rng: &mut StdRng
             let states = ["in_progress", "paused", "signed_off"];
             Some(json!({"state": states[rng.gen_range(0..states.len())]}))
         }
-        (RecordType::Job, Group::Work) => Some(json!({"labour_hours": rng.gen_range(1..=20) as f64 / 2.0})),
-        (RecordType::Invoice, Group::Totals) => Some(json!({"total": rng.gen_range(10..999) as f64})),
-        (RecordType::Customer, Group::Billing) => Some(json!({"billing_contact": "merged contact"})),
+        (RecordType::Job, Group::Work) => {
+            Some(json!({"labour_hours": rng.gen_range(1..=20) as f64 / 2.0}))
+        }
+        (RecordType::Invoice, Group::Totals) => {
+            Some(json!({"total": rng.gen_range(10..999) as f64}))
+        }
+        (RecordType::Customer, Group::Billing) => {
+            Some(json!({"billing_contact": "merged contact"}))
+        }
         _ => None,
     }
 }
@@ -1248,5 +1451,7 @@ fn merged_values(record_type: RecordType, group: Option<Group>, rng: &mut StdRng
 /// The first eight hex digits of an id's random tail, for the trace.
 pub fn short(id: RecordId) -> String {
     let s = id.to_string();
-    s.get(s.len().saturating_sub(8)..).unwrap_or_default().to_string()
+    s.get(s.len().saturating_sub(8)..)
+        .unwrap_or_default()
+        .to_string()
 }

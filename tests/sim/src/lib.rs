@@ -93,6 +93,8 @@ pub struct RunSummary {
     pub faults: BTreeMap<String, u64>,
     pub counts: Counts,
     pub devices: usize,
+    /// The trace's last lines (all of a short run), for `--trace`.
+    pub trace: Vec<String>,
 }
 
 /// Where runs keep their files: memory-backed when the host has it (every save is an fsync).

@@ -18,10 +18,12 @@ struct Args {
     steps: usize,
     threads: usize,
     verbose: bool,
+    trace: bool,
 }
 
 const USAGE: &str = "usage: fieldsync-sim [--seed N | --seeds COUNT [--from FIRST]] [--steps K] [--threads T] [--verbose]
   --seed N      run one seed and print its trace hash and counts (replays a failure exactly)
+  --trace       with --seed: print the run's trace
   --seeds COUNT run seeds FIRST..FIRST+COUNT, in parallel over T threads, and report failures
   example: cargo run -p fieldsync-sim --release -- --seeds 20000";
 
@@ -33,6 +35,7 @@ fn parse_args() -> Result<Args, String> {
         steps: DEFAULT_STEPS,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         verbose: false,
+        trace: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -51,6 +54,7 @@ fn parse_args() -> Result<Args, String> {
             "--steps" => args.steps = number(value("--steps")?)? as usize,
             "--threads" => args.threads = (number(value("--threads")?)? as usize).max(1),
             "--verbose" => args.verbose = true,
+            "--trace" => args.trace = true,
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -69,6 +73,11 @@ fn main() {
     if let Some(seed) = args.seed {
         match run_seed(seed, args.steps) {
             Ok(summary) => {
+                if args.trace {
+                    for line in &summary.trace {
+                        println!("{line}");
+                    }
+                }
                 println!(
                     "seed {seed}: ok, {} devices, trace {}\n  faults {:?}\n  {:?}",
                     summary.devices, summary.trace_hash, summary.faults, summary.counts
@@ -135,7 +144,12 @@ fn main() {
         *faults
     );
     for failure in failures.iter() {
-        println!("  seed {}: {} -> {}", failure.seed, failure.message, failure.replay());
+        println!(
+            "  seed {}: {} -> {}",
+            failure.seed,
+            failure.message,
+            failure.replay()
+        );
     }
     if !failures.is_empty() {
         std::process::exit(1);

@@ -385,7 +385,14 @@ impl Net {
     }
 
     /// What happens to one request of `line`: the fault (if any) and what was armed.
-    fn decide(&self, line: usize) -> (Option<Fault>, Option<InFlight>, Option<(bool, Arc<tokio::sync::Notify>)>) {
+    fn decide(
+        &self,
+        line: usize,
+    ) -> (
+        Option<Fault>,
+        Option<InFlight>,
+        Option<(bool, Arc<tokio::sync::Notify>)>,
+    ) {
         let mut inner = lock(&self.inner);
         let inner = &mut *inner;
         let Some(l) = inner.lines.get_mut(line) else {
@@ -436,19 +443,25 @@ impl Net {
 
     /// Sends one request of `line` through the network: `Err` for no usable answer (the device
     /// sees a cut connection), `Ok` with whatever the server said.
-    pub async fn exchange(&self, line: usize, request: SimRequest) -> Result<Reply, TransportError> {
+    pub async fn exchange(
+        &self,
+        line: usize,
+        request: SimRequest,
+    ) -> Result<Reply, TransportError> {
         let (fault, in_flight, kill) = self.decide(line);
         let label = request.label();
         if let Some(action) = in_flight {
             let what = action().await;
-            lock(&self.inner).trace.push(format!("net: while {label} is in the air: {what}"));
+            lock(&self.inner)
+                .trace
+                .push(format!("net: while {label} is in the air: {what}"));
         }
         if let Some((after_delivery, killed)) = kill {
             if after_delivery && fault.is_none() {
                 let status = self.deliver(&request).await.map(|r| r.status.as_u16());
-                lock(&self.inner)
-                    .trace
-                    .push(format!("net: {label} -> {status:?}, then the app is killed"));
+                lock(&self.inner).trace.push(format!(
+                    "net: {label} -> {status:?}, then the app is killed"
+                ));
             } else {
                 lock(&self.inner)
                     .trace
@@ -523,7 +536,12 @@ pub struct SimTransport {
     pub line: usize,
 }
 
-fn json_request(method: Method, path: &str, token: Option<&str>, body: Option<Vec<u8>>) -> SimRequest {
+fn json_request(
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Vec<u8>>,
+) -> SimRequest {
     let mut headers = Vec::new();
     if let Some(token) = token {
         headers.push(("authorization", format!("Bearer {token}")));
@@ -562,7 +580,9 @@ fn refusal(reply: &Reply) -> TransportError {
     }
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(reply: Result<Reply, TransportError>) -> Result<T, TransportError> {
+fn read_json<T: serde::de::DeserializeOwned>(
+    reply: Result<Reply, TransportError>,
+) -> Result<T, TransportError> {
     let reply = reply?;
     if !reply.status.is_success() {
         return Err(refusal(&reply));
@@ -577,7 +597,12 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, TransportError> {
 #[async_trait]
 impl Transport for SimTransport {
     async fn login(&self, request: &LoginRequest) -> Result<LoginResponse, TransportError> {
-        let request = json_request(Method::POST, "/api/v1/auth/login", None, Some(encode(request)?));
+        let request = json_request(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(encode(request)?),
+        );
         read_json(self.net.exchange(self.line, request).await)
     }
 

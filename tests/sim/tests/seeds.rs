@@ -57,10 +57,15 @@ fn a_seed_replays_exactly() {
     let seed = env_number("FIELDSYNC_SIM_SEED").unwrap_or(7);
     let first = run_seed(seed, DEFAULT_STEPS).expect("the seed runs");
     let second = run_seed(seed, DEFAULT_STEPS).expect("the seed runs again");
-    assert_eq!(first.trace_hash, second.trace_hash, "seed {seed} ran two ways");
+    assert_eq!(
+        first.trace_hash, second.trace_hash,
+        "seed {seed} ran two ways"
+    );
     assert_ne!(
         first.trace_hash,
-        run_seed(seed + 1, DEFAULT_STEPS).expect("the next seed runs").trace_hash,
+        run_seed(seed + 1, DEFAULT_STEPS)
+            .expect("the next seed runs")
+            .trace_hash,
         "two seeds ran the same way: the seed drives nothing"
     );
 }
