@@ -683,7 +683,33 @@ impl World {
             ),
             58..=73 => self.child(d, RecordType::JobNote, job_id, &tag),
             74..=83 => self.child(d, RecordType::PartLine, job_id, &tag),
-            _ => return self.photo(d, job_id, &tag).await,
+            84..=91 => return self.photo(d, job_id, &tag).await,
+            // An inspection form, or its answers changed (owner only, locked after sign-off).
+            92..=95 => {
+                let existing = self.children_of(d, RecordType::Inspection, job_id).await?;
+                match existing.first() {
+                    Some(id) if self.rng.gen_bool(0.6) => update(
+                        RecordType::Inspection,
+                        *id,
+                        Group::Answers,
+                        json!({"answers": {"note": format!("{tag} answer")}}),
+                    ),
+                    _ => self.child(d, RecordType::Inspection, job_id, &tag),
+                }
+            }
+            // An edit of a part line already added: append-only, so it goes to review.
+            _ => {
+                let lines = self.children_of(d, RecordType::PartLine, job_id).await?;
+                let Some(line) = lines.first().copied() else {
+                    return Ok(());
+                };
+                update(
+                    RecordType::PartLine,
+                    line,
+                    Group::Line,
+                    json!({"quantity": 5}),
+                )
+            }
         };
         self.save(d, change, "saves").await
     }
@@ -693,6 +719,9 @@ impl World {
         let values = match record_type {
             RecordType::JobNote => {
                 json!({"text": {"job_id": job.to_string(), "text": format!("{tag} note")}})
+            }
+            RecordType::Inspection => {
+                json!({"answers": {"job_id": job.to_string(), "answers": {"note": format!("{tag} inspection")}}})
             }
             _ => {
                 json!({"line": {"job_id": job.to_string(), "part_number": format!("{tag} part"), "quantity": 2}})
@@ -1197,6 +1226,22 @@ impl World {
         Ok(())
     }
 
+    /// The records of a type on a job, as the device has them (confirmed by the server).
+    async fn children_of(
+        &mut self,
+        d: usize,
+        record_type: RecordType,
+        job: RecordId,
+    ) -> Result<Vec<RecordId>, Failure> {
+        Ok(self
+            .views(d, record_type)
+            .await?
+            .into_iter()
+            .filter(|v| v.record.job_id == Some(job) && !v.record.local_only)
+            .map(|v| v.record.record_id)
+            .collect())
+    }
+
     /// A device's records of a type as its person sees them, in a fixed order.
     async fn views(
         &mut self,
@@ -1379,7 +1424,15 @@ pub fn tag_of(values: &Value) -> Option<String> {
             }
             Value::Object(map) => {
                 // Only the fields that carry a tag (never ids or sites).
-                for key in ["name", "summary", "text", "part_number", "caption", "lines"] {
+                for key in [
+                    "name",
+                    "summary",
+                    "text",
+                    "part_number",
+                    "caption",
+                    "lines",
+                    "note",
+                ] {
                     if let Some(found) = map.get(key).and_then(walk) {
                         return Some(found);
                     }
