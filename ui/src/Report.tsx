@@ -133,8 +133,8 @@ export function Report({ onOpenJob }: { onOpenJob: (jobId: string) => void }) {
       {report && (
         <>
           <p className="muted small" data-testid="report-period">
-            {day(report.since)} – {day(report.until)} · {report.total} events · a change is slow when it reaches the server {report.slow_minutes} min or more after it was
-            saved on its device
+            {day(report.since)} – {day(report.until)} · {report.total} events · a change is slow when it reaches the server {report.slow_text} or more after it was saved on
+            its device
           </p>
           <div className="kind-cards" role="group" aria-label="Events by kind (choose one to filter the list)">
             {report.cards.map((c) => (

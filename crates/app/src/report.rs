@@ -121,6 +121,8 @@ pub struct ReportView {
     pub until: String,
     pub days: u32,
     pub slow_minutes: u32,
+    /// The slow threshold in words: "1 h".
+    pub slow_text: String,
     pub cards: Vec<ReportKindCard>,
     pub total: u32,
     /// Every cause, in a fixed order, with its events.
@@ -182,13 +184,15 @@ pub fn rule_label(rule: &str) -> String {
     }
 }
 
-/// A delay in words: "45 s", "12 min", "3 h 5 min", "2 days 4 h".
+/// A delay in words: "45 s", "12 min", "3 h", "3 h 5 min", "2 days 4 h".
 pub fn delay_text(secs: i64) -> String {
     let secs = secs.max(0);
     match secs {
         s if s < 60 => format!("{s} s"),
         s if s < 3600 => format!("{} min", s / 60),
+        s if s < 48 * 3600 && s % 3600 < 60 => format!("{} h", s / 3600),
         s if s < 48 * 3600 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+        s if s % 86400 < 3600 => format!("{} days", s / 86400),
         s => format!("{} days {} h", s / 86400, (s % 86400) / 3600),
     }
 }
@@ -230,11 +234,12 @@ pub fn detail(e: &ReportEvent, slow_secs: i64) -> String {
         },
         ReportKind::Conflict => format!("{group} changed on two devices"),
         ReportKind::VoidVsUpdate => "a void met an update".into(),
-        ReportKind::Rejected => match (&e.code, &e.message) {
-            (Some(code), Some(message)) => format!("{code}: {message}"),
-            (Some(code), None) => code.clone(),
-            _ => "refused".into(),
-        },
+        // The rule beside it names the code; the sentence says why.
+        ReportKind::Rejected => e
+            .message
+            .clone()
+            .or_else(|| e.code.clone())
+            .unwrap_or_else(|| "refused".into()),
         ReportKind::OwnershipMoved => format!("{group} edited under an earlier owner"),
         ReportKind::SlowChange => format!(
             "{} after it was saved (slow from {})",
@@ -323,6 +328,7 @@ pub fn view(report: &SyncReport, days: u32) -> ReportView {
         until: report.until.to_rfc3339_opts(SecondsFormat::Secs, true),
         days,
         slow_minutes: count(report.slow_secs / 60),
+        slow_text: delay_text(report.slow_secs),
         cards,
         total: count(report.totals.total),
         causes,
@@ -552,6 +558,8 @@ mod tests {
             (45, "45 s"),
             (720, "12 min"),
             (3 * 3600 + 300, "3 h 5 min"),
+            (3600, "1 h"),
+            (3 * 86400, "3 days"),
             (2 * 86400 + 4 * 3600, "2 days 4 h"),
         ] {
             assert_eq!(delay_text(secs), text);

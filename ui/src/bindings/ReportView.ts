@@ -8,7 +8,11 @@ import type { ReportRuleRow } from "./ReportRuleRow";
 /**
  * The sync review as the report page shows it.
  */
-export type ReportView = { since: string, until: string, days: number, slow_minutes: number, cards: Array<ReportKindCard>, total: number, 
+export type ReportView = { since: string, until: string, days: number, slow_minutes: number, 
+/**
+ * The slow threshold in words: "1 h".
+ */
+slow_text: string, cards: Array<ReportKindCard>, total: number, 
 /**
  * Every cause, in a fixed order, with its events.
  */
