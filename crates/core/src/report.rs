@@ -253,7 +253,8 @@ mod tests {
         use ReportCause::*;
         use ReportKind::*;
         let policy = Policy::default_policy();
-        let rows: Vec<(LoggedChange, Vec<(ReportKind, ReportCause, &str)>)> = vec![
+        type Expected = Vec<(ReportKind, ReportCause, &'static str)>;
+        let rows: Vec<(LoggedChange, Expected)> = vec![
             (
                 logged(Some(Group::Status), S::Applied, None, None, 5),
                 vec![],
