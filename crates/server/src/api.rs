@@ -187,6 +187,13 @@ pub async fn login(
         ));
     }
     auth::check(&state.login_limiter, &req.username)?;
+    // Each check holds 19 MiB for argon2: a burst of sign-ins (or of guesses at names, which the
+    // per-name limit does not stop) waits its turn rather than taking the server's memory.
+    let _turn = state
+        .password_checks
+        .acquire()
+        .await
+        .map_err(|_| ApiError::internal())?;
     let invalid = || {
         ApiError::from_code(
             fieldsync_core::ErrorCode::InvalidCredentials,

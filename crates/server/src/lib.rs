@@ -83,6 +83,8 @@ pub struct AppState {
     pub(crate) device_limiter: Arc<auth::KeyedLimiter>,
     pub(crate) login_limiter: Arc<auth::KeyedLimiter>,
     pub(crate) file_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Password checks running at once: one per core, as each is CPU and 19 MiB of memory.
+    pub(crate) password_checks: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -108,6 +110,9 @@ impl AppState {
             shutdown_tx: Arc::new(shutdown_tx),
             metrics: Arc::new(metrics::Metrics::new()),
             file_lock: Arc::new(tokio::sync::Mutex::new(())),
+            password_checks: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
         }
     }
 
