@@ -854,9 +854,19 @@ async fn lay_in_own(
                 .bind(&id)
                 .execute(&mut *conn)
                 .await?;
+            // Only where the server's first version has not arrived by a pull: the server's
+            // (which fills in what the create left out) stands over this device's.
             if let Some(groups) = change.values.as_object() {
                 for (group, values) in groups {
-                    put_group(conn, &id, group, 1, values).await?;
+                    sqlx::query(
+                        "INSERT INTO groups (record_id, grp, version, vals) VALUES (?, ?, 1, ?) \
+                         ON CONFLICT (record_id, grp) DO NOTHING",
+                    )
+                    .bind(&id)
+                    .bind(group)
+                    .bind(values.to_string())
+                    .execute(&mut *conn)
+                    .await?;
                 }
             }
         }
@@ -864,13 +874,24 @@ async fn lay_in_own(
             let Some(group) = fieldsync_core::judge::change_group(change) else {
                 return Ok(());
             };
-            let current: Option<String> =
-                sqlx::query_scalar("SELECT vals FROM groups WHERE record_id = ? AND grp = ?")
+            let cached: Option<(i64, String)> =
+                sqlx::query_as("SELECT version, vals FROM groups WHERE record_id = ? AND grp = ?")
                     .bind(&id)
                     .bind(group.as_str())
                     .fetch_optional(&mut *conn)
                     .await?;
-            let current = current
+            // An answer that comes late (a resend after a lost reply) may find this version,
+            // or a newer one, already pulled: the server's values and the record's state as it
+            // stands then are the truth, not this change laid over them.
+            if cached
+                .as_ref()
+                .zip(outcome.version)
+                .is_some_and(|((have, _), made)| *have >= made)
+            {
+                return Ok(());
+            }
+            let current = cached
+                .map(|(_, vals)| vals)
                 .as_deref()
                 .map(serde_json::from_str)
                 .transpose()?

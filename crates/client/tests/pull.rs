@@ -129,14 +129,67 @@ async fn an_edit_made_before_a_reassignment_does_not_take_the_epoch_back() {
     let epoch = |office: &Device| {
         let client = office.client.clone();
         let job = setup.job;
-        async move { client.cache().record(job).await.unwrap().unwrap().owner_epoch }
+        async move {
+            client
+                .cache()
+                .record(job)
+                .await
+                .unwrap()
+                .unwrap()
+                .owner_epoch
+        }
     };
     assert_eq!(epoch(&office).await, 2);
 
-    sam.apply(office_update(setup.job, Group::Work, 1, json!({"labour_hours": 2.5})))
-        .await;
+    sam.apply(office_update(
+        setup.job,
+        Group::Work,
+        1,
+        json!({"labour_hours": 2.5}),
+    ))
+    .await;
     office.client.sync_now().await.unwrap();
     assert_eq!(epoch(&office).await, 2, "the epoch only grows");
-    let job = office.client.cache().record(setup.job).await.unwrap().unwrap();
+    let job = office
+        .client
+        .cache()
+        .record(setup.job)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(job.groups[&Group::Work].1["labour_hours"], json!(2.5));
+}
+
+/// Found by the fleet simulation: a status change whose answer was lost was applied again from
+/// the replayed answer after the device had already pulled it and a newer version (the office
+/// voided the job), so the device showed the job in the technician's state, not voided.
+#[tokio::test]
+async fn a_late_answer_does_not_lay_an_old_version_over_a_newer_one() {
+    let harness = Harness::start().await;
+    let dana = harness.api("dana").await;
+    let sam = harness.api("sam").await;
+    let setup = job_for(&harness, &dana, "tom", "Orchard End").await;
+    let tom = harness.device("tom", "tom phone", 5).await;
+    tom.client.sync_now().await.unwrap();
+    tom.save(status(setup.job, "opened")).await;
+
+    // The push commits but its answer is lost; the pull that follows brings version 2.
+    harness.proxy.inject(Target::push(), Fault::DropReply, 1);
+    tom.client.sync_now().await.unwrap();
+    // The office voids the job; the device pulls that too while its push is refused again.
+    let mut void = office_update(setup.job, Group::Status, 2, json!({"reason": "customer cancelled"}));
+    void.op = Op::Void;
+    sam.apply(void).await;
+    harness.proxy.inject(Target::push(), Fault::Cut, 1);
+    tom.client.sync_now().await.unwrap();
+    // The resend gets the stored answer (applied, version 2): old news.
+    tom.client.sync_now().await.unwrap();
+    assert_eq!(tom.pending().await, 0);
+
+    let job = tom.client.cache().record(setup.job).await.unwrap().unwrap();
+    assert_eq!(job.state, "voided");
+    let (version, values) = &job.groups[&Group::Status];
+    assert_eq!(*version, 3);
+    assert_eq!(values["state"], json!("voided"));
+    assert_eq!(values["previous_state"], json!("opened"));
 }

@@ -334,6 +334,16 @@ impl World {
             self.note(format!("-- step {step} at {at}"));
             self.step().await?;
             self.drain_net_trace();
+            if self.net.take_crashed() {
+                self.crash_server().await;
+                self.counts.server_crashes += 1;
+                let down = Span::seconds(self.rng.gen_range(0..=300));
+                self.server_down_until = Some(self.time.now() + down);
+                self.note(format!(
+                    "server: crashed under a request, down for {}s",
+                    down.num_seconds()
+                ));
+            }
         }
         Ok(())
     }

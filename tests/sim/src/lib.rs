@@ -37,6 +37,8 @@ pub struct Failure {
     pub invariant: bool,
     /// The last lines of the run's trace.
     pub tail: Vec<String>,
+    /// The whole trace (its last few thousand lines), for `--trace`.
+    pub trace: Vec<String>,
     pub seed: u64,
     pub steps: usize,
 }
@@ -47,6 +49,7 @@ impl Failure {
             message,
             invariant: true,
             tail: Vec::new(),
+            trace: Vec::new(),
             seed: 0,
             steps: 0,
         }
@@ -132,6 +135,7 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<RunSummary, Failure> {
             Err(mut failure) => {
                 let from = world.trace.len().saturating_sub(60);
                 failure.tail = world.trace[from..].to_vec();
+                failure.trace = world.trace.clone();
                 Err(failure)
             }
         }

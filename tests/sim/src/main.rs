@@ -84,6 +84,11 @@ fn main() {
                 );
             }
             Err(failure) => {
+                if args.trace {
+                    for line in &failure.trace {
+                        println!("{line}");
+                    }
+                }
                 eprintln!("{failure}");
                 std::process::exit(1);
             }

@@ -147,6 +147,11 @@ pub enum Fault {
     Delay,
     /// A proxy in front of the server answers 503 with `Retry-After`.
     Unavailable,
+    /// The server fails on the request (a 500) and commits nothing.
+    InternalError,
+    /// The server commits the request and crashes before answering; it is down until the step
+    /// loop restarts it from its database.
+    CrashAfterCommit,
     /// The device has no network.
     Offline,
     /// The server is down (crashed, not yet restarted).
@@ -154,12 +159,14 @@ pub enum Fault {
 }
 
 impl Fault {
-    pub const ALL: [Fault; 7] = [
+    pub const ALL: [Fault; 9] = [
         Fault::DropRequest,
         Fault::DropReply,
         Fault::Duplicate,
         Fault::Delay,
         Fault::Unavailable,
+        Fault::InternalError,
+        Fault::CrashAfterCommit,
         Fault::Offline,
         Fault::ServerDown,
     ];
@@ -171,6 +178,8 @@ impl Fault {
             Fault::Duplicate => "duplicate",
             Fault::Delay => "delay",
             Fault::Unavailable => "unavailable",
+            Fault::InternalError => "internal_error",
+            Fault::CrashAfterCommit => "crash_after_commit",
             Fault::Offline => "offline",
             Fault::ServerDown => "server_down",
         }
@@ -186,6 +195,8 @@ pub struct FaultRates {
     pub duplicate: u32,
     pub delay: u32,
     pub unavailable: u32,
+    pub internal_error: u32,
+    pub crash_after_commit: u32,
 }
 
 impl FaultRates {
@@ -198,6 +209,8 @@ impl FaultRates {
             duplicate: rng.gen_range(0..=top / 2),
             delay: rng.gen_range(0..=top / 2),
             unavailable: rng.gen_range(0..=top / 4),
+            internal_error: rng.gen_range(0..=top / 4),
+            crash_after_commit: rng.gen_range(0..=top / 20),
         }
     }
 }
@@ -244,6 +257,8 @@ struct NetInner {
     struck: BTreeMap<Fault, u64>,
     /// Lines for the trace, taken by the step loop.
     trace: Vec<String>,
+    /// The server crashed under a request; the step loop closes its store and restarts it.
+    crashed: bool,
 }
 
 /// The network between the fleet and the server.
@@ -265,6 +280,7 @@ impl Net {
                 arrivals: 0,
                 struck: BTreeMap::new(),
                 trace: Vec::new(),
+                crashed: false,
             }),
             server: Mutex::new(None),
             time,
@@ -324,6 +340,11 @@ impl Net {
             l.killed = None;
             l.in_flight = None;
         }
+    }
+
+    /// Whether the server crashed under a request since last asked.
+    pub fn take_crashed(&self) -> bool {
+        std::mem::take(&mut lock(&self.inner).crashed)
     }
 
     pub fn struck(&self) -> BTreeMap<Fault, u64> {
@@ -426,6 +447,8 @@ impl Net {
                 (r.duplicate, Fault::Duplicate),
                 (r.delay, Fault::Delay),
                 (r.unavailable, Fault::Unavailable),
+                (r.internal_error, Fault::InternalError),
+                (r.crash_after_commit, Fault::CrashAfterCommit),
             ] {
                 edge += rate;
                 if roll < edge {
@@ -497,6 +520,19 @@ impl Net {
                     request: request.clone(),
                 });
                 Err(cut("timed out"))
+            }
+            Some(Fault::InternalError) => Ok(Reply {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                headers: HeaderMap::new(),
+                body: Bytes::from_static(
+                    br#"{"code":"internal","message":"something went wrong on the server"}"#,
+                ),
+            }),
+            Some(Fault::CrashAfterCommit) => {
+                let _ = self.deliver(&request).await;
+                self.set_server(None);
+                lock(&self.inner).crashed = true;
+                Err(cut("the connection closed"))
             }
             Some(Fault::Unavailable) => {
                 let retry_after = lock(&self.inner).rng.gen_range(1..=120u64);
