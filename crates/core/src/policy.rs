@@ -382,10 +382,26 @@ impl Policy {
                         + 1
                 })
                 .unwrap_or(1);
+            // toml_edit leaves the message empty for some errors (a control character in a
+            // comment, found by fuzzing); the admin still gets a sentence.
+            let message = match e.message().trim() {
+                "" => match text
+                    .lines()
+                    .nth(line - 1)
+                    .and_then(|l| l.chars().find(|c| c.is_control() && *c != '\t'))
+                {
+                    Some(c) => format!(
+                        "a control character ({}) is not allowed in a policy file",
+                        c.escape_unicode()
+                    ),
+                    None => "this line is not valid TOML".to_string(),
+                },
+                message => message.to_string(),
+            };
             PolicyError {
                 line,
                 key: String::new(),
-                message: e.message().to_string(),
+                message,
             }
         })?;
         let parser = Parser { text };

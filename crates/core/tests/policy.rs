@@ -340,6 +340,14 @@ fn every_error_names_the_line_and_the_key() {
             key: "",
             message: "",
         },
+        // Found by fuzzing (fuzz/regressions/policy/empty-error-message): the error said nothing.
+        Broken {
+            what: "a control character in a comment",
+            text: edited("(default true)", "(default\u{b} true)"),
+            line_with: "(default\u{b} true)",
+            key: "",
+            message: "control character (\\u{b})",
+        },
     ]);
 }
 
