@@ -780,7 +780,7 @@ impl World {
         let start = start_time() + Span::days(self.rng.gen_range(0..3)) + Span::hours(2);
         let tag = self.tag();
         let id = self.devices[d].client.new_record_id();
-        let values = json!({
+        let mut values = json!({
             "schedule": {
                 "customer_id": customer.to_string(),
                 "site": site,
@@ -790,6 +790,13 @@ impl World {
             },
             "description": {"summary": format!("{tag} job")},
         });
+        // A technician's app may leave the assignee out: the server fills it in, so the
+        // server's first version differs from what the device sent.
+        if self.devices[d].role == Role::Technician && self.rng.gen_bool(0.5) {
+            if let Some(schedule) = values.get_mut("schedule").and_then(Value::as_object_mut) {
+                schedule.remove("assignee");
+            }
+        }
         self.save(d, create(RecordType::Job, id, values), "creates a job")
             .await
     }
