@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 use crate::database::Database;
 use crate::http::{change, new_record_id, Session};
 
+#[path = "soak.rs"]
+mod soak;
+
 #[derive(Subcommand)]
 pub enum BenchCommand {
     /// Push throughput: devices x batches x batch size changes of about 300 bytes.
@@ -45,6 +48,27 @@ pub enum BenchCommand {
         /// --database).
         #[arg(long)]
         compare: bool,
+    },
+    /// Soak: many simulated devices against one server process for minutes, reporting the
+    /// server's memory (RSS) and open descriptors at the start, the middle and the end; fails
+    /// if either grows past its bound in the second half, or a device's call fails.
+    ///
+    /// Example: fieldsync bench soak --devices 300 --minutes 5
+    Soak {
+        #[arg(long, default_value_t = 300)]
+        devices: usize,
+        /// How long the devices work once all are online.
+        #[arg(long, default_value_t = 5, conflicts_with = "seconds")]
+        minutes: u64,
+        /// The same in seconds, for a short run.
+        #[arg(long)]
+        seconds: Option<u64>,
+        /// Seeds each device's rhythm (device i uses seed + i).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// A PostgreSQL database to serve from (postgres://...); the embedded SQLite by default.
+        #[arg(long)]
+        database: Option<String>,
     },
 }
 
@@ -92,6 +116,21 @@ struct Figures {
 
 pub async fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
+        BenchCommand::Soak {
+            devices,
+            minutes,
+            seconds,
+            seed,
+            database,
+        } => {
+            soak::run(soak::SoakArgs {
+                devices,
+                duration: Duration::from_secs(seconds.unwrap_or(minutes * 60)),
+                seed,
+                database,
+            })
+            .await
+        }
         BenchCommand::Push {
             devices,
             batches,
