@@ -13,25 +13,12 @@ import type { SessionInfo } from "./bindings/SessionInfo";
 import type { SideView } from "./bindings/SideView";
 import type { SyncBanner } from "./bindings/SyncBanner";
 import { Report } from "./Report";
+import { Customers } from "./Customers";
+import { clock, pretty, when } from "./format";
+import { GroupCard } from "./GroupEditor";
+import { Values } from "./Values";
 
 const REFRESH_MS = 3000;
-
-function when(iso: string | null | undefined): string {
-  if (!iso) return "—";
-  const d = new Date(iso);
-  const minutes = Math.round((Date.now() - d.getTime()) / 60000);
-  if (minutes < 1) return "just now";
-  if (minutes < 60) return `${minutes} min ago`;
-  if (minutes < 48 * 60) return `${Math.round(minutes / 60)} h ago`;
-  return d.toLocaleDateString();
-}
-
-function clock(iso: string | null | undefined): string {
-  if (!iso) return "";
-  return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-}
-
-const pretty = (s: string) => s.replace(/_/g, " ");
 
 function errorText(e: unknown): string {
   return e instanceof ApiError ? e.message : String(e);
@@ -153,7 +140,20 @@ function Board({ session, onOpen, refreshKey }: { session: SessionInfo; onOpen: 
         </thead>
         <tbody>
           {jobs.map((job) => (
-            <tr key={job.id} onClick={() => onOpen(job.id)} className="clickable" data-number={job.number ?? ""}>
+            <tr
+              key={job.id}
+              onClick={() => onOpen(job.id)}
+              onKeyDown={(e) => {
+                if (e.key === "Enter" || e.key === " ") {
+                  e.preventDefault();
+                  onOpen(job.id);
+                }
+              }}
+              tabIndex={0}
+              aria-label={`${job.number ?? "New job"}: ${job.summary}, ${pretty(job.state)}, ${job.owner.display_name}`}
+              className="clickable"
+              data-number={job.number ?? ""}
+            >
               <td>
                 <strong>{job.number ?? "new"}</strong>
                 <div className="muted small">{job.summary}</div>
@@ -321,6 +321,13 @@ function Detail({ jobId, onClose, refreshKey }: { jobId: string; onClose: () => 
   useEffect(() => {
     load();
   }, [load, refreshKey]);
+  useEffect(() => {
+    const close = (e: KeyboardEvent) => {
+      if (e.key === "Escape") onClose();
+    };
+    window.addEventListener("keydown", close);
+    return () => window.removeEventListener("keydown", close);
+  }, [onClose]);
   if (!job) return <aside className="detail">{error ?? "Loading…"}</aside>;
   return (
     <aside className="detail" data-testid="job-detail">
@@ -384,13 +391,16 @@ function Detail({ jobId, onClose, refreshKey }: { jobId: string; onClose: () => 
       <h3>Field groups</h3>
       <div className="groups">
         {job.groups.map((g) => (
-          <div key={g.group} className="group">
-            <div>
-              <strong>{g.group}</strong> <span className={`badge badge-${g.badge.replace(/ /g, "-")}`}>{g.badge}</span>
-              <span className="muted small"> v{g.version}</span>
-            </div>
-            <Values values={g.values} />
-          </div>
+          <GroupCard
+            key={g.group}
+            recordType="job"
+            recordId={job.card.id}
+            group={g}
+            onSaved={(message) => {
+              setNotice(message);
+              load();
+            }}
+          />
         ))}
       </div>
       {job.notes.length > 0 && (
@@ -415,30 +425,6 @@ function Detail({ jobId, onClose, refreshKey }: { jobId: string; onClose: () => 
         ))}
       </ol>
     </aside>
-  );
-}
-
-const HIDDEN = new Set(["visits", "previous_state", "job_id", "customer_id", "image_sha256"]);
-const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/;
-
-function show(v: unknown): string {
-  if (typeof v === "string") return ISO.test(v) ? new Date(v).toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) : pretty(v);
-  if (v === null || v === undefined) return "—";
-  return JSON.stringify(v);
-}
-
-function Values({ values, highlight = [] }: { values: Record<string, unknown>; highlight?: string[] }) {
-  const entries = Object.entries(values ?? {}).filter(([k]) => !HIDDEN.has(k));
-  if (entries.length === 0) return <div className="muted small">empty</div>;
-  return (
-    <dl className="values">
-      {entries.map(([k, v]) => (
-        <div key={k} className={highlight.includes(k) ? "diff" : ""}>
-          <dt>{pretty(k)}</dt>
-          <dd>{v && typeof v === "object" && !Array.isArray(v) ? <Values values={v as Record<string, unknown>} /> : show(v)}</dd>
-        </div>
-      ))}
-    </dl>
   );
 }
 
@@ -613,7 +599,7 @@ function Invoices({ refreshKey, onReview }: { refreshKey: number; onReview: () =
 export function App() {
   const [session, setSession] = useState<SessionInfo | null | undefined>(undefined);
   const [banner, setBanner] = useState<SyncBanner | null>(null);
-  const [view, setView] = useState<"board" | "inbox" | "invoices" | "rules" | "report">("board");
+  const [view, setView] = useState<"board" | "inbox" | "customers" | "invoices" | "rules" | "report">("board");
   const [selected, setSelected] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [tick, setTick] = useState(0);
@@ -652,6 +638,11 @@ export function App() {
           <button className={view === "inbox" ? "active" : "secondary"} onClick={() => setView("inbox")}>
             Review inbox
           </button>
+          {session.can.edit_customers && (
+            <button className={view === "customers" ? "active" : "secondary"} onClick={() => setView("customers")}>
+              Customers
+            </button>
+          )}
           {session.can.finance && (
             <button className={view === "invoices" ? "active" : "secondary"} onClick={() => setView("invoices")}>
               Invoices
@@ -683,6 +674,7 @@ export function App() {
       <main>
         {view === "board" && <Board session={session} onOpen={setSelected} refreshKey={tick} />}
         {view === "inbox" && <Inbox onChanged={() => setTick((t) => t + 1)} refreshKey={tick} />}
+        {view === "customers" && <Customers refreshKey={tick} />}
         {view === "invoices" && <Invoices refreshKey={tick} onReview={() => setView("inbox")} />}
         {view === "rules" && <Rules />}
         {view === "report" && (

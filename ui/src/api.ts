@@ -3,6 +3,7 @@
 import type { AppError } from "./bindings/AppError";
 import type { BoardFilter } from "./bindings/BoardFilter";
 import type { CreateJobResult } from "./bindings/CreateJobResult";
+import type { CustomerDetail } from "./bindings/CustomerDetail";
 import type { CustomerView } from "./bindings/CustomerView";
 import type { InvoiceCard } from "./bindings/InvoiceCard";
 import type { JobCard } from "./bindings/JobCard";
@@ -17,6 +18,7 @@ import type { ReportArgs } from "./bindings/ReportArgs";
 import type { ReportCsv } from "./bindings/ReportCsv";
 import type { ReportView } from "./bindings/ReportView";
 import type { ReviewCard } from "./bindings/ReviewCard";
+import type { SaveGroupArgs } from "./bindings/SaveGroupArgs";
 import type { SaveResult } from "./bindings/SaveResult";
 import type { SessionInfo } from "./bindings/SessionInfo";
 import type { SignInArgs } from "./bindings/SignInArgs";
@@ -71,6 +73,8 @@ export const api = {
   syncNow: () => call<SyncBanner>("sync_now"),
   board: (filter: BoardFilter) => call<JobCard[]>("board", filter),
   customers: () => call<CustomerView[]>("customers"),
+  customer: (customerId: string) => call<CustomerDetail>("customer", { customer_id: customerId }),
+  saveGroup: (args: SaveGroupArgs) => call<SaveResult>("save_group", args),
   job: (jobId: string) => call<JobDetail>("job", { job_id: jobId }),
   inbox: () => call<ReviewCard[]>("inbox"),
   resolve: (args: ResolveArgs) => call<ReviewCard>("resolve", args),

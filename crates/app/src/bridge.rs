@@ -74,6 +74,8 @@ pub async fn dispatch(app: &App, command: &str, body: Value) -> Result<Value, Ap
         "sync_now" => reply(app.sync_now().await),
         "board" => reply(app.board(args(body)?).await),
         "customers" => reply(app.customers().await),
+        "customer" => reply(app.customer(args::<CustomerId>(body)?.customer_id).await),
+        "save_group" => reply(app.save_group(args(body)?).await),
         "job" => reply(app.job(args::<JobId>(body)?.job_id).await),
         "inbox" => reply(app.inbox().await),
         "resolve" => reply(app.resolve(args(body)?).await),
@@ -93,6 +95,11 @@ pub async fn dispatch(app: &App, command: &str, body: Value) -> Result<Value, Ap
 #[derive(serde::Deserialize)]
 struct JobId {
     job_id: String,
+}
+
+#[derive(serde::Deserialize)]
+struct CustomerId {
+    customer_id: String,
 }
 
 async fn call(

@@ -4,6 +4,7 @@
 //! tests. No Tauri types here.
 
 pub mod bridge;
+mod edit;
 pub mod report;
 pub mod views;
 
@@ -12,7 +13,6 @@ use fieldsync_client::{NewChange, SyncClient};
 use fieldsync_core::model::{
     job_transition_allowed, may_list_devices, may_reassign, may_reopen, may_see_sync_review,
 };
-use fieldsync_core::policy::PolicyKind;
 use fieldsync_core::{ChangeId, Group, Op, Owner, Policy, RecordId, RecordType, Role};
 use serde_json::{json, Value};
 use std::sync::Mutex;
@@ -356,29 +356,7 @@ impl App {
             .ok_or_else(|| AppError::new("not_found", "this job is not on this device"))?;
         let policy = self.policy().await;
         let card = self.card(&view).await;
-        let mut groups = Vec::new();
-        for group in RecordType::Job.groups() {
-            let Some(rule) = policy.rule(RecordType::Job, *group) else {
-                continue;
-            };
-            let badge = if rule.locked_in.contains(&card.state) {
-                "locked"
-            } else {
-                match rule.policy {
-                    PolicyKind::LastWriteWins => "last write wins",
-                    PolicyKind::ManualReview => "needs review",
-                    PolicyKind::AppendOnly => "shared",
-                    PolicyKind::OwnerOnly => "owner only",
-                }
-            };
-            groups.push(GroupView {
-                group: group.as_str().into(),
-                policy: rule.policy.as_str().into(),
-                badge: badge.into(),
-                values: view.values.get(group).cloned().unwrap_or(json!({})),
-                version: view.record.groups.get(group).map(|(v, _)| *v).unwrap_or(0),
-            });
-        }
+        let groups = self.group_views(RecordType::Job, &view, &card.state, &policy);
         let (timeline, from_server) = match self
             .client
             .call_api("GET", &format!("/api/v1/records/job/{id}/history"), None)

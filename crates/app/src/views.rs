@@ -126,6 +126,44 @@ pub struct GroupView {
     #[ts(type = "Record<string, unknown>")]
     pub values: Value,
     pub version: i64,
+    /// This person may change it now (a writer the policy names, or the owner; not locked).
+    pub editable: bool,
+    /// The fields a form shows for it.
+    pub fields: Vec<FieldView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct FieldView {
+    pub name: String,
+    pub label: String,
+    /// `text`, `number` or `time`.
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct CustomerDetail {
+    pub id: String,
+    pub number: Option<String>,
+    pub name: String,
+    pub groups: Vec<GroupView>,
+    pub sync_label: String,
+    pub sync_level: String,
+}
+
+/// An edit of one field group, from a form.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct SaveGroupArgs {
+    pub record_type: String,
+    pub record_id: String,
+    pub group: String,
+    /// Field name -> the text typed (numbers and times are parsed by the command layer).
+    #[ts(type = "Record<string, string>")]
+    pub values: Value,
+    /// Made when the form opened: the same form saved twice is one change.
+    pub action_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]

@@ -1,0 +1,346 @@
+//! Editing a record's field groups from the office: customers (profile and billing) for office
+//! staff, a job's work (labour, completion) and description for supervisors. One path for every
+//! group, so each save goes to the outbox with its action id and shows its sync state at once;
+//! which groups a person may edit comes from the policy in force (the server still judges).
+
+use fieldsync_client::client::RecordView;
+use fieldsync_client::NewChange;
+use fieldsync_core::model::{check_values, fields, FieldKind};
+use fieldsync_core::policy::PolicyKind;
+use fieldsync_core::{ChangeId, Group, Op, Owner, Policy, RecordType, Role};
+use serde_json::{json, Map, Value};
+
+use crate::views::{AppError, CustomerDetail, FieldView, GroupView, SaveGroupArgs, SaveResult};
+use crate::{level_of, parse_id, App};
+
+/// Whether this person may write this group of this record: a writer role the policy names, or
+/// the record's owner (the user, or their team).
+pub(crate) fn may_write(
+    policy: &Policy,
+    record_type: RecordType,
+    group: Group,
+    owner: &Owner,
+    role: Role,
+    user: &str,
+    team: Option<&str>,
+) -> bool {
+    let Some(rule) = policy.rule(record_type, group) else {
+        return false;
+    };
+    rule.writers.contains(&role)
+        || match owner {
+            Owner::User(name) => name == user,
+            Owner::Team(name) => Some(name.as_str()) == team,
+        }
+}
+
+fn label(field: &str) -> String {
+    let words = field.replace('_', " ");
+    let mut chars = words.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => words,
+    }
+}
+
+fn kind_name(kind: FieldKind) -> &'static str {
+    match kind {
+        FieldKind::Number => "number",
+        FieldKind::Time => "time",
+        FieldKind::Text => "text",
+        FieldKind::Reference => "reference",
+        FieldKind::Sha256 => "sha256",
+        FieldKind::List => "list",
+        FieldKind::Object => "object",
+    }
+}
+
+impl App {
+    /// Each group of a record with its policy badge, values, and whether this person may edit it.
+    pub(crate) fn group_views(
+        &self,
+        record_type: RecordType,
+        view: &RecordView,
+        state: &str,
+        policy: &Policy,
+    ) -> Vec<GroupView> {
+        let user = self.client.user();
+        let mut groups = Vec::new();
+        for group in record_type.groups() {
+            let Some(rule) = policy.rule(record_type, *group) else {
+                continue;
+            };
+            let locked = rule.locked_in.iter().any(|s| s == state);
+            let badge = if locked {
+                "locked"
+            } else {
+                match rule.policy {
+                    PolicyKind::LastWriteWins => "last write wins",
+                    PolicyKind::ManualReview => "needs review",
+                    PolicyKind::AppendOnly => "shared",
+                    PolicyKind::OwnerOnly => "owner only",
+                }
+            };
+            // A status moves by its own buttons (the lifecycle's allowed steps), not a form.
+            let editable = !locked
+                && *group != Group::Status
+                && !view.record.read_only
+                && user.as_ref().is_some_and(|u| {
+                    may_write(
+                        policy,
+                        record_type,
+                        *group,
+                        &view.record.owner,
+                        u.role,
+                        &u.name,
+                        u.team.as_deref(),
+                    )
+                });
+            groups.push(GroupView {
+                group: group.as_str().into(),
+                policy: rule.policy.as_str().into(),
+                badge: badge.into(),
+                values: view.values.get(group).cloned().unwrap_or(json!({})),
+                version: view.record.groups.get(group).map(|(v, _)| *v).unwrap_or(0),
+                editable,
+                fields: fields(record_type, *group)
+                    .iter()
+                    .filter(|(_, kind, _)| {
+                        matches!(kind, FieldKind::Text | FieldKind::Number | FieldKind::Time)
+                    })
+                    .map(|(name, kind, _)| FieldView {
+                        name: (*name).into(),
+                        label: label(name),
+                        kind: kind_name(*kind).into(),
+                    })
+                    .collect(),
+            });
+        }
+        groups
+    }
+
+    /// One customer: profile and billing with their badges, and where its sync stands.
+    pub async fn customer(&self, customer_id: String) -> Result<CustomerDetail, AppError> {
+        let id = parse_id(&customer_id)?;
+        let view = self
+            .client
+            .record(id)
+            .await?
+            .filter(|v| v.record.record_type == RecordType::Customer)
+            .ok_or_else(|| AppError::new("not_found", "this customer is not on this device"))?;
+        let policy = self.policy().await;
+        let name = view
+            .values
+            .get(&Group::Profile)
+            .and_then(|p| p.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        Ok(CustomerDetail {
+            id: customer_id,
+            number: view.record.number.clone(),
+            name,
+            groups: self.group_views(RecordType::Customer, &view, &view.record.state, &policy),
+            sync_label: view.state.label(self.client.now()),
+            sync_level: level_of(&view.state).into(),
+        })
+    }
+
+    /// Saves an edit of one field group to the outbox. The form's action id makes a double
+    /// click (or the same form sent twice) one change. Empty fields are left as they were;
+    /// numbers and times are checked here so a person hears about a typo before it syncs.
+    pub async fn save_group(&self, args: SaveGroupArgs) -> Result<SaveResult, AppError> {
+        let record_type = RecordType::parse(&args.record_type).ok_or_else(|| {
+            AppError::new(
+                "invalid",
+                format!("`{}` is not a record type", args.record_type),
+            )
+        })?;
+        let group = Group::parse(&args.group)
+            .filter(|g| record_type.has_group(*g))
+            .ok_or_else(|| {
+                AppError::new(
+                    "invalid",
+                    format!("a {record_type} has no `{}` group", args.group),
+                )
+            })?;
+        let id = parse_id(&args.record_id)?;
+        let view = self
+            .client
+            .record(id)
+            .await?
+            .ok_or_else(|| AppError::new("not_found", "this record is not on this device"))?;
+        let user = self
+            .client
+            .user()
+            .ok_or_else(|| AppError::new("unauthenticated", "Sign in first."))?;
+        let policy = self.policy().await;
+        if view.record.read_only {
+            return Err(AppError::new(
+                "not_owner",
+                "This record is no longer yours to edit: its owner changed.",
+            ));
+        }
+        if !may_write(
+            &policy,
+            record_type,
+            group,
+            &view.record.owner,
+            user.role,
+            &user.name,
+            user.team.as_deref(),
+        ) {
+            return Err(AppError::new(
+                "forbidden",
+                format!(
+                    "A {} may not change a {}'s {}.",
+                    user.role.as_str(),
+                    record_type.as_str().replace('_', " "),
+                    group.as_str()
+                ),
+            ));
+        }
+        let values = typed_values(record_type, group, &args.values)?;
+        if values.is_empty() {
+            return Err(AppError::new(
+                "invalid",
+                "Nothing to save: every field is empty.",
+            ));
+        }
+        let values = Value::Object(values);
+        check_values(record_type, group, &values, false)
+            .map_err(|message| AppError::new("invalid_change", message))?;
+        let change_id = args
+            .action_id
+            .as_deref()
+            .and_then(|a| a.parse::<uuid::Uuid>().ok())
+            .map(ChangeId);
+        let (change_id, state) = self
+            .client
+            .save(NewChange {
+                change_id,
+                record_type,
+                record_id: id,
+                group: Some(group),
+                op: Op::Update,
+                values,
+                file_sha256: None,
+            })
+            .await?;
+        Ok(SaveResult {
+            change_id: change_id.to_string(),
+            state_label: state.label(self.client.now()),
+        })
+    }
+}
+
+/// The form's values as the group's fields want them: text stays text, a number is parsed,
+/// a time must be RFC 3339; an empty field is left out (unchanged).
+fn typed_values(
+    record_type: RecordType,
+    group: Group,
+    form: &Value,
+) -> Result<Map<String, Value>, AppError> {
+    let Some(form) = form.as_object() else {
+        return Err(AppError::new(
+            "invalid",
+            "the form's values must be an object",
+        ));
+    };
+    let known = fields(record_type, group);
+    let mut out = Map::new();
+    for (key, value) in form {
+        let Some((_, kind, _)) = known.iter().find(|(name, _, _)| name == key) else {
+            return Err(AppError::new(
+                "invalid_change",
+                format!("a {record_type}'s {group} has no field `{key}`"),
+            ));
+        };
+        let raw = match value {
+            Value::String(s) => s.trim().to_string(),
+            Value::Null => continue,
+            other => other.to_string(),
+        };
+        if raw.is_empty() {
+            continue;
+        }
+        let typed = match kind {
+            FieldKind::Number => raw
+                .parse::<f64>()
+                .ok()
+                .filter(|n| n.is_finite() && *n >= 0.0)
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number)
+                .ok_or_else(|| {
+                    AppError::new(
+                        "invalid_change",
+                        format!("{} must be a number, not “{raw}”", label(key)),
+                    )
+                })?,
+            FieldKind::Time => {
+                let at = chrono::DateTime::parse_from_rfc3339(&raw)
+                    .or_else(|_| {
+                        // A browser's datetime-local input has no zone: it is taken as UTC.
+                        chrono::NaiveDateTime::parse_from_str(&raw, "%Y-%m-%dT%H:%M")
+                            .map(|t| t.and_utc().fixed_offset())
+                    })
+                    .map_err(|_| {
+                        AppError::new(
+                            "invalid_change",
+                            format!("{} must be a date and time, not “{raw}”", label(key)),
+                        )
+                    })?;
+                Value::String(at.with_timezone(&chrono::Utc).to_rfc3339())
+            }
+            _ => Value::String(raw),
+        };
+        out.insert(key.clone(), typed);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_values_are_typed_and_empty_fields_left_out() {
+        let values = typed_values(
+            RecordType::Job,
+            Group::Work,
+            &json!({"labour_hours": " 2.5 ", "completed_at": ""}),
+        )
+        .expect("valid");
+        assert_eq!(Value::Object(values), json!({"labour_hours": 2.5}));
+        let values = typed_values(
+            RecordType::Job,
+            Group::Work,
+            &json!({"completed_at": "2026-11-26T14:30"}),
+        )
+        .expect("valid");
+        assert_eq!(values["completed_at"], json!("2026-11-26T14:30:00+00:00"));
+    }
+
+    #[test]
+    fn a_typo_gets_a_sentence_not_a_save() {
+        let error = typed_values(
+            RecordType::Job,
+            Group::Work,
+            &json!({"labour_hours": "two"}),
+        )
+        .expect_err("not a number");
+        assert_eq!(error.code, "invalid_change");
+        assert!(
+            error.message.contains("Labour hours must be a number"),
+            "{}",
+            error.message
+        );
+        let error = typed_values(RecordType::Customer, Group::Billing, &json!({"name": "x"}))
+            .expect_err("not a billing field");
+        assert!(
+            error.message.contains("no field `name`"),
+            "{}",
+            error.message
+        );
+    }
+}

@@ -1,0 +1,212 @@
+// Editing from the office, reassigning away from a silent device, live updates, keyboard use and
+// an accessibility check: the office app in Debian's Chromium against a real server and the real
+// command layer.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+import { demoServer, officeApp, browser, shot, stop, device, update } from "./harness.mjs";
+
+const require = createRequire(import.meta.url);
+const running = [];
+after(async () => {
+  for (const proc of running.reverse()) await stop(proc);
+});
+
+async function open(url) {
+  const b = await browser();
+  const page = await b.newPage({ viewport: { width: 1400, height: 900 } });
+  await page.goto(url);
+  return { b, page };
+}
+
+/** Runs axe-core on the page; fails on any serious or critical violation. */
+async function accessible(page, screen) {
+  await page.addScriptTag({ path: require.resolve("axe-core/axe.min.js") });
+  const result = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
+  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  assert.deepEqual(
+    bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`),
+    [],
+    `accessibility problems on the ${screen}`,
+  );
+}
+
+/** A device's own login, for pulls that report an outbox (the harness's device pulls without). */
+async function login(base, username, deviceName) {
+  const answer = await fetch(`${base}/api/v1/auth/login`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ username, password: "fieldsync-demo", device_name: deviceName }),
+  }).then((r) => r.json());
+  return { Authorization: `Bearer ${answer.token}` };
+}
+
+test("office staff edit a customer: the profile is last write wins, a colliding billing edit goes to review", async () => {
+  const server = await demoServer();
+  running.push(server.proc);
+  const app = await officeApp(server.base, server.dir, "olivia");
+  running.push(app.proc);
+  const { b, page } = await open(app.url);
+  try {
+    await page.getByRole("button", { name: "Customers" }).click();
+    await page.getByRole("button", { name: "Northgate Bakery" }).click();
+    const panel = page.locator("[data-testid=customer-detail]");
+    await panel.waitFor();
+    assert.match(await panel.locator("[data-testid=group-profile]").innerText(), /last write wins/);
+    assert.match(await panel.locator("[data-testid=group-billing]").innerText(), /needs review/);
+
+    await panel.getByRole("button", { name: "Edit profile" }).click();
+    await panel.getByLabel("Phone").fill("+44 20 7946 0999");
+    await panel.getByRole("button", { name: "Save" }).click();
+    await panel.locator("text=Profile saved").waitFor();
+    await panel.locator("[data-testid=customer-sync] >> text=Synced").waitFor({ timeout: 20000 });
+    assert.match(await panel.locator("[data-testid=group-profile]").innerText(), /0999/);
+
+    await panel.getByRole("button", { name: "Edit billing" }).click();
+    await panel.getByLabel("Billing email").fill("ledger@northgate.example");
+    await shot(page, "office-customer-edit");
+    await panel.getByRole("button", { name: "Save" }).click();
+    await panel.locator("[data-testid=customer-sync] >> text=Synced").waitFor({ timeout: 20000 });
+
+    // Elsewhere, from the version before both edits: a dispatcher's profile edit simply wins
+    // (the older value stays in the log); finance's billing edit is held for review.
+    const dispatch = await device(server.base, "dana", "Dispatch desk");
+    const finance = await device(server.base, "fiona", "Finance desk");
+    const customer = (await finance.pullAll()).find((c) => c.record_type === "customer" && c.op === "create" && c.values.profile?.name === "Northgate Bakery");
+    assert.ok(customer, "the demo has Northgate Bakery");
+    const [profile] = await dispatch.push([update("customer", customer.record_id, "profile", 1, { phone: "+44 20 7946 0777" }, 0)]);
+    assert.equal(profile.status, "applied", JSON.stringify(profile));
+    const [billing] = await finance.push([update("customer", customer.record_id, "billing", 1, { billing_email: "finance@northgate.example" }, 0)]);
+    assert.equal(billing.status, "held", JSON.stringify(billing));
+
+    // The app follows by itself: the newer phone shows, and the billing conflict is in the inbox.
+    await page.waitForFunction(() => (document.querySelector("[data-testid=group-profile]")?.textContent ?? "").includes("0777"), null, { timeout: 20000 });
+    await page.getByRole("button", { name: "Review inbox" }).click();
+    const card = page.locator("[data-testid=inbox] article[data-kind=conflict]", { hasText: "billing" });
+    await card.waitFor({ timeout: 20000 });
+    const text = await card.innerText();
+    assert.match(text, /ledger@northgate\.example/);
+    assert.match(text, /finance@northgate\.example/);
+    await shot(page, "office-billing-conflict");
+    await card.getByRole("button", { name: "Keep current" }).click();
+    await page.waitForFunction(() => ![...document.querySelectorAll("[data-testid=inbox] article[data-kind=conflict]")].some((a) => a.textContent.includes("billing")));
+  } finally {
+    await b.close();
+  }
+});
+
+test("a supervisor logs labour; a technician's labour from the same version goes to review, not over it", async () => {
+  const server = await demoServer();
+  running.push(server.proc);
+  const tom = await device(server.base, "tom", "Tom's tablet");
+  const job = (await tom.pullAll()).find((c) => c.record_type === "job" && c.op === "create" && c.values.description?.summary === "Oven thermostat fault");
+  assert.ok(job, "the demo has Tom's oven job");
+  const app = await officeApp(server.base, server.dir, "sam");
+  running.push(app.proc);
+  const { b, page } = await open(app.url);
+  try {
+    await page.locator("[data-testid=board] tbody tr", { hasText: "Oven thermostat" }).click();
+    const detail = page.locator("[data-testid=job-detail]");
+    const work = detail.locator("[data-testid=group-work]");
+    assert.match(await work.innerText(), /needs review/);
+    await work.getByRole("button", { name: "Edit work" }).click();
+    await work.getByLabel("Labour hours").fill("2.5");
+    await work.getByRole("button", { name: "Save" }).click();
+    await detail.locator("text=Work saved").waitFor();
+    await page.waitForFunction(() => (document.querySelector("[data-testid=job-detail] .sync")?.textContent ?? "") === "Synced", null, { timeout: 20000 });
+    assert.match(await work.innerText(), /2\.5/);
+    await shot(page, "supervisor-labour");
+
+    const [held] = await tom.push([update("job", job.record_id, "work", 1, { labour_hours: 3 })]);
+    assert.equal(held.status, "held", JSON.stringify(held));
+    await page.getByRole("button", { name: "Review inbox" }).click();
+    const card = page.locator("[data-testid=inbox] article[data-kind=conflict]", { hasText: "labour" });
+    await card.waitFor({ timeout: 20000 });
+    assert.match(await card.innerText(), /2\.5/);
+    assert.match(await card.innerText(), /Tom's tablet/);
+  } finally {
+    await b.close();
+  }
+});
+
+test("reassigning a job whose owner's device went silent with unsynced work warns first; the old device learns it is no longer theirs", async () => {
+  const server = await demoServer();
+  running.push(server.proc);
+  // Kai's tablet pulls, reporting 4 changes it could not send yet, then goes out of signal.
+  const kai = await login(server.base, "kai", "Kai's tablet");
+  const oldest = new Date(Date.now() - 3 * 3600 * 1000).toISOString();
+  const first = await fetch(`${server.base}/api/v1/sync/pull?after=0&limit=1000&outbox_depth=4&oldest_pending=${encodeURIComponent(oldest)}`, { headers: kai }).then((r) => r.json());
+  const cooler = first.changes.find((c) => c.record_type === "job" && c.op === "create" && c.values.description?.summary === "Service the walk-in cooler");
+  assert.ok(cooler, "Kai's tablet holds the cooler job");
+
+  const app = await officeApp(server.base, server.dir, "dana");
+  running.push(app.proc);
+  const { b, page } = await open(app.url);
+  try {
+    await page.locator("[data-testid=board] tbody tr", { hasText: "walk-in cooler" }).click();
+    await page.getByRole("button", { name: "Reassign…" }).click();
+    const warning = page.locator("[data-testid=reassign-warning]");
+    await warning.waitFor();
+    assert.match(await warning.innerText(), /Kai's tablet: 4 changes not yet synced/);
+    await page.selectOption("select[aria-label='New owner']", "rita");
+    await shot(page, "dispatcher-reassign-offline-owner");
+    await page.getByRole("button", { name: "Reassign", exact: true }).click();
+    await page.waitForFunction(() => {
+      const row = [...document.querySelectorAll("[data-testid=board] tbody tr")].find((r) => r.textContent.includes("walk-in cooler"));
+      return row && row.textContent.includes("Rita Alvarez");
+    });
+  } finally {
+    await b.close();
+  }
+  // Back in signal, Kai's tablet hears that the job moved to Rita.
+  const later = await fetch(`${server.base}/api/v1/sync/pull?after=${first.next}&limit=1000`, { headers: kai }).then((r) => r.json());
+  const moved = later.ownership.find((m) => m.record_id === cooler.record_id);
+  assert.ok(moved, "the ownership move reaches the old owner's device");
+  assert.deepEqual(moved.to, { kind: "user", name: "rita" });
+});
+
+test("the board updates by itself when a device changes a job, and every action works from the keyboard", async () => {
+  const server = await demoServer();
+  running.push(server.proc);
+  const app = await officeApp(server.base, server.dir, "dana");
+  running.push(app.proc);
+  const { b, page } = await open(app.url);
+  try {
+    await page.waitForSelector("[data-testid=board] tbody tr");
+    await accessible(page, "board");
+    const tom = await device(server.base, "tom", "Tom's tablet");
+    const boiler = (await tom.pullAll()).filter((c) => c.record_id && c.record_type === "job").find((c) => c.op === "create" && c.values.description?.summary === "Boiler service, flat 4B");
+    assert.ok(boiler);
+    const [opened] = await tom.push([update("job", boiler.record_id, "status", 1, { state: "opened" })]);
+    assert.equal(opened.status, "applied", JSON.stringify(opened));
+    // No click, no reload: the row changes within the deadline.
+    await page.waitForFunction(
+      () => {
+        const row = [...document.querySelectorAll("[data-testid=board] tbody tr")].find((r) => r.textContent.includes("Boiler service"));
+        return row && row.textContent.includes("opened");
+      },
+      null,
+      { timeout: 20000 },
+    );
+
+    // Keyboard only: find the job, open it, go to the inbox.
+    await page.focus("input[aria-label='Search jobs']");
+    await page.keyboard.type("Boiler");
+    await page.waitForFunction(() => document.querySelectorAll("[data-testid=board] tbody tr").length === 1);
+    await page.keyboard.press("Tab"); // status filter
+    await page.keyboard.press("Tab"); // new job
+    await page.keyboard.press("Tab"); // the row
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("[data-testid=job-detail] [data-testid=timeline] li");
+    await accessible(page, "job detail");
+    await shot(page, "keyboard-job-detail");
+    await page.keyboard.press("Escape");
+    await page.waitForFunction(() => !document.querySelector("[data-testid=job-detail]"));
+    await page.getByRole("button", { name: "Review inbox" }).focus();
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("[data-testid=inbox] article");
+    await accessible(page, "review inbox");
+  } finally {
+    await b.close();
+  }
+});

@@ -1,0 +1,111 @@
+import { useState } from "react";
+import { api, ApiError } from "./api";
+import type { GroupView } from "./bindings/GroupView";
+import { actionId, changedFields, formText, pretty } from "./format";
+import { Values } from "./Values";
+
+const EXPLAIN: Record<string, string> = {
+  "last write wins": "The newest save wins; the older value stays in the timeline.",
+  "needs review": "If someone else changed it too, both versions go to the review inbox.",
+  shared: "Everyone adds; nothing is overwritten.",
+  "owner only": "Only its owner changes it.",
+  locked: "Locked: the record is closed or signed off.",
+};
+
+const label = (group: string) => pretty(group).replace(/^./, (c) => c.toUpperCase());
+
+/** One field group: its policy badge and values, and an edit form when this person may change it. */
+export function GroupCard({
+  recordType,
+  recordId,
+  group,
+  onSaved,
+}: {
+  recordType: string;
+  recordId: string;
+  group: GroupView;
+  onSaved: (message: string) => void;
+}) {
+  const [editing, setEditing] = useState(false);
+  const [form, setForm] = useState<Record<string, string>>({});
+  const [action, setAction] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [saving, setSaving] = useState(false);
+  const kinds = Object.fromEntries(group.fields.map((f) => [f.name, f.kind]));
+  const values = group.values as Record<string, unknown>;
+  const open = () => {
+    setForm(Object.fromEntries(group.fields.map((f) => [f.name, formText(values[f.name], f.kind)])));
+    setAction(actionId());
+    setError(null);
+    setEditing(true);
+  };
+  const save = async (e: React.FormEvent) => {
+    e.preventDefault();
+    const changed = changedFields(values, form, kinds);
+    if (Object.keys(changed).length === 0) {
+      setError("Nothing changed.");
+      return;
+    }
+    setSaving(true);
+    try {
+      const saved = await api.saveGroup({ record_type: recordType, record_id: recordId, group: group.group, values: changed, action_id: action });
+      setEditing(false);
+      const at = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      onSaved(`${label(group.group)} saved at ${at} (${saved.state_label.toLowerCase()} then).`);
+    } catch (err) {
+      setError(err instanceof ApiError ? err.message : String(err));
+    } finally {
+      setSaving(false);
+    }
+  };
+  const badgeId = `badge-${recordId}-${group.group}`;
+  return (
+    <section className="group" aria-labelledby={`${badgeId}-title`} data-testid={`group-${group.group}`}>
+      <div className="group-head">
+        <strong id={`${badgeId}-title`}>{pretty(group.group)}</strong>{" "}
+        <span className={`badge badge-${group.badge.replace(/ /g, "-")}`} title={EXPLAIN[group.badge]}>
+          {group.badge}
+        </span>
+        <span className="muted small"> v{group.version}</span>
+        {group.editable && !editing && group.fields.length > 0 && (
+          <button className="link" onClick={open} aria-label={`Edit ${pretty(group.group)}`}>
+            Edit
+          </button>
+        )}
+      </div>
+      {editing ? (
+        <form className="edit-form" onSubmit={save}>
+          <p className="muted small">{EXPLAIN[group.badge]}</p>
+          {group.fields.map((f) => (
+            <label key={f.name}>
+              {f.label}
+              <input
+                name={f.name}
+                type={f.kind === "number" ? "number" : f.kind === "time" ? "datetime-local" : "text"}
+                step={f.kind === "number" ? "0.25" : undefined}
+                min={f.kind === "number" ? "0" : undefined}
+                value={form[f.name] ?? ""}
+                onChange={(e) => setForm({ ...form, [f.name]: e.target.value })}
+              />
+            </label>
+          ))}
+          {error && (
+            <p className="error" role="alert">
+              {error}
+            </p>
+          )}
+          <div className="actions">
+            <button type="submit" disabled={saving}>
+              {saving ? "Saving…" : "Save"}
+            </button>
+            <button type="button" className="secondary" onClick={() => setEditing(false)}>
+              Cancel
+            </button>
+          </div>
+        </form>
+      ) : (
+        <Values values={values} />
+      )}
+    </section>
+  );
+}
