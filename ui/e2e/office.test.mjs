@@ -95,6 +95,13 @@ test("a supervisor resolves a status conflict and the resolution is in the timel
   } finally {
     await b.close();
   }
+  // Every device converges: Tom's tablet and the dispatcher's desk pull the resolution.
+  for (const [user, name] of [["tom", "Tom's tablet"], ["dana", "Dispatch desk"]]) {
+    const changes = await (await device(server.base, user, name)).pullAll();
+    const job = changes.find((c) => c.record_type === "job" && c.op === "create" && c.values.description?.summary === "Heating not reaching classroom 3");
+    const status = changes.filter((c) => c.record_id === job.record_id && c.group === "status").at(-1);
+    assert.equal(status.values.state, "signed_off", `${name} ends with the resolved status`);
+  }
 });
 
 test("with the server down the app keeps its board, saves on the device, and syncs when it returns", async () => {
