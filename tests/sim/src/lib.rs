@@ -24,7 +24,7 @@ pub use fleet::Counts;
 
 /// Steps per seed when nothing says otherwise: sized so that CI's few hundred seeds finish in
 /// a few minutes on two slow cores in a debug build.
-pub const DEFAULT_STEPS: usize = 60;
+pub const DEFAULT_STEPS: usize = 100;
 
 /// How many "Sync now" rounds the fleet gets to settle on a healed network.
 pub const SETTLE_ROUNDS: usize = 12;
