@@ -326,11 +326,28 @@ pub async fn pull(
 
 /// `GET /api/v1/events`: server-sent `poke` events with the newest `seq`, so a device pulls now.
 #[utoipa::path(get, path = "/api/v1/events", tag = "sync",
-    responses((status = 200, description = "text/event-stream of `poke` events: {\"seq\": N}")), security(("bearer" = [])))]
+    responses((status = 200, description = "text/event-stream of `poke` events: {\"seq\": N}"),
+        (status = 429, description = "rate_limited: this device holds as many streams as it may", body = ApiErrorBody)),
+    security(("bearer" = [])))]
 pub async fn events(
     State(state): State<AppState>,
-    Authed(_device): Authed,
+    Authed(device): Authed,
 ) -> Result<impl IntoResponse, ApiError> {
+    // A stream holds a connection for as long as the device likes: each device gets a few (one
+    // in use, the rest for reconnects the server has not noticed yet), not the server's sockets.
+    let slot = state
+        .event_streams
+        .open(device.device_id, state.limits.max_event_streams)
+        .ok_or_else(|| ApiError {
+            retry_after: Some(15),
+            ..ApiError::from_code(
+                fieldsync_core::ErrorCode::RateLimited,
+                format!(
+                    "this device already holds {} event streams; close one before opening another",
+                    state.limits.max_event_streams
+                ),
+            )
+        })?;
     let first = state.store.max_seq().await?;
     let poke = |seq: i64| {
         Ok::<Event, Infallible>(
@@ -350,7 +367,12 @@ pub async fn events(
     let stream: std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>> = Box::pin(
         stream::once(async move { poke(first) })
             .chain(updates)
-            .take_until(closing),
+            .take_until(closing)
+            // The slot is given back when the stream is dropped: the device went or we close.
+            .map(move |event| {
+                let _held = &slot;
+                event
+            }),
     );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

@@ -12,7 +12,10 @@ use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use fieldsync_core::DeviceId;
+use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
 
 use crate::error::ApiError;
 use crate::store::DeviceAuth;
@@ -105,5 +108,43 @@ impl FromRequestParts<AppState> for Authed {
             })?;
         check(&state.device_limiter, &device.device_id.to_string())?;
         Ok(Authed(device))
+    }
+}
+
+/// The event streams each device holds open on this instance.
+#[derive(Default)]
+pub struct EventStreams(Arc<Mutex<HashMap<DeviceId, usize>>>);
+
+/// One open event stream; dropping it gives its place back.
+pub struct EventStreamSlot {
+    streams: Arc<Mutex<HashMap<DeviceId, usize>>>,
+    device: DeviceId,
+}
+
+impl EventStreams {
+    /// A place for one more stream of `device`, if it holds fewer than `max`.
+    pub fn open(&self, device: DeviceId, max: usize) -> Option<EventStreamSlot> {
+        let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let held = open.entry(device).or_insert(0);
+        if *held >= max {
+            return None;
+        }
+        *held += 1;
+        Some(EventStreamSlot {
+            streams: self.0.clone(),
+            device,
+        })
+    }
+}
+
+impl Drop for EventStreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(held) = open.get_mut(&self.device) {
+            *held = held.saturating_sub(1);
+            if *held == 0 {
+                open.remove(&self.device);
+            }
+        }
     }
 }

@@ -52,6 +52,8 @@ pub struct Limits {
     pub device_burst: u32,
     /// Login attempts per minute for one user name.
     pub login_per_minute: u32,
+    /// Event streams one device may hold open at once.
+    pub max_event_streams: usize,
 }
 
 impl Default for Limits {
@@ -64,6 +66,7 @@ impl Default for Limits {
             device_rate: 100,
             device_burst: 400,
             login_per_minute: 10,
+            max_event_streams: 8,
         }
     }
 }
@@ -85,6 +88,7 @@ pub struct AppState {
     pub(crate) file_lock: Arc<tokio::sync::Mutex<()>>,
     /// Password checks running at once: one per core, as each is CPU and 19 MiB of memory.
     pub(crate) password_checks: Arc<tokio::sync::Semaphore>,
+    pub(crate) event_streams: Arc<auth::EventStreams>,
 }
 
 impl AppState {
@@ -113,6 +117,7 @@ impl AppState {
             password_checks: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),
+            event_streams: Arc::new(auth::EventStreams::default()),
         }
     }
 

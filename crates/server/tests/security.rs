@@ -1377,3 +1377,54 @@ async fn tokens_and_passwords_are_stored_hashed(backend: Backend) {
         .unwrap();
     expect_error(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
 }
+
+// An event stream holds a connection for as long as the device likes: one device cannot take
+// the server's sockets by opening them by the thousand.
+store_test!(a_device_holds_a_few_event_streams_not_the_servers_sockets);
+async fn a_device_holds_a_few_event_streams_not_the_servers_sockets(backend: Backend) {
+    let server = TestServer::start_with(
+        backend,
+        Limits {
+            max_event_streams: 3,
+            ..Limits::default()
+        },
+    )
+    .await;
+    let p = server.everyone().await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(p.tom.events().await);
+    }
+    let refused = p.tom.get("/api/v1/events").await;
+    assert!(refused.headers().contains_key("retry-after"));
+    expect_error(refused, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // Another device of the same person, and another person, are not held up by Tom's tablet.
+    let tom_phone = server.login_device("tom", "tom's phone").await;
+    let _phone_stream = tom_phone.events().await;
+    let _rita_stream = p.rita.events().await;
+
+    // A stream the device closes gives its place back (noticed at the next poke at the latest).
+    drop(held.pop());
+    let customer = p.olivia.new_customer("Harbour View").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let response = p.tom.get("/api/v1/events").await;
+        if response.status() == StatusCode::OK {
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a closed stream's place did not come back within 20 s"
+        );
+        p.olivia
+            .apply(update(
+                RecordType::Customer,
+                customer,
+                Group::Profile,
+                1,
+                json!({"phone": "+44 1632 960001"}),
+            ))
+            .await;
+    }
+}
