@@ -488,13 +488,17 @@ fn review_complete(server: &Server, policy: &Policy) -> Result<(), Failure> {
     Ok(())
 }
 
+/// A conflict's life in the log: the seq of the held change that opened it, and of the
+/// resolution that closed it, if any.
+type OpenSpan = (i64, Option<i64>);
+
 /// Walking the log in seq order: no device's change touched a manual-review group while a
 /// conflict on it was open, and none touched a group (or added to a job) while it was locked.
 /// Only a resolution or a reopen (the server's own entries) may.
 fn no_change_under_review_or_lock(server: &Server, policy: &Policy) -> Result<(), Failure> {
     // When each conflict opened and closed, in seqs. Every server reading is a distinct time
     // (see `net::ServerClock`), so a resolution's log entry is the one at its `resolved_at`.
-    let mut intervals: BTreeMap<(RecordId, Group), Vec<(i64, Option<i64>)>> = BTreeMap::new();
+    let mut intervals: BTreeMap<(RecordId, Group), Vec<OpenSpan>> = BTreeMap::new();
     let by_time: BTreeMap<(RecordId, DateTime<Utc>), i64> = server
         .entries
         .values()

@@ -215,6 +215,15 @@ impl FaultRates {
     }
 }
 
+/// What the network does to one request: the fault that strikes it (if any), the save armed to
+/// happen while it is in the air, and the kill armed on its device (after delivery or before,
+/// and the notice to fire).
+type Decision = (
+    Option<Fault>,
+    Option<InFlight>,
+    Option<(bool, Arc<tokio::sync::Notify>)>,
+);
+
 /// A request the network holds back, delivered when its time comes.
 struct Delayed {
     due: DateTime<Utc>,
@@ -406,14 +415,7 @@ impl Net {
     }
 
     /// What happens to one request of `line`: the fault (if any) and what was armed.
-    fn decide(
-        &self,
-        line: usize,
-    ) -> (
-        Option<Fault>,
-        Option<InFlight>,
-        Option<(bool, Arc<tokio::sync::Notify>)>,
-    ) {
+    fn decide(&self, line: usize) -> Decision {
         let mut inner = lock(&self.inner);
         let inner = &mut *inner;
         let Some(l) = inner.lines.get_mut(line) else {
