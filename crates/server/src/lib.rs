@@ -54,6 +54,8 @@ pub struct Limits {
     pub login_per_minute: u32,
     /// Event streams one device may hold open at once.
     pub max_event_streams: usize,
+    /// How long a connection may take to send a request's headers, idle ones included.
+    pub header_read_timeout: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -67,6 +69,7 @@ impl Default for Limits {
             device_burst: 400,
             login_per_minute: 10,
             max_event_streams: 8,
+            header_read_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -149,14 +152,59 @@ pub async fn serve(
             store.relay_pokes(poke, closed).await;
         })
     };
+    let header_read_timeout = state.limits.header_read_timeout;
     let app = router(state);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: finishing requests in flight");
-            let _ = closing.send(true);
-        })
-        .await;
+    let served = serve_connections(listener, app, header_read_timeout, async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing requests in flight");
+        let _ = closing.send(true);
+    })
+    .await;
     relay.abort();
     served
+}
+
+/// Accepts HTTP/1.1 connections until `shutdown`, then lets each finish its request in flight.
+/// What `axum::serve` does, plus a deadline for a request's headers: a connection that sends
+/// none (or sends them a byte at a time) is closed, so no one holds sockets without a request.
+async fn serve_connections(
+    listener: TcpListener,
+    app: axum::Router,
+    header_read_timeout: std::time::Duration,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors, most likely: give connections a moment to close, as
+                    // axum::serve does, rather than spin.
+                    tracing::warn!(error = %e, "could not accept a connection");
+                    tokio::select! {
+                        () = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,
+                        () = &mut shutdown => break,
+                    }
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }

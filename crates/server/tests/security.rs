@@ -1428,3 +1428,84 @@ async fn a_device_holds_a_few_event_streams_not_the_servers_sockets(backend: Bac
             .await;
     }
 }
+
+/// Reads a raw connection until the server closes it; how long that took.
+async fn until_closed(stream: &mut tokio::net::TcpStream) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 512];
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(20), stream.read(&mut buf)).await
+        {
+            Ok(Ok(0)) | Ok(Err(_)) => return started.elapsed(),
+            Ok(Ok(_)) => {}
+            Err(_) => panic!("the server kept the connection open for 20 s"),
+        }
+    }
+}
+
+/// Connections that never send a whole request (idle, or trickling a header a byte at a time)
+/// are closed at the header deadline, so no one holds the server's sockets without asking for
+/// anything; an event stream, which has asked, stays open past it.
+#[tokio::test]
+async fn a_connection_that_sends_no_request_in_time_is_closed() {
+    let server = TestServer::start_with(
+        Backend::Sqlite,
+        Limits {
+            header_read_timeout: std::time::Duration::from_secs(1),
+            ..Limits::default()
+        },
+    )
+    .await;
+    let p = server.everyone().await;
+    let mut events = p.tom.events().await;
+    assert!(events
+        .next(std::time::Duration::from_secs(5))
+        .await
+        .is_some());
+    let address = server.base.trim_start_matches("http://").to_string();
+
+    let mut idle = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let took = until_closed(&mut idle).await;
+    assert!(took < std::time::Duration::from_secs(10), "idle: {took:?}");
+
+    let mut trickle = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let (mut reader, mut writer) = trickle.split();
+    let request = b"GET /healthz HTTP/1.1\r\nHost: fieldsync\r\nX-Slow: ";
+    let write = async {
+        for byte in request.iter().chain(std::iter::repeat(&b'a')) {
+            if writer.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    let read = async {
+        let mut buf = [0u8; 512];
+        loop {
+            match reader.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    let started = std::time::Instant::now();
+    tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        tokio::select! { () = write => {}, () = read => {} }
+    })
+    .await
+    .expect("a header trickled a byte at a time kept the connection for 20 s");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+
+    // The event stream asked in time: it is still open and still pokes.
+    p.olivia.new_customer("Harbour View").await;
+    let newest = server.max_seq().await;
+    let mut poked = events.next_poke(std::time::Duration::from_secs(10)).await;
+    while poked < newest {
+        poked = events.next_poke(std::time::Duration::from_secs(10)).await;
+    }
+    assert_eq!(
+        p.tom.get("/api/v1/policy").await.status(),
+        StatusCode::OK,
+        "a request sent in time is answered"
+    );
+}
