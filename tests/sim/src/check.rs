@@ -548,6 +548,8 @@ fn no_change_under_review_or_lock(server: &Server, policy: &Policy) -> Result<()
         .collect();
     let mut state: BTreeMap<RecordId, String> = BTreeMap::new();
     let mut job_of: BTreeMap<RecordId, RecordId> = BTreeMap::new();
+    // Each group's values as the log last left them.
+    let mut values: BTreeMap<(RecordId, Group), Value> = BTreeMap::new();
     for entry in server.entries.values() {
         if entry.outcome.status != OutcomeStatus::Applied {
             continue;
@@ -617,6 +619,18 @@ fn no_change_under_review_or_lock(server: &Server, policy: &Policy) -> Result<()
                                     what()
                                 )));
                             }
+                            // A collision (made on an older version, changing what stands) is
+                            // never applied: it goes to review.
+                            let made_on = entry.outcome.version.unwrap_or_default() - 1;
+                            let agrees =
+                                values.get(&(entry.record_id, group)) == Some(&entry.values);
+                            if entry.base_version != made_on && !agrees {
+                                return Err(fail(format!(
+                                    "{} was made on {group} v{} but applied over v{made_on}: a collision not sent to review",
+                                    what(),
+                                    entry.base_version
+                                )));
+                            }
                         }
                     }
                 }
@@ -624,6 +638,21 @@ fn no_change_under_review_or_lock(server: &Server, policy: &Policy) -> Result<()
         }
         if let Some(s) = states.get(&entry.change_id) {
             state.insert(entry.record_id, s.to_string());
+        }
+        match (entry.op, entry.group) {
+            (Op::Create, _) => {
+                if let Some(groups) = entry.values.as_object() {
+                    for (g, v) in groups {
+                        if let Some(g) = Group::parse(g) {
+                            values.insert((entry.record_id, g), v.clone());
+                        }
+                    }
+                }
+            }
+            (_, Some(g)) => {
+                values.insert((entry.record_id, g), entry.values.clone());
+            }
+            _ => {}
         }
     }
     Ok(())

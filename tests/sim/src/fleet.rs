@@ -10,7 +10,7 @@
 use chrono::{DateTime, Duration as Span, TimeZone, Utc};
 use fieldsync_client::cache::CachedRecord;
 use fieldsync_client::client::RecordView;
-use fieldsync_client::{ClientConfig, NewChange, SyncClient};
+use fieldsync_client::{ChangeState, ClientConfig, NewChange, SyncClient};
 use fieldsync_core::wire::{ReviewItem, ReviewKind};
 use fieldsync_core::{ChangeId, Group, Op, Owner, RecordId, RecordType, Role};
 use fieldsync_server::store::{NewUser, Store};
@@ -116,6 +116,7 @@ pub struct Counts {
     pub files_uploaded: u64,
     /// Office calls (reassign, reopen, resolve) the server carried out.
     pub office_calls_done: u64,
+    pub sign_ins: u64,
 }
 
 pub struct World {
@@ -441,7 +442,13 @@ impl World {
                 let d = self.rng.gen_range(0..self.devices.len());
                 self.restart_app(d, "crashed while idle").await?;
             }
-            19..=44 => {
+            19 => {
+                // The person signs in again on the same device (a new token; the old one stops
+                // working at once), perhaps with work still in the outbox.
+                let d = self.rng.gen_range(0..self.devices.len());
+                self.sign_in(d, "signs in again").await;
+            }
+            20..=44 => {
                 let d = self.rng.gen_range(0..self.devices.len());
                 let force = self.rng.gen_bool(0.3);
                 let kill = self.rng.gen_bool(0.08).then(|| KillPlan {
@@ -479,6 +486,19 @@ impl World {
         self.counts.app_restarts += 1;
         self.note(format!("{name}: app {why}, restarted from its cache"));
         self.observe(d).await
+    }
+
+    async fn sign_in(&mut self, d: usize, what: &str) {
+        let client = self.devices[d].client.clone();
+        let (user, name) = (self.devices[d].user.clone(), self.devices[d].name.clone());
+        let result = client.login(&user, PASSWORD).await;
+        self.drain_net_trace();
+        self.counts.sign_ins += 1;
+        let shown = match result {
+            Ok(_) => "signed in".to_string(),
+            Err(e) => format!("failed: {e}"),
+        };
+        self.note(format!("{name}: {what}: {shown}"));
     }
 
     pub async fn sync(&mut self, d: usize, force: bool) -> Result<(), Failure> {
@@ -527,10 +547,7 @@ impl World {
                 return self.restart_app(d, "killed mid-sync").await;
             }
             Some(Ok(report)) => {
-                self.counts.applied += report.applied as u64;
-                self.counts.held += report.held as u64;
-                self.counts.rejected += report.rejected as u64;
-                self.counts.files_uploaded += report.files_uploaded as u64;
+                let signed_out = report.failed.iter().any(|f| f.contains("sign in again"));
                 self.note(format!(
                     "{name}: {how}: sent {} applied {} held {} rejected {} files {} pulled {} failed {:?}",
                     report.sent,
@@ -541,6 +558,14 @@ impl World {
                     report.pulled,
                     report.failed
                 ));
+                self.counts.applied += report.applied as u64;
+                self.counts.held += report.held as u64;
+                self.counts.rejected += report.rejected as u64;
+                self.counts.files_uploaded += report.files_uploaded as u64;
+                // The app says the sign-in is no longer valid: its person signs in again.
+                if signed_out {
+                    self.sign_in(d, "is told to sign in again and does").await;
+                }
             }
             Some(Err(e)) => {
                 let e = e.to_string();
@@ -639,7 +664,11 @@ impl World {
         let jobs = self.views(d, RecordType::Job).await?;
         let mine: Vec<&RecordView> = jobs
             .iter()
-            .filter(|j| j.record.owner == Owner::User(user.clone()) && !j.record.read_only)
+            .filter(|j| {
+                (j.record.owner == Owner::User(user.clone())
+                    || j.record.owner == Owner::Team("north".into()))
+                    && !j.record.read_only
+            })
             .collect();
         // Mostly their own jobs; now and then one that moved away (the app says read-only).
         let job = if !mine.is_empty() && self.rng.gen_bool(0.95) {
@@ -842,7 +871,16 @@ impl World {
                     return Ok(());
                 };
                 self.counts.reassigns += 1;
-                let body = json!({"owner": {"kind": "user", "name": to}});
+                // Now and then to the whole team: any of its technicians may take it.
+                let body = if self.rng.gen_bool(0.15) {
+                    json!({"owner": {"kind": "team", "name": "north"}})
+                } else {
+                    json!({"owner": {"kind": "user", "name": to}})
+                };
+                let to = body["owner"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
                 self.call(
                     d,
                     "POST",
@@ -1426,7 +1464,11 @@ async fn record_save(
                     tag,
                 });
             }
-            format!("{state:?}")
+            match state {
+                // The review id is the server's random choice: it stays out of the trace.
+                ChangeState::Held { reason, .. } => format!("Held ({reason})"),
+                other => format!("{other:?}"),
+            }
         }
         Err(e) => format!("refused on the device: {e}"),
     }

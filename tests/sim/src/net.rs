@@ -117,9 +117,13 @@ impl SimRequest {
     /// A short name for the trace: `POST /api/v1/sync/push`.
     pub fn label(&self) -> String {
         let path = self.path.split('?').next().unwrap_or_default();
-        let path = match path.strip_prefix("/api/v1/files/") {
-            Some(_) => "/api/v1/files/{sha}",
-            None => path,
+        // A review item's id is the server's random choice: it stays out of the trace.
+        let path = if path.starts_with("/api/v1/files/") {
+            "/api/v1/files/{sha}"
+        } else if path.starts_with("/api/v1/review/") {
+            "/api/v1/review/{id}/resolve"
+        } else {
+            path
         };
         format!("{} {path}", self.method)
     }
