@@ -2,7 +2,8 @@
 //! someone else's, each row allowed or refused with its HTTP status and stable code. Then what
 //! lies around it: missing, bad and revoked tokens; the sign-in rate limit; file names that try
 //! to climb out of the data directory; bodies and uploads over their bounds; secrets stored
-//! hashed. SECURITY.md points here for each claim it makes.
+//! hashed; event streams held per device; connections that never send a request. SECURITY.md
+//! points here for each claim it makes.
 //!
 //! "Own" is the record a role answers for: Tom's job (technician), a job waiting in the dispatch
 //! team (dispatcher), a note the supervisor wrote, the invoice (finance), the customer (office),
