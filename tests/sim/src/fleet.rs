@@ -1193,14 +1193,7 @@ impl World {
         }
         let taps = if self.rng.gen_bool(0.15) { 2 } else { 1 };
         for tap in 0..taps {
-            let result = record_save(
-                &client,
-                &self.saves,
-                self.devices[d].line,
-                d,
-                change.clone(),
-            )
-            .await;
+            let result = record_save(&client, &self.saves, d, change.clone()).await;
             let line = format!(
                 "{name}: {what}{}: {} {} {} -> {result}",
                 if tap > 0 { " (double tap)" } else { "" },
@@ -1273,7 +1266,7 @@ impl World {
                         change.record_type,
                         short(change.record_id)
                     );
-                    let result = record_save(&client, &saves, line, d, change).await;
+                    let result = record_save(&client, &saves, d, change).await;
                     format!("typed {what} -> {result}")
                 })
             }),
@@ -1307,7 +1300,7 @@ impl World {
         let mut views = client.records(record_type).await.map_err(|e| {
             Failure::invariant(format!("{}: read the cache: {e}", self.devices[d].name))
         })?;
-        // Voided records are not offered for work, but stay reachable now and then.
+        // Sorted by id, so a pick by index does not depend on the cache's own order.
         views.sort_by_key(|v| v.record.record_id);
         Ok(views)
     }
@@ -1440,7 +1433,6 @@ async fn open_client(
 async fn record_save(
     client: &SyncClient,
     saves: &Mutex<Vec<Saved>>,
-    _line: usize,
     device: usize,
     change: NewChange,
 ) -> String {
