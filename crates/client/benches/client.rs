@@ -166,27 +166,25 @@ fn note(client: &SyncClient, job: RecordId, i: usize) -> NewChange {
 /// 1. A save against a raw write+fsync on the same disk.
 async fn save_vs_fsync(url: &str, dir: &Path, job: RecordId) {
     const N: usize = 2000;
+    // Each save is measured next to one raw fsync and one fdatasync of the same disk, in turn,
+    // so a busy moment of the shared machine weighs on both sides of the ratio alike.
     let mut fsyncs = Vec::with_capacity(N);
-    let mut file = std::fs::File::create(dir.join("fsync.bin")).unwrap();
-    let payload = [7u8; 300];
-    for _ in 0..N {
-        let start = Instant::now();
-        file.write_all(&payload).unwrap();
-        file.sync_all().unwrap();
-        fsyncs.push(start.elapsed());
-    }
-    // SQLite's WAL commit syncs data only, into a file it reuses: the same with fdatasync.
     let mut datasyncs = Vec::with_capacity(N);
-    let mut file = std::fs::File::create(dir.join("fdatasync.bin")).unwrap();
-    for _ in 0..N {
-        let start = Instant::now();
-        file.write_all(&payload).unwrap();
-        file.sync_data().unwrap();
-        datasyncs.push(start.elapsed());
-    }
-    let client = client(url, dir, "saver").await;
     let mut saves = Vec::with_capacity(N);
+    let mut synced = std::fs::File::create(dir.join("fsync.bin")).unwrap();
+    // SQLite's WAL commit syncs data only, into a file it reuses: the same with fdatasync.
+    let mut datasynced = std::fs::File::create(dir.join("fdatasync.bin")).unwrap();
+    let payload = [7u8; 300];
+    let client = client(url, dir, "saver").await;
     for i in 0..N {
+        let start = Instant::now();
+        synced.write_all(&payload).unwrap();
+        synced.sync_all().unwrap();
+        fsyncs.push(start.elapsed());
+        let start = Instant::now();
+        datasynced.write_all(&payload).unwrap();
+        datasynced.sync_data().unwrap();
+        datasyncs.push(start.elapsed());
         let change = note(&client, job, i);
         let start = Instant::now();
         client.save(change).await.unwrap();
@@ -474,6 +472,11 @@ async fn drain(url: &str, dir: &Path, job: RecordId) {
         took.as_secs_f64() * 1000.0 / N as f64
     );
 }
+
+/// The allocator the `fieldsync` binary runs with (server and simulated devices alike), so the
+/// figures are the product's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -345,6 +345,18 @@ impl Cache {
         Ok((changes, files, oldest))
     }
 
+    /// What the sync status shows, in one query (it runs after every save): changes waiting,
+    /// files waiting, and changes held or rejected that need a person.
+    pub async fn status_counts(&self) -> ClientResult<(i64, i64, i64)> {
+        Ok(sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM outbox WHERE state = 'pending'), \
+             (SELECT COUNT(*) FROM files WHERE complete = 0), \
+             (SELECT COUNT(*) FROM outbox WHERE state IN ('held', 'rejected'))",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     pub async fn count_settled(&self, state: &str) -> ClientResult<i64> {
         Ok(
             sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state = ?")
@@ -587,6 +599,20 @@ impl Cache {
         }
     }
 
+    /// A record without its groups' values: what a save needs to know of a note's job (its
+    /// owner, epoch and whether it is still this user's), in one query.
+    pub async fn record_header(&self, record_id: RecordId) -> ClientResult<Option<CachedRecord>> {
+        let row = sqlx::query_as::<_, RecordRow>(
+            "SELECT record_id, record_type, number, owner, owner_epoch, state, job_id, read_only, local_only, created_at \
+             FROM records WHERE record_id = ?",
+        )
+        .bind(record_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| Cache::header(row, BTreeMap::new()))
+            .transpose()
+    }
+
     /// Records of a type, newest first.
     pub async fn records(
         &self,
@@ -626,6 +652,10 @@ impl Cache {
                 map.insert(group, (version, serde_json::from_str(&vals)?));
             }
         }
+        Cache::header(row, map)
+    }
+
+    fn header(row: RecordRow, groups: BTreeMap<Group, (i64, Value)>) -> ClientResult<CachedRecord> {
         Ok(CachedRecord {
             record_type: record_type(&row.record_type)?,
             record_id: parse(&row.record_id, "record id")?,
@@ -641,7 +671,7 @@ impl Cache {
             read_only: row.read_only,
             local_only: row.local_only,
             created_at: row.created_at,
-            groups: map,
+            groups,
         })
     }
 
