@@ -65,8 +65,9 @@ pub(crate) struct GroupRow {
     pub contested: bool,
 }
 
-/// One row of the change log as read back.
-#[derive(Debug, FromRow)]
+/// One row of the change log as read back. It also reads from a JSON array of its columns in
+/// [`CHANGE_COLUMNS`] order, which is how the SQLite store hands a whole pull page over at once.
+#[derive(Debug, FromRow, serde::Deserialize)]
 pub(crate) struct ChangeRow {
     pub seq: i64,
     pub change_id: String,

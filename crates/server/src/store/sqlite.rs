@@ -594,13 +594,14 @@ impl Tx for SqliteTx {
     ) -> StoreResult<Vec<ChangeRow>> {
         let rows = match scope {
             None => {
-                sqlx::query_as(&format!(
-                    "SELECT {CHANGE_COLUMNS} FROM changes WHERE status = 'applied' AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
-                ))
-                .bind(after)
-                .bind(upto)
-                .bind(limit)
-                .fetch_all(self.conn())
+                page_of_changes(
+                    self.conn(),
+                    "WHERE status = 'applied' AND seq > ? AND seq <= ?",
+                    None,
+                    after,
+                    upto,
+                    limit,
+                )
                 .await?
             }
             Some(keys) => {
@@ -625,31 +626,32 @@ impl Tx for SqliteTx {
                 .await?;
                 let mut rows: Vec<ChangeRow> = Vec::new();
                 for job in &jobs {
-                    let page: Vec<ChangeRow> = sqlx::query_as(&format!(
-                        "SELECT {CHANGE_COLUMNS} FROM changes WHERE scope_job = ? AND seq > ? AND seq <= ? \
-                         AND status = 'applied' AND record_type IN ('job', 'job_note', 'part_line', 'photo', 'inspection', 'activity') \
-                         ORDER BY seq LIMIT ?"
-                    ))
-                    .bind(job)
-                    .bind(after)
-                    .bind(upto)
-                    .bind(limit)
-                    .fetch_all(self.conn())
-                    .await?;
-                    rows.extend(page);
+                    rows.extend(
+                        page_of_changes(
+                            self.conn(),
+                            "WHERE scope_job = ? AND seq > ? AND seq <= ? AND status = 'applied' \
+                             AND record_type IN ('job', 'job_note', 'part_line', 'photo', 'inspection', 'activity')",
+                            Some(job),
+                            after,
+                            upto,
+                            limit,
+                        )
+                        .await?,
+                    );
                 }
                 for customer in &customers {
-                    let page: Vec<ChangeRow> = sqlx::query_as(&format!(
-                        "SELECT {CHANGE_COLUMNS} FROM changes WHERE record_id = ? AND seq > ? AND seq <= ? \
-                         AND status = 'applied' AND record_type = 'customer' ORDER BY seq LIMIT ?"
-                    ))
-                    .bind(customer)
-                    .bind(after)
-                    .bind(upto)
-                    .bind(limit)
-                    .fetch_all(self.conn())
-                    .await?;
-                    rows.extend(page);
+                    rows.extend(
+                        page_of_changes(
+                            self.conn(),
+                            "WHERE record_id = ? AND seq > ? AND seq <= ? AND status = 'applied' \
+                             AND record_type = 'customer'",
+                            Some(customer),
+                            after,
+                            upto,
+                            limit,
+                        )
+                        .await?,
+                    );
                 }
                 rows.sort_by_key(|r| r.seq);
                 rows.dedup_by_key(|r| r.seq);
@@ -858,4 +860,38 @@ impl Tx for SqliteTx {
             .await?;
         Ok(())
     }
+}
+
+/// A page of the change log (`filter` with an optional key, then `seq > after`, `seq <= upto`),
+/// oldest first, read as ONE row: SQLite builds the page as a JSON array of rows and serde reads
+/// it. sqlx hands each result row from its SQLite thread to the caller on its own, and for a
+/// thousand rows a page those hand-overs cost more than the query (a fresh device's catch-up is
+/// a hundred such pages).
+async fn page_of_changes(
+    conn: &mut SqliteConnection,
+    filter: &str,
+    key: Option<&str>,
+    after: i64,
+    upto: i64,
+    limit: i64,
+) -> StoreResult<Vec<ChangeRow>> {
+    let sql = format!(
+        "SELECT json_group_array(json_array({CHANGE_COLUMNS})) FROM \
+         (SELECT {CHANGE_COLUMNS} FROM changes {filter} ORDER BY seq LIMIT ?)"
+    );
+    let mut query = sqlx::query_scalar::<_, String>(&sql);
+    if let Some(key) = key {
+        query = query.bind(key);
+    }
+    let page = query
+        .bind(after)
+        .bind(upto)
+        .bind(limit)
+        .fetch_one(conn)
+        .await?;
+    let mut rows: Vec<ChangeRow> = serde_json::from_str(&page)?;
+    // The page is built in seq order; sorting what is already sorted costs nothing and does not
+    // lean on how SQLite feeds an aggregate.
+    rows.sort_by_key(|r| r.seq);
+    Ok(rows)
 }
