@@ -144,6 +144,12 @@ test("reassigning a job whose owner's device went silent with unsynced work warn
   const { b, page } = await open(app.url);
   try {
     await page.locator("[data-testid=board] tbody tr", { hasText: "walk-in cooler" }).click();
+    // The schedule's form has the site and the window, never the owner: that is a reassignment.
+    const schedule = page.locator("[data-testid=group-schedule]");
+    await schedule.getByRole("button", { name: "Edit schedule" }).click();
+    await schedule.getByLabel("Site").waitFor();
+    assert.equal(await schedule.getByLabel("Assignee").count(), 0);
+    await schedule.getByRole("button", { name: "Cancel" }).click();
     await page.getByRole("button", { name: "Reassign…" }).click();
     const warning = page.locator("[data-testid=reassign-warning]");
     await warning.waitFor();

@@ -108,6 +108,8 @@ impl App {
                     .filter(|(_, kind, _)| {
                         matches!(kind, FieldKind::Text | FieldKind::Number | FieldKind::Time)
                     })
+                    // Who owns a job moves only by reassignment, with its warning first.
+                    .filter(|(name, _, _)| *name != "assignee")
                     .map(|(name, kind, _)| FieldView {
                         name: (*name).into(),
                         label: label(name),
@@ -198,6 +200,12 @@ impl App {
                     record_type.as_str().replace('_', " "),
                     group.as_str()
                 ),
+            ));
+        }
+        if args.values.get("assignee").is_some() {
+            return Err(AppError::new(
+                "invalid_change",
+                "A job changes hands by reassignment (Reassign…), which warns about the current owner's unsynced work first.",
             ));
         }
         let values = typed_values(record_type, group, &args.values)?;
