@@ -177,7 +177,12 @@ async fn a_late_answer_does_not_lay_an_old_version_over_a_newer_one() {
     harness.proxy.inject(Target::push(), Fault::DropReply, 1);
     tom.client.sync_now().await.unwrap();
     // The office voids the job; the device pulls that too while its push is refused again.
-    let mut void = office_update(setup.job, Group::Status, 2, json!({"reason": "customer cancelled"}));
+    let mut void = office_update(
+        setup.job,
+        Group::Status,
+        2,
+        json!({"reason": "customer cancelled"}),
+    );
     void.op = Op::Void;
     sam.apply(void).await;
     harness.proxy.inject(Target::push(), Fault::Cut, 1);
