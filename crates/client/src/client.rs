@@ -1169,6 +1169,9 @@ impl SyncClient {
             if let Err(e) = self.sync_once().await {
                 tracing::warn!(error = %e, "sync round failed");
             }
+            if let Err(e) = self.inner.cache.checkpoint().await {
+                tracing::warn!(error = %e, "checkpoint of the local cache failed");
+            }
             let set_aside = self
                 .inner
                 .cache
