@@ -4,20 +4,13 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
-import { demoServer, officeApp, browser, shot, stop, device, update } from "./harness.mjs";
+import { demoServer, officeApp, open, shot, stop, device, update } from "./harness.mjs";
 
 const require = createRequire(import.meta.url);
 const running = [];
 after(async () => {
   for (const proc of running.reverse()) await stop(proc);
 });
-
-async function open(url) {
-  const b = await browser();
-  const page = await b.newPage({ viewport: { width: 1400, height: 900 } });
-  await page.goto(url);
-  return { b, page };
-}
 
 /** Runs axe-core on the page; fails on any serious or critical violation. */
 async function accessible(page, screen) {
@@ -29,16 +22,6 @@ async function accessible(page, screen) {
     [],
     `accessibility problems on the ${screen}`,
   );
-}
-
-/** A device's own login, for pulls that report an outbox (the harness's device pulls without). */
-async function login(base, username, deviceName) {
-  const answer = await fetch(`${base}/api/v1/auth/login`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ username, password: "fieldsync-demo", device_name: deviceName }),
-  }).then((r) => r.json());
-  return { Authorization: `Bearer ${answer.token}` };
 }
 
 test("office staff edit a customer: the profile is last write wins, a colliding billing edit goes to review", async () => {
@@ -133,9 +116,9 @@ test("reassigning a job whose owner's device went silent with unsynced work warn
   const server = await demoServer();
   running.push(server.proc);
   // Kai's tablet pulls, reporting 4 changes it could not send yet, then goes out of signal.
-  const kai = await login(server.base, "kai", "Kai's tablet");
+  const kai = await device(server.base, "kai", "Kai's tablet");
   const oldest = new Date(Date.now() - 3 * 3600 * 1000).toISOString();
-  const first = await fetch(`${server.base}/api/v1/sync/pull?after=0&limit=1000&outbox_depth=4&oldest_pending=${encodeURIComponent(oldest)}`, { headers: kai }).then((r) => r.json());
+  const first = await kai.pull(0, { outbox_depth: "4", oldest_pending: oldest });
   const cooler = first.changes.find((c) => c.record_type === "job" && c.op === "create" && c.values.description?.summary === "Service the walk-in cooler");
   assert.ok(cooler, "Kai's tablet holds the cooler job");
 
@@ -165,7 +148,7 @@ test("reassigning a job whose owner's device went silent with unsynced work warn
     await b.close();
   }
   // Back in signal, Kai's tablet hears that the job moved to Rita.
-  const later = await fetch(`${server.base}/api/v1/sync/pull?after=${first.next}&limit=1000`, { headers: kai }).then((r) => r.json());
+  const later = await kai.pull(first.next);
   const moved = later.ownership.find((m) => m.record_id === cooler.record_id);
   assert.ok(moved, "the ownership move reaches the old owner's device");
   assert.deepEqual(moved.to, { kind: "user", name: "rita" });

@@ -65,6 +65,14 @@ export async function browser() {
   });
 }
 
+/** A fresh browser on `url`, at the size the screenshots are taken. */
+export async function open(url) {
+  const b = await browser();
+  const page = await b.newPage({ viewport: { width: 1400, height: 900 } });
+  await page.goto(url);
+  return { b, page };
+}
+
 export async function shot(page, name) {
   await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
 }
@@ -78,6 +86,11 @@ export async function device(base, username, deviceName) {
   }).then((r) => r.json());
   const auth = { Authorization: `Bearer ${login.token}`, "Content-Type": "application/json" };
   return {
+    /** One pull page; `report` is the outbox a device tells the server it holds. */
+    async pull(after, report = {}) {
+      const query = new URLSearchParams({ after: String(after), limit: "1000", ...report });
+      return fetch(`${base}/api/v1/sync/pull?${query}`, { headers: auth }).then((r) => r.json());
+    },
     async pullAll() {
       let after = 0;
       const changes = [];

@@ -1,19 +1,12 @@
 // The office app in a real browser against a real server and the real command layer.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { demoServer, officeApp, browser, shot, stop, start, device, update } from "./harness.mjs";
+import { demoServer, officeApp, open, shot, stop, start, device, update } from "./harness.mjs";
 
 const running = [];
 after(async () => {
   for (const proc of running.reverse()) await stop(proc);
 });
-
-async function open(url) {
-  const b = await browser();
-  const page = await b.newPage({ viewport: { width: 1400, height: 900 } });
-  await page.goto(url);
-  return { b, page };
-}
 
 test("a dispatcher sees every job with its owner and opens its timeline", async () => {
   const server = await demoServer();

@@ -17,6 +17,7 @@ import { Customers } from "./Customers";
 import { clock, pretty, when } from "./format";
 import { GroupCard } from "./GroupEditor";
 import { Values } from "./Values";
+import { useEscape } from "./useEscape";
 
 const REFRESH_MS = 3000;
 
@@ -321,13 +322,7 @@ function Detail({ jobId, onClose, refreshKey }: { jobId: string; onClose: () => 
   useEffect(() => {
     load();
   }, [load, refreshKey]);
-  useEffect(() => {
-    const close = (e: KeyboardEvent) => {
-      if (e.key === "Escape") onClose();
-    };
-    window.addEventListener("keydown", close);
-    return () => window.removeEventListener("keydown", close);
-  }, [onClose]);
+  useEscape(onClose);
   if (!job) return <aside className="detail">{error ?? "Loading…"}</aside>;
   return (
     <aside className="detail" data-testid="job-detail">

@@ -3,6 +3,7 @@ import { api, ApiError } from "./api";
 import type { CustomerDetail } from "./bindings/CustomerDetail";
 import type { CustomerView } from "./bindings/CustomerView";
 import { GroupCard } from "./GroupEditor";
+import { useEscape } from "./useEscape";
 
 /** Customers: office staff edit the profile (last write wins) and billing (goes to review on a collision). */
 export function Customers({ refreshKey }: { refreshKey: number }) {
@@ -73,13 +74,7 @@ function CustomerPanel({ customerId, onClose, refreshKey }: { customerId: string
   useEffect(() => {
     load();
   }, [load, refreshKey]);
-  useEffect(() => {
-    const close = (e: KeyboardEvent) => {
-      if (e.key === "Escape") onClose();
-    };
-    window.addEventListener("keydown", close);
-    return () => window.removeEventListener("keydown", close);
-  }, [onClose]);
+  useEscape(onClose);
   if (!customer) return <aside className="detail">{error ?? "Loading…"}</aside>;
   return (
     <aside className="detail" data-testid="customer-detail" aria-label={`Customer ${customer.name}`}>

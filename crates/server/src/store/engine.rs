@@ -738,6 +738,24 @@ async fn resolve_held_create<T: Tx>(
     }
 }
 
+/// The job a reassign or reopen acts on: not found, or not a job (`verb`: what only jobs are).
+async fn load_job<T: Tx>(
+    tx: &mut T,
+    id: &str,
+    verb: &str,
+) -> StoreResult<(RecordState, RecordRow)> {
+    let (record, row) = load_record(tx, id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no job {id}")))?;
+    if record.record_type != RecordType::Job {
+        return Err(StoreError::Refused(
+            ErrorCode::BadRequest,
+            format!("only jobs are {verb}; this is a {}", record.record_type),
+        ));
+    }
+    Ok((record, row))
+}
+
 async fn reassign_once<B: Backend>(
     backend: &B,
     device: &DeviceAuth,
@@ -750,15 +768,7 @@ async fn reassign_once<B: Backend>(
     // The job's lock also holds its part lines and inspections still: every write to a record
     // that hangs off a job locks the job with it.
     lock_with_job(&mut tx, &id).await?;
-    let (record, _) = load_record(&mut tx, &id)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("no job {record_id}")))?;
-    if record.record_type != RecordType::Job {
-        return Err(StoreError::Refused(
-            ErrorCode::BadRequest,
-            format!("only jobs are reassigned; this is a {}", record.record_type),
-        ));
-    }
+    let (record, _) = load_job(&mut tx, &id, "reassigned").await?;
     if matches!(record.state.as_str(), "closed" | "voided" | "archived") {
         return Err(StoreError::Refused(
             ErrorCode::RecordLocked,
@@ -906,15 +916,7 @@ async fn reopen_once<B: Backend>(
     let mut tx = backend.write().await?;
     let id = record_id.to_string();
     lock_with_job(&mut tx, &id).await?;
-    let (record, row) = load_record(&mut tx, &id)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("no job {record_id}")))?;
-    if record.record_type != RecordType::Job {
-        return Err(StoreError::Refused(
-            ErrorCode::BadRequest,
-            format!("only jobs are reopened; this is a {}", record.record_type),
-        ));
-    }
+    let (record, row) = load_job(&mut tx, &id, "reopened").await?;
     if !matches!(record.state.as_str(), "closed" | "signed_off") {
         return Err(StoreError::Refused(
             ErrorCode::InvalidTransition,
