@@ -1,3 +1,4 @@
+// The entry point: mounts the app's shell into the page.
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { App } from "./App";

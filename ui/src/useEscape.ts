@@ -1,3 +1,4 @@
+// A hook for the panels beside a list: Escape closes them.
 import { useEffect } from "react";
 
 /** Closes a panel on Escape, so a record opened from the keyboard closes from it too. */

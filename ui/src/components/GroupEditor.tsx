@@ -1,7 +1,9 @@
+// The policy-badged card of one field group with its edit form, used by the job detail and the
+// customers page.
 import { useState } from "react";
-import { api, ApiError } from "./api";
-import type { GroupView } from "./bindings/GroupView";
-import { actionId, changedFields, formText, pretty } from "./format";
+import { api, errorText } from "../api";
+import type { GroupView } from "../bindings/GroupView";
+import { actionId, changedFields, formText, pretty } from "../format";
 import { Values } from "./Values";
 
 const EXPLAIN: Record<string, string> = {
@@ -53,7 +55,7 @@ export function GroupCard({
       const at = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
       onSaved(`${label(group.group)} saved at ${at} (${saved.state_label.toLowerCase()} then).`);
     } catch (err) {
-      setError(err instanceof ApiError ? err.message : String(err));
+      setError(errorText(err));
     } finally {
       setSaving(false);
     }

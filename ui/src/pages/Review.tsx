@@ -2,9 +2,9 @@
 // slow change of a period, per device and per rule, so a team sees whether its problems come
 // from ownership, a conflict rule or retry timing; exportable as CSV.
 import { useCallback, useEffect, useState } from "react";
-import { api, ApiError } from "./api";
-import type { ReportCountsView } from "./bindings/ReportCountsView";
-import type { ReportView } from "./bindings/ReportView";
+import { api, errorText } from "../api";
+import type { ReportCountsView } from "../bindings/ReportCountsView";
+import type { ReportView } from "../bindings/ReportView";
 
 const PERIODS = [
   { days: 7, label: "Last 7 days" },
@@ -13,10 +13,6 @@ const PERIODS = [
 
 /** The count columns of the summary tables, in the cards' order. */
 const KINDS: (keyof ReportCountsView)[] = ["possible_duplicate", "conflict", "void_vs_update", "rejected", "ownership_moved", "slow_change"];
-
-function errorText(e: unknown): string {
-  return e instanceof ApiError ? e.message : String(e);
-}
 
 function day(iso: string): string {
   return new Date(iso).toLocaleDateString([], { day: "numeric", month: "short", year: "numeric" });
@@ -51,7 +47,7 @@ function Counts({ counts }: { counts: ReportCountsView }) {
   );
 }
 
-export function Report({ onOpenJob }: { onOpenJob: (jobId: string) => void }) {
+export function SyncReview({ onOpenJob }: { onOpenJob: (jobId: string) => void }) {
   const [days, setDays] = useState(7);
   const [report, setReport] = useState<ReportView | null>(null);
   const [kind, setKind] = useState<string | null>(null);

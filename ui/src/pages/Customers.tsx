@@ -1,9 +1,10 @@
+// The customers page: the list, searchable, and a customer's panel with its field groups.
 import { useCallback, useEffect, useState } from "react";
-import { api, ApiError } from "./api";
-import type { CustomerDetail } from "./bindings/CustomerDetail";
-import type { CustomerView } from "./bindings/CustomerView";
-import { GroupCard } from "./GroupEditor";
-import { useEscape } from "./useEscape";
+import { api, errorText } from "../api";
+import type { CustomerDetail } from "../bindings/CustomerDetail";
+import type { CustomerView } from "../bindings/CustomerView";
+import { GroupCard } from "../components/GroupEditor";
+import { useEscape } from "../useEscape";
 
 /** Customers: office staff edit the profile (last write wins) and billing (goes to review on a collision). */
 export function Customers({ refreshKey }: { refreshKey: number }) {
@@ -18,7 +19,7 @@ export function Customers({ refreshKey }: { refreshKey: number }) {
         setCustomers(list);
         setError(null);
       })
-      .catch((e) => setError(e instanceof ApiError ? e.message : String(e)));
+      .catch((e) => setError(errorText(e)));
   }, [refreshKey]);
   const shown = customers.filter((c) => `${c.number ?? ""} ${c.name} ${c.site_address ?? ""}`.toLowerCase().includes(text.toLowerCase()));
   return (
@@ -68,7 +69,7 @@ function CustomerPanel({ customerId, onClose, refreshKey }: { customerId: string
       api
         .customer(customerId)
         .then(setCustomer)
-        .catch((e) => setError(e instanceof ApiError ? e.message : String(e))),
+        .catch((e) => setError(errorText(e))),
     [customerId],
   );
   useEffect(() => {

@@ -1,4 +1,5 @@
-import { HIDDEN, pretty, show } from "./format";
+// A field group's values as a person reads them, nested groups included.
+import { HIDDEN, pretty, show } from "../format";
 
 /** A group's values as a definition list; `highlight` marks the fields that differ. */
 export function Values({ values, highlight = [] }: { values: Record<string, unknown>; highlight?: string[] }) {

@@ -1,0 +1,172 @@
+// The board: every job the person may see, searchable and filtered by status, with the new job
+// form for those who may create one.
+import { useEffect, useState } from "react";
+import { api, errorText } from "../api";
+import type { CustomerView } from "../bindings/CustomerView";
+import type { JobCard } from "../bindings/JobCard";
+import type { MatchView } from "../bindings/MatchView";
+import type { SessionInfo } from "../bindings/SessionInfo";
+import { Owner } from "../components/Owner";
+import { pretty } from "../format";
+
+export function Board({ session, onOpen, refreshKey }: { session: SessionInfo; onOpen: (id: string) => void; refreshKey: number }) {
+  const [jobs, setJobs] = useState<JobCard[]>([]);
+  const [text, setText] = useState("");
+  const [state, setState] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    let live = true;
+    api
+      .board({ text, state: state || null })
+      .then((j) => live && (setJobs(j), setError(null)))
+      .catch((e) => live && setError(errorText(e)));
+    return () => {
+      live = false;
+    };
+  }, [text, state, refreshKey]);
+  return (
+    <section>
+      <div className="toolbar">
+        <input placeholder="Search number, customer, site, owner…" value={text} onChange={(e) => setText(e.target.value)} aria-label="Search jobs" />
+        <select value={state} onChange={(e) => setState(e.target.value)} aria-label="Filter by status">
+          <option value="">All statuses</option>
+          {["assigned", "opened", "in_progress", "paused", "signed_off", "closed", "reopened", "voided", "archived"].map((s) => (
+            <option key={s} value={s}>
+              {pretty(s)}
+            </option>
+          ))}
+        </select>
+        <span className="muted small">{jobs.length} jobs</span>
+        {session.can.create_job && <NewJob />}
+      </div>
+      {error && <p className="error">{error}</p>}
+      <table className="board" data-testid="board">
+        <thead>
+          <tr>
+            <th>Job</th>
+            <th>Customer / site</th>
+            <th>Status</th>
+            <th>Owner</th>
+            <th>Sync</th>
+          </tr>
+        </thead>
+        <tbody>
+          {jobs.map((job) => (
+            <tr
+              key={job.id}
+              onClick={() => onOpen(job.id)}
+              onKeyDown={(e) => {
+                if (e.key === "Enter" || e.key === " ") {
+                  e.preventDefault();
+                  onOpen(job.id);
+                }
+              }}
+              tabIndex={0}
+              aria-label={`${job.number ?? "New job"}: ${job.summary}, ${pretty(job.state)}, ${job.owner.display_name}`}
+              className="clickable"
+              data-number={job.number ?? ""}
+            >
+              <td>
+                <strong>{job.number ?? "new"}</strong>
+                <div className="muted small">{job.summary}</div>
+              </td>
+              <td>
+                {job.customer}
+                <div className="muted small">{job.site}</div>
+              </td>
+              <td>
+                <span className={`pill state-${job.state}`}>{pretty(job.state)}</span>
+              </td>
+              <td>
+                <Owner owner={job.owner} />
+              </td>
+              <td>
+                <span className={`sync sync-${job.sync_level}`}>{job.sync_label}</span>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+function NewJob() {
+  const [open, setOpen] = useState(false);
+  const [customers, setCustomers] = useState<CustomerView[]>([]);
+  const [form, setForm] = useState({ customer_id: "", site: "", window_start: "", summary: "", assignee: "" });
+  const [matches, setMatches] = useState<MatchView[]>([]);
+  const [message, setMessage] = useState<string | null>(null);
+  const [actionId] = useState(() => crypto.randomUUID());
+  useEffect(() => {
+    if (open) api.customers().then(setCustomers).catch(() => setCustomers([]));
+  }, [open]);
+  if (!open) return <button onClick={() => setOpen(true)}>New job</button>;
+  const submit = async (confirm: boolean) => {
+    try {
+      const result = await api.createJob({
+        action_id: actionId,
+        customer_id: form.customer_id,
+        site: form.site,
+        window_start: form.window_start ? new Date(form.window_start).toISOString() : null,
+        summary: form.summary,
+        assignee: form.assignee,
+        confirm_duplicate: confirm,
+      });
+      setMatches(result.matches);
+      if (result.created) {
+        setMessage(`Job saved: ${result.state_label}`);
+        setOpen(false);
+      }
+    } catch (e) {
+      setMessage(errorText(e));
+    }
+  };
+  return (
+    <div className="dialog" role="dialog" aria-label="New job">
+      <h3>New job</h3>
+      <label>
+        Customer
+        <select value={form.customer_id} onChange={(e) => setForm({ ...form, customer_id: e.target.value })}>
+          <option value="">Choose…</option>
+          {customers.map((c) => (
+            <option key={c.id} value={c.id}>
+              {c.name}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Site
+        <input value={form.site} onChange={(e) => setForm({ ...form, site: e.target.value })} />
+      </label>
+      <label>
+        Day
+        <input type="datetime-local" value={form.window_start} onChange={(e) => setForm({ ...form, window_start: e.target.value })} />
+      </label>
+      <label>
+        Summary
+        <input value={form.summary} onChange={(e) => setForm({ ...form, summary: e.target.value })} />
+      </label>
+      <label>
+        Assign to (user name)
+        <input value={form.assignee} onChange={(e) => setForm({ ...form, assignee: e.target.value })} />
+      </label>
+      {matches.length > 0 && (
+        <div className="warning-box">
+          {matches.map((m) => (
+            <p key={m.id}>{m.message}</p>
+          ))}
+          <button onClick={() => submit(true)}>Create anyway</button>
+        </div>
+      )}
+      {message && <p className="muted">{message}</p>}
+      <div className="actions">
+        <button onClick={() => submit(false)}>Save</button>
+        <button className="secondary" onClick={() => setOpen(false)}>
+          Cancel
+        </button>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,174 @@
+// One job's detail panel beside the board: its owner and sync state, the status moves, reassign
+// and reopen, its field groups and its timeline.
+import { useCallback, useEffect, useState } from "react";
+import { api, errorText } from "../api";
+import type { JobDetail } from "../bindings/JobDetail";
+import type { ReassignCheck } from "../bindings/ReassignCheck";
+import { GroupCard } from "../components/GroupEditor";
+import { Owner } from "../components/Owner";
+import { pretty, when } from "../format";
+import { useEscape } from "../useEscape";
+
+export function Job({ jobId, onClose, refreshKey }: { jobId: string; onClose: () => void; refreshKey: number }) {
+  const [job, setJob] = useState<JobDetail | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [reassigning, setReassigning] = useState(false);
+  const [notice, setNotice] = useState<string | null>(null);
+  const load = useCallback(() => api.job(jobId).then(setJob).catch((e) => setError(errorText(e))), [jobId]);
+  useEffect(() => {
+    load();
+  }, [load, refreshKey]);
+  useEscape(onClose);
+  if (!job) return <aside className="detail">{error ?? "Loading…"}</aside>;
+  return (
+    <aside className="detail" data-testid="job-detail">
+      <button className="close secondary" onClick={onClose} aria-label="Close">
+        ×
+      </button>
+      <h2>
+        {job.card.number ?? "New job"} <span className={`pill state-${job.card.state}`}>{pretty(job.card.state)}</span>
+      </h2>
+      <p>
+        {job.card.customer} · {job.card.site}
+      </p>
+      <Owner owner={job.card.owner} />
+      <p className={`sync sync-${job.card.sync_level}`}>{job.card.sync_label}</p>
+      {notice && <p className="notice">{notice}</p>}
+      <div className="actions">
+        {job.can_reassign && <button onClick={() => setReassigning(true)}>Reassign…</button>}
+        {job.can_reopen && (
+          <button
+            onClick={async () => {
+              const reason = window.prompt("Why is the job reopened?") ?? "";
+              if (!reason) return;
+              try {
+                setJob(await api.reopen({ job_id: job.card.id, reason }));
+              } catch (e) {
+                setNotice(errorText(e));
+              }
+            }}
+          >
+            Reopen
+          </button>
+        )}
+        {job.can_change_status &&
+          job.next_states.map((s) => (
+            <button
+              key={s}
+              className="secondary"
+              onClick={async () => {
+                try {
+                  const saved = await api.setStatus({ job_id: job.card.id, state: s });
+                  setNotice(`Status → ${pretty(s)}: ${saved.state_label}`);
+                  load();
+                } catch (e) {
+                  setNotice(errorText(e));
+                }
+              }}
+            >
+              → {pretty(s)}
+            </button>
+          ))}
+      </div>
+      {reassigning && (
+        <Reassign
+          job={job}
+          onDone={() => {
+            setReassigning(false);
+            load();
+          }}
+        />
+      )}
+      <h3>Field groups</h3>
+      <div className="groups">
+        {job.groups.map((g) => (
+          <GroupCard
+            key={g.group}
+            recordType="job"
+            recordId={job.card.id}
+            group={g}
+            onSaved={(message) => {
+              setNotice(message);
+              load();
+            }}
+          />
+        ))}
+      </div>
+      {job.notes.length > 0 && (
+        <>
+          <h3>Notes</h3>
+          <ul>
+            {job.notes.map((n, i) => (
+              <li key={i}>{n}</li>
+            ))}
+          </ul>
+        </>
+      )}
+      <h3>Timeline {job.timeline_from_server ? "" : <span className="muted small">(this device only: the server is unreachable)</span>}</h3>
+      <ol className="timeline" data-testid="timeline">
+        {job.timeline.map((t) => (
+          <li key={`${t.seq}-${t.kind}`} className={`tl tl-${t.kind}`}>
+            <span className="tl-kind">{t.kind}</span> {t.text}
+            <div className="muted small">
+              {t.who} · {when(t.at)}
+            </div>
+          </li>
+        ))}
+      </ol>
+    </aside>
+  );
+}
+
+/** The reassign dialog: who holds the job now, whether their device still has unsynced work, and the new owner. */
+function Reassign({ job, onDone }: { job: JobDetail; onDone: () => void }) {
+  const [check, setCheck] = useState<ReassignCheck | null>(null);
+  const [to, setTo] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    api.reassignCheck(job.card.id).then(setCheck).catch((e) => setError(errorText(e)));
+  }, [job.card.id]);
+  if (!check) return <p className="muted">{error ?? "Checking the current owner's device…"}</p>;
+  return (
+    <div className="dialog" role="dialog" aria-label="Reassign job">
+      <h3>Reassign {job.card.number}</h3>
+      <p>
+        Now with <strong>{check.current_owner.display_name}</strong>.
+      </p>
+      {check.warning && (
+        <p className="warning-box" data-testid="reassign-warning">
+          ⚠ {check.warning}. Work on that device will be held for review when it syncs.
+        </p>
+      )}
+      <label>
+        New owner
+        <select value={to} onChange={(e) => setTo(e.target.value)} aria-label="New owner">
+          <option value="">Choose…</option>
+          {check.candidates.map((c) => (
+            <option key={c.name} value={c.name}>
+              {c.display_name} {c.team ? `(${c.team})` : ""}
+            </option>
+          ))}
+        </select>
+      </label>
+      {error && <p className="error">{error}</p>}
+      <div className="actions">
+        <button
+          disabled={!to}
+          onClick={async () => {
+            try {
+              await api.reassign({ job_id: job.card.id, to_user: to });
+              onDone();
+            } catch (e) {
+              setError(errorText(e));
+            }
+          }}
+        >
+          Reassign
+        </button>
+        <button className="secondary" onClick={onDone}>
+          Cancel
+        </button>
+      </div>
+    </div>
+  );
+}
