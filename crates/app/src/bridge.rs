@@ -13,6 +13,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tower_http::services::{ServeDir, ServeFile};
 
+use crate::customers::CustomerArgs;
+use crate::views::JobArgs;
 use crate::{App, AppError};
 
 #[derive(Clone)]
@@ -74,12 +76,12 @@ pub async fn dispatch(app: &App, command: &str, body: Value) -> Result<Value, Ap
         "sync_now" => reply(app.sync_now().await),
         "board" => reply(app.board(args(body)?).await),
         "customers" => reply(app.customers().await),
-        "customer" => reply(app.customer(args::<CustomerId>(body)?.customer_id).await),
+        "customer" => reply(app.customer(args::<CustomerArgs>(body)?.customer_id).await),
         "save_group" => reply(app.save_group(args(body)?).await),
-        "job" => reply(app.job(args::<JobId>(body)?.job_id).await),
+        "job" => reply(app.job(args::<JobArgs>(body)?.job_id).await),
         "inbox" => reply(app.inbox().await),
         "resolve" => reply(app.resolve(args(body)?).await),
-        "reassign_check" => reply(app.reassign_check(args::<JobId>(body)?.job_id).await),
+        "reassign_check" => reply(app.reassign_check(args::<JobArgs>(body)?.job_id).await),
         "reassign" => reply(app.reassign(args(body)?).await),
         "reopen" => reply(app.reopen(args(body)?).await),
         "set_status" => reply(app.set_status(args(body)?).await),
@@ -90,16 +92,6 @@ pub async fn dispatch(app: &App, command: &str, body: Value) -> Result<Value, Ap
         "report_csv" => reply(app.report_csv(args(body)?).await),
         other => Err(AppError::new("not_found", format!("no command `{other}`"))),
     }
-}
-
-#[derive(serde::Deserialize)]
-struct JobId {
-    job_id: String,
-}
-
-#[derive(serde::Deserialize)]
-struct CustomerId {
-    customer_id: String,
 }
 
 async fn call(

@@ -1,17 +1,35 @@
 //! Editing a record's field groups from the office: customers (profile and billing) for office
 //! staff, a job's work (labour, completion) and description for supervisors. One path for every
 //! group, so each save goes to the outbox with its action id and shows its sync state at once;
-//! which groups a person may edit comes from the policy in force (the server still judges).
+//! which groups a person may edit comes from the policy in force (the server still judges, and
+//! the policy is read by [`crate::rules`]). The job page and the customer page both use it.
 
 use fieldsync_client::client::RecordView;
 use fieldsync_client::NewChange;
 use fieldsync_core::model::{check_values, fields, FieldKind};
 use fieldsync_core::policy::PolicyKind;
 use fieldsync_core::{ChangeId, Group, Op, Owner, Policy, RecordType, Role};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use ts_rs::TS;
 
-use crate::views::{AppError, CustomerDetail, FieldView, GroupView, SaveGroupArgs, SaveResult};
-use crate::{level_of, parse_id, App};
+use crate::ids::parse_id;
+use crate::views::{FieldView, GroupView, SaveResult};
+use crate::{App, AppError};
+
+/// An edit of one field group, from a form.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct SaveGroupArgs {
+    pub record_type: String,
+    pub record_id: String,
+    pub group: String,
+    /// Field name -> the text typed (numbers and times are parsed by the command layer).
+    #[ts(type = "Record<string, string>")]
+    pub values: Value,
+    /// Made when the form opened: the same form saved twice is one change.
+    pub action_id: Option<String>,
+}
 
 /// Whether this person may write this group of this record: a writer role the policy names, or
 /// the record's owner (the user, or their team).
@@ -119,33 +137,6 @@ impl App {
             });
         }
         groups
-    }
-
-    /// One customer: profile and billing with their badges, and where its sync stands.
-    pub async fn customer(&self, customer_id: String) -> Result<CustomerDetail, AppError> {
-        let id = parse_id(&customer_id)?;
-        let view = self
-            .client
-            .record(id)
-            .await?
-            .filter(|v| v.record.record_type == RecordType::Customer)
-            .ok_or_else(|| AppError::new("not_found", "this customer is not on this device"))?;
-        let policy = self.policy().await;
-        let name = view
-            .values
-            .get(&Group::Profile)
-            .and_then(|p| p.get("name"))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        Ok(CustomerDetail {
-            id: customer_id,
-            number: view.record.number.clone(),
-            name,
-            groups: self.group_views(RecordType::Customer, &view, &view.record.state, &policy),
-            sync_label: view.state.label(self.client.now()),
-            sync_level: level_of(&view.state).into(),
-        })
     }
 
     /// Saves an edit of one field group to the outbox. The form's action id makes a double

@@ -1,0 +1,319 @@
+//! The board: every job with its owner, status and sync state, filtered and searched; creating
+//! a job after the match-before-create check; and reassigning one, after a check that warns
+//! when the current owner's device has unsynced work or has been quiet. A job's card is made
+//! here for every page that shows one (the job page too). It leans on `devices` for owners.
+
+use chrono::{DateTime, Utc};
+use fieldsync_client::NewChange;
+use fieldsync_core::{ChangeId, Group, Op, Owner, RecordId, RecordType};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use ts_rs::TS;
+
+use crate::ids::parse_id;
+use crate::views::{level_of, text, JobCard, OwnerView};
+use crate::{App, AppError};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct BoardFilter {
+    pub text: Option<String>,
+    pub state: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct NewJobForm {
+    /// Made when the form opened: saving twice is one job.
+    pub action_id: Option<String>,
+    pub customer_id: String,
+    pub site: String,
+    pub window_start: Option<String>,
+    pub summary: String,
+    pub assignee: String,
+    /// The person saw the possible duplicates and creates anyway.
+    pub confirm_duplicate: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct MatchView {
+    pub source: String,
+    pub id: String,
+    pub number: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct CreateJobResult {
+    pub created: bool,
+    pub job_id: Option<String>,
+    pub matches: Vec<MatchView>,
+    pub state_label: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct ReassignCheck {
+    pub current_owner: OwnerView,
+    pub warning: Option<String>,
+    pub candidates: Vec<OwnerView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct ReassignArgs {
+    pub job_id: String,
+    pub to_user: String,
+}
+
+fn ago(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let minutes = (now - then).num_minutes().max(0);
+    match minutes {
+        0 => "just now".into(),
+        m if m < 60 => format!("{m} min ago"),
+        m if m < 48 * 60 => format!("{} h ago", m / 60),
+        m => format!("{} days ago", m / (24 * 60)),
+    }
+}
+
+impl App {
+    async fn customer_name(&self, id: Option<&str>) -> String {
+        let Some(id) = id.and_then(|i| i.parse::<RecordId>().ok()) else {
+            return "—".into();
+        };
+        match self.client.record(id).await {
+            Ok(Some(view)) => view
+                .values
+                .get(&Group::Profile)
+                .and_then(|p| text(p, "name"))
+                .unwrap_or_else(|| "—".into()),
+            _ => "—".into(),
+        }
+    }
+
+    pub(crate) async fn card(&self, view: &fieldsync_client::client::RecordView) -> JobCard {
+        let schedule = view
+            .values
+            .get(&Group::Schedule)
+            .cloned()
+            .unwrap_or(Value::Null);
+        let status = view
+            .values
+            .get(&Group::Status)
+            .cloned()
+            .unwrap_or(Value::Null);
+        let summary = view
+            .values
+            .get(&Group::Description)
+            .and_then(|d| text(d, "summary"))
+            .unwrap_or_default();
+        JobCard {
+            id: view.record.record_id.to_string(),
+            number: view.record.number.clone(),
+            customer: self
+                .customer_name(text(&schedule, "customer_id").as_deref())
+                .await,
+            site: text(&schedule, "site").unwrap_or_default(),
+            state: text(&status, "state").unwrap_or_else(|| view.record.state.clone()),
+            summary,
+            window_start: text(&schedule, "window_start"),
+            owner: self.owner_view(&view.record.owner),
+            sync_label: view.state.label(self.client.now()),
+            sync_level: level_of(&view.state).into(),
+            read_only: view.record.read_only,
+        }
+    }
+
+    /// Every job with its owner, status and sync state; filtered and searched.
+    pub async fn board(&self, filter: BoardFilter) -> Result<Vec<JobCard>, AppError> {
+        if self
+            .devices
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+        {
+            self.refresh_devices().await;
+        }
+        let needle = filter
+            .text
+            .as_deref()
+            .map(str::to_lowercase)
+            .filter(|s| !s.is_empty());
+        let mut cards = Vec::new();
+        for view in self.client.records(RecordType::Job).await? {
+            let card = self.card(&view).await;
+            if let Some(state) = &filter.state {
+                if !state.is_empty() && &card.state != state {
+                    continue;
+                }
+            }
+            if let Some(needle) = &needle {
+                let hay = format!(
+                    "{} {} {} {} {} {}",
+                    card.number.clone().unwrap_or_default(),
+                    card.customer,
+                    card.site,
+                    card.summary,
+                    card.owner.display_name,
+                    card.owner.name
+                )
+                .to_lowercase();
+                if !hay.contains(needle) {
+                    continue;
+                }
+            }
+            cards.push(card);
+        }
+        Ok(cards)
+    }
+
+    /// Creates a job after the match-before-create check: with matches and no confirmation it
+    /// offers them instead ("This looks like J-000248, opened 10 minutes ago").
+    pub async fn create_job(&self, form: NewJobForm) -> Result<CreateJobResult, AppError> {
+        if form.customer_id.is_empty() || form.site.trim().is_empty() {
+            return Err(AppError::new("invalid", "choose a customer and a site"));
+        }
+        let candidate = fieldsync_client::matching::JobCandidate {
+            customer_id: form.customer_id.clone(),
+            site: form.site.clone(),
+            window_start: form.window_start.clone(),
+            summary: form.summary.clone(),
+        };
+        let matches: Vec<MatchView> = self
+            .client
+            .find_matches(&candidate)
+            .await?
+            .into_iter()
+            .map(|m| MatchView {
+                source: format!("{:?}", m.source),
+                id: m.id,
+                number: m.number,
+                message: m.message,
+            })
+            .collect();
+        if !matches.is_empty() && !form.confirm_duplicate {
+            return Ok(CreateJobResult {
+                created: false,
+                job_id: None,
+                matches,
+                state_label: None,
+            });
+        }
+        let change_id = form
+            .action_id
+            .as_deref()
+            .and_then(|a| a.parse::<uuid::Uuid>().ok())
+            .map(ChangeId);
+        let record_id = self.client.new_record_id();
+        let mut schedule =
+            json!({"customer_id": form.customer_id, "site": form.site, "assignee": form.assignee});
+        if let Some(start) = form.window_start.filter(|s| !s.is_empty()) {
+            schedule["window_start"] = json!(start);
+        }
+        let (_, state) = self
+            .client
+            .save(NewChange {
+                change_id,
+                record_type: RecordType::Job,
+                record_id,
+                group: None,
+                op: Op::Create,
+                values: json!({"schedule": schedule, "description": {"summary": form.summary}}),
+                file_sha256: None,
+            })
+            .await?;
+        Ok(CreateJobResult {
+            created: true,
+            job_id: Some(record_id.to_string()),
+            matches,
+            state_label: Some(state.label(self.client.now())),
+        })
+    }
+
+    /// Before a reassignment: who owns the job now, and a warning when their device has unsynced
+    /// work or has not been seen for a while.
+    pub async fn reassign_check(&self, job_id: String) -> Result<ReassignCheck, AppError> {
+        let id = parse_id(&job_id)?;
+        self.refresh_devices().await;
+        let view = self
+            .client
+            .record(id)
+            .await?
+            .ok_or_else(|| AppError::new("not_found", "this job is not on this device"))?;
+        let owner = self.owner_view(&view.record.owner);
+        let now = self.client.now();
+        let mut parts = Vec::new();
+        if let Some(n) = owner.unsynced.filter(|n| *n > 0) {
+            parts.push(format!(
+                "{n} change{} not yet synced",
+                if n == 1 { "" } else { "s" }
+            ));
+        }
+        if let Some(seen) = owner
+            .last_seen
+            .as_deref()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        {
+            let seen = seen.with_timezone(&Utc);
+            if now - seen > chrono::Duration::minutes(30) || !parts.is_empty() {
+                parts.push(format!("last seen {}", ago(seen, now)));
+            }
+        } else if owner.kind == "user" {
+            parts.push("never seen by the server".into());
+        }
+        let warning = if parts.is_empty() {
+            None
+        } else {
+            Some(format!(
+                "{}: {}",
+                owner
+                    .device
+                    .clone()
+                    .unwrap_or_else(|| format!("{}'s device", owner.display_name)),
+                parts.join(", ")
+            ))
+        };
+        let devices = self
+            .devices
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut names: Vec<String> = devices
+            .iter()
+            .filter(|d| text(d, "role").as_deref() == Some("technician"))
+            .filter_map(|d| text(d, "user"))
+            .collect();
+        names.sort();
+        names.dedup();
+        let candidates = names
+            .iter()
+            .filter(|n| **n != owner.name)
+            .map(|n| self.owner_view(&Owner::User(n.clone())))
+            .collect();
+        Ok(ReassignCheck {
+            current_owner: owner,
+            warning,
+            candidates,
+        })
+    }
+
+    pub async fn reassign(&self, args: ReassignArgs) -> Result<JobCard, AppError> {
+        let id = parse_id(&args.job_id)?;
+        self.client
+            .call_api(
+                "POST",
+                &format!("/api/v1/records/job/{id}/reassign"),
+                Some(json!({"owner": {"kind": "user", "name": args.to_user}})),
+            )
+            .await?;
+        let _ = self.client.sync_now().await;
+        let view = self
+            .client
+            .record(id)
+            .await?
+            .ok_or_else(|| AppError::new("not_found", "this job is not on this device"))?;
+        Ok(self.card(&view).await)
+    }
+}

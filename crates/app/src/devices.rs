@@ -1,0 +1,80 @@
+//! The devices the office sees, behind every owner's name: the server's device list (kept in the
+//! cache for when the server is unreachable) and an owner as a dispatcher needs to see them
+//! (name, team, device, last seen, unsynced changes). The board, the job page and the session
+//! (which refreshes the list at sign-in and at "Sync now") use it.
+
+use fieldsync_core::model::may_list_devices;
+use fieldsync_core::Owner;
+use serde_json::Value;
+
+use crate::views::{text, OwnerView};
+use crate::App;
+
+impl App {
+    /// Reads the server's device list (for the roles that may see it); without the server, the
+    /// list kept in the cache.
+    pub(crate) async fn refresh_devices(&self) {
+        if !self.role().is_some_and(may_list_devices) {
+            return;
+        }
+        if let Ok(Value::Array(list)) = self.client.call_api("GET", "/api/v1/devices", None).await {
+            let _ = self
+                .client
+                .cache()
+                .set_meta("devices", &Value::Array(list.clone()).to_string())
+                .await;
+            *self.devices.lock().unwrap_or_else(|p| p.into_inner()) = list;
+        } else if self
+            .devices
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+        {
+            if let Ok(Some(saved)) = self.client.cache().meta("devices").await {
+                if let Ok(Value::Array(list)) = serde_json::from_str(&saved) {
+                    *self.devices.lock().unwrap_or_else(|p| p.into_inner()) = list;
+                }
+            }
+        }
+    }
+
+    /// An owner with their newest device, its last pull and the changes waiting on it.
+    pub(crate) fn owner_view(&self, owner: &Owner) -> OwnerView {
+        let devices = self.devices.lock().unwrap_or_else(|p| p.into_inner());
+        match owner {
+            Owner::User(name) => {
+                let mine: Vec<&Value> = devices
+                    .iter()
+                    .filter(|d| text(d, "user").as_deref() == Some(name))
+                    .filter(|d| d["revoked_at"].is_null())
+                    .collect();
+                let newest = mine.iter().max_by_key(|d| text(d, "last_seen"));
+                let unsynced: i64 = mine.iter().filter_map(|d| d["outbox_depth"].as_i64()).sum();
+                OwnerView {
+                    kind: "user".into(),
+                    name: name.clone(),
+                    display_name: newest
+                        .and_then(|d| text(d, "display_name"))
+                        .unwrap_or_else(|| name.clone()),
+                    team: newest.and_then(|d| text(d, "team")),
+                    device: newest.and_then(|d| text(d, "name")),
+                    last_seen: newest.and_then(|d| text(d, "last_seen")),
+                    unsynced: if mine.is_empty() {
+                        None
+                    } else {
+                        Some(unsynced)
+                    },
+                }
+            }
+            Owner::Team(team) => OwnerView {
+                kind: "team".into(),
+                name: team.clone(),
+                display_name: format!("{team} team"),
+                team: Some(team.clone()),
+                device: None,
+                last_seen: None,
+                unsynced: None,
+            },
+        }
+    }
+}

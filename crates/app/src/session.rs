@@ -1,0 +1,118 @@
+//! The session: signing in and out, what this person may do, the sync banner and "Sync now".
+//! It leans on `devices` (the device list is read at sign-in and at each "Sync now").
+
+use fieldsync_core::model::{may_list_devices, may_reassign, may_reopen, may_see_sync_review};
+use fieldsync_core::Role;
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::views::{Permissions, SignInArgs};
+use crate::{App, AppError};
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct SessionInfo {
+    pub user: String,
+    pub display_name: String,
+    pub role: String,
+    pub team: Option<String>,
+    pub can: Permissions,
+}
+
+/// The sync banner: plain words, the next sync time, and how much waits.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct SyncBanner {
+    /// `ok`, `pending`, `failed` or `attention`.
+    pub level: String,
+    pub text: String,
+    pub next_sync: Option<String>,
+    pub changes_pending: u32,
+    pub files_pending: u32,
+    pub server_reachable: bool,
+    pub summary: Vec<String>,
+}
+
+impl App {
+    pub(crate) fn permissions(role: Role) -> Permissions {
+        Permissions {
+            create_job: matches!(role, Role::Dispatcher | Role::Supervisor),
+            reassign: may_reassign(role),
+            reopen: may_reopen(role),
+            change_status: matches!(role, Role::Supervisor),
+            edit_customers: matches!(role, Role::Office | Role::Dispatcher),
+            finance: matches!(role, Role::Finance),
+            see_devices: may_list_devices(role),
+            sync_review: may_see_sync_review(role),
+        }
+    }
+
+    pub fn session(&self) -> Option<SessionInfo> {
+        self.client.user().map(|u| SessionInfo {
+            can: App::permissions(u.role),
+            user: u.name,
+            display_name: u.display_name,
+            role: u.role.as_str().to_string(),
+            team: u.team,
+        })
+    }
+
+    pub async fn sign_in(&self, args: SignInArgs) -> Result<SessionInfo, AppError> {
+        self.client.login(&args.username, &args.password).await?;
+        // A first sync fills the board; a failure here is shown by the banner, not as a sign-in error.
+        let _ = self.client.sync_now().await;
+        self.refresh_devices().await;
+        self.session()
+            .ok_or_else(|| AppError::new("unauthenticated", "sign-in did not complete"))
+    }
+
+    pub async fn sign_out(&self) -> Result<(), AppError> {
+        Ok(self.client.sign_out().await?)
+    }
+
+    pub async fn sync_status(&self) -> Result<SyncBanner, AppError> {
+        let status = self.client.status().await?;
+        let now = self.client.now();
+        let pending = status.changes.pending + status.files.pending;
+        let failing = [&status.changes, &status.files]
+            .into_iter()
+            .any(|l| l.failures > 0 && l.pending > 0);
+        let level = if failing || !status.server_reachable {
+            "failed"
+        } else if pending > 0 {
+            "pending"
+        } else if status.needs_attention > 0 {
+            "attention"
+        } else {
+            "ok"
+        };
+        let mut text = status.banner(now);
+        if !status.server_reachable && !failing {
+            text = format!("The server is unreachable. Working from this device's copy. {text}");
+        }
+        let next = [status.changes.next_attempt, status.files.next_attempt]
+            .into_iter()
+            .flatten()
+            .min();
+        Ok(SyncBanner {
+            level: level.into(),
+            text,
+            next_sync: next.map(|t| t.to_rfc3339()),
+            changes_pending: status.changes.pending as u32,
+            files_pending: status.files.pending as u32,
+            server_reachable: status.server_reachable,
+            summary: status.summary,
+        })
+    }
+
+    /// "Sync now": both lanes at once; the banner says what still failed.
+    pub async fn sync_now(&self) -> Result<SyncBanner, AppError> {
+        let report = self.client.sync_now().await?;
+        self.refresh_devices().await;
+        let mut banner = self.sync_status().await?;
+        if !report.failed.is_empty() {
+            banner.level = "failed".into();
+        }
+        Ok(banner)
+    }
+}
