@@ -26,7 +26,7 @@ use fieldsync_core::{
 };
 
 use super::backend::Tx;
-use super::engine::{insert_review, load_record, scope_of, version_side, LogRow};
+use super::records::{insert_review, load_record, scope_of, version_side, LogRow};
 use super::rows::{parse, GroupWrite, NewChange, NewRecord, RecordRow, RecordUpdate};
 use super::{DeviceAuth, StoreError, StoreResult};
 

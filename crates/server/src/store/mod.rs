@@ -13,6 +13,7 @@ mod batch;
 mod engine;
 pub mod migrate;
 pub mod postgres;
+mod records;
 mod rows;
 pub mod sqlite;
 
