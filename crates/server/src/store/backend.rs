@@ -1,7 +1,7 @@
 //! What a store backend supplies: how to open a transaction, and its SQL for each statement the
-//! shared store logic (`engine.rs`, `batch.rs`) needs. The logic that turns a verdict into rows
-//! is written once, over these traits; a backend says only how its database does each step and
-//! what it locks while doing it.
+//! shared store logic (`engine.rs`, `batch.rs`, `office.rs`, `records.rs`) needs. The logic that
+//! turns a verdict into rows is written once, over these traits; a backend says only how its
+//! database does each step and what it locks while doing it.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

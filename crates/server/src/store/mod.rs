@@ -12,6 +12,7 @@ pub(crate) mod backend;
 mod batch;
 mod engine;
 pub mod migrate;
+mod office;
 pub mod postgres;
 mod records;
 mod rows;
