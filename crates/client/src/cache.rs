@@ -427,13 +427,8 @@ impl Cache {
     ) -> ClientResult<()> {
         let mut tx = self.pool.begin().await?;
         for (change, outcome) in answered {
-            let transient = outcome.code.as_deref().is_some_and(|c| {
-                matches!(
-                    c,
-                    "file_pending" | "rate_limited" | "unavailable" | "internal"
-                )
-            });
-            if outcome.status == fieldsync_core::OutcomeStatus::Rejected && transient {
+            // A refusal for a passing reason leaves the change pending, to be sent again.
+            if outcome.is_transient() {
                 continue;
             }
             let state = outcome.status.as_str().replace("applied", "synced");

@@ -3,7 +3,7 @@
 //! watchable.
 
 use chrono::{DateTime, Utc};
-use fieldsync_core::wire::{LoginRequest, ReviewItem, User};
+use fieldsync_core::wire::{LoginRequest, ReviewItem, ReviewKind, User};
 use fieldsync_core::{
     Change, ChangeId, Group, Op, Outcome, OutcomeStatus, Owner, RecordId, RecordType,
 };
@@ -856,17 +856,15 @@ impl SyncClient {
                     report.sent += batch.len();
                     let mut settled = 0;
                     for outcome in &outcomes {
+                        // A transient refusal settles nothing: the outbox keeps the change
+                        // pending (the cache reads the same method), so it is not counted.
+                        if outcome.is_transient() {
+                            continue;
+                        }
                         match outcome.status {
                             OutcomeStatus::Applied => report.applied += 1,
                             OutcomeStatus::Held => report.held += 1,
-                            OutcomeStatus::Rejected
-                                if outcome.code.as_deref().is_some_and(|c| {
-                                    c != "file_pending" && c != "rate_limited"
-                                }) =>
-                            {
-                                report.rejected += 1
-                            }
-                            OutcomeStatus::Rejected => continue,
+                            OutcomeStatus::Rejected => report.rejected += 1,
                         }
                         settled += 1;
                     }
@@ -1069,11 +1067,11 @@ impl SyncClient {
                     }
                 }
                 OutcomeStatus::Held => {
-                    let why = match outcome.code.as_deref() {
-                        Some("ownership_moved") => {
+                    let why = match outcome.code.as_deref().and_then(ReviewKind::parse) {
+                        Some(ReviewKind::OwnershipMoved) => {
                             "because the job was reassigned while you were offline".to_string()
                         }
-                        Some("void_vs_update") => {
+                        Some(ReviewKind::VoidVsUpdate) => {
                             "because the job was voided while you were offline".to_string()
                         }
                         _ => "because someone changed it in the office".to_string(),
@@ -1086,7 +1084,7 @@ impl SyncClient {
                 }
                 OutcomeStatus::Rejected => {
                     if let Some(message) = &outcome.message {
-                        if outcome.code.as_deref() != Some("file_pending") {
+                        if !outcome.is_transient() {
                             entry
                                 .2
                                 .push(format!("Your {what} change was rejected: {message}."));

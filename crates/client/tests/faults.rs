@@ -622,3 +622,75 @@ async fn a_slow_link_is_slow_but_loses_and_repeats_nothing() {
     assert_eq!(sam.note_texts().await.len(), 30);
     assert_eq!(sam.creates_of(RecordType::Photo).await.len(), 1);
 }
+
+/// One push answered with the note refused under `code`; returns the device, the note's change
+/// id and that round's report.
+async fn note_refused_once(
+    harness: &Harness,
+    code: &'static str,
+) -> (
+    Device,
+    fieldsync_core::ChangeId,
+    fieldsync_client::SyncReport,
+) {
+    let dana = harness.api("dana").await;
+    let setup = job_for(harness, &dana, "tom", "Mill Lane").await;
+    let tom = harness.device("tom", "tom's phone", 21).await;
+    tom.client.sync_once().await.unwrap();
+    let id = tom.save(note(&tom, setup.job, "boiler serviced")).await;
+    harness.proxy.clear_log();
+    harness
+        .proxy
+        .inject(Target::push(), Fault::RejectEach { code }, 1);
+    let report = tom.client.sync_once().await.unwrap();
+    (tom, id, report)
+}
+
+#[tokio::test]
+async fn a_change_refused_for_a_passing_reason_stays_pending_and_is_not_counted_rejected() {
+    for code in ["unavailable", "internal"] {
+        let harness = Harness::start().await;
+        let (tom, id, report) = note_refused_once(&harness, code).await;
+
+        // The lane and the outbox agree: the change was sent, not rejected, and still waits.
+        assert_eq!(report.sent, 1, "{code}: {report:?}");
+        assert_eq!(report.rejected, 0, "{code}: {report:?}");
+        assert_eq!(report.applied, 0, "{code}: {report:?}");
+        assert!(
+            report.summary.iter().all(|line| !line.contains("rejected")),
+            "{code}: {:?}",
+            report.summary
+        );
+        assert_eq!(
+            harness.proxy.count(&Target::push()),
+            1,
+            "{code}: a refusal that settles nothing ends the lane's turn"
+        );
+        let label = tom.label(id).await;
+        assert!(
+            label == "Waiting to sync" || label.starts_with("Sync failed, retrying"),
+            "{code}: {label}"
+        );
+        assert_eq!(tom.row(id).await.state.as_str(), "pending", "{code}");
+        assert_eq!(tom.pending().await, 1, "{code}");
+        let status = tom.client.status().await.unwrap();
+        assert_eq!(status.needs_attention, 0, "{code}: {status:?}");
+
+        // The next round sends it again and it lands.
+        let report = tom.client.sync_once().await.unwrap();
+        assert_eq!(report.applied, 1, "{code}: {report:?}");
+        assert_eq!(tom.label(id).await, "Synced", "{code}");
+    }
+}
+
+#[tokio::test]
+async fn a_change_refused_for_good_reads_rejected_and_is_counted() {
+    let harness = Harness::start().await;
+    let (tom, id, report) = note_refused_once(&harness, "invalid_change").await;
+    assert_eq!(report.rejected, 1, "{report:?}");
+    assert_eq!(
+        tom.label(id).await,
+        "Rejected: refused for now (invalid_change)"
+    );
+    assert_eq!(tom.pending().await, 0);
+}

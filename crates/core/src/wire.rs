@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::error::ErrorCode;
 use crate::ids::{ChangeId, DeviceId, RecordId, ReviewId};
 use crate::model::{Group, Owner, RecordType, Role};
 
@@ -96,6 +97,20 @@ pub struct Outcome {
     pub flags: Vec<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub replayed: bool,
+}
+
+impl Outcome {
+    /// A refusal that may go away by itself (its code is a transient [`ErrorCode`]): the change
+    /// stays pending and is sent again. A code this build does not know is not transient, so
+    /// such a change is shown as rejected rather than retried for ever.
+    pub fn is_transient(&self) -> bool {
+        self.status == OutcomeStatus::Rejected
+            && self
+                .code
+                .as_deref()
+                .and_then(ErrorCode::parse)
+                .is_some_and(|code| code.is_transient())
+    }
 }
 
 /// `POST /api/v1/sync/push`.

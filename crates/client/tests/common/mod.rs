@@ -87,6 +87,10 @@ pub enum Fault {
     Hold,
     /// Do not forward; answer 500, as a server that fails on what it was sent.
     ServerError,
+    /// A push only: do not forward; answer 200 with every change in it rejected with `code`, as
+    /// a server that refuses each change for a passing reason (or, for a permanent code, for
+    /// good).
+    RejectEach { code: &'static str },
     /// Hang for ever: the request never gets an answer. With `forward`, the server gets it
     /// (and commits) first; the app is then killed while it waits.
     Hang { forward: bool },
@@ -455,6 +459,33 @@ async fn proxy_handler(
             );
             proxy.update(at, |s| s.status = Some(503));
             response
+        }
+        Fault::RejectEach { code } => {
+            let Ok(push) = serde_json::from_slice::<PushRequest>(&body) else {
+                conn.kill();
+                return StatusCode::BAD_GATEWAY.into_response();
+            };
+            // Written as the wire has it, not built from core's types: the answer is what a
+            // server sends, whatever the client's types make of it.
+            let outcomes: Vec<Value> = push
+                .changes
+                .iter()
+                .map(|change| {
+                    json!({
+                        "change_id": change.change_id,
+                        "status": "rejected",
+                        "code": code,
+                        "message": format!("refused for now ({code})"),
+                    })
+                })
+                .collect();
+            proxy.update(at, |s| s.status = Some(200));
+            (
+                StatusCode::OK,
+                [("content-type", "application/json")],
+                json!({ "outcomes": outcomes }).to_string(),
+            )
+                .into_response()
         }
         Fault::CommitHalf => {
             let Ok(mut push) = serde_json::from_slice::<PushRequest>(&body) else {
