@@ -59,8 +59,3 @@ export function changedFields(
   }
   return out;
 }
-
-/** A fresh action id for a form: saving the same form twice is one change. */
-export function actionId(): string {
-  return crypto.randomUUID();
-}

@@ -1,9 +1,9 @@
 // The policy-badged card of one field group with its edit form, used by the job detail and the
 // customers page.
-import { useState } from "react";
+import { useRef, useState } from "react";
 import { api, errorText } from "../api";
 import type { GroupView } from "../bindings/GroupView";
-import { actionId, changedFields, formText, pretty } from "../format";
+import { changedFields, formText, pretty } from "../format";
 import { Values } from "./Values";
 
 const EXPLAIN: Record<string, string> = {
@@ -30,16 +30,25 @@ export function GroupCard({
 }) {
   const [editing, setEditing] = useState(false);
   const [form, setForm] = useState<Record<string, string>>({});
-  const [action, setAction] = useState("");
+  // The form's action id comes from the command layer when the form opens, so the same form
+  // saved twice is one change; Save waits for it. `opening` counts the openings, so an id that
+  // arrives after the form was closed and opened again is not taken for the new form's.
+  const [action, setAction] = useState<string | null>(null);
+  const opening = useRef(0);
   const [error, setError] = useState<string | null>(null);
   const [saving, setSaving] = useState(false);
   const kinds = Object.fromEntries(group.fields.map((f) => [f.name, f.kind]));
   const values = group.values as Record<string, unknown>;
   const open = () => {
     setForm(Object.fromEntries(group.fields.map((f) => [f.name, formText(values[f.name], f.kind)])));
-    setAction(actionId());
+    setAction(null);
     setError(null);
     setEditing(true);
+    const now = ++opening.current;
+    api
+      .newActionId()
+      .then((made) => opening.current === now && setAction(made.action_id))
+      .catch((err) => opening.current === now && setError(errorText(err)));
   };
   const save = async (e: React.FormEvent) => {
     e.preventDefault();
@@ -48,6 +57,7 @@ export function GroupCard({
       setError("Nothing changed.");
       return;
     }
+    if (!action) return;
     setSaving(true);
     try {
       const saved = await api.saveGroup({ record_type: recordType, record_id: recordId, group: group.group, values: changed, action_id: action });
@@ -97,7 +107,7 @@ export function GroupCard({
             </p>
           )}
           <div className="actions">
-            <button type="submit" disabled={saving}>
+            <button type="submit" disabled={saving || !action}>
               {saving ? "Saving…" : "Save"}
             </button>
             <button type="button" className="secondary" onClick={() => setEditing(false)}>

@@ -91,18 +91,31 @@ export function Board({ session, onOpen, refreshKey }: { session: SessionInfo; o
   );
 }
 
+/** The new job form. Its action id comes from the command layer when it opens, so saving twice
+ * (or "Create anyway" after the duplicate warning) is one job; Save waits for it. */
 function NewJob() {
   const [open, setOpen] = useState(false);
   const [customers, setCustomers] = useState<CustomerView[]>([]);
   const [form, setForm] = useState({ customer_id: "", site: "", window_start: "", summary: "", assignee: "" });
   const [matches, setMatches] = useState<MatchView[]>([]);
   const [message, setMessage] = useState<string | null>(null);
-  const [actionId] = useState(() => crypto.randomUUID());
+  const [actionId, setActionId] = useState<string | null>(null);
   useEffect(() => {
-    if (open) api.customers().then(setCustomers).catch(() => setCustomers([]));
+    if (!open) return;
+    let live = true;
+    setActionId(null);
+    api
+      .newActionId()
+      .then((made) => live && setActionId(made.action_id))
+      .catch((e) => live && setMessage(errorText(e)));
+    api.customers().then(setCustomers).catch(() => setCustomers([]));
+    return () => {
+      live = false;
+    };
   }, [open]);
   if (!open) return <button onClick={() => setOpen(true)}>New job</button>;
   const submit = async (confirm: boolean) => {
+    if (!actionId) return;
     try {
       const result = await api.createJob({
         action_id: actionId,
@@ -157,12 +170,16 @@ function NewJob() {
           {matches.map((m) => (
             <p key={m.id}>{m.message}</p>
           ))}
-          <button onClick={() => submit(true)}>Create anyway</button>
+          <button onClick={() => submit(true)} disabled={!actionId}>
+            Create anyway
+          </button>
         </div>
       )}
       {message && <p className="muted">{message}</p>}
       <div className="actions">
-        <button onClick={() => submit(false)}>Save</button>
+        <button onClick={() => submit(false)} disabled={!actionId}>
+          Save
+        </button>
         <button className="secondary" onClick={() => setOpen(false)}>
           Cancel
         </button>
