@@ -21,12 +21,12 @@ use fieldsync_core::judge::change_group;
 use fieldsync_core::model::GroupState;
 use fieldsync_core::wire::{ReviewKind, VersionSide};
 use fieldsync_core::{
-    judge, Apply, Change, Group, JobMatch, JudgeInput, Op, Outcome, OutcomeStatus, Owner, Policy,
+    judge, Apply, Change, Group, JobMatch, JudgeInput, Op, Outcome, OutcomeStatus, Policy,
     RecordState, RecordType, ReviewId, Verdict,
 };
 
 use super::backend::Tx;
-use super::records::{insert_review, load_record, scope_of, version_side, LogRow};
+use super::records::{insert_review, load_record, version_side, LogRow};
 use super::rows::{parse, GroupWrite, NewChange, NewRecord, RecordRow, RecordUpdate};
 use super::{DeviceAuth, StoreError, StoreResult};
 
@@ -229,7 +229,7 @@ impl<'a> Batch<'a> {
     }
 
     /// Keeps a log row until the batch writes it; its place in the batch.
-    fn log(&mut self, row: &LogRow<'_>, outcome: &Outcome) -> i64 {
+    fn log(&mut self, row: LogRow<'_>, outcome: &Outcome) -> i64 {
         let offset = self.logged;
         self.logs.push(PendingLog {
             offset,
@@ -457,7 +457,6 @@ impl<'a> Batch<'a> {
         });
         let device = self.device;
         let now = self.now;
-        let device_id = Some(device.device_id.to_string());
         let author = device.author.user.as_str();
         let mut outcome = Outcome {
             change_id: change.change_id,
@@ -521,6 +520,11 @@ impl<'a> Batch<'a> {
                     job_id: job_id.clone(),
                     customer_id: text("customer_id"),
                 };
+                let stored_values = serde_json::to_value(&groups)?;
+                let log_row = LogRow::change(change, device, now)
+                    .created()
+                    .values(&stored_values)
+                    .on(&record, &row);
                 self.created.push(Created {
                     record_id: record_id.clone(),
                     site: text("site"),
@@ -534,7 +538,6 @@ impl<'a> Batch<'a> {
                     .insert(record_id.clone(), Some(Arc::new((record, row))));
                 outcome.version = Some(1);
                 outcome.number = Some(number);
-                let stored_values = serde_json::to_value(&groups)?;
                 if let Some(matched) = possible_duplicate_of {
                     let review_id = ReviewId(Uuid::now_v7());
                     outcome.flags.push("possible_duplicate".into());
@@ -574,32 +577,7 @@ impl<'a> Batch<'a> {
                     )
                     .await?;
                 }
-                let scope_job = if change.record_type == RecordType::Job {
-                    Some(record_id.clone())
-                } else {
-                    job_id.clone()
-                };
-                Some(self.log(
-                    &LogRow {
-                        change_id: &change_id,
-                        kind: "change",
-                        record_type: change.record_type,
-                        record_id: &record_id,
-                        group: None,
-                        op: Op::Create,
-                        base_version: 0,
-                        values: &stored_values,
-                        owner_epoch: 1,
-                        device_time: change.device_time,
-                        author,
-                        device_id,
-                        server_time: now,
-                        owner: &owner.to_key(),
-                        state: &state,
-                        scope_job: scope_job.as_deref(),
-                    },
-                    &outcome,
-                ))
+                Some(self.log(log_row, &outcome))
             }
             Verdict::Apply(Apply::Update {
                 group,
@@ -630,27 +608,11 @@ impl<'a> Batch<'a> {
                 outcome.version = Some(version);
                 // The log keeps the group's whole values after the change, so any version can
                 // be shown again as it stood (the base side of a later conflict).
-                let offset = self.log(
-                    &LogRow {
-                        change_id: &change_id,
-                        kind: "change",
-                        record_type: change.record_type,
-                        record_id: &record_id,
-                        group: Some(group),
-                        op: change.op,
-                        base_version: change.base_version,
-                        values: &values,
-                        owner_epoch: change.owner_epoch,
-                        device_time: change.device_time,
-                        author,
-                        device_id,
-                        server_time: now,
-                        owner: &record.owner.to_key(),
-                        state: &record.state,
-                        scope_job: scope_of(&record, &row).as_deref(),
-                    },
-                    &outcome,
-                );
+                let log_row = LogRow::change(change, device, now)
+                    .group(Some(group))
+                    .values(&values)
+                    .on(&record, &row);
+                let offset = self.log(log_row, &outcome);
                 self.records
                     .insert(record_id.clone(), Some(Arc::new((record, row))));
                 Some(offset)
@@ -669,27 +631,10 @@ impl<'a> Batch<'a> {
                 outcome.review_id = Some(review_id);
                 outcome.code = Some(hold.kind.as_str().to_string());
                 outcome.message = Some(hold.message);
-                let offset = self.log(
-                    &LogRow {
-                        change_id: &change_id,
-                        kind: "change",
-                        record_type: change.record_type,
-                        record_id: &record_id,
-                        group: hold.group,
-                        op: change.op,
-                        base_version: change.base_version,
-                        values: &change.values,
-                        owner_epoch: change.owner_epoch,
-                        device_time: change.device_time,
-                        author,
-                        device_id,
-                        server_time: now,
-                        owner: &Owner::User(author.to_string()).to_key(),
-                        state: "none",
-                        scope_job: parent_id.as_deref(),
-                    },
-                    &outcome,
-                );
+                let log_row = LogRow::change(change, device, now)
+                    .group(hold.group)
+                    .scope_job(parent_id);
+                let offset = self.log(log_row, &outcome);
                 Some(offset)
             }
             Verdict::Hold(hold) => {
@@ -756,27 +701,10 @@ impl<'a> Batch<'a> {
                 outcome.review_id = Some(review_id);
                 outcome.code = Some(hold.kind.as_str().to_string());
                 outcome.message = Some(hold.message);
-                let offset = self.log(
-                    &LogRow {
-                        change_id: &change_id,
-                        kind: "change",
-                        record_type: change.record_type,
-                        record_id: &record_id,
-                        group,
-                        op: change.op,
-                        base_version: change.base_version,
-                        values: &change.values,
-                        owner_epoch: change.owner_epoch,
-                        device_time: change.device_time,
-                        author,
-                        device_id,
-                        server_time: now,
-                        owner: &record.owner.to_key(),
-                        state: &record.state,
-                        scope_job: scope_of(&record, &row).as_deref(),
-                    },
-                    &outcome,
-                );
+                let log_row = LogRow::change(change, device, now)
+                    .group(group)
+                    .on(&record, &row);
+                let offset = self.log(log_row, &outcome);
                 self.records
                     .insert(record_id.clone(), Some(Arc::new((record, row))));
                 Some(offset)
@@ -794,39 +722,12 @@ impl<'a> Batch<'a> {
                     });
                     return Ok(());
                 }
-                let (owner, state, scope) = match &loaded {
-                    Some(known) => (
-                        known.0.owner.to_key(),
-                        known.0.state.clone(),
-                        scope_of(&known.0, &known.1),
-                    ),
-                    None => (
-                        Owner::User(author.to_string()).to_key(),
-                        "none".to_string(),
-                        parent_id.clone(),
-                    ),
+                let log_row = LogRow::change(change, device, now);
+                let log_row = match &loaded {
+                    Some(known) => log_row.on(&known.0, &known.1),
+                    None => log_row.scope_job(parent_id),
                 };
-                Some(self.log(
-                    &LogRow {
-                        change_id: &change_id,
-                        kind: "change",
-                        record_type: change.record_type,
-                        record_id: &record_id,
-                        group: change.group,
-                        op: change.op,
-                        base_version: change.base_version,
-                        values: &change.values,
-                        owner_epoch: change.owner_epoch,
-                        device_time: change.device_time,
-                        author,
-                        device_id,
-                        server_time: now,
-                        owner: &owner,
-                        state: &state,
-                        scope_job: scope.as_deref(),
-                    },
-                    &outcome,
-                ))
+                Some(self.log(log_row, &outcome))
             }
         };
         self.seen

@@ -3,6 +3,7 @@
 //! writes what the verdict says. Which rows a verdict becomes lives in `batch.rs` (a push) and
 //! `office.rs` (resolve, reassign, reopen), over the rows of `records.rs`; how a database stores
 //! and locks them lives in the backend.
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;

@@ -16,7 +16,7 @@ use fieldsync_core::{
 
 use super::backend::{Backend, Tx};
 use super::batch::Batch;
-use super::records::{load_record, lock_with_job, scope_of, LogRow};
+use super::records::{load_record, lock_with_job, LogRow};
 use super::rows::{GroupWrite, NewMove, RecordRow, RecordUpdate};
 use super::{DeviceAuth, ReassignOutcome, StoreError, StoreResult};
 
@@ -552,7 +552,7 @@ async fn write_group<T: Tx>(
 #[allow(clippy::too_many_arguments)]
 async fn log_server_change<T: Tx>(
     tx: &mut T,
-    kind: &str,
+    kind: &'static str,
     record: &RecordState,
     row: &RecordRow,
     group: Option<Group>,
@@ -576,26 +576,10 @@ async fn log_server_change<T: Tx>(
         flags: Vec::new(),
         replayed: false,
     };
-    let record_id = record.record_id.to_string();
-    let entry = LogRow {
-        change_id: &change_id.to_string(),
-        kind,
-        record_type: record.record_type,
-        record_id: &record_id,
-        group,
-        op: Op::Update,
-        base_version: version - 1,
-        values,
-        owner_epoch: record.owner_epoch,
-        device_time: now,
-        author: &device.author.user,
-        device_id: Some(device.device_id.to_string()),
-        server_time: now,
-        owner: &record.owner.to_key(),
-        state,
-        scope_job: scope_of(record, row).as_deref(),
-    }
-    .new_change(seq, &outcome)?;
+    let entry = LogRow::server(kind, change_id, record, row, device, now)
+        .update(group, values, version)
+        .state(state)
+        .new_change(seq, &outcome)?;
     tx.insert_changes(&[entry]).await?;
     tx.announce(seq).await?;
     Ok(outcome)

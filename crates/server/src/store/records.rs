@@ -10,11 +10,14 @@ use std::collections::BTreeMap;
 
 use fieldsync_core::model::GroupState;
 use fieldsync_core::wire::{ReviewKind, VersionSide};
-use fieldsync_core::{Change, Group, Op, Outcome, RecordState, RecordType, ReviewId};
+use fieldsync_core::{
+    Change, ChangeId, DeviceId, Group, Op, Outcome, Owner, RecordId, RecordState, RecordType,
+    ReviewId,
+};
 
 use super::backend::Tx;
 use super::rows::{json, owner_of, parse, record_type_of, NewChange, NewReview, RecordRow};
-use super::{StoreError, StoreResult};
+use super::{DeviceAuth, StoreError, StoreResult};
 
 /// Loads a record as the judge sees it.
 pub(crate) async fn load_record<T: Tx>(
@@ -69,44 +72,159 @@ pub(crate) async fn lock_with_job<T: Tx>(tx: &mut T, record_id: &str) -> StoreRe
     tx.lock_records(&ids).await
 }
 
-pub(crate) fn scope_of(record: &RecordState, row: &RecordRow) -> Option<String> {
+fn scope_of(record: &RecordState, row: &RecordRow) -> Option<String> {
     match record.record_type {
         RecordType::Job => Some(row.record_id.clone()),
         _ => row.job_id.clone(),
     }
 }
 
-/// One row of the change log, as the store means to write it.
+/// The values of a log row not yet told them.
+const NO_VALUES: &Value = &Value::Null;
+
+/// One row of the change log, as the store means to write it. Every row is made here: from a
+/// change a device sent ([`LogRow::change`]) or from one the server makes ([`LogRow::server`]),
+/// then told what differs for its verdict (the record it stands in, the group, the values).
 pub(crate) struct LogRow<'a> {
-    pub change_id: &'a str,
-    pub kind: &'a str,
-    pub record_type: RecordType,
-    pub record_id: &'a str,
-    pub group: Option<Group>,
-    pub op: Op,
-    pub base_version: i64,
-    pub values: &'a Value,
-    pub owner_epoch: i64,
-    pub device_time: DateTime<Utc>,
-    pub author: &'a str,
-    pub device_id: Option<String>,
-    pub server_time: DateTime<Utc>,
-    pub owner: &'a str,
-    pub state: &'a str,
-    pub scope_job: Option<&'a str>,
+    change_id: ChangeId,
+    kind: &'static str,
+    record_type: RecordType,
+    record_id: RecordId,
+    group: Option<Group>,
+    op: Op,
+    base_version: i64,
+    values: &'a Value,
+    owner_epoch: i64,
+    device_time: DateTime<Utc>,
+    author: &'a str,
+    device_id: DeviceId,
+    server_time: DateTime<Utc>,
+    owner: String,
+    state: String,
+    scope_job: Option<String>,
 }
 
-impl LogRow<'_> {
+impl<'a> LogRow<'a> {
+    /// A change a device sent, logged as it came: its group, values and versions. Until
+    /// [`LogRow::on`] names the record it stands in, it is logged as a record that does not
+    /// exist: its author's, in no state, in no job's scope.
+    pub fn change(change: &'a Change, device: &'a DeviceAuth, now: DateTime<Utc>) -> Self {
+        LogRow {
+            change_id: change.change_id,
+            kind: "change",
+            record_type: change.record_type,
+            record_id: change.record_id,
+            group: change.group,
+            op: change.op,
+            base_version: change.base_version,
+            values: &change.values,
+            owner_epoch: change.owner_epoch,
+            device_time: change.device_time,
+            author: &device.author.user,
+            device_id: device.device_id,
+            server_time: now,
+            owner: Owner::User(device.author.user.clone()).to_key(),
+            state: "none".to_string(),
+            scope_job: None,
+        }
+    }
+
+    /// A change the server makes to a record for a person (a resolution, reassignment or
+    /// reopen, as `kind` says), made and received now, at the record's owner epoch, in the
+    /// record as it stands; [`LogRow::update`] says what it writes.
+    pub fn server(
+        kind: &'static str,
+        change_id: ChangeId,
+        record: &RecordState,
+        row: &RecordRow,
+        device: &'a DeviceAuth,
+        now: DateTime<Utc>,
+    ) -> Self {
+        LogRow {
+            change_id,
+            kind,
+            record_type: record.record_type,
+            record_id: record.record_id,
+            group: None,
+            op: Op::Update,
+            base_version: 0,
+            values: NO_VALUES,
+            owner_epoch: record.owner_epoch,
+            device_time: now,
+            author: &device.author.user,
+            device_id: device.device_id,
+            server_time: now,
+            owner: String::new(),
+            state: String::new(),
+            scope_job: None,
+        }
+        .on(record, row)
+    }
+
+    /// An update of `group` to `version`, with the group's whole values after it.
+    pub fn update(mut self, group: Option<Group>, values: &'a Value, version: i64) -> Self {
+        self.op = Op::Update;
+        self.group = group;
+        self.values = values;
+        self.base_version = version - 1;
+        self
+    }
+
+    /// In the record as it stands: its owner, its state, and the job whose scope it is in.
+    pub fn on(mut self, record: &RecordState, row: &RecordRow) -> Self {
+        self.owner = record.owner.to_key();
+        self.state = record.state.clone();
+        self.scope_job = scope_of(record, row);
+        self
+    }
+
+    /// In the scope of this job: for a change to a record that does not exist, the job it
+    /// names.
+    pub fn scope_job(mut self, job: Option<String>) -> Self {
+        self.scope_job = job;
+        self
+    }
+
+    /// The group the row is about, where the verdict names another than the change.
+    pub fn group(mut self, group: Option<Group>) -> Self {
+        self.group = group;
+        self
+    }
+
+    /// The values the row keeps, where they are not the change's (a group's whole values
+    /// after an update, a new record's first ones).
+    pub fn values(mut self, values: &'a Value) -> Self {
+        self.values = values;
+        self
+    }
+
+    /// The record's lifecycle state the row records, where the change moved it.
+    pub fn state(mut self, state: &str) -> Self {
+        self.state = state.to_string();
+        self
+    }
+
+    /// A new record's row: a create of no group, made on no version, under its first owner
+    /// epoch.
+    pub fn created(mut self) -> Self {
+        self.op = Op::Create;
+        self.group = None;
+        self.base_version = 0;
+        self.owner_epoch = 1;
+        self
+    }
+
     /// The row to insert, with its seq and the outcome it records.
-    pub fn new_change(&self, seq: i64, outcome: &Outcome) -> StoreResult<NewChange> {
+    pub fn new_change(self, seq: i64, outcome: &Outcome) -> StoreResult<NewChange> {
+        let outcome_json = serde_json::to_string(outcome)?;
         let mut row = self.columns(seq, outcome);
-        row.outcome = serde_json::to_string(outcome)?;
+        row.outcome = outcome_json;
         Ok(row)
     }
 
     /// The row without the outcome's JSON, for a caller that writes it once the outcome is
     /// final.
-    pub fn columns(&self, seq: i64, outcome: &Outcome) -> NewChange {
+    pub fn columns(self, seq: i64, outcome: &Outcome) -> NewChange {
         NewChange {
             seq,
             change_id: self.change_id.to_string(),
@@ -120,14 +238,14 @@ impl LogRow<'_> {
             owner_epoch: self.owner_epoch,
             device_time: self.device_time,
             author: self.author.to_string(),
-            device_id: self.device_id.clone(),
+            device_id: Some(self.device_id.to_string()),
             server_time: self.server_time,
             status: outcome.status.as_str(),
             version: outcome.version,
             number: outcome.number.clone(),
-            owner: self.owner.to_string(),
-            state: self.state.to_string(),
-            scope_job: self.scope_job.map(str::to_string),
+            owner: self.owner,
+            state: self.state,
+            scope_job: self.scope_job,
             review_id: outcome.review_id.map(|r| r.to_string()),
             code: outcome.code.clone(),
             outcome: String::new(),
