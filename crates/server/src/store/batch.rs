@@ -21,8 +21,8 @@ use fieldsync_core::judge::change_group;
 use fieldsync_core::model::GroupState;
 use fieldsync_core::wire::{ReviewKind, VersionSide};
 use fieldsync_core::{
-    judge, Apply, Change, Group, JobMatch, JudgeInput, Op, Outcome, OutcomeStatus, Policy,
-    RecordState, RecordType, ReviewId, Verdict,
+    judge, Apply, Change, Group, Hold, JobMatch, JudgeInput, Op, Outcome, OutcomeStatus, Owner,
+    Policy, RecordId, RecordState, RecordType, Rejection, ReviewId, Verdict,
 };
 
 use super::backend::Tx;
@@ -73,6 +73,26 @@ struct Created {
     site: Option<String>,
     window_start: Option<String>,
     created_by: String,
+}
+
+/// A change the judge has decided on, with what the batch read to judge it: what each
+/// verdict's writer starts from.
+struct Judged<'c> {
+    change: &'c Change,
+    /// The record as the batch knows it, if it exists as the type the change names.
+    loaded: Option<Known>,
+    /// The job the record hangs off, or the job a new record names.
+    parent_id: Option<String>,
+    /// The answer so far: applied, with the record's number.
+    outcome: Outcome,
+}
+
+/// What an applied create makes: the judge's [`Apply::Create`] but its duplicate match.
+struct Creation {
+    owner: Owner,
+    state: String,
+    groups: BTreeMap<Group, Value>,
+    job_id: Option<RecordId>,
 }
 
 pub(crate) struct Batch<'a> {
@@ -377,24 +397,77 @@ impl<'a> Batch<'a> {
     }
 
     /// Judges one change against the records as they stand (this batch's writes included)
-    /// and turns the verdict into rows.
+    /// and turns the verdict into rows, each verdict by its own writer below.
     pub async fn push_one<T: Tx>(&mut self, tx: &mut T, change: &Change) -> StoreResult<()> {
         let change_id = change.change_id.to_string();
         // Step 1: a change id seen before gets its stored outcome back, whichever instance
         // stored it.
-        match self.seen.get(&change_id) {
+        if self.replayed(&change_id) {
+            return Ok(());
+        }
+        let (verdict, judged) = self.judge_change(tx, change).await?;
+        let (outcome, offset) = match verdict {
+            Verdict::Apply(Apply::Create {
+                owner,
+                state,
+                groups,
+                job_id,
+                possible_duplicate_of,
+            }) => {
+                let creation = Creation {
+                    owner,
+                    state,
+                    groups,
+                    job_id,
+                };
+                self.applied_create(tx, judged, creation, possible_duplicate_of)
+                    .await?
+            }
+            Verdict::Apply(Apply::Update {
+                group,
+                values,
+                version,
+                state,
+            }) => self.applied_update(judged, group, values, version, state)?,
+            Verdict::Hold(hold) if judged.loaded.is_none() => {
+                self.held_create(tx, judged, hold).await?
+            }
+            Verdict::Hold(hold) => self.held(tx, judged, hold).await?,
+            Verdict::Reject(rejection) => self.rejected(judged, rejection),
+        };
+        // A change the log keeps no row of (a refusal the device can fix and resend) is judged
+        // afresh if it comes again, in this batch too.
+        if offset.is_some() {
+            self.seen
+                .insert(change_id, Seen::InBatch(self.answers.len()));
+        }
+        self.answers.push(Answer::Judged { outcome, offset });
+        Ok(())
+    }
+
+    /// Answers a change id seen before: with its stored outcome, or with the answer given to
+    /// it earlier in this batch. Whether it was seen.
+    fn replayed(&mut self, change_id: &str) -> bool {
+        let answer = match self.seen.get(change_id) {
             Some(Seen::Stored(stored)) => {
                 let mut outcome = stored.clone();
                 outcome.replayed = true;
-                self.answers.push(Answer::Replayed(outcome));
-                return Ok(());
+                Answer::Replayed(outcome)
             }
-            Some(Seen::InBatch(index)) => {
-                self.answers.push(Answer::ReplayedInBatch(*index));
-                return Ok(());
-            }
-            None => {}
-        }
+            Some(Seen::InBatch(index)) => Answer::ReplayedInBatch(*index),
+            None => return false,
+        };
+        self.answers.push(answer);
+        true
+    }
+
+    /// Reads what the judge needs to know of one change (its record, its job, a new job's
+    /// rivals, a photo's file) and asks it.
+    async fn judge_change<'c, T: Tx>(
+        &mut self,
+        tx: &mut T,
+        change: &'c Change,
+    ) -> StoreResult<(Verdict, Judged<'c>)> {
         if change.op == Op::Create {
             if let Some(left) = self.creates_left.get_mut(&change.record_type) {
                 *left = (*left - 1).max(0);
@@ -455,10 +528,7 @@ impl<'a> Batch<'a> {
             open_jobs_of_customer: &candidates,
             file_complete,
         });
-        let device = self.device;
-        let now = self.now;
-        let author = device.author.user.as_str();
-        let mut outcome = Outcome {
+        let outcome = Outcome {
             change_id: change.change_id,
             status: OutcomeStatus::Applied,
             version: None,
@@ -470,270 +540,346 @@ impl<'a> Batch<'a> {
             flags: Vec::new(),
             replayed: false,
         };
-        let offset = match verdict {
-            Verdict::Apply(Apply::Create {
-                owner,
-                state,
-                groups,
-                job_id,
-                possible_duplicate_of,
-            }) => {
-                let number = self.next_number(tx, change.record_type).await?;
-                let schedule = groups.get(&Group::Schedule);
-                let text = |k: &str| {
-                    schedule
-                        .and_then(|s| s.get(k))
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                };
-                let job_id = job_id.map(|j| j.to_string());
-                let record = RecordState {
-                    record_type: change.record_type,
-                    record_id: change.record_id,
-                    number: Some(number.clone()),
-                    owner: owner.clone(),
-                    owner_epoch: 1,
-                    state: state.clone(),
-                    groups: groups
-                        .iter()
-                        .map(|(g, v)| {
-                            (
-                                *g,
-                                GroupState {
-                                    version: 1,
-                                    values: v.clone(),
-                                    contested: false,
-                                },
-                            )
-                        })
-                        .collect(),
-                    // Earlier owners are written at reassignment; a new record has none.
-                    owner_history: BTreeMap::new(),
-                };
-                let row = RecordRow {
-                    record_id: record_id.clone(),
-                    record_type: change.record_type.as_str().to_string(),
-                    number: Some(number.clone()),
-                    owner: owner.to_key(),
-                    owner_epoch: 1,
-                    state: state.clone(),
-                    job_id: job_id.clone(),
-                    customer_id: text("customer_id"),
-                };
-                let stored_values = serde_json::to_value(&groups)?;
-                let log_row = LogRow::change(change, device, now)
-                    .created()
-                    .values(&stored_values)
-                    .on(&record, &row);
-                self.created.push(Created {
-                    record_id: record_id.clone(),
-                    site: text("site"),
-                    window_start: text("window_start"),
-                    created_by: author.to_string(),
-                });
-                for group in groups.keys() {
-                    self.dirty_groups.insert((record_id.clone(), *group));
-                }
-                self.records
-                    .insert(record_id.clone(), Some(Arc::new((record, row))));
-                outcome.version = Some(1);
-                outcome.number = Some(number);
-                if let Some(matched) = possible_duplicate_of {
-                    let review_id = ReviewId(Uuid::now_v7());
-                    outcome.flags.push("possible_duplicate".into());
-                    outcome.review_id = Some(review_id);
-                    let incoming =
-                        incoming_side(stored_values.clone(), Some(1), device, change, now);
-                    let matched_id = matched.record_id.to_string();
-                    let current = match self.record(tx, &matched_id).await? {
-                        Some(m) => Some(VersionSide {
-                            values: serde_json::to_value(
-                                m.0.groups
-                                    .iter()
-                                    .map(|(g, s)| (*g, s.values.clone()))
-                                    .collect::<BTreeMap<_, _>>(),
-                            )?,
-                            version: None,
-                            author: None,
-                            device_id: None,
-                            device_name: None,
-                            server_time: None,
-                            device_time: None,
-                        }),
-                        None => None,
-                    };
-                    insert_review(
-                        tx,
-                        review_id,
-                        ReviewKind::PossibleDuplicate,
-                        change,
-                        None,
-                        None,
-                        current.as_ref(),
-                        &incoming,
-                        Some(&matched_id),
-                        author,
-                        now,
-                    )
-                    .await?;
-                }
-                Some(self.log(log_row, &outcome))
-            }
-            Verdict::Apply(Apply::Update {
-                group,
-                values,
-                version,
-                state,
-            }) => {
-                let Some(known) = loaded else {
-                    return Err(StoreError::Corrupt(
-                        "judge applied an update to a missing record".into(),
-                    ));
-                };
-                let (mut record, row) = Arc::unwrap_or_clone(known);
-                let contested = record.group(group).is_some_and(|g| g.contested);
-                record.groups.insert(
-                    group,
-                    GroupState {
-                        version,
-                        values: values.clone(),
-                        contested,
-                    },
-                );
-                if let Some(state) = &state {
-                    record.state = state.clone();
-                }
-                self.dirty_groups.insert((record_id.clone(), group));
-                self.dirty_records.insert(record_id.clone());
-                outcome.version = Some(version);
-                // The log keeps the group's whole values after the change, so any version can
-                // be shown again as it stood (the base side of a later conflict).
-                let log_row = LogRow::change(change, device, now)
-                    .group(Some(group))
-                    .values(&values)
-                    .on(&record, &row);
-                let offset = self.log(log_row, &outcome);
-                self.records
-                    .insert(record_id.clone(), Some(Arc::new((record, row))));
-                Some(offset)
-            }
-            Verdict::Hold(hold) if loaded.is_none() => {
-                // A held create: a new note, part or photo made offline on a job that has moved
-                // since. Nothing exists yet to contest; it waits in the inbox as it was sent.
-                let review_id = ReviewId(Uuid::now_v7());
-                let incoming = incoming_side(change.values.clone(), Some(0), device, change, now);
-                insert_review(
-                    tx, review_id, hold.kind, change, hold.group, None, None, &incoming, None,
-                    author, now,
-                )
-                .await?;
-                outcome.status = OutcomeStatus::Held;
-                outcome.review_id = Some(review_id);
-                outcome.code = Some(hold.kind.as_str().to_string());
-                outcome.message = Some(hold.message);
-                let log_row = LogRow::change(change, device, now)
-                    .group(hold.group)
-                    .scope_job(parent_id);
-                let offset = self.log(log_row, &outcome);
-                Some(offset)
-            }
-            Verdict::Hold(hold) => {
-                let Some(known) = loaded else {
-                    return Err(StoreError::Corrupt(
-                        "judge held a change to a missing record".into(),
-                    ));
-                };
-                let (mut record, row) = Arc::unwrap_or_clone(known);
-                // The review item shows the versions as the log has them, this batch's
-                // included.
-                self.flush(tx).await?;
-                let review_id = ReviewId(Uuid::now_v7());
-                let group = hold.group.or_else(|| change_group(change));
-                let (base, current) =
-                    match group.and_then(|g| record.group(g).map(|s| (g, s.clone()))) {
-                        Some((g, state)) => {
-                            let base =
-                                version_side(tx, &record_id, g, change.base_version, None).await?;
-                            let current = version_side(
-                                tx,
-                                &record_id,
-                                g,
-                                state.version,
-                                Some(state.values.clone()),
-                            )
-                            .await?;
-                            (base, current)
-                        }
-                        None => (None, None),
-                    };
-                let incoming = incoming_side(
-                    change.values.clone(),
-                    Some(change.base_version),
-                    device,
-                    change,
-                    now,
-                );
-                insert_review(
-                    tx,
-                    review_id,
-                    hold.kind,
-                    change,
-                    group,
-                    base.as_ref(),
-                    current.as_ref(),
-                    &incoming,
-                    None,
-                    author,
-                    now,
-                )
-                .await?;
-                let contests = hold.kind == ReviewKind::Conflict
-                    && group
-                        .and_then(|g| self.policy.rule(change.record_type, g))
-                        .is_some_and(|r| r.policy == fieldsync_core::PolicyKind::ManualReview);
-                if let (true, Some(g)) = (contests, group) {
-                    if let Some(state) = record.groups.get_mut(&g) {
-                        state.contested = true;
-                        self.dirty_groups.insert((record_id.clone(), g));
-                    }
-                }
-                outcome.status = OutcomeStatus::Held;
-                outcome.review_id = Some(review_id);
-                outcome.code = Some(hold.kind.as_str().to_string());
-                outcome.message = Some(hold.message);
-                let log_row = LogRow::change(change, device, now)
-                    .group(group)
-                    .on(&record, &row);
-                let offset = self.log(log_row, &outcome);
-                self.records
-                    .insert(record_id.clone(), Some(Arc::new((record, row))));
-                Some(offset)
-            }
-            Verdict::Reject(rejection) => {
-                outcome.status = OutcomeStatus::Rejected;
-                outcome.code = Some(rejection.code.as_str().to_string());
-                outcome.message = Some(rejection.message);
-                if !rejection.code.is_final_judgement() {
-                    // Not a judgement on the change (the device can fix and resend it): not
-                    // logged, and judged afresh if it comes again.
-                    self.answers.push(Answer::Judged {
-                        outcome,
-                        offset: None,
-                    });
-                    return Ok(());
-                }
-                let log_row = LogRow::change(change, device, now);
-                let log_row = match &loaded {
-                    Some(known) => log_row.on(&known.0, &known.1),
-                    None => log_row.scope_job(parent_id),
-                };
-                Some(self.log(log_row, &outcome))
-            }
+        Ok((
+            verdict,
+            Judged {
+                change,
+                loaded,
+                parent_id,
+                outcome,
+            },
+        ))
+    }
+
+    /// An applied create: the new record (with a number of its type), its groups at version
+    /// 1, and, when it may duplicate an open job, a review item that says so.
+    async fn applied_create<T: Tx>(
+        &mut self,
+        tx: &mut T,
+        judged: Judged<'_>,
+        creation: Creation,
+        possible_duplicate_of: Option<JobMatch>,
+    ) -> StoreResult<(Outcome, Option<i64>)> {
+        let Judged {
+            change,
+            mut outcome,
+            ..
+        } = judged;
+        let Creation {
+            owner,
+            state,
+            groups,
+            job_id,
+        } = creation;
+        let (device, now) = (self.device, self.now);
+        let author = device.author.user.as_str();
+        let record_id = change.record_id.to_string();
+        let number = self.next_number(tx, change.record_type).await?;
+        let schedule = groups.get(&Group::Schedule);
+        let text = |k: &str| {
+            schedule
+                .and_then(|s| s.get(k))
+                .and_then(Value::as_str)
+                .map(str::to_string)
         };
-        self.seen
-            .insert(change_id, Seen::InBatch(self.answers.len()));
-        self.answers.push(Answer::Judged { outcome, offset });
-        Ok(())
+        let job_id = job_id.map(|j| j.to_string());
+        let record = RecordState {
+            record_type: change.record_type,
+            record_id: change.record_id,
+            number: Some(number.clone()),
+            owner: owner.clone(),
+            owner_epoch: 1,
+            state: state.clone(),
+            groups: groups
+                .iter()
+                .map(|(g, v)| {
+                    (
+                        *g,
+                        GroupState {
+                            version: 1,
+                            values: v.clone(),
+                            contested: false,
+                        },
+                    )
+                })
+                .collect(),
+            // Earlier owners are written at reassignment; a new record has none.
+            owner_history: BTreeMap::new(),
+        };
+        let row = RecordRow {
+            record_id: record_id.clone(),
+            record_type: change.record_type.as_str().to_string(),
+            number: Some(number.clone()),
+            owner: owner.to_key(),
+            owner_epoch: 1,
+            state: state.clone(),
+            job_id: job_id.clone(),
+            customer_id: text("customer_id"),
+        };
+        let stored_values = serde_json::to_value(&groups)?;
+        let log_row = LogRow::change(change, device, now)
+            .created()
+            .values(&stored_values)
+            .on(&record, &row);
+        self.created.push(Created {
+            record_id: record_id.clone(),
+            site: text("site"),
+            window_start: text("window_start"),
+            created_by: author.to_string(),
+        });
+        for group in groups.keys() {
+            self.dirty_groups.insert((record_id.clone(), *group));
+        }
+        self.records
+            .insert(record_id.clone(), Some(Arc::new((record, row))));
+        outcome.version = Some(1);
+        outcome.number = Some(number);
+        if let Some(matched) = possible_duplicate_of {
+            let review_id = self
+                .possible_duplicate(tx, change, &matched, &stored_values)
+                .await?;
+            outcome.flags.push("possible_duplicate".into());
+            outcome.review_id = Some(review_id);
+        }
+        let offset = self.log(log_row, &outcome);
+        Ok((outcome, Some(offset)))
+    }
+
+    /// The review item of a new job that may repeat an open one of the same customer: the new
+    /// job as sent beside the open job as it stands.
+    async fn possible_duplicate<T: Tx>(
+        &mut self,
+        tx: &mut T,
+        change: &Change,
+        matched: &JobMatch,
+        values: &Value,
+    ) -> StoreResult<ReviewId> {
+        let (device, now) = (self.device, self.now);
+        let review_id = ReviewId(Uuid::now_v7());
+        let incoming = incoming_side(values.clone(), Some(1), device, change, now);
+        let matched_id = matched.record_id.to_string();
+        let current = match self.record(tx, &matched_id).await? {
+            Some(m) => Some(VersionSide {
+                values: serde_json::to_value(
+                    m.0.groups
+                        .iter()
+                        .map(|(g, s)| (*g, s.values.clone()))
+                        .collect::<BTreeMap<_, _>>(),
+                )?,
+                version: None,
+                author: None,
+                device_id: None,
+                device_name: None,
+                server_time: None,
+                device_time: None,
+            }),
+            None => None,
+        };
+        insert_review(
+            tx,
+            review_id,
+            ReviewKind::PossibleDuplicate,
+            change,
+            None,
+            None,
+            current.as_ref(),
+            &incoming,
+            Some(&matched_id),
+            &device.author.user,
+            now,
+        )
+        .await?;
+        Ok(review_id)
+    }
+
+    /// An applied update: the group's new version (and the record's new state, when the change
+    /// moves it).
+    fn applied_update(
+        &mut self,
+        judged: Judged<'_>,
+        group: Group,
+        values: Value,
+        version: i64,
+        state: Option<String>,
+    ) -> StoreResult<(Outcome, Option<i64>)> {
+        let Judged {
+            change,
+            loaded,
+            mut outcome,
+            ..
+        } = judged;
+        let (device, now) = (self.device, self.now);
+        let record_id = change.record_id.to_string();
+        let Some(known) = loaded else {
+            return Err(StoreError::Corrupt(
+                "judge applied an update to a missing record".into(),
+            ));
+        };
+        let (mut record, row) = Arc::unwrap_or_clone(known);
+        let contested = record.group(group).is_some_and(|g| g.contested);
+        record.groups.insert(
+            group,
+            GroupState {
+                version,
+                values: values.clone(),
+                contested,
+            },
+        );
+        if let Some(state) = &state {
+            record.state = state.clone();
+        }
+        self.dirty_groups.insert((record_id.clone(), group));
+        self.dirty_records.insert(record_id.clone());
+        outcome.version = Some(version);
+        // The log keeps the group's whole values after the change, so any version can
+        // be shown again as it stood (the base side of a later conflict).
+        let log_row = LogRow::change(change, device, now)
+            .group(Some(group))
+            .values(&values)
+            .on(&record, &row);
+        let offset = self.log(log_row, &outcome);
+        self.records
+            .insert(record_id, Some(Arc::new((record, row))));
+        Ok((outcome, Some(offset)))
+    }
+
+    /// A held create: a new note, part or photo made offline on a job that has moved since.
+    /// Nothing exists yet to contest; it waits in the inbox as it was sent.
+    async fn held_create<T: Tx>(
+        &mut self,
+        tx: &mut T,
+        judged: Judged<'_>,
+        hold: Hold,
+    ) -> StoreResult<(Outcome, Option<i64>)> {
+        let Judged {
+            change,
+            parent_id,
+            mut outcome,
+            ..
+        } = judged;
+        let (device, now) = (self.device, self.now);
+        let author = device.author.user.as_str();
+        let review_id = ReviewId(Uuid::now_v7());
+        let incoming = incoming_side(change.values.clone(), Some(0), device, change, now);
+        insert_review(
+            tx, review_id, hold.kind, change, hold.group, None, None, &incoming, None, author, now,
+        )
+        .await?;
+        outcome.status = OutcomeStatus::Held;
+        outcome.review_id = Some(review_id);
+        outcome.code = Some(hold.kind.as_str().to_string());
+        outcome.message = Some(hold.message);
+        let log_row = LogRow::change(change, device, now)
+            .group(hold.group)
+            .scope_job(parent_id);
+        let offset = self.log(log_row, &outcome);
+        Ok((outcome, Some(offset)))
+    }
+
+    /// A held change to a record: a review item with the versions it contests, and, for a
+    /// manual-review conflict, its group marked contested until the item is resolved.
+    async fn held<T: Tx>(
+        &mut self,
+        tx: &mut T,
+        judged: Judged<'_>,
+        hold: Hold,
+    ) -> StoreResult<(Outcome, Option<i64>)> {
+        let Judged {
+            change,
+            loaded,
+            mut outcome,
+            ..
+        } = judged;
+        let (device, now) = (self.device, self.now);
+        let author = device.author.user.as_str();
+        let record_id = change.record_id.to_string();
+        let Some(known) = loaded else {
+            return Err(StoreError::Corrupt(
+                "judge held a change to a missing record".into(),
+            ));
+        };
+        let (mut record, row) = Arc::unwrap_or_clone(known);
+        // The review item shows the versions as the log has them, this batch's
+        // included.
+        self.flush(tx).await?;
+        let review_id = ReviewId(Uuid::now_v7());
+        let group = hold.group.or_else(|| change_group(change));
+        let (base, current) = match group.and_then(|g| record.group(g).map(|s| (g, s.clone()))) {
+            Some((g, state)) => {
+                let base = version_side(tx, &record_id, g, change.base_version, None).await?;
+                let current =
+                    version_side(tx, &record_id, g, state.version, Some(state.values.clone()))
+                        .await?;
+                (base, current)
+            }
+            None => (None, None),
+        };
+        let incoming = incoming_side(
+            change.values.clone(),
+            Some(change.base_version),
+            device,
+            change,
+            now,
+        );
+        insert_review(
+            tx,
+            review_id,
+            hold.kind,
+            change,
+            group,
+            base.as_ref(),
+            current.as_ref(),
+            &incoming,
+            None,
+            author,
+            now,
+        )
+        .await?;
+        let contests = hold.kind == ReviewKind::Conflict
+            && group
+                .and_then(|g| self.policy.rule(change.record_type, g))
+                .is_some_and(|r| r.policy == fieldsync_core::PolicyKind::ManualReview);
+        if let (true, Some(g)) = (contests, group) {
+            if let Some(state) = record.groups.get_mut(&g) {
+                state.contested = true;
+                self.dirty_groups.insert((record_id.clone(), g));
+            }
+        }
+        outcome.status = OutcomeStatus::Held;
+        outcome.review_id = Some(review_id);
+        outcome.code = Some(hold.kind.as_str().to_string());
+        outcome.message = Some(hold.message);
+        let log_row = LogRow::change(change, device, now)
+            .group(group)
+            .on(&record, &row);
+        let offset = self.log(log_row, &outcome);
+        self.records
+            .insert(record_id, Some(Arc::new((record, row))));
+        Ok((outcome, Some(offset)))
+    }
+
+    /// A rejected change: logged when the refusal is a judgement on it, so that it is answered
+    /// the same if it comes again; not logged when the device can fix it and resend it.
+    fn rejected(&mut self, judged: Judged<'_>, rejection: Rejection) -> (Outcome, Option<i64>) {
+        let Judged {
+            change,
+            loaded,
+            parent_id,
+            mut outcome,
+        } = judged;
+        outcome.status = OutcomeStatus::Rejected;
+        outcome.code = Some(rejection.code.as_str().to_string());
+        outcome.message = Some(rejection.message);
+        if !rejection.code.is_final_judgement() {
+            return (outcome, None);
+        }
+        let log_row = LogRow::change(change, self.device, self.now);
+        let log_row = match &loaded {
+            Some(known) => log_row.on(&known.0, &known.1),
+            None => log_row.scope_job(parent_id),
+        };
+        let offset = self.log(log_row, &outcome);
+        (outcome, Some(offset))
     }
 }
 
