@@ -5,12 +5,12 @@
 
 use chrono::{DateTime, Utc};
 use fieldsync_client::NewChange;
-use fieldsync_core::{ChangeId, Group, Op, Owner, RecordId, RecordType};
+use fieldsync_core::{Group, Op, Owner, RecordId, RecordType};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use ts_rs::TS;
 
-use crate::ids::parse_id;
+use crate::ids::{parse_action_id, parse_id};
 use crate::views::{level_of, text, JobCard, OwnerView};
 use crate::{App, AppError};
 
@@ -24,7 +24,8 @@ pub struct BoardFilter {
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct NewJobForm {
-    /// Made when the form opened: saving twice is one job.
+    /// Made when the form opened (`new_action_id`): saving twice is one job. A UUID; anything
+    /// else is refused.
     pub action_id: Option<String>,
     pub customer_id: String,
     pub site: String,
@@ -175,6 +176,7 @@ impl App {
         if form.customer_id.is_empty() || form.site.trim().is_empty() {
             return Err(AppError::new("invalid", "choose a customer and a site"));
         }
+        let change_id = parse_action_id(form.action_id.as_deref())?;
         let candidate = fieldsync_client::matching::JobCandidate {
             customer_id: form.customer_id.clone(),
             site: form.site.clone(),
@@ -201,11 +203,6 @@ impl App {
                 state_label: None,
             });
         }
-        let change_id = form
-            .action_id
-            .as_deref()
-            .and_then(|a| a.parse::<uuid::Uuid>().ok())
-            .map(ChangeId);
         let record_id = self.client.new_record_id();
         let mut schedule =
             json!({"customer_id": form.customer_id, "site": form.site, "assignee": form.assignee});

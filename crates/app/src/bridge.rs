@@ -74,6 +74,7 @@ pub async fn dispatch(app: &App, command: &str, body: Value) -> Result<Value, Ap
         "sign_out" => reply(app.sign_out().await),
         "sync_status" => reply(app.sync_status().await),
         "sync_now" => reply(app.sync_now().await),
+        "new_action_id" => reply(Ok(app.new_action_id())),
         "board" => reply(app.board(args(body)?).await),
         "customers" => reply(app.customers().await),
         "customer" => reply(app.customer(args::<CustomerArgs>(body)?.customer_id).await),

@@ -8,12 +8,12 @@ use fieldsync_client::client::RecordView;
 use fieldsync_client::NewChange;
 use fieldsync_core::model::{check_values, fields, FieldKind};
 use fieldsync_core::policy::PolicyKind;
-use fieldsync_core::{ChangeId, Group, Op, Owner, Policy, RecordType, Role};
+use fieldsync_core::{Group, Op, Owner, Policy, RecordType, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use ts_rs::TS;
 
-use crate::ids::parse_id;
+use crate::ids::{parse_action_id, parse_id};
 use crate::views::{FieldView, GroupView, SaveResult};
 use crate::{App, AppError};
 
@@ -27,7 +27,8 @@ pub struct SaveGroupArgs {
     /// Field name -> the text typed (numbers and times are parsed by the command layer).
     #[ts(type = "Record<string, string>")]
     pub values: Value,
-    /// Made when the form opened: the same form saved twice is one change.
+    /// Made when the form opened (`new_action_id`): the same form saved twice is one change.
+    /// A UUID; anything else is refused.
     pub action_id: Option<String>,
 }
 
@@ -158,6 +159,7 @@ impl App {
                 )
             })?;
         let id = parse_id(&args.record_id)?;
+        let change_id = parse_action_id(args.action_id.as_deref())?;
         let view = self
             .client
             .record(id)
@@ -209,11 +211,6 @@ impl App {
         let values = Value::Object(values);
         check_values(record_type, group, &values, false)
             .map_err(|message| AppError::new("invalid_change", message))?;
-        let change_id = args
-            .action_id
-            .as_deref()
-            .and_then(|a| a.parse::<uuid::Uuid>().ok())
-            .map(ChangeId);
         let (change_id, state) = self
             .client
             .save(NewChange {

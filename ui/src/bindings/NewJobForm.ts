@@ -2,7 +2,8 @@
 
 export type NewJobForm = { 
 /**
- * Made when the form opened: saving twice is one job.
+ * Made when the form opened (`new_action_id`): saving twice is one job. A UUID; anything
+ * else is refused.
  */
 action_id: string | null, customer_id: string, site: string, window_start: string | null, summary: string, assignee: string, 
 /**

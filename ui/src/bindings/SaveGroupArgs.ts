@@ -9,6 +9,7 @@ export type SaveGroupArgs = { record_type: string, record_id: string, group: str
  */
 values: Record<string, string>, 
 /**
- * Made when the form opened: the same form saved twice is one change.
+ * Made when the form opened (`new_action_id`): the same form saved twice is one change.
+ * A UUID; anything else is refused.
  */
 action_id: string | null, };
