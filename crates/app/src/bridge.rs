@@ -1,5 +1,7 @@
-//! The same commands as the Tauri shell, over loopback HTTP, for a headless demo and browser
-//! tests. Every call carries the per-run secret in its URL; a call without it is refused.
+//! The app's command table ([`dispatch`], and [`commands`] for the UI's generated
+//! `bindings/commands.ts`), and the same commands as the Tauri shell over loopback HTTP, for a
+//! headless demo and browser tests. Every call over HTTP carries the per-run secret in its URL;
+//! a call without it is refused.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -13,8 +15,20 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tower_http::services::{ServeDir, ServeFile};
 
-use crate::customers::CustomerArgs;
-use crate::views::JobArgs;
+use std::collections::BTreeMap;
+use ts_rs::{TypeVisitor, TS};
+
+use crate::board::{BoardFilter, CreateJobResult, NewJobForm, ReassignArgs, ReassignCheck};
+use crate::customers::{CustomerArgs, CustomerDetail, CustomerView};
+use crate::edit::SaveGroupArgs;
+use crate::ids::ActionId;
+use crate::inbox::{ResolveArgs, ReviewCard};
+use crate::invoices::InvoiceCard;
+use crate::job::{JobDetail, ReopenArgs, StatusArgs};
+use crate::report::{ReportArgs, ReportCsv, ReportView};
+use crate::rules::RuleView;
+use crate::session::{SessionInfo, SyncBanner};
+use crate::views::{JobArgs, JobCard, SaveResult, SignInArgs};
 use crate::{App, AppError};
 
 #[derive(Clone)]
@@ -66,33 +80,135 @@ fn reply<T: Serialize>(result: Result<T, AppError>) -> Result<Value, AppError> {
         .and_then(|v| serde_json::to_value(v).map_err(|e| AppError::new("internal", e.to_string())))
 }
 
-/// Runs one command by name: the one table of the app's operations.
-pub async fn dispatch(app: &App, command: &str, body: Value) -> Result<Value, AppError> {
-    match command {
-        "session" => reply(Ok(app.session())),
-        "sign_in" => reply(app.sign_in(args(body)?).await),
-        "sign_out" => reply(app.sign_out().await),
-        "sync_status" => reply(app.sync_status().await),
-        "sync_now" => reply(app.sync_now().await),
-        "new_action_id" => reply(Ok(app.new_action_id())),
-        "board" => reply(app.board(args(body)?).await),
-        "customers" => reply(app.customers().await),
-        "customer" => reply(app.customer(args::<CustomerArgs>(body)?.customer_id).await),
-        "save_group" => reply(app.save_group(args(body)?).await),
-        "job" => reply(app.job(args::<JobArgs>(body)?.job_id).await),
-        "inbox" => reply(app.inbox().await),
-        "resolve" => reply(app.resolve(args(body)?).await),
-        "reassign_check" => reply(app.reassign_check(args::<JobArgs>(body)?.job_id).await),
-        "reassign" => reply(app.reassign(args(body)?).await),
-        "reopen" => reply(app.reopen(args(body)?).await),
-        "set_status" => reply(app.set_status(args(body)?).await),
-        "create_job" => reply(app.create_job(args(body)?).await),
-        "rules" => reply(app.rules().await),
-        "invoices" => reply(app.invoices().await),
-        "report" => reply(app.report(args(body)?).await),
-        "report_csv" => reply(app.report_csv(args(body)?).await),
-        other => Err(AppError::new("not_found", format!("no command `{other}`"))),
+/// The one table of the app's commands: each command's name, its arguments' type (none, or one
+/// type read from the call's body), its answer's type, and the method it runs, written once.
+/// [`dispatch`] and [`commands`] (from which `ui/src/bindings/commands.ts` is generated) are both
+/// made from it, so the UI's list of commands cannot drift from the one the app answers.
+macro_rules! commands {
+    ($($name:ident($app:ident $(, $arg:ident: $args:ty)?) -> $result:ty $body:block)*) => {
+        /// Runs one command by name.
+        pub async fn dispatch(app: &App, command: &str, body: Value) -> Result<Value, AppError> {
+            match command {
+                $(stringify!($name) => {
+                    let $app = app;
+                    $(let $arg: $args = args(body)?;)?
+                    let result: Result<$result, AppError> = $body;
+                    reply(result)
+                })*
+                other => Err(AppError::new("not_found", format!("no command `{other}`"))),
+            }
+        }
+
+        /// Every command of [`dispatch`] with its TypeScript types, in the table's order.
+        pub fn commands() -> Vec<Command> {
+            vec![$(Command::of::<args_type!($($args)?), $result>(stringify!($name))),*]
+        }
+    };
+}
+
+/// A command's arguments' type: `()` (TypeScript's `null`) for a command that takes none.
+macro_rules! args_type {
+    () => {
+        ()
+    };
+    ($args:ty) => {
+        $args
+    };
+}
+
+commands! {
+    session(app) -> Option<SessionInfo> { Ok(app.session()) }
+    sign_in(app, args: SignInArgs) -> SessionInfo { app.sign_in(args).await }
+    sign_out(app) -> () { app.sign_out().await }
+    sync_status(app) -> SyncBanner { app.sync_status().await }
+    sync_now(app) -> SyncBanner { app.sync_now().await }
+    new_action_id(app) -> ActionId { Ok(app.new_action_id()) }
+    board(app, filter: BoardFilter) -> Vec<JobCard> { app.board(filter).await }
+    customers(app) -> Vec<CustomerView> { app.customers().await }
+    customer(app, args: CustomerArgs) -> CustomerDetail { app.customer(args.customer_id).await }
+    save_group(app, args: SaveGroupArgs) -> SaveResult { app.save_group(args).await }
+    job(app, args: JobArgs) -> JobDetail { app.job(args.job_id).await }
+    inbox(app) -> Vec<ReviewCard> { app.inbox().await }
+    resolve(app, args: ResolveArgs) -> ReviewCard { app.resolve(args).await }
+    reassign_check(app, args: JobArgs) -> ReassignCheck { app.reassign_check(args.job_id).await }
+    reassign(app, args: ReassignArgs) -> JobCard { app.reassign(args).await }
+    reopen(app, args: ReopenArgs) -> JobDetail { app.reopen(args).await }
+    set_status(app, args: StatusArgs) -> SaveResult { app.set_status(args).await }
+    create_job(app, form: NewJobForm) -> CreateJobResult { app.create_job(form).await }
+    rules(app) -> Vec<RuleView> { app.rules().await }
+    invoices(app) -> Vec<InvoiceCard> { app.invoices().await }
+    report(app, args: ReportArgs) -> ReportView { app.report(args).await }
+    report_csv(app, args: ReportArgs) -> ReportCsv { app.report_csv(args).await }
+}
+
+/// One command of the table as the UI sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    pub name: &'static str,
+    /// Its arguments' TypeScript type (`null` when it takes none).
+    pub args: String,
+    /// Its answer's TypeScript type.
+    pub result: String,
+    /// The generated types the two name: type name -> its file under `ui/src/bindings`.
+    pub types: BTreeMap<String, PathBuf>,
+}
+
+impl Command {
+    fn of<A: TS + 'static, R: TS + 'static>(name: &'static str) -> Command {
+        let mut types = BTreeMap::new();
+        Exported(&mut types).visit::<A>();
+        Exported(&mut types).visit::<R>();
+        Command {
+            name,
+            args: A::name(),
+            result: R::name(),
+            types,
+        }
     }
+}
+
+/// Collects the exported types a type is made of at its top level (itself, or what an `Option`
+/// or a `Vec` holds): the ones a TypeScript file naming it has to import.
+struct Exported<'a>(&'a mut BTreeMap<String, PathBuf>);
+
+impl TypeVisitor for Exported<'_> {
+    fn visit<T: TS + 'static + ?Sized>(&mut self) {
+        if let Some(path) = T::output_path() {
+            self.0.insert(T::ident(), path.to_path_buf());
+        }
+        T::visit_generics(self);
+    }
+}
+
+/// `ui/src/bindings/commands.ts`: the [`commands`] table as one TypeScript interface, importing
+/// the ts-rs types it names (the file sits beside them).
+pub fn commands_typescript() -> String {
+    let commands = commands();
+    let mut imports = BTreeMap::new();
+    for command in &commands {
+        imports.extend(command.types.clone());
+    }
+    let mut out = String::from(
+        "// Generated from the command table in crates/app/src/bridge.rs by `cargo test -p \
+         fieldsync-app` (tests/commands.rs). Do not edit this file manually.\n",
+    );
+    for (name, path) in &imports {
+        let module = path.with_extension("");
+        let module = module.to_string_lossy().replace('\\', "/");
+        out.push_str(&format!("import type {{ {name} }} from \"./{module}\";\n"));
+    }
+    out.push_str(
+        "\n/**\n * Every command of the app's command layer (`bridge::dispatch`): its arguments and \
+         its answer.\n * A command without arguments takes `null`.\n */\nexport interface Commands {\n",
+    );
+    for command in &commands {
+        out.push_str(&format!(
+            "  {}: {{ args: {}; result: {} }};\n",
+            command.name, command.args, command.result
+        ));
+    }
+    out.push_str("}\n\n/** The name of a command. */\nexport type CommandName = keyof Commands;\n");
+    out
 }
 
 async fn call(
