@@ -29,161 +29,6 @@ use super::{
     RecordHistory, Store, StoreError, StoreResult, User,
 };
 
-/// How often a write that lost a race with another transaction is tried again.
-const ATTEMPTS: u32 = 8;
-
-/// Runs a write transaction again when it lost a race that a fresh attempt resolves (see
-/// [`StoreError::is_contention`]); `also` names the errors this call may retry besides.
-async fn retrying<T, F, Fut>(also: fn(&StoreError) -> bool, mut attempt: F) -> StoreResult<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = StoreResult<T>>,
-{
-    let mut tries = 1;
-    loop {
-        match attempt().await {
-            Err(e) if (e.is_contention() || also(&e)) && tries < ATTEMPTS => {
-                tracing::debug!(error = %e, tries, "transaction lost a race; trying again");
-                tries += 1;
-            }
-            other => return other,
-        }
-    }
-}
-
-fn never(_: &StoreError) -> bool {
-    false
-}
-
-/// In a push or a sign-in, a unique key taken meanwhile means another instance stored the same
-/// change (or device) first: the next attempt finds it and answers from it.
-fn taken(e: &StoreError) -> bool {
-    matches!(e, StoreError::Conflict(_))
-}
-
-/// The owner keys a person answers to: themselves and their team.
-fn owner_keys(author: &Author) -> [String; 2] {
-    [
-        Owner::User(author.user.clone()).to_key(),
-        // A user without a team matches no team owner.
-        author
-            .team
-            .as_ref()
-            .map(|t| Owner::Team(t.clone()).to_key())
-            .unwrap_or_else(|| "team:".into()),
-    ]
-}
-
-/// Whether a technician may see a record: their job, what hangs off it, or its customer.
-async fn in_scope<T: Tx>(
-    tx: &mut T,
-    author: &Author,
-    record: &RecordState,
-    row: &RecordRow,
-) -> StoreResult<bool> {
-    if author.role.sees_everything() {
-        return Ok(true);
-    }
-    let keys = owner_keys(author);
-    let job_id = match record.record_type {
-        RecordType::Job => Some(row.record_id.clone()),
-        RecordType::Customer => {
-            return Ok(tx.jobs_of_customer_owned(&row.record_id, &keys).await? > 0);
-        }
-        RecordType::Invoice => return Ok(false),
-        _ => row.job_id.clone(),
-    };
-    let Some(job_id) = job_id else {
-        return Ok(false);
-    };
-    let owner = tx.record_owner(&job_id).await?;
-    Ok(owner.is_some_and(|o| keys.contains(&o)))
-}
-
-/// A snapshot of a record and everything a new owner needs with it.
-async fn snapshot_with_children<T: Tx>(
-    tx: &mut T,
-    record_id: &str,
-) -> StoreResult<Vec<RecordState>> {
-    let mut out = Vec::new();
-    let Some((job, row)) = load_record(tx, record_id).await? else {
-        return Ok(out);
-    };
-    let customer = row.customer_id.clone();
-    out.push(job);
-    let children: Vec<String> = tx
-        .children(record_id)
-        .await?
-        .into_iter()
-        .filter(|c| c.record_type != RecordType::Invoice.as_str())
-        .map(|c| c.record_id)
-        .collect();
-    for child in children
-        .iter()
-        .map(String::as_str)
-        .chain(customer.as_deref())
-    {
-        if let Some((r, _)) = load_record(tx, child).await? {
-            out.push(r);
-        }
-    }
-    Ok(out)
-}
-
-async fn push_once<B: Backend>(
-    backend: &B,
-    device: &DeviceAuth,
-    changes: &[Change],
-    policy: &Policy,
-    now: DateTime<Utc>,
-) -> StoreResult<Vec<Outcome>> {
-    let mut tx = backend.write().await?;
-    // First, so that every writer takes the device's row before any record's.
-    tx.device_seen(&device.device_id.to_string(), now).await?;
-    let mut batch = Batch::begin(&mut tx, device, policy, now, changes).await?;
-    for change in changes {
-        batch.push_one(&mut tx, change).await?;
-    }
-    let (outcomes, newest) = batch.finish(&mut tx).await?;
-    if let Some(seq) = newest {
-        tx.announce(seq).await?;
-    }
-    tx.commit().await?;
-    Ok(outcomes)
-}
-
-async fn register_once<B: Backend>(
-    backend: &B,
-    user: &str,
-    device_name: &str,
-    token_hash: &str,
-    now: DateTime<Utc>,
-) -> StoreResult<DeviceId> {
-    let mut tx = backend.write().await?;
-    let device_id = match tx.device_named(user, device_name).await? {
-        Some((id, revoked)) => {
-            // Signing in again on the same device keeps its id (and its reported outbox) and
-            // replaces its token; a revoked device stays revoked until an admin says otherwise.
-            if revoked.is_some() {
-                return Err(StoreError::Refused(
-                    ErrorCode::Forbidden,
-                    format!("the device {device_name} was revoked by an admin"),
-                ));
-            }
-            tx.set_device_token(&id, token_hash, now).await?;
-            parse(&id, "device id")?
-        }
-        None => {
-            let id = DeviceId(Uuid::now_v7());
-            tx.insert_device(&id.to_string(), user, device_name, token_hash, now)
-                .await?;
-            id
-        }
-    };
-    tx.commit().await?;
-    Ok(device_id)
-}
-
 #[async_trait]
 impl<B: Backend> Store for B {
     async fn add_user(&self, user: NewUser, now: DateTime<Utc>) -> StoreResult<()> {
@@ -548,4 +393,161 @@ impl<B: Backend> Store for B {
 /// A poke function over a closure.
 pub fn poke_fn(f: impl Fn(i64) + Send + Sync + 'static) -> PokeFn {
     Arc::new(f)
+}
+
+/// How often a write that lost a race with another transaction is tried again.
+const ATTEMPTS: u32 = 8;
+
+/// Runs a write transaction again when it lost a race that a fresh attempt resolves (see
+/// [`StoreError::is_contention`]); `also` names the errors this call may retry besides.
+async fn retrying<T, F, Fut>(also: fn(&StoreError) -> bool, mut attempt: F) -> StoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = StoreResult<T>>,
+{
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(e) if (e.is_contention() || also(&e)) && tries < ATTEMPTS => {
+                tracing::debug!(error = %e, tries, "transaction lost a race; trying again");
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn never(_: &StoreError) -> bool {
+    false
+}
+
+/// In a push or a sign-in, a unique key taken meanwhile means another instance stored the same
+/// change (or device) first: the next attempt finds it and answers from it.
+fn taken(e: &StoreError) -> bool {
+    matches!(e, StoreError::Conflict(_))
+}
+
+/// The owner keys a person answers to: themselves and their team.
+fn owner_keys(author: &Author) -> [String; 2] {
+    [
+        Owner::User(author.user.clone()).to_key(),
+        // A user without a team matches no team owner.
+        author
+            .team
+            .as_ref()
+            .map(|t| Owner::Team(t.clone()).to_key())
+            .unwrap_or_else(|| "team:".into()),
+    ]
+}
+
+/// Whether a technician may see a record: their job, what hangs off it, or its customer.
+async fn in_scope<T: Tx>(
+    tx: &mut T,
+    author: &Author,
+    record: &RecordState,
+    row: &RecordRow,
+) -> StoreResult<bool> {
+    if author.role.sees_everything() {
+        return Ok(true);
+    }
+    let keys = owner_keys(author);
+    let job_id = match record.record_type {
+        RecordType::Job => Some(row.record_id.clone()),
+        RecordType::Customer => {
+            return Ok(tx.jobs_of_customer_owned(&row.record_id, &keys).await? > 0);
+        }
+        RecordType::Invoice => return Ok(false),
+        _ => row.job_id.clone(),
+    };
+    let Some(job_id) = job_id else {
+        return Ok(false);
+    };
+    let owner = tx.record_owner(&job_id).await?;
+    Ok(owner.is_some_and(|o| keys.contains(&o)))
+}
+
+/// A snapshot of a record and everything a new owner needs with it.
+async fn snapshot_with_children<T: Tx>(
+    tx: &mut T,
+    record_id: &str,
+) -> StoreResult<Vec<RecordState>> {
+    let mut out = Vec::new();
+    let Some((job, row)) = load_record(tx, record_id).await? else {
+        return Ok(out);
+    };
+    let customer = row.customer_id.clone();
+    out.push(job);
+    let children: Vec<String> = tx
+        .children(record_id)
+        .await?
+        .into_iter()
+        .filter(|c| c.record_type != RecordType::Invoice.as_str())
+        .map(|c| c.record_id)
+        .collect();
+    for child in children
+        .iter()
+        .map(String::as_str)
+        .chain(customer.as_deref())
+    {
+        if let Some((r, _)) = load_record(tx, child).await? {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// One attempt at a push: the batch judged and written in one write transaction.
+async fn push_once<B: Backend>(
+    backend: &B,
+    device: &DeviceAuth,
+    changes: &[Change],
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<Outcome>> {
+    let mut tx = backend.write().await?;
+    // First, so that every writer takes the device's row before any record's.
+    tx.device_seen(&device.device_id.to_string(), now).await?;
+    let mut batch = Batch::begin(&mut tx, device, policy, now, changes).await?;
+    for change in changes {
+        batch.push_one(&mut tx, change).await?;
+    }
+    let (outcomes, newest) = batch.finish(&mut tx).await?;
+    if let Some(seq) = newest {
+        tx.announce(seq).await?;
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// One attempt at signing a device in: its row made, or its token replaced.
+async fn register_once<B: Backend>(
+    backend: &B,
+    user: &str,
+    device_name: &str,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<DeviceId> {
+    let mut tx = backend.write().await?;
+    let device_id = match tx.device_named(user, device_name).await? {
+        Some((id, revoked)) => {
+            // Signing in again on the same device keeps its id (and its reported outbox) and
+            // replaces its token; a revoked device stays revoked until an admin says otherwise.
+            if revoked.is_some() {
+                return Err(StoreError::Refused(
+                    ErrorCode::Forbidden,
+                    format!("the device {device_name} was revoked by an admin"),
+                ));
+            }
+            tx.set_device_token(&id, token_hash, now).await?;
+            parse(&id, "device id")?
+        }
+        None => {
+            let id = DeviceId(Uuid::now_v7());
+            tx.insert_device(&id.to_string(), user, device_name, token_hash, now)
+                .await?;
+            id
+        }
+    };
+    tx.commit().await?;
+    Ok(device_id)
 }
