@@ -15,6 +15,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::outbox::OutboxState;
 use crate::schedule::Lane;
 use crate::{ClientError, ClientResult};
 
@@ -50,8 +51,7 @@ pub struct OutboxRow {
     pub change: Change,
     pub lane: Lane,
     pub file_sha256: Option<String>,
-    /// `pending`, `synced`, `held` or `rejected`.
-    pub state: String,
+    pub state: OutboxState,
     pub attempts: i64,
     pub code: Option<String>,
     pub reason: Option<String>,
@@ -157,7 +157,8 @@ impl OutboxDbRow {
                 Lane::Changes
             },
             file_sha256: self.file_sha256,
-            state: self.state,
+            state: OutboxState::parse(&self.state)
+                .ok_or_else(|| corrupt("outbox state", &self.state))?,
             attempts: self.attempts,
             code: self.code,
             reason: self.reason,
@@ -254,7 +255,7 @@ impl Cache {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "INSERT INTO outbox (change_id, record_type, record_id, grp, op, base_version, vals, owner_epoch, device_time, \
-             lane, file_sha256, state, saved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?) \
+             lane, file_sha256, state, saved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (change_id) DO NOTHING",
         )
         .bind(change.change_id.to_string())
@@ -268,6 +269,7 @@ impl Cache {
         .bind(change.device_time)
         .bind(lane.as_str())
         .bind(file.map(|f| f.0))
+        .bind(OutboxState::Pending.as_str())
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -315,8 +317,9 @@ impl Cache {
     /// Pending changes of a lane, oldest first.
     pub async fn pending(&self, lane: Lane, limit: i64) -> ClientResult<Vec<OutboxRow>> {
         let rows = sqlx::query_as::<_, OutboxDbRow>(&format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state = 'pending' AND lane = ? ORDER BY position LIMIT ?"
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state = ? AND lane = ? ORDER BY position LIMIT ?"
         ))
+        .bind(OutboxState::Pending.as_str())
         .bind(lane.as_str())
         .bind(limit)
         .fetch_all(&self.pool)
@@ -350,10 +353,11 @@ impl Cache {
     /// file), so the file lane's depth is the files still to upload.
     pub async fn depth(&self) -> ClientResult<(i64, i64, Option<DateTime<Utc>>)> {
         let (changes, files, oldest): (i64, i64, Option<DateTime<Utc>>) = sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM outbox WHERE state = 'pending'), \
+            "SELECT (SELECT COUNT(*) FROM outbox WHERE state = ?1), \
              (SELECT COUNT(*) FROM files WHERE complete = 0), \
-             (SELECT MIN(saved_at) FROM outbox WHERE state = 'pending')",
+             (SELECT MIN(saved_at) FROM outbox WHERE state = ?1)",
         )
+        .bind(OutboxState::Pending.as_str())
         .fetch_one(&self.pool)
         .await?;
         Ok((changes, files, oldest))
@@ -363,21 +367,32 @@ impl Cache {
     /// files waiting, and changes held or rejected that need a person.
     pub async fn status_counts(&self) -> ClientResult<(i64, i64, i64)> {
         Ok(sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM outbox WHERE state = 'pending'), \
+            "SELECT (SELECT COUNT(*) FROM outbox WHERE state = ?), \
              (SELECT COUNT(*) FROM files WHERE complete = 0), \
-             (SELECT COUNT(*) FROM outbox WHERE state IN ('held', 'rejected'))",
+             (SELECT COUNT(*) FROM outbox WHERE state IN (?, ?))",
         )
+        .bind(OutboxState::Pending.as_str())
+        .bind(OutboxState::Held.as_str())
+        .bind(OutboxState::Rejected.as_str())
         .fetch_one(&self.pool)
         .await?)
     }
 
-    pub async fn count_settled(&self, state: &str) -> ClientResult<i64> {
+    /// How many outbox rows are in `state`.
+    pub async fn count_in(&self, state: OutboxState) -> ClientResult<i64> {
         Ok(
             sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state = ?")
-                .bind(state)
+                .bind(state.as_str())
                 .fetch_one(&self.pool)
                 .await?,
         )
+    }
+
+    /// [`Cache::count_in`] by the state's stored word ("synced", "held", "rejected").
+    pub async fn count_settled(&self, state: &str) -> ClientResult<i64> {
+        let state = OutboxState::parse(state)
+            .ok_or_else(|| ClientError::Invalid(format!("no outbox state {state}")))?;
+        self.count_in(state).await
     }
 
     pub async fn bump_attempts(&self, change_ids: &[ChangeId]) -> ClientResult<()> {
@@ -399,10 +414,11 @@ impl Cache {
         retry_at: DateTime<Utc>,
     ) -> ClientResult<()> {
         sqlx::query(
-            "UPDATE outbox SET failures = failures + 1, retry_at = ? WHERE change_id = ? AND state = 'pending'",
+            "UPDATE outbox SET failures = failures + 1, retry_at = ? WHERE change_id = ? AND state = ?",
         )
         .bind(retry_at)
         .bind(change_id.to_string())
+        .bind(OutboxState::Pending.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -410,12 +426,13 @@ impl Cache {
 
     /// When the first change set aside is due again.
     pub async fn next_set_aside(&self, now: DateTime<Utc>) -> ClientResult<Option<DateTime<Utc>>> {
-        Ok(sqlx::query_scalar(
-            "SELECT MIN(retry_at) FROM outbox WHERE state = 'pending' AND retry_at > ?",
+        Ok(
+            sqlx::query_scalar("SELECT MIN(retry_at) FROM outbox WHERE state = ? AND retry_at > ?")
+                .bind(OutboxState::Pending.as_str())
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await?,
         )
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?)
     }
 
     /// Records the server's answers to a push in one transaction: settles each change and lays
@@ -431,18 +448,18 @@ impl Cache {
             if outcome.is_transient() {
                 continue;
             }
-            let state = outcome.status.as_str().replace("applied", "synced");
             sqlx::query(
                 "UPDATE outbox SET state = ?, code = ?, reason = ?, review_id = ?, outcome = ?, settled_at = ? \
-                 WHERE change_id = ? AND state = 'pending'",
+                 WHERE change_id = ? AND state = ?",
             )
-            .bind(&state)
+            .bind(OutboxState::settled_by(outcome.status).as_str())
             .bind(outcome.code.as_deref())
             .bind(outcome.message.as_deref())
             .bind(outcome.review_id.map(|r| r.to_string()))
             .bind(serde_json::to_string(outcome)?)
             .bind(now)
             .bind(change.change_id.to_string())
+            .bind(OutboxState::Pending.as_str())
             .execute(&mut *tx)
             .await?;
             if outcome.status == fieldsync_core::OutcomeStatus::Applied {
@@ -856,10 +873,11 @@ async fn put_snapshot(
 async fn rebase_next(conn: &mut SqliteConnection, change: &Change, base: i64) -> ClientResult<()> {
     let group = fieldsync_core::judge::change_group(change);
     let later = sqlx::query_as::<_, OutboxDbRow>(&format!(
-        "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE record_id = ? AND state = 'pending' AND op != 'create' \
+        "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE record_id = ? AND state = ? AND op != 'create' \
          AND position > (SELECT position FROM outbox WHERE change_id = ?) ORDER BY position"
     ))
     .bind(change.record_id.to_string())
+    .bind(OutboxState::Pending.as_str())
     .bind(change.change_id.to_string())
     .fetch_all(&mut *conn)
     .await?;

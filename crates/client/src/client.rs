@@ -19,6 +19,7 @@ use tokio::sync::{watch, Notify};
 use crate::cache::{Cache, CachedRecord, LocalRecord, OutboxRow};
 use crate::clock::Clock;
 use crate::matching::{self, JobCandidate, Match};
+use crate::outbox::OutboxState;
 use crate::schedule::{self, Lane};
 use crate::status::{ChangeState, LaneStatus, SyncStatus};
 use crate::transport::{Transport, TransportError};
@@ -428,7 +429,7 @@ impl SyncClient {
                     .await?
                     .iter()
                     .filter(|row| {
-                        row.state == "pending"
+                        row.state == OutboxState::Pending
                             && row.change.op != Op::Create
                             && fieldsync_core::judge::change_group(&row.change) == group
                     })
@@ -478,20 +479,20 @@ impl SyncClient {
     }
 
     fn state_of(&self, row: &OutboxRow) -> ChangeState {
-        match row.state.as_str() {
-            "synced" => ChangeState::Synced,
-            "held" => ChangeState::Held {
+        match row.state {
+            OutboxState::Synced => ChangeState::Synced,
+            OutboxState::Held => ChangeState::Held {
                 review_id: row.review_id.clone(),
                 reason: row.reason.clone().unwrap_or_default(),
             },
-            "rejected" => ChangeState::Rejected {
+            OutboxState::Rejected => ChangeState::Rejected {
                 code: row.code.clone().unwrap_or_default(),
                 reason: row
                     .reason
                     .clone()
                     .unwrap_or_else(|| "refused by the server".into()),
             },
-            _ => {
+            OutboxState::Pending => {
                 let state = lock(&self.inner.state);
                 // A photo's change waits for its file: while the file lane fails, so does it.
                 let lane = match row.lane {

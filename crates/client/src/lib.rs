@@ -9,12 +9,14 @@ pub mod cache;
 pub mod client;
 pub mod clock;
 pub mod matching;
+pub mod outbox;
 pub mod schedule;
 pub mod status;
 pub mod transport;
 
 pub use client::{ClientConfig, DeviceHint, NewChange, SyncClient, SyncReport};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use outbox::OutboxState;
 pub use status::{ChangeState, LaneStatus, SyncStatus};
 pub use transport::{HttpTransport, Transport, TransportError};
 

@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use fieldsync_client::{ChangeState, NewChange};
+use fieldsync_client::{ChangeState, NewChange, OutboxState};
 use fieldsync_core::{Group, Op, OutcomeStatus, Owner, RecordId, RecordType, ReviewKind};
 use serde_json::json;
 
@@ -105,7 +105,7 @@ async fn two_users_change_a_job_status_offline_one_is_applied_one_held_with_its_
         .iter()
         .find(|r| r.change.change_id == tom_status)
         .unwrap();
-    assert_eq!(held.state, "held");
+    assert_eq!(held.state, OutboxState::Held);
     assert_eq!(held.change.values, json!({"state": "in_progress"}));
     assert_eq!(held.code.as_deref(), Some("conflict"));
     // The device lists the open item that is about its change.
@@ -160,7 +160,7 @@ async fn two_users_change_a_job_status_offline_one_is_applied_one_held_with_its_
     assert!(tom.client.review_items().await.unwrap().is_empty());
     assert_eq!(view.state.label(tom.now()), "Synced");
     // The change itself keeps its history: it was held, and the data stays.
-    assert_eq!(tom.row(tom_status).await.state, "held");
+    assert_eq!(tom.row(tom_status).await.state, OutboxState::Held);
 }
 
 #[tokio::test]

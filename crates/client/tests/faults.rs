@@ -8,6 +8,7 @@ mod common;
 
 use chrono::Duration;
 use common::*;
+use fieldsync_client::OutboxState;
 use fieldsync_core::{OutcomeStatus, RecordType};
 
 #[tokio::test]
@@ -201,7 +202,7 @@ async fn a_batch_cut_halfway_resumes_with_what_the_server_did_not_answer() {
     let mut replayed = Vec::new();
     for id in &ids {
         let row = tom.row(*id).await;
-        assert_eq!(row.state, "synced");
+        assert_eq!(row.state, OutboxState::Synced);
         replayed.push(row.outcome.unwrap().replayed);
     }
     assert_eq!(
@@ -671,7 +672,7 @@ async fn a_change_refused_for_a_passing_reason_stays_pending_and_is_not_counted_
             label == "Waiting to sync" || label.starts_with("Sync failed, retrying"),
             "{code}: {label}"
         );
-        assert_eq!(tom.row(id).await.state.as_str(), "pending", "{code}");
+        assert_eq!(tom.row(id).await.state, OutboxState::Pending, "{code}");
         assert_eq!(tom.pending().await, 1, "{code}");
         let status = tom.client.status().await.unwrap();
         assert_eq!(status.needs_attention, 0, "{code}: {status:?}");

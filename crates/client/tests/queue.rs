@@ -8,7 +8,7 @@ mod common;
 
 use chrono::Duration;
 use common::*;
-use fieldsync_client::{ChangeState, DeviceHint};
+use fieldsync_client::{ChangeState, DeviceHint, OutboxState};
 use fieldsync_core::{Group, RecordType};
 use serde_json::json;
 
@@ -63,7 +63,7 @@ async fn a_refused_change_never_blocks_the_ones_behind_it_and_its_data_stays() {
         "{reason}"
     );
     let jump = tom.row(bad_jump).await;
-    assert_eq!(jump.state, "rejected");
+    assert_eq!(jump.state, OutboxState::Rejected);
     assert_eq!(jump.code.as_deref(), Some("invalid_transition"));
     assert_eq!(
         tom.record_label(second.job).await,

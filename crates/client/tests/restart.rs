@@ -8,6 +8,7 @@ mod common;
 use chrono::Duration;
 use common::*;
 use fieldsync_client::cache::Cache;
+use fieldsync_client::OutboxState;
 use fieldsync_core::RecordType;
 use rand::{Rng, SeedableRng};
 use tokio::io::AsyncBufReadExt;
@@ -360,7 +361,7 @@ async fn kill_9_at_random_points_then_restart_until_done() {
     assert_eq!(local.depth().await.unwrap(), (0, 0, None));
     let history = local.history(1000).await.unwrap();
     assert_eq!(history.len() as u64, COUNT);
-    assert!(history.iter().all(|r| r.state == "synced"));
+    assert!(history.iter().all(|r| r.state == OutboxState::Synced));
 }
 
 #[tokio::test]
