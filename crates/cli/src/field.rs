@@ -383,13 +383,14 @@ pub async fn sim(
     offline_chance: f64,
     server: Option<String>,
 ) -> Result<()> {
-    use crate::demo::{DEMO_PASSWORD, DEMO_USERS};
+    use crate::demo_data::{DEMO_PASSWORD, DEMO_USERS};
     let dir = tempfile::tempdir()?;
     let mut running = None;
     let base = match server {
         Some(base) => base,
         None => {
-            let (base, handle) = crate::demo::start_embedded(&dir.path().join("server")).await?;
+            let (base, handle) =
+                crate::demo_data::start_embedded(&dir.path().join("server")).await?;
             println!("embedded demo server at {base}");
             running = Some(handle);
             base
@@ -410,7 +411,7 @@ pub async fn sim(
             anyhow::bail!("against an outside server the simulator drives the demo's {} technicians; run it without --server for more", users.len());
         };
         let name = format!("tech{}", i + 1);
-        crate::demo::add_technician_with_job(server, &dana, &name).await?;
+        crate::demo_data::add_technician_with_job(server, &dana, &name).await?;
         users.push(name);
     }
     users.truncate(devices.max(1));

@@ -8,6 +8,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod bench;
 mod database;
 mod demo;
+mod demo_data;
 mod field;
 mod http;
 mod migrate;
@@ -238,7 +239,7 @@ struct FieldArgs {
     /// The technician to sign in as.
     #[arg(long)]
     user: String,
-    #[arg(long, env = "FIELDSYNC_PASSWORD", default_value = demo::DEMO_PASSWORD)]
+    #[arg(long, env = "FIELDSYNC_PASSWORD", default_value = demo_data::DEMO_PASSWORD)]
     password: String,
     /// The server's address.
     #[arg(
@@ -279,7 +280,7 @@ struct AppArgs {
     /// Sign in as this user at start (with --password).
     #[arg(long)]
     user: Option<String>,
-    #[arg(long, env = "FIELDSYNC_PASSWORD", default_value = demo::DEMO_PASSWORD)]
+    #[arg(long, env = "FIELDSYNC_PASSWORD", default_value = demo_data::DEMO_PASSWORD)]
     password: String,
 }
 
