@@ -1,64 +1,19 @@
-// The one typed API module of the UI. Every command's arguments and answer are typed from the
-// Rust bindings, so a wrong argument or a misread answer does not compile. It picks the
-// transport: Tauri's IPC inside the desktop shell, or the loopback bridge (with the per-run
-// secret from the page's address) in a browser.
+// The one typed API module of the UI. Every command's arguments and answer come from the
+// command table generated from Rust (`bindings/commands.ts`), so a wrong argument or a misread
+// answer does not compile. It picks the transport: Tauri's IPC inside the desktop shell, or the
+// loopback bridge (with the per-run secret from the page's address) in a browser.
 import { invoke, isTauri } from "@tauri-apps/api/core";
 import type { AppError } from "./bindings/AppError";
 import type { BoardFilter } from "./bindings/BoardFilter";
-import type { CreateJobResult } from "./bindings/CreateJobResult";
-import type { CustomerArgs } from "./bindings/CustomerArgs";
-import type { CustomerDetail } from "./bindings/CustomerDetail";
-import type { CustomerView } from "./bindings/CustomerView";
-import type { InvoiceCard } from "./bindings/InvoiceCard";
-import type { JobArgs } from "./bindings/JobArgs";
-import type { JobCard } from "./bindings/JobCard";
-import type { JobDetail } from "./bindings/JobDetail";
+import type { Commands } from "./bindings/commands";
 import type { NewJobForm } from "./bindings/NewJobForm";
 import type { ReassignArgs } from "./bindings/ReassignArgs";
-import type { ReassignCheck } from "./bindings/ReassignCheck";
 import type { ReopenArgs } from "./bindings/ReopenArgs";
 import type { ReportArgs } from "./bindings/ReportArgs";
-import type { ReportCsv } from "./bindings/ReportCsv";
-import type { ReportView } from "./bindings/ReportView";
 import type { ResolveArgs } from "./bindings/ResolveArgs";
-import type { ReviewCard } from "./bindings/ReviewCard";
-import type { RuleView } from "./bindings/RuleView";
 import type { SaveGroupArgs } from "./bindings/SaveGroupArgs";
-import type { SaveResult } from "./bindings/SaveResult";
-import type { SessionInfo } from "./bindings/SessionInfo";
 import type { SignInArgs } from "./bindings/SignInArgs";
 import type { StatusArgs } from "./bindings/StatusArgs";
-import type { SyncBanner } from "./bindings/SyncBanner";
-
-/**
- * Every command of `bridge::dispatch`: its arguments and its answer. Written here from the
- * bindings until the command layer generates the same map (`bindings/commands.ts`); a command
- * without arguments takes `null`.
- */
-export interface Commands {
-  session: { args: null; result: SessionInfo | null };
-  sign_in: { args: SignInArgs; result: SessionInfo };
-  sign_out: { args: null; result: null };
-  sync_status: { args: null; result: SyncBanner };
-  sync_now: { args: null; result: SyncBanner };
-  new_action_id: { args: null; result: { action_id: string } };
-  board: { args: BoardFilter; result: JobCard[] };
-  customers: { args: null; result: CustomerView[] };
-  customer: { args: CustomerArgs; result: CustomerDetail };
-  save_group: { args: SaveGroupArgs; result: SaveResult };
-  job: { args: JobArgs; result: JobDetail };
-  inbox: { args: null; result: ReviewCard[] };
-  resolve: { args: ResolveArgs; result: ReviewCard };
-  reassign_check: { args: JobArgs; result: ReassignCheck };
-  reassign: { args: ReassignArgs; result: JobCard };
-  reopen: { args: ReopenArgs; result: JobDetail };
-  set_status: { args: StatusArgs; result: SaveResult };
-  create_job: { args: NewJobForm; result: CreateJobResult };
-  rules: { args: null; result: RuleView[] };
-  invoices: { args: null; result: InvoiceCard[] };
-  report: { args: ReportArgs; result: ReportView };
-  report_csv: { args: ReportArgs; result: ReportCsv };
-}
 
 export class ApiError extends Error {
   code: string;
