@@ -1,7 +1,7 @@
 //! The rows of records, the change log and the review inbox as the store's actions read and
 //! write them, over any backend's [`Tx`]: loading and locking a record as the judge sees it, the
 //! job whose scope a row is in, a change-log row, a review item and the versions it shows. The
-//! push's batch (`batch.rs`) and the office's actions (`engine.rs`) both build on these, so
+//! push's batch (`batch.rs`) and the office's actions (`office.rs`) both build on these, so
 //! neither reaches into the other.
 
 use chrono::{DateTime, Utc};
