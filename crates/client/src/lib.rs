@@ -8,11 +8,17 @@
 pub mod cache;
 pub mod client;
 pub mod clock;
+mod lanes;
 pub mod matching;
 pub mod outbox;
+mod round;
+mod saving;
 pub mod schedule;
+mod session;
 pub mod status;
+mod text;
 pub mod transport;
+mod views;
 
 pub use client::{ClientConfig, DeviceHint, NewChange, SyncClient, SyncReport};
 pub use clock::{Clock, ManualClock, SystemClock};

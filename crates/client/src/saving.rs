@@ -1,0 +1,203 @@
+//! Saving a person's action: the change goes to the outbox, durably, before any network call;
+//! the ids of new changes and records; files attached for the file lane.
+
+use fieldsync_core::{Change, ChangeId, Op, Owner, RecordId, RecordType};
+use rand::RngCore;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::cache::LocalRecord;
+use crate::client::{lock, NewChange, SyncClient};
+use crate::outbox::OutboxState;
+use crate::schedule::Lane;
+use crate::status::ChangeState;
+use crate::text;
+use crate::{ClientError, ClientResult};
+
+impl SyncClient {
+    /// A new UUIDv7 from the injected clock and the seeded generator.
+    fn new_uuid(&self) -> uuid::Uuid {
+        let mut random = [0u8; 10];
+        {
+            let mut state = lock(&self.inner.state);
+            state.rng.fill_bytes(&mut random);
+        }
+        let millis = self.now().timestamp_millis().max(0) as u64;
+        uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid()
+    }
+
+    /// The id of a new user action: made when a form opens, so saving it twice is one change.
+    pub fn new_change_id(&self) -> ChangeId {
+        ChangeId(self.new_uuid())
+    }
+
+    /// The id of a new record, chosen on this device.
+    pub fn new_record_id(&self) -> RecordId {
+        RecordId(self.new_uuid())
+    }
+
+    /// Keeps a file for the file lane; returns its SHA-256, the name a photo change refers to.
+    pub async fn attach_file(&self, bytes: &[u8]) -> ClientResult<String> {
+        let sha = hex::encode(Sha256::digest(bytes));
+        let path = self.inner.config.files_dir.join(&sha);
+        if !path.exists() {
+            let partial = self.inner.config.files_dir.join(format!("{sha}.tmp"));
+            tokio::fs::write(&partial, bytes).await?;
+            tokio::fs::File::open(&partial).await?.sync_all().await?;
+            tokio::fs::rename(&partial, &path).await?;
+        }
+        Ok(sha)
+    }
+
+    /// Saves a user action to the outbox, durably, before anything touches the network.
+    pub async fn save(&self, new: NewChange) -> ClientResult<(ChangeId, ChangeState)> {
+        // Only an action id made earlier (a form's) can have been saved before: a fresh one
+        // skips the look-up, one query fewer on every ordinary save.
+        if let Some(change_id) = new.change_id {
+            if let Some(existing) = self.inner.cache.outbox_row(change_id).await? {
+                return Ok((change_id, self.state_of(&existing)));
+            }
+        }
+        let change_id = new.change_id.unwrap_or_else(|| self.new_change_id());
+        let now = self.now();
+        let (base_version, owner_epoch, local) = match new.op {
+            Op::Create => {
+                let me = self.user().ok_or(ClientError::NotSignedIn)?;
+                let job_id = first_group_field(new.record_type, &new.values, "job_id")
+                    .and_then(|j| j.parse().ok());
+                let owner = match new.record_type {
+                    RecordType::Job => match new
+                        .values
+                        .get("schedule")
+                        .and_then(|s| s.get("assignee"))
+                        .and_then(Value::as_str)
+                    {
+                        Some(a) if !a.is_empty() => Owner::User(a.to_string()),
+                        _ => Owner::User(me.name.clone()),
+                    },
+                    _ => Owner::User(me.name.clone()),
+                };
+                // A note, part or photo carries the job's ownership epoch as this device knows
+                // it, so one made offline on a job that has moved is held, not refused.
+                let parent = match job_id {
+                    Some(job) if new.record_type.is_job_child() => {
+                        self.inner.cache.record_header(job).await?
+                    }
+                    _ => None,
+                };
+                if let Some(job) = parent.as_ref().filter(|j| j.read_only) {
+                    return Err(ClientError::Invalid(text::read_only(
+                        job.number.as_deref().unwrap_or("this job"),
+                        &job.owner,
+                    )));
+                }
+                let epoch = parent.map(|j| j.owner_epoch).unwrap_or(0);
+                let local = LocalRecord {
+                    record_type: new.record_type,
+                    record_id: new.record_id,
+                    owner,
+                    state: new.record_type.initial_state().to_string(),
+                    job_id,
+                };
+                (0, epoch, Some(local))
+            }
+            Op::Update | Op::Void => {
+                let record = self
+                    .inner
+                    .cache
+                    .record(new.record_id)
+                    .await?
+                    .ok_or_else(|| {
+                        ClientError::Invalid(text::not_on_device(new.record_type, new.record_id))
+                    })?;
+                if record.read_only {
+                    return Err(ClientError::Invalid(text::read_only(
+                        record.number.as_deref().unwrap_or("this record"),
+                        &record.owner,
+                    )));
+                }
+                let probe = Change {
+                    change_id,
+                    record_type: new.record_type,
+                    record_id: new.record_id,
+                    group: new.group,
+                    op: new.op,
+                    base_version: 0,
+                    values: Value::Null,
+                    owner_epoch: 0,
+                    device_time: now,
+                };
+                let group = fieldsync_core::judge::change_group(&probe)
+                    .or_else(|| new.record_type.groups().first().copied());
+                let confirmed = group
+                    .and_then(|g| record.groups.get(&g))
+                    .map(|(v, _)| *v)
+                    .unwrap_or(if record.local_only { 1 } else { 0 });
+                // Earlier changes of this group still in the outbox will each make a version:
+                // this one is made on top of them, so a device never collides with itself.
+                let queued = self
+                    .inner
+                    .cache
+                    .outbox_for(new.record_id)
+                    .await?
+                    .iter()
+                    .filter(|row| {
+                        row.state == OutboxState::Pending
+                            && row.change.op != Op::Create
+                            && fieldsync_core::judge::change_group(&row.change) == group
+                    })
+                    .count() as i64;
+                (confirmed + queued, record.owner_epoch.max(1), None)
+            }
+        };
+        let change = Change {
+            change_id,
+            record_type: new.record_type,
+            record_id: new.record_id,
+            group: new.group,
+            op: new.op,
+            base_version,
+            values: new.values,
+            owner_epoch,
+            device_time: now,
+        };
+        let file = match &new.file_sha256 {
+            Some(sha) => {
+                let path = self.inner.config.files_dir.join(sha);
+                let length = tokio::fs::metadata(&path)
+                    .await
+                    .map_err(|_| ClientError::Invalid(text::attach_first(sha)))?
+                    .len() as i64;
+                Some((sha.clone(), path.to_string_lossy().into_owned(), length))
+            }
+            None => None,
+        };
+        self.inner
+            .cache
+            .save_change(
+                &change,
+                Lane::Changes,
+                file.as_ref().map(|(s, p, l)| (s.as_str(), p.as_str(), *l)),
+                local.as_ref(),
+                now,
+            )
+            .await?;
+        self.publish().await?;
+        self.inner.wake.notify_one();
+        Ok((change_id, ChangeState::SavedOnDevice))
+    }
+}
+
+/// A field of a record's first group, as a create carries it (a note's `job_id`).
+pub(crate) fn first_group_field(
+    record_type: RecordType,
+    values: &Value,
+    field: &str,
+) -> Option<String> {
+    let group = record_type.groups().first()?;
+    values
+        .get(group.as_str())?
+        .get(field)?
+        .as_str()
+        .map(str::to_string)
+}

@@ -1,0 +1,68 @@
+//! Signing in and out: the device's token and the signed-in user, kept in the cache so a restart
+//! stays signed in.
+
+use fieldsync_core::wire::{LoginRequest, User};
+use fieldsync_core::Owner;
+
+use crate::client::{lock, Session, SyncClient};
+use crate::{ClientError, ClientResult};
+
+impl SyncClient {
+    /// Signs this device in and keeps the token in the cache.
+    pub async fn login(&self, username: &str, password: &str) -> ClientResult<User> {
+        let answer = self
+            .inner
+            .transport
+            .login(&LoginRequest {
+                username: username.into(),
+                password: password.into(),
+                device_name: self.inner.config.device_name.clone(),
+            })
+            .await?;
+        self.inner.cache.set_meta("token", &answer.token).await?;
+        self.inner
+            .cache
+            .set_meta("user", &serde_json::to_string(&answer.user)?)
+            .await?;
+        self.inner
+            .cache
+            .set_meta("device_id", &answer.device_id.to_string())
+            .await?;
+        *lock(&self.inner.session) = Some(Session {
+            token: answer.token,
+            user: answer.user.clone(),
+        });
+        Ok(answer.user)
+    }
+
+    /// Signs out: the token is forgotten; the outbox and cache stay for the next sign-in.
+    pub async fn sign_out(&self) -> ClientResult<()> {
+        self.inner.cache.set_meta("token", "").await?;
+        *lock(&self.inner.session) = None;
+        Ok(())
+    }
+
+    pub fn user(&self) -> Option<User> {
+        lock(&self.inner.session).as_ref().map(|s| s.user.clone())
+    }
+
+    pub(crate) fn token(&self) -> ClientResult<String> {
+        lock(&self.inner.session)
+            .as_ref()
+            .map(|s| s.token.clone())
+            .ok_or(ClientError::NotSignedIn)
+    }
+
+    /// The owner keys this user answers to.
+    pub(crate) fn me(&self) -> [String; 2] {
+        match self.user() {
+            Some(user) => [
+                Owner::User(user.name.clone()).to_key(),
+                user.team
+                    .map(|t| Owner::Team(t).to_key())
+                    .unwrap_or_else(|| "team:".into()),
+            ],
+            None => [String::new(), String::new()],
+        }
+    }
+}
