@@ -151,11 +151,7 @@ impl OutboxDbRow {
                 owner_epoch: self.owner_epoch,
                 device_time: self.device_time,
             },
-            lane: if self.lane == "files" {
-                Lane::Files
-            } else {
-                Lane::Changes
-            },
+            lane: Lane::parse(&self.lane).ok_or_else(|| corrupt("lane", &self.lane))?,
             file_sha256: self.file_sha256,
             state: OutboxState::parse(&self.state)
                 .ok_or_else(|| corrupt("outbox state", &self.state))?,

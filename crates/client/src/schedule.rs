@@ -25,6 +25,14 @@ impl Lane {
         }
     }
 
+    pub fn parse(s: &str) -> Option<Lane> {
+        match s {
+            "changes" => Some(Lane::Changes),
+            "files" => Some(Lane::Files),
+            _ => None,
+        }
+    }
+
     /// The first ceiling and the cap: about 2 s and 5 min for changes, 1 min and 30 min for files.
     pub fn bounds(&self) -> (Duration, Duration) {
         match self {
