@@ -9,7 +9,8 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 use fieldsync_core::judge::check_shape;
-use fieldsync_core::model::{GroupState, INVOICE_STATES, JOB_STATES};
+use fieldsync_core::lifecycle::{State, INVOICE_STATES, JOB_STATES};
+use fieldsync_core::model::GroupState;
 use fieldsync_core::wire::PushRequest;
 use fieldsync_core::{
     judge, Apply, Author, Change, ChangeId, Group, JobMatch, JudgeInput, Op, Owner, Policy,
@@ -232,7 +233,7 @@ fn check_verdict(input: &JudgeInput<'_>, verdict: &Verdict) {
                     );
                     if *group == Group::Status {
                         assert_eq!(
-                            state.as_deref(),
+                            state.map(State::as_str),
                             change.values.get("state").and_then(Value::as_str)
                         );
                     }
@@ -315,8 +316,12 @@ pub enum Text {
 impl Text {
     fn build(&self) -> String {
         match self {
-            Text::JobState(i) => JOB_STATES[usize::from(*i) % JOB_STATES.len()].into(),
-            Text::InvoiceState(i) => INVOICE_STATES[usize::from(*i) % INVOICE_STATES.len()].into(),
+            Text::JobState(i) => JOB_STATES[usize::from(*i) % JOB_STATES.len()]
+                .as_str()
+                .into(),
+            Text::InvoiceState(i) => INVOICE_STATES[usize::from(*i) % INVOICE_STATES.len()]
+                .as_str()
+                .into(),
             Text::Name(i) => NAMES[usize::from(*i) % NAMES.len()].into(),
             Text::Id(i) => record_id(*i).to_string(),
             Text::Time(s) => chrono::DateTime::from_timestamp(i64::from(*s) * 60, 0)
@@ -551,7 +556,9 @@ impl FuzzRecord {
             number: None,
             owner: self.owner.build(),
             owner_epoch: i64::from(self.owner_epoch % 5),
-            state: self.state.build(),
+            // A stored record is always in a state of the lifecycle (the type says so); text
+            // that names none stands for a record that has none of its own.
+            state: State::parse(&self.state.build()).unwrap_or(State::Active),
             groups,
             owner_history: self
                 .history
@@ -577,7 +584,9 @@ impl FuzzMatch {
             number: None,
             site: self.site.build(),
             window_start: self.window_start.as_ref().map(Text::build),
-            state: self.state.build(),
+            // A stored record is always in a state of the lifecycle (the type says so); text
+            // that names none stands for a record that has none of its own.
+            state: State::parse(&self.state.build()).unwrap_or(State::Active),
         }
     }
 }

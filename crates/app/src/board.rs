@@ -5,7 +5,8 @@
 
 use chrono::{DateTime, Utc};
 use fieldsync_client::NewChange;
-use fieldsync_core::{Group, Op, Owner, RecordId, RecordType};
+use fieldsync_core::wire::ReassignRequest;
+use fieldsync_core::{Group, Op, Owner, RecordId, RecordType, Role, State};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use ts_rs::TS;
@@ -18,7 +19,7 @@ use crate::{App, AppError};
 #[ts(export)]
 pub struct BoardFilter {
     pub text: Option<String>,
-    pub state: Option<String>,
+    pub state: Option<State>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
@@ -117,7 +118,9 @@ impl App {
                 .customer_name(text(&schedule, "customer_id").as_deref())
                 .await,
             site: text(&schedule, "site").unwrap_or_default(),
-            state: text(&status, "state").unwrap_or_else(|| view.record.state.clone()),
+            state: text(&status, "state")
+                .and_then(|s| State::parse(&s))
+                .unwrap_or(view.record.state),
             summary,
             window_start: text(&schedule, "window_start"),
             owner: self.owner_view(&view.record.owner),
@@ -145,8 +148,8 @@ impl App {
         let mut cards = Vec::new();
         for view in self.client.records(RecordType::Job).await? {
             let card = self.card(&view).await;
-            if let Some(state) = &filter.state {
-                if !state.is_empty() && &card.state != state {
+            if let Some(state) = filter.state {
+                if card.state != state {
                     continue;
                 }
             }
@@ -279,8 +282,8 @@ impl App {
             .clone();
         let mut names: Vec<String> = devices
             .iter()
-            .filter(|d| text(d, "role").as_deref() == Some("technician"))
-            .filter_map(|d| text(d, "user"))
+            .filter(|d| d.role == Role::Technician)
+            .map(|d| d.user.clone())
             .collect();
         names.sort();
         names.dedup();
@@ -298,13 +301,10 @@ impl App {
 
     pub async fn reassign(&self, args: ReassignArgs) -> Result<JobCard, AppError> {
         let id = parse_id(&args.job_id)?;
-        self.client
-            .call_api(
-                "POST",
-                &format!("/api/v1/records/job/{id}/reassign"),
-                Some(json!({"owner": {"kind": "user", "name": args.to_user}})),
-            )
-            .await?;
+        let request = ReassignRequest {
+            owner: Owner::User(args.to_user.clone()),
+        };
+        self.client.reassign(RecordType::Job, id, &request).await?;
         let _ = self.client.sync_now().await;
         let view = self
             .client

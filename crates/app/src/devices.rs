@@ -3,11 +3,12 @@
 //! (name, team, device, last seen, unsynced changes). The board, the job page and the session
 //! (which refreshes the list at sign-in and at "Sync now") use it.
 
+use chrono::SecondsFormat;
 use fieldsync_core::model::may_list_devices;
+use fieldsync_core::wire::DeviceInfo;
 use fieldsync_core::Owner;
-use serde_json::Value;
 
-use crate::views::{text, OwnerView};
+use crate::views::OwnerView;
 use crate::App;
 
 impl App {
@@ -17,12 +18,10 @@ impl App {
         if !self.role().is_some_and(may_list_devices) {
             return;
         }
-        if let Ok(Value::Array(list)) = self.client.call_api("GET", "/api/v1/devices", None).await {
-            let _ = self
-                .client
-                .cache()
-                .set_meta("devices", &Value::Array(list.clone()).to_string())
-                .await;
+        if let Ok(list) = self.client.devices().await {
+            if let Ok(saved) = serde_json::to_string(&list) {
+                let _ = self.client.cache().set_meta("devices", &saved).await;
+            }
             *self.devices.lock().unwrap_or_else(|p| p.into_inner()) = list;
         } else if self
             .devices
@@ -31,7 +30,7 @@ impl App {
             .is_empty()
         {
             if let Ok(Some(saved)) = self.client.cache().meta("devices").await {
-                if let Ok(Value::Array(list)) = serde_json::from_str(&saved) {
+                if let Ok(list) = serde_json::from_str::<Vec<DeviceInfo>>(&saved) {
                     *self.devices.lock().unwrap_or_else(|p| p.into_inner()) = list;
                 }
             }
@@ -43,22 +42,23 @@ impl App {
         let devices = self.devices.lock().unwrap_or_else(|p| p.into_inner());
         match owner {
             Owner::User(name) => {
-                let mine: Vec<&Value> = devices
+                let mine: Vec<&DeviceInfo> = devices
                     .iter()
-                    .filter(|d| text(d, "user").as_deref() == Some(name))
-                    .filter(|d| d["revoked_at"].is_null())
+                    .filter(|d| d.user == *name && d.revoked_at.is_none())
                     .collect();
-                let newest = mine.iter().max_by_key(|d| text(d, "last_seen"));
-                let unsynced: i64 = mine.iter().filter_map(|d| d["outbox_depth"].as_i64()).sum();
+                let newest = mine.iter().max_by_key(|d| d.last_seen);
+                let unsynced: i64 = mine.iter().filter_map(|d| d.outbox_depth).sum();
                 OwnerView {
                     kind: "user".into(),
                     name: name.clone(),
                     display_name: newest
-                        .and_then(|d| text(d, "display_name"))
+                        .map(|d| d.display_name.clone())
                         .unwrap_or_else(|| name.clone()),
-                    team: newest.and_then(|d| text(d, "team")),
-                    device: newest.and_then(|d| text(d, "name")),
-                    last_seen: newest.and_then(|d| text(d, "last_seen")),
+                    team: newest.and_then(|d| d.team.clone()),
+                    device: newest.map(|d| d.name.clone()),
+                    last_seen: newest
+                        .and_then(|d| d.last_seen)
+                        .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)),
                     unsynced: if mine.is_empty() {
                         None
                     } else {

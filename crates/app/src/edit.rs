@@ -8,7 +8,7 @@ use fieldsync_client::client::RecordView;
 use fieldsync_client::NewChange;
 use fieldsync_core::model::{check_values, fields, FieldKind};
 use fieldsync_core::policy::PolicyKind;
-use fieldsync_core::{Group, Op, Owner, Policy, RecordType, Role};
+use fieldsync_core::{Group, Op, Owner, Policy, RecordType, Role, State};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use ts_rs::TS;
@@ -80,7 +80,7 @@ impl App {
         &self,
         record_type: RecordType,
         view: &RecordView,
-        state: &str,
+        state: &State,
         policy: &Policy,
     ) -> Vec<GroupView> {
         let user = self.client.user();
@@ -89,7 +89,7 @@ impl App {
             let Some(rule) = policy.rule(record_type, *group) else {
                 continue;
             };
-            let locked = rule.locked_in.iter().any(|s| s == state);
+            let locked = rule.locked_in.contains(state);
             let badge = if locked {
                 "locked"
             } else {

@@ -2,7 +2,7 @@
 //! when it opens (`new_action_id`, a UUIDv7 from the sync client's clock and seeded generator),
 //! and every command that takes one accepts it only as a UUID.
 
-use fieldsync_core::{ChangeId, RecordId};
+use fieldsync_core::{ChangeId, RecordId, ReviewId};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -13,6 +13,12 @@ use crate::{App, AppError};
 #[ts(export)]
 pub struct ActionId {
     pub action_id: String,
+}
+
+/// A review item's id the UI sent (it goes into the call's path: only a UUID does).
+pub(crate) fn parse_review_id(id: &str) -> Result<ReviewId, AppError> {
+    id.parse()
+        .map_err(|_| AppError::new("invalid", format!("`{id}` is not a review item's id")))
 }
 
 /// A record id the UI sent.

@@ -1,12 +1,13 @@
 //! The review inbox: the items this person's role may see, with base, current and incoming side
 //! by side and the fields that differ, and resolving one.
 
-use fieldsync_core::wire::{ReviewItem, VersionSide};
+use fieldsync_core::wire::{ResolveChoice, ResolveRequest, ReviewItem, ReviewParams, VersionSide};
 use fieldsync_core::{ReviewKind, Role};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use ts_rs::TS;
 
+use crate::ids::parse_review_id;
 use crate::{App, AppError};
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
@@ -54,10 +55,8 @@ pub struct ResolveArgs {
 impl App {
     /// The review inbox for this user's role, newest first.
     pub async fn inbox(&self) -> Result<Vec<ReviewCard>, AppError> {
-        let items: Vec<ReviewItem> = match self.client.call_api("GET", "/api/v1/review", None).await
-        {
-            Ok(list) => serde_json::from_value(list)
-                .map_err(|e| AppError::new("internal", e.to_string()))?,
+        let items: Vec<ReviewItem> = match self.client.review(&ReviewParams::default()).await {
+            Ok(list) => list,
             Err(_) => self.client.review_items().await?,
         };
         let role = self.role();
@@ -68,17 +67,21 @@ impl App {
     }
 
     pub async fn resolve(&self, args: ResolveArgs) -> Result<ReviewCard, AppError> {
-        let body = json!({"choice": args.choice, "values": args.values});
-        let answer = self
-            .client
-            .call_api(
-                "POST",
-                &format!("/api/v1/review/{}/resolve", args.review_id),
-                Some(body),
+        let review_id = parse_review_id(&args.review_id)?;
+        let choice = ResolveChoice::parse(&args.choice).ok_or_else(|| {
+            AppError::new(
+                "invalid",
+                format!(
+                    "`{}` is not a choice: current, incoming or merged",
+                    args.choice
+                ),
             )
-            .await?;
-        let item: ReviewItem = serde_json::from_value(answer["item"].clone())
-            .map_err(|e| AppError::new("internal", e.to_string()))?;
+        })?;
+        let request = ResolveRequest {
+            choice,
+            values: args.values.clone(),
+        };
+        let item = self.client.resolve(review_id, &request).await?.item;
         let _ = self.client.sync_now().await;
         Ok(review_card(item, self.role()))
     }

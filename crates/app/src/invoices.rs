@@ -2,7 +2,7 @@
 //! review. It leans on [`crate::inbox`] (an invoice under review is one with an open conflict on
 //! its totals).
 
-use fieldsync_core::{Group, RecordId, RecordType};
+use fieldsync_core::{Group, RecordId, RecordType, State};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use ts_rs::TS;
@@ -17,7 +17,7 @@ pub struct InvoiceCard {
     pub id: String,
     pub number: Option<String>,
     pub job_number: Option<String>,
-    pub state: String,
+    pub state: State,
     pub currency: String,
     pub subtotal: Option<f64>,
     pub tax: Option<f64>,
@@ -64,7 +64,9 @@ impl App {
             out.push(InvoiceCard {
                 number: view.record.number.clone(),
                 job_number,
-                state: text(&status, "state").unwrap_or_else(|| view.record.state.clone()),
+                state: text(&status, "state")
+                    .and_then(|s| State::parse(&s))
+                    .unwrap_or(view.record.state),
                 currency: text(&totals, "currency").unwrap_or_default(),
                 subtotal: totals.get("subtotal").and_then(Value::as_f64),
                 tax: totals.get("tax").and_then(Value::as_f64),

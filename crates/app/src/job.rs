@@ -4,9 +4,11 @@
 //! the job's card, [`crate::session`] for what this person may do and [`crate::rules`] for the
 //! policy.
 
+use chrono::SecondsFormat;
 use fieldsync_client::NewChange;
-use fieldsync_core::model::job_transition_allowed;
-use fieldsync_core::{Group, Op, RecordId, RecordType};
+use fieldsync_core::lifecycle::{self, State};
+use fieldsync_core::wire::{LogKind, RecordHistory, ReopenRequest};
+use fieldsync_core::{Group, Op, OutcomeStatus, RecordId, RecordType};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use ts_rs::TS;
@@ -40,14 +42,14 @@ pub struct JobDetail {
     pub can_reopen: bool,
     pub can_reassign: bool,
     pub can_change_status: bool,
-    pub next_states: Vec<String>,
+    pub next_states: Vec<State>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct StatusArgs {
     pub job_id: String,
-    pub state: String,
+    pub state: State,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
@@ -69,11 +71,7 @@ impl App {
         let policy = self.policy().await;
         let card = self.card(&view).await;
         let groups = self.group_views(RecordType::Job, &view, &card.state, &policy);
-        let (timeline, from_server) = match self
-            .client
-            .call_api("GET", &format!("/api/v1/records/job/{id}/history"), None)
-            .await
-        {
+        let (timeline, from_server) = match self.client.history(RecordType::Job, id).await {
             Ok(history) => (timeline_from_server(&history), true),
             Err(_) => (self.local_timeline(id).await?, false),
         };
@@ -87,17 +85,15 @@ impl App {
         }
         let role = self.role();
         let can = role.map(App::permissions).unwrap_or_default();
-        let next_states = ["opened", "in_progress", "paused", "signed_off", "closed"]
-            .into_iter()
-            .filter(|to| *to != card.state && job_transition_allowed(&card.state, to))
-            .map(str::to_string)
-            .collect();
+        // The moves the core allows this person from where the job stands, so the page never
+        // offers one the server refuses.
+        let next_states = role
+            .map(|r| lifecycle::next_states(RecordType::Job, card.state, r))
+            .unwrap_or_default();
         Ok(JobDetail {
-            can_reopen: can.reopen && matches!(card.state.as_str(), "closed" | "signed_off"),
-            can_reassign: can.reassign
-                && !matches!(card.state.as_str(), "closed" | "voided" | "archived"),
-            can_change_status: can.change_status
-                && !matches!(card.state.as_str(), "closed" | "voided" | "archived"),
+            can_reopen: can.reopen && card.state.is_reopenable(),
+            can_reassign: can.reassign && card.state.is_open(),
+            can_change_status: can.change_status && card.state.is_open(),
             next_states,
             card,
             groups,
@@ -159,13 +155,10 @@ impl App {
 
     pub async fn reopen(&self, args: ReopenArgs) -> Result<JobDetail, AppError> {
         let id = parse_id(&args.job_id)?;
-        self.client
-            .call_api(
-                "POST",
-                &format!("/api/v1/records/job/{id}/reopen"),
-                Some(json!({"reason": args.reason})),
-            )
-            .await?;
+        let request = ReopenRequest {
+            reason: args.reason.clone(),
+        };
+        self.client.reopen(RecordType::Job, id, &request).await?;
         let _ = self.client.sync_now().await;
         self.job(args.job_id).await
     }
@@ -190,26 +183,18 @@ fn describe(op: &Op, group: Option<Group>, values: &Value) -> String {
     }
 }
 
-fn timeline_from_server(history: &Value) -> Vec<TimelineEntry> {
-    let Some(entries) = history["entries"].as_array() else {
-        return Vec::new();
-    };
-    let mut out: Vec<TimelineEntry> = entries
+fn timeline_from_server(history: &RecordHistory) -> Vec<TimelineEntry> {
+    let mut out: Vec<TimelineEntry> = history
+        .entries
         .iter()
         .map(|e| {
-            let op = match e["op"].as_str() {
-                Some("create") => Op::Create,
-                Some("void") => Op::Void,
-                _ => Op::Update,
-            };
-            let group = e["group"].as_str().and_then(Group::parse);
-            let status = e["outcome"]["status"].as_str().unwrap_or("applied");
-            let kind = match (e["kind"].as_str(), status, op) {
-                (Some("resolution"), _, _) => "resolved",
-                (Some("reassign"), _, _) => "reassigned",
-                (Some("reopen"), _, _) => "reopened",
-                (_, "held", _) => "held",
-                (_, "rejected", _) => "rejected",
+            let (op, group, values) = (e.op, e.group, &e.values);
+            let kind = match (e.kind, e.outcome.status, op) {
+                (LogKind::Resolution, _, _) => "resolved",
+                (LogKind::Reassign, _, _) => "reassigned",
+                (LogKind::Reopen, _, _) => "reopened",
+                (_, OutcomeStatus::Held, _) => "held",
+                (_, OutcomeStatus::Rejected, _) => "rejected",
                 (_, _, Op::Create) => "created",
                 (_, _, Op::Void) => "voided",
                 _ => "applied",
@@ -217,22 +202,22 @@ fn timeline_from_server(history: &Value) -> Vec<TimelineEntry> {
             let mut line = match kind {
                 "reassigned" => format!(
                     "reassigned to {}",
-                    text(&e["values"], "assignee").unwrap_or_else(|| "a team".into())
+                    text(values, "assignee").unwrap_or_else(|| "a team".into())
                 ),
                 "reopened" => "reopened for a new visit".into(),
-                "resolved" => format!("review resolved: {}", describe(&op, group, &e["values"])),
-                _ => describe(&op, group, &e["values"]),
+                "resolved" => format!("review resolved: {}", describe(&op, group, values)),
+                _ => describe(&op, group, values),
             };
-            if let Some(message) = e["outcome"]["message"].as_str() {
+            if let Some(message) = &e.outcome.message {
                 if kind == "held" || kind == "rejected" {
                     line = format!("{line}: {message}");
                 }
             }
             TimelineEntry {
-                seq: e["seq"].as_i64().unwrap_or(0),
-                at: text(e, "server_time").unwrap_or_default(),
-                who: text(e, "author").unwrap_or_default(),
-                device: text(e, "device_id"),
+                seq: e.seq,
+                at: e.server_time.to_rfc3339_opts(SecondsFormat::Millis, true),
+                who: e.author.clone(),
+                device: e.device_id.map(|d| d.to_string()),
                 kind: kind.into(),
                 group: group.map(|g| g.as_str().into()),
                 text: line,

@@ -38,7 +38,6 @@ pub mod views;
 use fieldsync_client::SyncClient;
 use fieldsync_core::{Policy, Role};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::sync::Mutex;
 use ts_rs::TS;
 
@@ -48,7 +47,7 @@ pub use views::*;
 pub struct App {
     client: SyncClient,
     /// The server's device list, kept for when it is unreachable (see `devices`).
-    devices: Mutex<Vec<Value>>,
+    devices: Mutex<Vec<fieldsync_core::wire::DeviceInfo>>,
     /// The server's policy, kept for when it is unreachable (see [`rules`]).
     policy: Mutex<Option<Policy>>,
 }

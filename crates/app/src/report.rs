@@ -3,7 +3,9 @@
 //! `fieldsync report --csv`.
 
 use chrono::{Duration, SecondsFormat};
-use fieldsync_core::wire::{ReportCause, ReportCounts, ReportEvent, ReportKind, SyncReport};
+use fieldsync_core::wire::{
+    ReportCause, ReportCounts, ReportEvent, ReportKind, ReportParams, SyncReport,
+};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -414,18 +416,12 @@ impl App {
             ));
         }
         let since = self.client().now() - Duration::days(i64::from(args.days));
-        let path = format!(
-            "/api/v1/report?since={}&slow_secs={}",
-            since.to_rfc3339_opts(SecondsFormat::Secs, true),
-            i64::from(slow_minutes) * 60
-        );
-        let answer = self.client().call_api("GET", &path, None).await?;
-        serde_json::from_value(answer).map_err(|e| {
-            AppError::new(
-                "internal",
-                format!("the server's report could not be read: {e}"),
-            )
-        })
+        let params = ReportParams {
+            since,
+            until: None,
+            slow_secs: Some(i64::from(slow_minutes) * 60),
+        };
+        Ok(self.client().sync_review(&params).await?)
     }
 
     /// The sync review of the last `days` days, from the server (it needs the server: the

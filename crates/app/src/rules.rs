@@ -21,11 +21,10 @@ pub struct RuleView {
 impl App {
     /// The server's policy, kept for when it is unreachable; the shipped one before the first.
     pub(crate) async fn policy(&self) -> Policy {
-        if let Ok(answer) = self.client.call_api("GET", "/api/v1/policy", None).await {
-            if let Ok(policy) = serde_json::from_value::<Policy>(answer["policy"].clone()) {
-                *self.policy.lock().unwrap_or_else(|p| p.into_inner()) = Some(policy.clone());
-                return policy;
-            }
+        if let Ok(answer) = self.client.policy_in_force().await {
+            let policy = answer.policy;
+            *self.policy.lock().unwrap_or_else(|p| p.into_inner()) = Some(policy.clone());
+            return policy;
         }
         self.policy
             .lock()

@@ -2,6 +2,7 @@
 //! plain serialisable types. The UI's TypeScript types are generated from these (ts-rs), never
 //! written twice. This file imports no other file of the crate, so every page may use it.
 
+use fieldsync_core::State;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use ts_rs::TS;
@@ -60,7 +61,7 @@ pub struct JobCard {
     pub number: Option<String>,
     pub customer: String,
     pub site: String,
-    pub state: String,
+    pub state: State,
     pub summary: String,
     pub window_start: Option<String>,
     pub owner: OwnerView,

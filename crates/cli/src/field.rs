@@ -4,13 +4,12 @@
 
 use anyhow::{Context, Result};
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use fieldsync_client::transport::UploadOffset;
+use chrono::Utc;
+use fieldsync_client::transport::{HttpAnswer, HttpCall};
 use fieldsync_client::{
     ClientConfig, HttpTransport, NewChange, SyncClient, SystemClock, Transport, TransportError,
 };
-use fieldsync_core::wire::{LoginRequest, LoginResponse, PullResponse};
-use fieldsync_core::{Change, Group, Op, Outcome, RecordType};
+use fieldsync_core::{Group, Op, RecordType};
 use futures::stream::BoxStream;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -34,47 +33,13 @@ impl Radio {
     }
 }
 
+/// The radio sits under the protocol: it lets bytes through or cuts them, and the client's own
+/// typed calls run over it as over any network.
 #[async_trait]
 impl Transport for Radio {
-    async fn login(&self, request: &LoginRequest) -> Result<LoginResponse, TransportError> {
+    async fn exchange(&self, call: HttpCall) -> Result<HttpAnswer, TransportError> {
         self.check()?;
-        self.inner.login(request).await
-    }
-    async fn push(&self, token: &str, changes: &[Change]) -> Result<Vec<Outcome>, TransportError> {
-        self.check()?;
-        self.inner.push(token, changes).await
-    }
-    async fn pull(
-        &self,
-        token: &str,
-        after: i64,
-        limit: i64,
-        depth: i64,
-        oldest: Option<DateTime<Utc>>,
-    ) -> Result<PullResponse, TransportError> {
-        self.check()?;
-        self.inner.pull(token, after, limit, depth, oldest).await
-    }
-    async fn upload_offset(
-        &self,
-        token: &str,
-        sha256: &str,
-    ) -> Result<Option<UploadOffset>, TransportError> {
-        self.check()?;
-        self.inner.upload_offset(token, sha256).await
-    }
-    async fn upload(
-        &self,
-        token: &str,
-        sha256: &str,
-        offset: u64,
-        length: u64,
-        bytes: Vec<u8>,
-    ) -> Result<u64, TransportError> {
-        self.check()?;
-        self.inner
-            .upload(token, sha256, offset, length, bytes)
-            .await
+        self.inner.exchange(call).await
     }
     async fn events(&self, token: &str) -> Result<BoxStream<'static, i64>, TransportError> {
         self.check()?;

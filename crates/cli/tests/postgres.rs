@@ -794,60 +794,27 @@ impl Spread {
 
 type TransportResult<T> = Result<T, fieldsync_client::TransportError>;
 
+/// Each request goes to the next instance; every other push's answer is lost after the
+/// instance committed it (the client sends it again, to another instance).
 #[async_trait::async_trait]
 impl fieldsync_client::Transport for Spread {
-    async fn login(
+    async fn exchange(
         &self,
-        request: &fieldsync_core::wire::LoginRequest,
-    ) -> TransportResult<LoginResponse> {
-        self.next().login(request).await
-    }
-
-    async fn push(&self, token: &str, changes: &[Change]) -> TransportResult<Vec<Outcome>> {
+        call: fieldsync_client::transport::HttpCall,
+    ) -> TransportResult<fieldsync_client::transport::HttpAnswer> {
         use std::sync::atomic::Ordering::SeqCst;
-        let answer = self.next().push(token, changes).await;
-        let n = self.pushes.fetch_add(1, SeqCst) + 1;
-        if answer.is_ok() && n % 2 == 1 {
-            self.lost.fetch_add(1, SeqCst);
-            return Err(fieldsync_client::TransportError::Unreachable(
-                "the connection broke before the answer arrived".into(),
-            ));
+        let is_push = call.path == "/api/v1/sync/push";
+        let answer = self.next().exchange(call).await;
+        if is_push {
+            let n = self.pushes.fetch_add(1, SeqCst) + 1;
+            if answer.as_ref().is_ok_and(|a| a.status == 200) && n % 2 == 1 {
+                self.lost.fetch_add(1, SeqCst);
+                return Err(fieldsync_client::TransportError::Unreachable(
+                    "the connection broke before the answer arrived".into(),
+                ));
+            }
         }
         answer
-    }
-
-    async fn pull(
-        &self,
-        token: &str,
-        after: i64,
-        limit: i64,
-        outbox_depth: i64,
-        oldest_pending: Option<chrono::DateTime<Utc>>,
-    ) -> TransportResult<PullResponse> {
-        self.next()
-            .pull(token, after, limit, outbox_depth, oldest_pending)
-            .await
-    }
-
-    async fn upload_offset(
-        &self,
-        token: &str,
-        sha256: &str,
-    ) -> TransportResult<Option<fieldsync_client::transport::UploadOffset>> {
-        self.next().upload_offset(token, sha256).await
-    }
-
-    async fn upload(
-        &self,
-        token: &str,
-        sha256: &str,
-        offset: u64,
-        length: u64,
-        bytes: Vec<u8>,
-    ) -> TransportResult<u64> {
-        self.next()
-            .upload(token, sha256, offset, length, bytes)
-            .await
     }
 
     async fn events(

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use fieldsync_core::model::merge_values;
 use fieldsync_core::wire::{PullResponse, ReviewItem};
 use fieldsync_core::{
-    Change, ChangeId, Group, Op, Outcome, Owner, RecordId, RecordState, RecordType,
+    Change, ChangeId, Group, Op, Outcome, Owner, RecordId, RecordState, RecordType, State,
 };
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -33,7 +33,7 @@ pub struct CachedRecord {
     pub number: Option<String>,
     pub owner: Owner,
     pub owner_epoch: i64,
-    pub state: String,
+    pub state: State,
     pub job_id: Option<RecordId>,
     /// Ownership moved away from this user.
     pub read_only: bool,
@@ -177,7 +177,7 @@ pub struct LocalRecord {
     pub record_type: RecordType,
     pub record_id: RecordId,
     pub owner: Owner,
-    pub state: String,
+    pub state: State,
     pub job_id: Option<RecordId>,
 }
 
@@ -289,7 +289,7 @@ impl Cache {
             .bind(local.record_id.to_string())
             .bind(local.record_type.as_str())
             .bind(local.owner.to_key())
-            .bind(&local.state)
+            .bind(local.state.as_str())
             .bind(local.job_id.map(|j| j.to_string()))
             .bind(now)
             .bind(now)
@@ -537,7 +537,7 @@ impl Cache {
                     .bind(change.number.as_deref())
                     .bind(owner)
                     .bind(change.owner_epoch)
-                    .bind(&change.state)
+                    .bind(change.state.as_str())
                     .bind(job)
                     .bind(change.server_time)
                     .bind(now);
@@ -684,7 +684,7 @@ impl Cache {
             number: row.number,
             owner: Owner::from_key(&row.owner).ok_or_else(|| corrupt("owner", &row.owner))?,
             owner_epoch: row.owner_epoch,
-            state: row.state,
+            state: parse(&row.state, "state")?,
             job_id: row
                 .job_id
                 .as_deref()
@@ -853,7 +853,7 @@ async fn put_snapshot(
     .bind(record.number.as_deref())
     .bind(record.owner.to_key())
     .bind(record.owner_epoch)
-    .bind(&record.state)
+    .bind(record.state.as_str())
     .bind(job)
     .bind(now)
     .bind(now)
@@ -952,27 +952,19 @@ async fn lay_in_own(
             let mut merged = merge_values(&current, &change.values);
             let mut state = None;
             if group == Group::Status {
+                let named = change
+                    .values
+                    .get("state")
+                    .and_then(Value::as_str)
+                    .and_then(State::parse);
                 if change.op == Op::Void {
-                    let end = change
-                        .values
-                        .get("state")
-                        .and_then(Value::as_str)
-                        .unwrap_or("voided");
-                    let end = if change.record_type == RecordType::Invoice && end == "voided" {
-                        "void"
-                    } else {
-                        end
-                    };
+                    let end = change.record_type.void_state(named);
                     if let Some(map) = merged.as_object_mut() {
-                        map.insert("state".into(), Value::String(end.to_string()));
+                        map.insert("state".into(), Value::String(end.as_str().into()));
                     }
-                    state = Some(end.to_string());
+                    state = Some(end);
                 } else {
-                    state = change
-                        .values
-                        .get("state")
-                        .and_then(Value::as_str)
-                        .map(str::to_string);
+                    state = named;
                 }
             }
             if let Some(version) = outcome.version {
@@ -980,7 +972,7 @@ async fn lay_in_own(
             }
             if let Some(state) = state {
                 sqlx::query("UPDATE records SET state = ?, updated_at = ? WHERE record_id = ?")
-                    .bind(state)
+                    .bind(state.as_str())
                     .bind(now)
                     .bind(&id)
                     .execute(&mut *conn)

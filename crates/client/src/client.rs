@@ -223,18 +223,15 @@ impl SyncClient {
         self.inner.clock.now()
     }
 
-    /// Calls the API beyond sync (reassign, resolve, reopen, history, devices) as this device.
-    pub async fn call_api(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> ClientResult<Value> {
-        let token = self.token()?;
-        let answer = self.inner.transport.call(&token, method, path, body).await;
-        if let Err(TransportError::Unreachable(_)) = &answer {
+    /// The transport, for the office's typed calls (`office.rs`).
+    pub(crate) fn transport(&self) -> &dyn Transport {
+        self.inner.transport.as_ref()
+    }
+
+    /// A call beyond sync that found no server says so, as a failed sync round does.
+    pub(crate) fn note_unreachable<T>(&self, answer: &Result<T, TransportError>) {
+        if let Err(TransportError::Unreachable(_)) = answer {
             lock(&self.inner.state).reachable = false;
         }
-        Ok(answer?)
     }
 }

@@ -10,6 +10,7 @@ pub mod client;
 pub mod clock;
 mod lanes;
 pub mod matching;
+mod office;
 pub mod outbox;
 mod round;
 mod saving;

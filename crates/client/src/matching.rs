@@ -2,7 +2,7 @@
 //! are searched for the same customer and site on the same day, or a similar summary.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use fieldsync_core::{Group, Op, RecordType};
+use fieldsync_core::{Group, Op, RecordType, State};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -144,7 +144,7 @@ pub async fn find(
         }
     }
     for job in cache.records(RecordType::Job, 500).await? {
-        if job.local_only || matches!(job.state.as_str(), "voided" | "archived") {
+        if job.local_only || matches!(job.state, State::Voided | State::Archived) {
             continue;
         }
         let schedule = job

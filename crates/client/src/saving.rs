@@ -96,7 +96,7 @@ impl SyncClient {
                     record_type: new.record_type,
                     record_id: new.record_id,
                     owner,
-                    state: new.record_type.initial_state().to_string(),
+                    state: new.record_type.initial_state(),
                     job_id,
                 };
                 (0, epoch, Some(local))

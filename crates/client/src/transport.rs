@@ -1,14 +1,27 @@
-//! The network behind a small trait, so a test or the simulator can stand between the client and
-//! a real server; [`HttpTransport`] is the real one (reqwest).
+//! The network behind a small trait, with every call of the API written once.
+//!
+//! A transport only moves bytes: [`Transport::exchange`] sends one HTTP request and returns its
+//! answer, and [`Transport::events`] opens the server's event stream. Every call of the API
+//! (login, push, pull, uploads, the office's review, resolve, reassign, reopen, history, devices,
+//! report, policy) is a typed method with a default body that encodes its request and decodes
+//! its answer through [`api`], with the types of `core::wire`. [`HttpTransport`] (reqwest) and
+//! the fleet simulation's network implement only `exchange`, so the simulation runs the real
+//! encoder and decoder, and a test's fault proxy or the `field` simulator's radio wraps one
+//! method, not fifteen.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use fieldsync_core::wire::{
-    ApiErrorBody, LoginRequest, LoginResponse, PullResponse, PushRequest, PushResponse,
+    ApiErrorBody, DeviceInfo, LoginRequest, LoginResponse, PolicyResponse, PullParams,
+    PullResponse, PushRequest, PushResponse, ReassignOutcome, ReassignRequest, RecordHistory,
+    ReopenRequest, ReportParams, ResolveRequest, ResolveResponse, ReviewItem, ReviewParams,
+    SyncReport,
 };
-use fieldsync_core::{Change, Outcome};
+use fieldsync_core::{Change, Outcome, RecordId, RecordType, ReviewId};
 use futures::stream::BoxStream;
 use futures::StreamExt;
+use reqwest::header::HeaderMap;
+use reqwest::Method;
 use std::time::Duration;
 
 /// Why a call did not get an answer the client can use.
@@ -58,11 +71,309 @@ pub struct UploadOffset {
     pub length: u64,
 }
 
-/// What the client needs from a server.
+/// One HTTP request of the API, as [`api`] encodes it.
+#[derive(Debug, Clone)]
+pub struct HttpCall {
+    pub method: Method,
+    /// The path with its query, e.g. `/api/v1/sync/pull?after=3`.
+    pub path: String,
+    /// The bearer token, when the call is made as a device.
+    pub token: Option<String>,
+    /// Headers besides `Authorization`, lowercase names.
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+/// The answer to an [`HttpCall`], read whole.
+#[derive(Debug, Clone)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl HttpAnswer {
+    fn header_u64(&self, name: &str) -> Option<u64> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    }
+}
+
+/// The encoding of every call and the decoding of every answer: the protocol's client side,
+/// written once for every transport.
+pub mod api {
+    use super::*;
+
+    fn json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, TransportError> {
+        serde_json::to_vec(value).map_err(|e| TransportError::Decode(e.to_string()))
+    }
+
+    fn query<T: serde::Serialize>(path: &str, params: &T) -> Result<String, TransportError> {
+        let query = serde_urlencoded::to_string(params)
+            .map_err(|e| TransportError::Decode(e.to_string()))?;
+        Ok(if query.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}?{query}")
+        })
+    }
+
+    fn call(method: Method, path: String, token: Option<&str>, body: Option<Vec<u8>>) -> HttpCall {
+        let mut headers = Vec::new();
+        if body.is_some() {
+            headers.push(("content-type", "application/json".to_string()));
+        }
+        HttpCall {
+            method,
+            path,
+            token: token.map(str::to_string),
+            headers,
+            body: body.unwrap_or_default(),
+        }
+    }
+
+    fn record_path(record_type: RecordType, record_id: RecordId, action: &str) -> String {
+        format!("/api/v1/records/{record_type}/{record_id}/{action}")
+    }
+
+    pub fn login(request: &LoginRequest) -> Result<HttpCall, TransportError> {
+        Ok(call(
+            Method::POST,
+            "/api/v1/auth/login".into(),
+            None,
+            Some(json(request)?),
+        ))
+    }
+
+    pub fn push(token: &str, changes: &[Change]) -> Result<HttpCall, TransportError> {
+        let body = json(&PushRequest {
+            changes: changes.to_vec(),
+        })?;
+        Ok(call(
+            Method::POST,
+            "/api/v1/sync/push".into(),
+            Some(token),
+            Some(body),
+        ))
+    }
+
+    pub fn pull(token: &str, params: &PullParams) -> Result<HttpCall, TransportError> {
+        Ok(call(
+            Method::GET,
+            query("/api/v1/sync/pull", params)?,
+            Some(token),
+            None,
+        ))
+    }
+
+    pub fn upload_offset(token: &str, sha256: &str) -> HttpCall {
+        let mut call = call(
+            Method::HEAD,
+            format!("/api/v1/files/{sha256}"),
+            Some(token),
+            None,
+        );
+        call.headers.push(("tus-resumable", "1.0.0".into()));
+        call
+    }
+
+    pub fn upload(token: &str, sha256: &str, offset: u64, length: u64, bytes: Vec<u8>) -> HttpCall {
+        HttpCall {
+            method: Method::PATCH,
+            path: format!("/api/v1/files/{sha256}"),
+            token: Some(token.to_string()),
+            headers: vec![
+                ("tus-resumable", "1.0.0".into()),
+                ("content-type", "application/offset+octet-stream".into()),
+                ("upload-offset", offset.to_string()),
+                ("upload-length", length.to_string()),
+            ],
+            body: bytes,
+        }
+    }
+
+    pub fn review(token: &str, params: &ReviewParams) -> Result<HttpCall, TransportError> {
+        Ok(call(
+            Method::GET,
+            query("/api/v1/review", params)?,
+            Some(token),
+            None,
+        ))
+    }
+
+    pub fn resolve(
+        token: &str,
+        review_id: ReviewId,
+        request: &ResolveRequest,
+    ) -> Result<HttpCall, TransportError> {
+        Ok(call(
+            Method::POST,
+            format!("/api/v1/review/{review_id}/resolve"),
+            Some(token),
+            Some(json(request)?),
+        ))
+    }
+
+    pub fn reassign(
+        token: &str,
+        record_type: RecordType,
+        record_id: RecordId,
+        request: &ReassignRequest,
+    ) -> Result<HttpCall, TransportError> {
+        Ok(call(
+            Method::POST,
+            record_path(record_type, record_id, "reassign"),
+            Some(token),
+            Some(json(request)?),
+        ))
+    }
+
+    pub fn reopen(
+        token: &str,
+        record_type: RecordType,
+        record_id: RecordId,
+        request: &ReopenRequest,
+    ) -> Result<HttpCall, TransportError> {
+        Ok(call(
+            Method::POST,
+            record_path(record_type, record_id, "reopen"),
+            Some(token),
+            Some(json(request)?),
+        ))
+    }
+
+    pub fn history(token: &str, record_type: RecordType, record_id: RecordId) -> HttpCall {
+        call(
+            Method::GET,
+            record_path(record_type, record_id, "history"),
+            Some(token),
+            None,
+        )
+    }
+
+    pub fn devices(token: &str) -> HttpCall {
+        call(Method::GET, "/api/v1/devices".into(), Some(token), None)
+    }
+
+    pub fn report(token: &str, params: &ReportParams) -> Result<HttpCall, TransportError> {
+        Ok(call(
+            Method::GET,
+            query("/api/v1/report", params)?,
+            Some(token),
+            None,
+        ))
+    }
+
+    pub fn policy(token: &str) -> HttpCall {
+        call(Method::GET, "/api/v1/policy".into(), Some(token), None)
+    }
+
+    pub fn health() -> HttpCall {
+        call(Method::GET, "/healthz".into(), None, None)
+    }
+
+    /// Turns a refusal into its code, sentence and `Retry-After`.
+    pub fn refusal(answer: &HttpAnswer) -> TransportError {
+        let status = answer.status;
+        let body = serde_json::from_slice::<ApiErrorBody>(&answer.body).ok();
+        TransportError::Refused {
+            status,
+            code: body
+                .as_ref()
+                .map(|b| b.code.clone())
+                .unwrap_or_else(|| "http_error".into()),
+            message: body
+                .map(|b| b.message)
+                .unwrap_or_else(|| format!("the server answered {status}")),
+            retry_after: answer.header_u64("retry-after").map(Duration::from_secs),
+        }
+    }
+
+    fn success(answer: HttpAnswer) -> Result<HttpAnswer, TransportError> {
+        if (200..300).contains(&answer.status) {
+            Ok(answer)
+        } else {
+            Err(refusal(&answer))
+        }
+    }
+
+    /// A JSON answer of type `T`, or the refusal it carries.
+    pub fn decode<T: serde::de::DeserializeOwned>(answer: HttpAnswer) -> Result<T, TransportError> {
+        let answer = success(answer)?;
+        serde_json::from_slice(&answer.body).map_err(|e| TransportError::Decode(e.to_string()))
+    }
+
+    /// A push's outcomes, one per change sent.
+    pub fn decode_push(answer: HttpAnswer, sent: usize) -> Result<Vec<Outcome>, TransportError> {
+        let answer: PushResponse = decode(answer)?;
+        if answer.outcomes.len() != sent {
+            return Err(TransportError::Decode(format!(
+                "{} outcomes for {sent} changes",
+                answer.outcomes.len()
+            )));
+        }
+        Ok(answer.outcomes)
+    }
+
+    /// Where an upload stands: `None` when the server has none yet.
+    pub fn decode_upload_offset(
+        answer: HttpAnswer,
+    ) -> Result<Option<UploadOffset>, TransportError> {
+        if answer.status == 404 {
+            return Ok(None);
+        }
+        let answer = success(answer)?;
+        match (
+            answer.header_u64("upload-offset"),
+            answer.header_u64("upload-length"),
+        ) {
+            (Some(offset), Some(length)) => Ok(Some(UploadOffset { offset, length })),
+            _ => Err(TransportError::Decode(
+                "HEAD without Upload-Offset and Upload-Length".into(),
+            )),
+        }
+    }
+
+    /// The server's offset after a chunk.
+    pub fn decode_upload(answer: HttpAnswer) -> Result<u64, TransportError> {
+        success(answer)?
+            .header_u64("upload-offset")
+            .ok_or_else(|| TransportError::Decode("PATCH answer without Upload-Offset".into()))
+    }
+
+    /// Any success: the answer's body is not read.
+    pub fn decode_empty(answer: HttpAnswer) -> Result<(), TransportError> {
+        success(answer).map(|_| ())
+    }
+}
+
+/// What the client needs from a server: one way to send a request, one to listen, and a typed
+/// method per call of the API written over them.
+///
+/// Implement `exchange` and `events`; leave the typed methods as they are, so every transport
+/// speaks the protocol through the same code.
 #[async_trait]
 pub trait Transport: Send + Sync + 'static {
-    async fn login(&self, request: &LoginRequest) -> Result<LoginResponse, TransportError>;
-    async fn push(&self, token: &str, changes: &[Change]) -> Result<Vec<Outcome>, TransportError>;
+    /// Sends one request and reads its whole answer. A request that got no answer (refused,
+    /// cut, timed out, a body cut off mid-way) is `Unreachable`: it may have been applied.
+    async fn exchange(&self, call: HttpCall) -> Result<HttpAnswer, TransportError>;
+
+    /// Server-sent pokes, each with the newest `seq`.
+    async fn events(&self, token: &str) -> Result<BoxStream<'static, i64>, TransportError>;
+
+    async fn login(&self, request: &LoginRequest) -> Result<LoginResponse, TransportError> {
+        api::decode(self.exchange(api::login(request)?).await?)
+    }
+
+    async fn push(&self, token: &str, changes: &[Change]) -> Result<Vec<Outcome>, TransportError> {
+        api::decode_push(
+            self.exchange(api::push(token, changes)?).await?,
+            changes.len(),
+        )
+    }
+
     async fn pull(
         &self,
         token: &str,
@@ -70,13 +381,25 @@ pub trait Transport: Send + Sync + 'static {
         limit: i64,
         outbox_depth: i64,
         oldest_pending: Option<DateTime<Utc>>,
-    ) -> Result<PullResponse, TransportError>;
+    ) -> Result<PullResponse, TransportError> {
+        let params = PullParams {
+            after,
+            limit: Some(limit),
+            outbox_depth: Some(outbox_depth),
+            oldest_pending,
+        };
+        api::decode(self.exchange(api::pull(token, &params)?).await?)
+    }
+
     /// Where an upload stands; `None` when the server has none yet.
     async fn upload_offset(
         &self,
         token: &str,
         sha256: &str,
-    ) -> Result<Option<UploadOffset>, TransportError>;
+    ) -> Result<Option<UploadOffset>, TransportError> {
+        api::decode_upload_offset(self.exchange(api::upload_offset(token, sha256)).await?)
+    }
+
     /// Sends bytes at `offset`; returns the server's new offset.
     async fn upload(
         &self,
@@ -85,25 +408,91 @@ pub trait Transport: Send + Sync + 'static {
         offset: u64,
         length: u64,
         bytes: Vec<u8>,
-    ) -> Result<u64, TransportError>;
-    /// Server-sent pokes, each with the newest `seq`.
-    async fn events(&self, token: &str) -> Result<BoxStream<'static, i64>, TransportError>;
+    ) -> Result<u64, TransportError> {
+        api::decode_upload(
+            self.exchange(api::upload(token, sha256, offset, length, bytes))
+                .await?,
+        )
+    }
 
-    /// Any other call of the API (the office's reassign, resolve, reopen, history, devices):
-    /// `method` is GET or POST, `body` the JSON to send. A transport that only syncs says no.
-    async fn call(
+    /// The review inbox for the caller's roles.
+    async fn review(
         &self,
-        _token: &str,
-        method: &str,
-        path: &str,
-        _body: Option<serde_json::Value>,
-    ) -> Result<serde_json::Value, TransportError> {
-        Err(TransportError::Refused {
-            status: 501,
-            code: "unsupported".into(),
-            message: format!("this transport cannot {method} {path}"),
-            retry_after: None,
-        })
+        token: &str,
+        params: &ReviewParams,
+    ) -> Result<Vec<ReviewItem>, TransportError> {
+        api::decode(self.exchange(api::review(token, params)?).await?)
+    }
+
+    async fn resolve(
+        &self,
+        token: &str,
+        review_id: ReviewId,
+        request: &ResolveRequest,
+    ) -> Result<ResolveResponse, TransportError> {
+        api::decode(
+            self.exchange(api::resolve(token, review_id, request)?)
+                .await?,
+        )
+    }
+
+    async fn reassign(
+        &self,
+        token: &str,
+        record_type: RecordType,
+        record_id: RecordId,
+        request: &ReassignRequest,
+    ) -> Result<ReassignOutcome, TransportError> {
+        api::decode(
+            self.exchange(api::reassign(token, record_type, record_id, request)?)
+                .await?,
+        )
+    }
+
+    async fn reopen(
+        &self,
+        token: &str,
+        record_type: RecordType,
+        record_id: RecordId,
+        request: &ReopenRequest,
+    ) -> Result<Outcome, TransportError> {
+        api::decode(
+            self.exchange(api::reopen(token, record_type, record_id, request)?)
+                .await?,
+        )
+    }
+
+    async fn history(
+        &self,
+        token: &str,
+        record_type: RecordType,
+        record_id: RecordId,
+    ) -> Result<RecordHistory, TransportError> {
+        api::decode(
+            self.exchange(api::history(token, record_type, record_id))
+                .await?,
+        )
+    }
+
+    async fn devices(&self, token: &str) -> Result<Vec<DeviceInfo>, TransportError> {
+        api::decode(self.exchange(api::devices(token)).await?)
+    }
+
+    async fn report(
+        &self,
+        token: &str,
+        params: &ReportParams,
+    ) -> Result<SyncReport, TransportError> {
+        api::decode(self.exchange(api::report(token, params)?).await?)
+    }
+
+    async fn policy(&self, token: &str) -> Result<PolicyResponse, TransportError> {
+        api::decode(self.exchange(api::policy(token)).await?)
+    }
+
+    /// Whether the server answers its liveness check.
+    async fn health(&self) -> Result<(), TransportError> {
+        api::decode_empty(self.exchange(api::health()).await?)
     }
 }
 
@@ -137,193 +526,26 @@ fn unreachable(e: reqwest::Error) -> TransportError {
     TransportError::Unreachable(e.to_string())
 }
 
-/// Turns a refusal into its code, sentence and `Retry-After`.
-async fn refusal(response: reqwest::Response) -> TransportError {
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
-    let body = response.json::<ApiErrorBody>().await.ok();
-    TransportError::Refused {
-        status,
-        code: body
-            .as_ref()
-            .map(|b| b.code.clone())
-            .unwrap_or_else(|| "http_error".into()),
-        message: body
-            .map(|b| b.message)
-            .unwrap_or_else(|| format!("the server answered {status}")),
-        retry_after,
-    }
-}
-
-async fn read_json<T: serde::de::DeserializeOwned>(
-    response: reqwest::Response,
-) -> Result<T, TransportError> {
-    if !response.status().is_success() {
-        return Err(refusal(response).await);
-    }
-    // A body cut off mid-way is a lost answer, not a bad one: the request may have been applied.
-    let bytes = response.bytes().await.map_err(unreachable)?;
-    serde_json::from_slice(&bytes).map_err(|e| TransportError::Decode(e.to_string()))
-}
-
 #[async_trait]
 impl Transport for HttpTransport {
-    async fn login(&self, request: &LoginRequest) -> Result<LoginResponse, TransportError> {
-        let response = self
-            .http
-            .post(self.url("/api/v1/auth/login"))
-            .json(request)
-            .send()
-            .await
-            .map_err(unreachable)?;
-        read_json(response).await
-    }
-
-    async fn push(&self, token: &str, changes: &[Change]) -> Result<Vec<Outcome>, TransportError> {
-        let body = PushRequest {
-            changes: changes.to_vec(),
-        };
-        let response = self
-            .http
-            .post(self.url("/api/v1/sync/push"))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .map_err(unreachable)?;
-        let answer: PushResponse = read_json(response).await?;
-        if answer.outcomes.len() != changes.len() {
-            return Err(TransportError::Decode(format!(
-                "{} outcomes for {} changes",
-                answer.outcomes.len(),
-                changes.len()
-            )));
+    async fn exchange(&self, call: HttpCall) -> Result<HttpAnswer, TransportError> {
+        let mut request = self.http.request(call.method, self.url(&call.path));
+        if let Some(token) = &call.token {
+            request = request.bearer_auth(token);
         }
-        Ok(answer.outcomes)
-    }
-
-    async fn pull(
-        &self,
-        token: &str,
-        after: i64,
-        limit: i64,
-        outbox_depth: i64,
-        oldest_pending: Option<DateTime<Utc>>,
-    ) -> Result<PullResponse, TransportError> {
-        let mut query = vec![
-            ("after", after.to_string()),
-            ("limit", limit.to_string()),
-            ("outbox_depth", outbox_depth.to_string()),
-        ];
-        if let Some(oldest) = oldest_pending {
-            query.push((
-                "oldest_pending",
-                oldest.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            ));
+        for (name, value) in call.headers {
+            request = request.header(name, value);
         }
-        let response = self
-            .http
-            .get(self.url("/api/v1/sync/pull"))
-            .bearer_auth(token)
-            .query(&query)
-            .send()
-            .await
-            .map_err(unreachable)?;
-        read_json(response).await
-    }
-
-    async fn upload_offset(
-        &self,
-        token: &str,
-        sha256: &str,
-    ) -> Result<Option<UploadOffset>, TransportError> {
-        let response = self
-            .http
-            .head(self.url(&format!("/api/v1/files/{sha256}")))
-            .bearer_auth(token)
-            .header("Tus-Resumable", "1.0.0")
-            .send()
-            .await
-            .map_err(unreachable)?;
-        if response.status() == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        if !response.status().is_success() {
-            return Err(refusal(response).await);
-        }
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok())
-        };
-        match (header("upload-offset"), header("upload-length")) {
-            (Some(offset), Some(length)) => Ok(Some(UploadOffset { offset, length })),
-            _ => Err(TransportError::Decode(
-                "HEAD without Upload-Offset and Upload-Length".into(),
-            )),
-        }
-    }
-
-    async fn upload(
-        &self,
-        token: &str,
-        sha256: &str,
-        offset: u64,
-        length: u64,
-        bytes: Vec<u8>,
-    ) -> Result<u64, TransportError> {
-        let response = self
-            .http
-            .patch(self.url(&format!("/api/v1/files/{sha256}")))
-            .bearer_auth(token)
-            .header("Tus-Resumable", "1.0.0")
-            .header("Content-Type", "application/offset+octet-stream")
-            .header("Upload-Offset", offset.to_string())
-            .header("Upload-Length", length.to_string())
-            .body(bytes)
-            .send()
-            .await
-            .map_err(unreachable)?;
-        if !response.status().is_success() {
-            return Err(refusal(response).await);
-        }
-        response
-            .headers()
-            .get("upload-offset")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .ok_or_else(|| TransportError::Decode("PATCH answer without Upload-Offset".into()))
-    }
-
-    async fn call(
-        &self,
-        token: &str,
-        method: &str,
-        path: &str,
-        body: Option<serde_json::Value>,
-    ) -> Result<serde_json::Value, TransportError> {
-        let request = match method {
-            "GET" => self.http.get(self.url(path)),
-            "POST" => self.http.post(self.url(path)),
-            other => {
-                return Err(TransportError::Decode(format!(
-                    "unsupported method {other}"
-                )))
-            }
-        };
-        let request = request.bearer_auth(token);
-        let request = match body {
-            Some(body) => request.json(&body),
-            None => request,
-        };
-        read_json(request.send().await.map_err(unreachable)?).await
+        let response = request.body(call.body).send().await.map_err(unreachable)?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        // A body cut off mid-way is a lost answer, not a bad one: the request may have been applied.
+        let body = response.bytes().await.map_err(unreachable)?.to_vec();
+        Ok(HttpAnswer {
+            status,
+            headers,
+            body,
+        })
     }
 
     async fn events(&self, token: &str) -> Result<BoxStream<'static, i64>, TransportError> {
@@ -337,7 +559,14 @@ impl Transport for HttpTransport {
             .await
             .map_err(unreachable)?;
         if !response.status().is_success() {
-            return Err(refusal(response).await);
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let body = response.bytes().await.map_err(unreachable)?.to_vec();
+            return Err(api::refusal(&HttpAnswer {
+                status,
+                headers,
+                body,
+            }));
         }
         let stream = response
             .bytes_stream()

@@ -122,7 +122,7 @@ async fn two_users_change_a_job_status_offline_one_is_applied_one_held_with_its_
     // server's state for the group.
     let api = harness.api("sam").await;
     let job = api.history(RecordType::Job, setup.job).await;
-    assert_eq!(job.record.state, "paused");
+    assert_eq!(job.record.state.as_str(), "paused");
     assert!(job.record.groups[&Group::Status].contested);
     for id in [tom_status, sam_status] {
         assert_eq!(log_count(&api, RecordType::Job, setup.job, id).await, 1);
@@ -244,7 +244,7 @@ async fn a_job_reassigned_while_its_owner_is_offline() {
     // The server holds Tom's edits for the dispatcher; nothing of his was applied or lost.
     let history = dana.history(RecordType::Job, setup.job).await;
     assert_eq!(history.record.owner, Owner::User("rita".into()));
-    assert_eq!(history.record.state, "in_progress");
+    assert_eq!(history.record.state.as_str(), "in_progress");
     assert_eq!(
         log_count(&dana, RecordType::Job, setup.job, status_id).await,
         1
@@ -284,7 +284,8 @@ async fn a_void_meets_an_update_in_either_order() {
             .unwrap()
             .unwrap()
             .record
-            .state,
+            .state
+            .as_str(),
         "voided"
     );
     // The second job: Dana voids it from what her desktop last saw; Tom's update lands first.
@@ -329,13 +330,13 @@ async fn a_void_meets_an_update_in_either_order() {
     for device in [&tom, &dana] {
         let one = device.client.record(first.job).await.unwrap().unwrap();
         let two = device.client.record(second.job).await.unwrap().unwrap();
-        assert_eq!(one.record.state, "voided", "{}", device.name);
-        assert_eq!(two.record.state, "in_progress", "{}", device.name);
+        assert_eq!(one.record.state.as_str(), "voided", "{}", device.name);
+        assert_eq!(two.record.state.as_str(), "in_progress", "{}", device.name);
     }
     let server_first = api.history(RecordType::Job, first.job).await;
     let server_second = api.history(RecordType::Job, second.job).await;
-    assert_eq!(server_first.record.state, "voided");
-    assert_eq!(server_second.record.state, "in_progress");
+    assert_eq!(server_first.record.state.as_str(), "voided");
+    assert_eq!(server_second.record.state.as_str(), "in_progress");
     for (job, id) in [
         (first.job, update_first),
         (first.job, void_first),
@@ -410,7 +411,7 @@ async fn the_same_job_open_on_two_devices_of_one_person() {
 
     // Both devices show the same job, as the server has it.
     let server = dana.history(RecordType::Job, setup.job).await;
-    assert_eq!(server.record.state, "paused");
+    assert_eq!(server.record.state.as_str(), "paused");
     let phone_view = phone.client.record(setup.job).await.unwrap().unwrap();
     let tablet_view = tablet.client.record(setup.job).await.unwrap().unwrap();
     assert_eq!(phone_view.values, tablet_view.values);

@@ -513,7 +513,7 @@ async fn a_photo_upload_fails_three_times_then_resumes_at_the_servers_offset() {
         "{file_retries:?}"
     );
     let history = dana.history(RecordType::Job, setup.job).await;
-    assert_eq!(history.record.state, "in_progress");
+    assert_eq!(history.record.state.as_str(), "in_progress");
 
     let report = tom.client.sync_once().await.unwrap();
     assert_eq!(report.files_uploaded, 1, "{report:?}");

@@ -80,7 +80,7 @@ async fn a_save_is_saved_on_this_device_before_any_network_then_synced() {
         .collect();
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].outcome.status, OutcomeStatus::Applied);
-    assert_eq!(history.record.state, "in_progress");
+    assert_eq!(history.record.state.as_str(), "in_progress");
 }
 
 #[tokio::test]

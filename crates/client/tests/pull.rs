@@ -97,7 +97,7 @@ async fn a_fresh_device_catches_up_page_by_page_and_shows_what_the_server_has() 
     assert!(tom.client.record(other.job).await.unwrap().is_none());
     let server = sam.history(RecordType::Job, setup.job).await.record;
     let view = tom.client.record(setup.job).await.unwrap().unwrap();
-    assert_eq!(view.record.state, "opened");
+    assert_eq!(view.record.state.as_str(), "opened");
     assert_eq!(view.record.number, server.number);
     for (group, state) in &server.groups {
         assert_eq!(view.record.groups[group].0, state.version, "{group}");
@@ -192,7 +192,7 @@ async fn a_late_answer_does_not_lay_an_old_version_over_a_newer_one() {
     assert_eq!(tom.pending().await, 0);
 
     let job = tom.client.cache().record(setup.job).await.unwrap().unwrap();
-    assert_eq!(job.state, "voided");
+    assert_eq!(job.state.as_str(), "voided");
     let (version, values) = &job.groups[&Group::Status];
     assert_eq!(*version, 3);
     assert_eq!(values["state"], json!("voided"));

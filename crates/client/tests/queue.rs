@@ -86,7 +86,7 @@ async fn a_refused_change_never_blocks_the_ones_behind_it_and_its_data_stays() {
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert_eq!(notes.get("meter read 41234"), Some(&1));
     let history = dana.history(RecordType::Job, second.job).await;
-    assert_eq!(history.record.state, "assigned");
+    assert_eq!(history.record.state.as_str(), "assigned");
 }
 
 #[tokio::test]
@@ -118,7 +118,7 @@ async fn a_second_change_to_a_group_never_skips_review_when_the_first_was_held()
         );
     }
     let history = dana.history(RecordType::Job, setup.job).await;
-    assert_eq!(history.record.state, "paused");
+    assert_eq!(history.record.state.as_str(), "paused");
     // One push per change of the group: the second waited for the first's answer.
     let pushes: Vec<_> = harness
         .proxy

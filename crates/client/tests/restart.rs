@@ -237,7 +237,7 @@ async fn reconnect_after_hours_offline_while_the_person_keeps_saving() {
         assert_eq!(notes.get(text), Some(&1), "{text}");
     }
     let history = dana.history(RecordType::Job, setup.job).await;
-    assert_eq!(history.record.state, "in_progress");
+    assert_eq!(history.record.state.as_str(), "in_progress");
 }
 
 /// Where the kill -9 test's child program is.

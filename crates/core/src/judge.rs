@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 
 use crate::error::ErrorCode;
 use crate::ids::RecordId;
+use crate::lifecycle::{status_move, State};
 use crate::model::{
-    check_values, invoice_transition_allowed, job_transition_allowed, merge_values, Author, Group,
-    Owner, RecordState, RecordType, Role, INVOICE_STATES, JOB_STATES,
+    check_values, merge_values, Author, Group, Owner, RecordState, RecordType, Role,
 };
 use crate::policy::{OwnerRule, Policy, PolicyKind};
 use crate::wire::{Change, Op, ResolveChoice, ReviewKind};
@@ -25,7 +25,7 @@ pub struct JobMatch {
     pub number: Option<String>,
     pub site: String,
     pub window_start: Option<String>,
-    pub state: String,
+    pub state: State,
 }
 
 /// Everything the judge needs to know; the store gathers it inside the transaction.
@@ -49,7 +49,7 @@ pub struct JudgeInput<'a> {
 pub enum Apply {
     Create {
         owner: Owner,
-        state: String,
+        state: State,
         /// Every group's first values (version 1).
         groups: BTreeMap<Group, Value>,
         /// The job it points at, for notes, part lines, photos and inspections.
@@ -62,7 +62,7 @@ pub enum Apply {
         values: Value,
         version: i64,
         /// The record's new lifecycle state, when the change moves it.
-        state: Option<String>,
+        state: Option<State>,
     },
 }
 
@@ -72,6 +72,11 @@ pub struct Hold {
     pub kind: ReviewKind,
     pub group: Option<Group>,
     pub message: String,
+    /// Whether the held change marks its group contested: a collision on a manual-review group
+    /// opens a conflict that only a resolution closes, so nothing else may be applied to the
+    /// group meanwhile. Other holds (an edit of an append-only item, an ownership-moved edit, a
+    /// void that met an update) wait in the inbox without stopping the group.
+    pub contests: bool,
 }
 
 /// Why a change is refused.
@@ -167,7 +172,7 @@ pub fn check_shape(change: &Change) -> Result<(), Rejection> {
                 .and_then(|s| s.get("state"))
                 .and_then(Value::as_str)
             {
-                if state != t.initial_state() {
+                if State::parse(state) != Some(t.initial_state()) {
                     return invalid(format!(
                         "a new {t} starts as `{}`, not `{state}`",
                         t.initial_state()
@@ -197,22 +202,16 @@ pub fn check_shape(change: &Change) -> Result<(), Rejection> {
             if change.values.as_object().is_some_and(Map::is_empty) {
                 return invalid("an update changes at least one field".into());
             }
-            if change.values.get("job_id").is_some() {
-                return invalid("a record cannot move to another job".into());
-            }
             if group == Group::Status {
-                let valid: &[&str] = if t == RecordType::Invoice {
-                    &INVOICE_STATES
-                } else {
-                    &JOB_STATES
-                };
+                let valid = t.states();
                 match change.values.get("state").and_then(Value::as_str) {
-                    Some(state) if valid.contains(&state) => {}
+                    Some(state) if State::parse(state).is_some_and(|s| valid.contains(&s)) => {}
                     Some(state) => {
+                        let known: Vec<&str> = valid.iter().map(|s| s.as_str()).collect();
                         return invalid(format!(
                             "`{state}` is not a state of a {t} (known: {})",
-                            valid.join(", ")
-                        ))
+                            known.join(", ")
+                        ));
                     }
                     None => return invalid("a status change names the new `state`".into()),
                 }
@@ -247,7 +246,10 @@ pub fn check_shape(change: &Change) -> Result<(), Rejection> {
                 _ => return invalid("a void says why: {\"reason\": \"...\"}".into()),
             }
             match map.get("state").and_then(Value::as_str) {
-                None | Some("voided") | Some("archived") => Ok(()),
+                None => Ok(()),
+                Some(s) if matches!(State::parse(s), Some(State::Voided | State::Archived)) => {
+                    Ok(())
+                }
                 Some(other) => invalid(format!(
                     "a void ends in `voided` or `archived`, not `{other}`"
                 )),
@@ -257,16 +259,13 @@ pub fn check_shape(change: &Change) -> Result<(), Rejection> {
 }
 
 /// The state a void leaves a record in.
-fn void_state(change: &Change) -> String {
+fn void_state(change: &Change) -> State {
     let requested = change
         .values
         .get("state")
         .and_then(Value::as_str)
-        .unwrap_or("voided");
-    match (change.record_type, requested) {
-        (RecordType::Invoice, "voided") => "void".to_string(),
-        (_, s) => s.to_string(),
-    }
+        .and_then(State::parse);
+    change.record_type.void_state(requested)
 }
 
 fn job_id_of(change: &Change) -> Option<RecordId> {
@@ -366,7 +365,10 @@ fn create_verdict(input: &JudgeInput<'_>, skip_scope: bool) -> Verdict {
     }
     if let Some(status) = groups.get_mut(&Group::Status) {
         if let Some(map) = status.as_object_mut() {
-            map.insert("state".into(), Value::String(t.initial_state().into()));
+            map.insert(
+                "state".into(),
+                Value::String(t.initial_state().as_str().into()),
+            );
         }
     }
 
@@ -398,6 +400,7 @@ fn create_verdict(input: &JudgeInput<'_>, skip_scope: bool) -> Verdict {
                         parent.owner,
                         t.as_str().replace('_', " ")
                     ),
+                    contests: false,
                 });
             }
             return reject(
@@ -414,7 +417,7 @@ fn create_verdict(input: &JudgeInput<'_>, skip_scope: bool) -> Verdict {
             if t.is_job_child() && rule.locked_in.contains(&parent.state) {
                 return reject(
                     ErrorCode::RecordLocked,
-                    format!("{} is {}: nothing can be added to it until it is reopened; your {} is kept on your device", label(parent), parent.state, t.as_str().replace('_', " ")),
+                    format!("{} is {}: nothing can be added to it until it is reopened; your {} is kept on your device", label(parent), parent.state.words(), t.as_str().replace('_', " ")),
                 );
             }
         }
@@ -472,14 +475,14 @@ fn create_verdict(input: &JudgeInput<'_>, skip_scope: bool) -> Verdict {
         possible_duplicate_of = input
             .open_jobs_of_customer
             .iter()
-            .filter(|j| !matches!(j.state.as_str(), "closed" | "voided" | "archived"))
+            .filter(|j| j.state.is_open())
             .find(|j| same_site(&j.site, site) && same_day(j.window_start.as_deref(), start))
             .cloned();
     }
 
     Verdict::Apply(Apply::Create {
         owner,
-        state: t.initial_state().to_string(),
+        state: t.initial_state(),
         groups,
         job_id,
         possible_duplicate_of,
@@ -550,7 +553,21 @@ fn judge_write(input: &JudgeInput<'_>, record: &RecordState) -> Verdict {
                     label(record),
                     record.owner
                 ),
+                contests: false,
             });
+        }
+        // The owner, writing under an epoch from before the record came to them: their device
+        // has not yet pulled the move. Telling them it "belongs to" themselves would be false.
+        if owns_now {
+            return reject(
+                ErrorCode::StaleOwnerEpoch,
+                format!(
+                    "this device is behind on who owns {}: it is yours since ownership epoch {}, and this change was made under epoch {}; pull, then try again",
+                    label(record),
+                    record.owner_epoch,
+                    change.owner_epoch
+                ),
+            );
         }
         if rule.owner_writes && author.role == Role::Technician {
             return reject(
@@ -569,8 +586,7 @@ fn judge_write(input: &JudgeInput<'_>, record: &RecordState) -> Verdict {
     }
 
     // A void that meets an update, and an update that meets a void, go to a person.
-    let voided = matches!(record.state.as_str(), "voided" | "void");
-    if change.op == Op::Update && voided {
+    if change.op == Op::Update && record.state.is_voided() {
         return Verdict::Hold(Hold {
             kind: ReviewKind::VoidVsUpdate,
             group: Some(group),
@@ -578,6 +594,7 @@ fn judge_write(input: &JudgeInput<'_>, record: &RecordState) -> Verdict {
                 "{} was voided while this change was made: held for review",
                 label(record)
             ),
+            contests: false,
         });
     }
 
@@ -585,19 +602,49 @@ fn judge_write(input: &JudgeInput<'_>, record: &RecordState) -> Verdict {
     let parent_state = input
         .parent_job
         .filter(|_| t.is_job_child())
-        .map(|p| p.state.as_str());
-    let archive_of_closed =
-        change.op == Op::Void && void_state(change) == "archived" && record.state == "closed";
-    let locked = (rule.locked_in.contains(&record.state) && !archive_of_closed)
-        || parent_state.is_some_and(|s| rule.locked_in.iter().any(|l| l == s));
-    if locked {
-        let state = parent_state
-            .filter(|s| rule.locked_in.iter().any(|l| l == s))
-            .unwrap_or(&record.state);
+        .map(|p| p.state);
+    let archive_of_closed = change.op == Op::Void
+        && void_state(change) == State::Archived
+        && record.state == State::Closed;
+    let locked_by = if parent_state.is_some_and(|s| rule.locked_in.contains(&s)) {
+        parent_state
+    } else if rule.locked_in.contains(&record.state) && !archive_of_closed {
+        Some(record.state)
+    } else {
+        None
+    };
+    if let Some(state) = locked_by {
         return reject(
             ErrorCode::RecordLocked,
-            format!("{} is {state}, so its {group} is locked; your change is kept on your device for a follow-up", label(record)),
+            format!("{} is {}, so its {group} is locked; your change is kept on your device for a follow-up", label(record), state.words()),
         );
+    }
+
+    // The status of a signed-off job is locked too, but for the one move the lifecycle leaves
+    // open (an office role closing it): decided before any policy, so a technician's move is
+    // refused whatever its version, never held for a person to allow by mistake.
+    let to_state = (group == Group::Status && change.op == Op::Update)
+        .then(|| {
+            change
+                .values
+                .get("state")
+                .and_then(Value::as_str)
+                .and_then(State::parse)
+        })
+        .flatten();
+    if let Some(to) = to_state.filter(|_| record.state == State::SignedOff) {
+        if let Err(rejection) = status_move(t, record.state, to, author.role) {
+            if rejection.code == ErrorCode::RecordLocked {
+                return reject(
+                    ErrorCode::RecordLocked,
+                    format!(
+                        "{}: {}; your change is kept on your device",
+                        label(record),
+                        rejection.message
+                    ),
+                );
+            }
+        }
     }
 
     if change.op == Op::Void {
@@ -611,6 +658,7 @@ fn judge_write(input: &JudgeInput<'_>, record: &RecordState) -> Verdict {
                     "the {group} of {} is under review: the void is held for review",
                     label(record)
                 ),
+                contests: false,
             });
         }
         if change.base_version != current.version {
@@ -621,23 +669,34 @@ fn judge_write(input: &JudgeInput<'_>, record: &RecordState) -> Verdict {
                     "{} changed after this device last saw it: the void is held for review",
                     label(record)
                 ),
+                contests: false,
             });
         }
         let state = void_state(change);
-        let mut values = current.values.as_object().cloned().unwrap_or_default();
-        if t.has_group(Group::Status) {
-            values.insert("previous_state".into(), Value::String(record.state.clone()));
-            values.insert("state".into(), Value::String(state.clone()));
-        }
-        if let Some(reason) = change.values.get("reason") {
-            values.insert("reason".into(), reason.clone());
-        }
+        let values = voided_values(
+            record,
+            &current.values,
+            t,
+            state,
+            change.values.get("reason"),
+        );
         return Verdict::Apply(Apply::Update {
             group,
-            values: Value::Object(values),
+            values,
             version: current.version + 1,
             state: Some(state),
         });
+    }
+
+    // A record's job is part of what it is: an edit may send the whole group back with the same
+    // `job_id` (a part line's edit does), but never another one.
+    if let Some(job_id) = change.values.get("job_id") {
+        if current.values.get("job_id") != Some(job_id) {
+            return reject(
+                ErrorCode::InvalidChange,
+                "a record cannot move to another job",
+            );
+        }
     }
 
     // Schedule's assignee moves only by reassignment, so ownership and epochs stay in step.
@@ -662,6 +721,7 @@ fn judge_write(input: &JudgeInput<'_>, record: &RecordState) -> Verdict {
                 "{} is append-only: an edit of it is held for review",
                 label(record)
             ),
+            contests: false,
         });
     }
 
@@ -674,6 +734,7 @@ fn judge_write(input: &JudgeInput<'_>, record: &RecordState) -> Verdict {
                 "the {group} of {} is already under review: this version joins it",
                 label(record)
             ),
+            contests: true,
         });
     }
 
@@ -690,28 +751,18 @@ fn judge_write(input: &JudgeInput<'_>, record: &RecordState) -> Verdict {
                 current.version,
                 change.base_version
             ),
+            contests: true,
         });
     }
 
     // Steps 4 and 5 (last write wins, owner only): applied, with the lifecycle checked.
     let mut new_state = None;
-    if group == Group::Status {
-        let to = change
-            .values
-            .get("state")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let ok = match t {
-            RecordType::Invoice => invoice_transition_allowed(&record.state, to),
-            _ => job_transition_allowed(&record.state, to),
-        };
-        if !ok {
-            return reject(
-                ErrorCode::InvalidTransition,
-                format!("{} cannot go from {} to {to}", label(record), record.state),
-            );
+    if let Some(to) = to_state {
+        if let Err(mut rejection) = status_move(t, record.state, to, author.role) {
+            rejection.message = format!("{}: {}", label(record), rejection.message);
+            return Verdict::Reject(rejection);
         }
-        new_state = Some(to.to_string());
+        new_state = Some(to);
     }
     Verdict::Apply(Apply::Update {
         group,
@@ -719,6 +770,29 @@ fn judge_write(input: &JudgeInput<'_>, record: &RecordState) -> Verdict {
         version: current.version + 1,
         state: new_state,
     })
+}
+
+/// A group's values once a void has gone through: the status keeps the state it had and the
+/// reason, so a reopen or a reader of the log can tell what was voided and why.
+fn voided_values(
+    record: &RecordState,
+    current: &Value,
+    t: RecordType,
+    state: State,
+    reason: Option<&Value>,
+) -> Value {
+    let mut values = current.as_object().cloned().unwrap_or_default();
+    if t.has_group(Group::Status) {
+        values.insert(
+            "previous_state".into(),
+            Value::String(record.state.as_str().into()),
+        );
+        values.insert("state".into(), Value::String(state.as_str().into()));
+    }
+    if let Some(reason) = reason {
+        values.insert("reason".into(), reason.clone());
+    }
+    Value::Object(values)
 }
 
 /// What a resolution writes.
@@ -729,7 +803,7 @@ pub enum Resolution {
         group: Group,
         values: Value,
         version: i64,
-        state: Option<String>,
+        state: Option<State>,
     },
     /// Nothing changes in the record; the item is closed and the choice logged.
     Keep,
@@ -762,6 +836,20 @@ pub fn resolve(
             format!("only {} may resolve this review item", names.join(" or ")),
         ));
     }
+    // An ownership-moved edit applied now must still respect a lock that came since.
+    if item.kind == ReviewKind::OwnershipMoved && choice == ResolveChoice::Incoming {
+        if let Some(rule) = item.group.and_then(|g| policy.rule(t, g)) {
+            if rule.locked_in.contains(&record.state) {
+                return Err(Rejection::new(
+                    ErrorCode::RecordLocked,
+                    format!(
+                        "the record is {} now; reopen it before applying this edit",
+                        record.state.words()
+                    ),
+                ));
+            }
+        }
+    }
     let write = |group: Group, values: Value| -> Result<Resolution, Rejection> {
         let current = record.group(group).ok_or_else(|| {
             Rejection::new(
@@ -773,7 +861,7 @@ pub fn resolve(
             values
                 .get("state")
                 .and_then(Value::as_str)
-                .map(str::to_string)
+                .and_then(State::parse)
         } else {
             None
         };
@@ -789,8 +877,11 @@ pub fn resolve(
         (ReviewKind::PossibleDuplicate, ResolveChoice::Current) => {
             let status = record.group(Group::Status).map(|g| g.values.clone()).unwrap_or_default();
             let mut values = status.as_object().cloned().unwrap_or_default();
-            values.insert("previous_state".into(), Value::String(record.state.clone()));
-            values.insert("state".into(), Value::String("voided".into()));
+            values.insert(
+                "previous_state".into(),
+                Value::String(record.state.as_str().into()),
+            );
+            values.insert("state".into(), Value::String(State::Voided.as_str().into()));
             values.insert(
                 "reason".into(),
                 Value::String("duplicate of an open job (resolved in review)".into()),
@@ -821,16 +912,16 @@ pub fn resolve(
         {
             let group = item.group.unwrap_or(Group::Status);
             let state = void_state(item.change);
-            let mut values = record.group(group).map(|g| g.values.clone()).unwrap_or_default();
-            if let Some(map) = values.as_object_mut() {
-                if group == Group::Status {
-                    map.insert("previous_state".into(), Value::String(record.state.clone()));
-                    map.insert("state".into(), Value::String(state.clone()));
-                }
+            let current = record.group(group).map(|g| g.values.clone()).unwrap_or_default();
+            let values = if group == Group::Status {
+                voided_values(record, &current, t, state, item.change.values.get("reason"))
+            } else {
+                let mut values = current.as_object().cloned().unwrap_or_default();
                 if let Some(reason) = item.change.values.get("reason") {
-                    map.insert("reason".into(), reason.clone());
+                    values.insert("reason".into(), reason.clone());
                 }
-            }
+                Value::Object(values)
+            };
             // The lifecycle moves whatever group the void was on (a customer has no status).
             write(group, values).map(|resolution| match resolution {
                 Resolution::Write {
@@ -870,8 +961,8 @@ pub fn resolve(
             };
             check_values(t, group, values, false).map_err(|m| Rejection::new(ErrorCode::InvalidChange, m))?;
             if group == Group::Status {
-                let valid: &[&str] = if t == RecordType::Invoice { &INVOICE_STATES } else { &JOB_STATES };
-                if !values.get("state").and_then(Value::as_str).is_some_and(|s| valid.contains(&s)) {
+                let valid = t.states();
+                if !values.get("state").and_then(Value::as_str).and_then(State::parse).is_some_and(|s| valid.contains(&s)) {
                     return Err(Rejection::new(ErrorCode::InvalidChange, "a merged status names a valid `state`"));
                 }
             }

@@ -6,7 +6,9 @@
 pub mod error;
 pub mod ids;
 pub mod judge;
+pub mod lifecycle;
 pub mod model;
+pub mod office;
 pub mod policy;
 pub mod report;
 pub mod wire;
@@ -16,6 +18,7 @@ pub use ids::{ChangeId, DeviceId, RecordId, ReviewId};
 pub use judge::{
     judge, resolve, Apply, HeldItem, Hold, JobMatch, JudgeInput, Rejection, Resolution, Verdict,
 };
+pub use lifecycle::State;
 pub use model::{Author, Group, Owner, RecordState, RecordType, Role};
 pub use policy::{GroupRule, Policy, PolicyError, PolicyKind};
 pub use wire::{Change, Op, Outcome, OutcomeStatus, ReviewKind};

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::ids::RecordId;
+use crate::lifecycle::State;
 
 /// The kinds of record Fieldsync keeps.
 #[derive(
@@ -101,15 +102,6 @@ impl RecordType {
             self,
             RecordType::JobNote | RecordType::PartLine | RecordType::Photo | RecordType::Inspection
         )
-    }
-
-    /// The lifecycle state a new record of this type starts in.
-    pub fn initial_state(&self) -> &'static str {
-        match self {
-            RecordType::Job => "assigned",
-            RecordType::Invoice => "draft",
-            _ => "active",
-        }
     }
 }
 
@@ -474,8 +466,8 @@ pub struct RecordState {
     pub number: Option<String>,
     pub owner: Owner,
     pub owner_epoch: i64,
-    /// The lifecycle state (`assigned` … `closed`, `draft` … `void`, or `active`).
-    pub state: String,
+    /// The lifecycle state.
+    pub state: State,
     pub groups: BTreeMap<Group, GroupState>,
     /// Who owned the record under each earlier epoch, to tell an old owner's offline edit
     /// (held) from a stranger's (rejected).
@@ -495,58 +487,6 @@ impl RecordState {
     }
 }
 
-/// Job lifecycle moves a change to the `status` group may make. Reopen, void and archive have
-/// their own ways in (the reopen call and `op: void`) and are not reachable by an update.
-pub fn job_transition_allowed(from: &str, to: &str) -> bool {
-    if from == to {
-        return true;
-    }
-    let rank = |s: &str| match s {
-        "assigned" => Some(0),
-        "reopened" => Some(0),
-        "opened" => Some(1),
-        "in_progress" | "paused" => Some(2),
-        "signed_off" => Some(3),
-        "closed" => Some(4),
-        _ => None,
-    };
-    match (rank(from), rank(to)) {
-        _ if to == "reopened" || to == "assigned" => false,
-        // Closing needs a sign-off first.
-        (Some(_), Some(_)) if to == "closed" => from == "signed_off",
-        // Forward moves may skip a step (a technician starts work without "opening" first);
-        // nothing moves back but pause and resume.
-        (Some(a), Some(b)) => a < b || (a == 2 && b == 2),
-        _ => false,
-    }
-}
-
-/// Invoice status moves: draft -> sent -> paid; void is its own op.
-pub fn invoice_transition_allowed(from: &str, to: &str) -> bool {
-    matches!(
-        (from, to),
-        ("draft", "draft")
-            | ("draft", "sent")
-            | ("sent", "sent")
-            | ("sent", "paid")
-            | ("paid", "paid")
-    )
-}
-
-/// The states a record's `status` group may name on the wire.
-pub const JOB_STATES: [&str; 9] = [
-    "assigned",
-    "opened",
-    "in_progress",
-    "paused",
-    "signed_off",
-    "closed",
-    "reopened",
-    "voided",
-    "archived",
-];
-pub const INVOICE_STATES: [&str; 4] = ["draft", "sent", "paid", "void"];
-
 /// Merges an update into a group's values: the fields it names replace, the others stay.
 pub fn merge_values(current: &Value, update: &Value) -> Value {
     let mut merged: Map<String, Value> = current.as_object().cloned().unwrap_or_default();
@@ -563,7 +503,7 @@ pub fn may_reassign(role: Role) -> bool {
     role == Role::Dispatcher
 }
 
-/// Who may reopen a signed-off or closed job.
+/// Who may reopen a signed-off or closed job (and so who closes a signed-off one).
 pub fn may_reopen(role: Role) -> bool {
     matches!(role, Role::Supervisor | Role::Dispatcher)
 }

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use toml_edit::{ImDocument, Item, Table};
 
-use crate::model::{Group, Owner, RecordType, Role, INVOICE_STATES, JOB_STATES};
+use crate::lifecycle::{State, JOB_STATES};
+use crate::model::{Group, Owner, RecordType, Role};
 use crate::wire::ReviewKind;
 
 /// The policy file that ships with Fieldsync: every row of DESIGN.md's table.
@@ -84,7 +85,7 @@ pub struct GroupRule {
     /// dispatch writes by reassignment).
     pub owner_writes: bool,
     /// Lifecycle states in which the group is locked.
-    pub locked_in: Vec<String>,
+    pub locked_in: Vec<State>,
     pub lane: Lane,
 }
 
@@ -233,12 +234,10 @@ impl Parser<'_> {
         };
         let mut locked_in = Vec::new();
         if let Some(item) = table.get("locked_in") {
-            let valid: &[&str] = match record_type {
-                RecordType::Job => &JOB_STATES,
-                RecordType::Invoice => &INVOICE_STATES,
+            let valid: &[State] = match record_type {
                 // A job's notes, parts, photos and inspections lock with their job.
                 t if t.is_job_child() => &JOB_STATES,
-                _ => &["active", "voided", "archived"],
+                t => t.states(),
             };
             let array = item.as_array().ok_or_else(|| {
                 self.err(
@@ -249,8 +248,8 @@ impl Parser<'_> {
                 )
             })?;
             for value in array.iter() {
-                match value.as_str() {
-                    Some(state) if valid.contains(&state) => locked_in.push(state.to_string()),
+                match value.as_str().and_then(State::parse) {
+                    Some(state) if valid.contains(&state) => locked_in.push(state),
                     _ => {
                         return Err(self.err(
                             table,
@@ -259,7 +258,11 @@ impl Parser<'_> {
                             format!(
                                 "`{}` is not a state of a {record_type} (known: {})",
                                 value.as_str().unwrap_or("(not text)"),
-                                valid.join(", ")
+                                valid
+                                    .iter()
+                                    .map(|s| s.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             ),
                         ))
                     }
@@ -539,7 +542,7 @@ impl Policy {
         if !rule.locked_in.is_empty() {
             out.push_str(&format!(
                 "Locked when the {record_type} is {}; a change then is rejected and kept on the device.\n",
-                rule.locked_in.join(", ")
+                rule.locked_in.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
             ));
         }
         if rule.lane == Lane::Files {

@@ -6,7 +6,9 @@ use serde_json::Value;
 
 use crate::error::ErrorCode;
 use crate::ids::{ChangeId, DeviceId, RecordId, ReviewId};
-use crate::model::{Group, Owner, RecordType, Role};
+use crate::lifecycle::State;
+use crate::model::{Group, Owner, RecordState, RecordType, Role};
+use crate::policy::Policy;
 
 /// What a change does to its record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -148,7 +150,7 @@ pub struct PulledChange {
     pub server_time: DateTime<Utc>,
     pub owner: Owner,
     /// The record's lifecycle state after this change.
-    pub state: String,
+    pub state: State,
 }
 
 /// A record changed owner: the old owner's device makes it read-only, the new one's takes it.
@@ -257,6 +259,26 @@ pub enum ResolveChoice {
     Current,
     Incoming,
     Merged,
+}
+
+impl ResolveChoice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResolveChoice::Current => "current",
+            ResolveChoice::Incoming => "incoming",
+            ResolveChoice::Merged => "merged",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ResolveChoice> {
+        [
+            ResolveChoice::Current,
+            ResolveChoice::Incoming,
+            ResolveChoice::Merged,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -516,4 +538,172 @@ pub struct SyncReport {
     pub rules: Vec<RuleSummary>,
     /// Newest first.
     pub events: Vec<ReportEvent>,
+}
+
+/// The query of `GET /api/v1/sync/pull`: the cursor, and what the device reports about its
+/// outbox so the office sees unsynced work on a device it has not heard from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PullParams {
+    /// Return changes with `seq` greater than this.
+    #[serde(default)]
+    pub after: i64,
+    /// Most changes in one page (1 to 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    /// How many changes wait in the device's outbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbox_depth: Option<i64>,
+    /// When the oldest of them was saved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_pending: Option<DateTime<Utc>>,
+}
+
+/// The query of `GET /api/v1/review`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewParams {
+    /// Include resolved items too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all: bool,
+}
+
+/// The slow-change threshold when a report does not name one: an hour.
+pub const DEFAULT_SLOW_SECS: i64 = 3600;
+
+/// The query of `GET /api/v1/report`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReportParams {
+    /// Start of the period (RFC 3339), e.g. `2025-03-03T00:00:00Z`.
+    pub since: DateTime<Utc>,
+    /// End of the period (RFC 3339); now when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<Utc>>,
+    /// A change is slow when it reached the server at least this many seconds after its device
+    /// saved it (its `device_time`); 3600 when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slow_secs: Option<i64>,
+}
+
+/// `POST /api/v1/records/{type}/{id}/reassign`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReassignRequest {
+    /// The new owner: `{"kind": "user", "name": "tom"}` or `{"kind": "team", "name": "north"}`.
+    pub owner: Owner,
+}
+
+/// A reassignment's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReassignOutcome {
+    pub record: RecordState,
+    pub moved: OwnershipMove,
+}
+
+/// `POST /api/v1/records/{type}/{id}/reopen`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReopenRequest {
+    pub reason: String,
+}
+
+/// The answer of `POST /api/v1/review/{id}/resolve`: the item as it now stands, and the
+/// resolution's own outcome (itself a change in the log).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ResolveResponse {
+    pub item: ReviewItem,
+    pub outcome: Outcome,
+}
+
+/// `GET /api/v1/policy`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PolicyResponse {
+    pub policy: Policy,
+}
+
+/// A device as `GET /api/v1/devices` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeviceInfo {
+    pub device_id: DeviceId,
+    pub name: String,
+    pub user: String,
+    pub display_name: String,
+    pub role: Role,
+    pub team: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_seen: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// The outbox depth the device reported at its last pull.
+    pub outbox_depth: Option<i64>,
+    /// The oldest change still in its outbox at its last pull.
+    pub oldest_pending: Option<DateTime<Utc>>,
+    pub last_pull_seq: Option<i64>,
+}
+
+/// What wrote an entry of a record's change log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LogKind {
+    /// A device's change, judged.
+    Change,
+    /// A review item resolved.
+    Resolution,
+    Reassign,
+    Reopen,
+}
+
+impl std::fmt::Display for LogKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl LogKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogKind::Change => "change",
+            LogKind::Resolution => "resolution",
+            LogKind::Reassign => "reassign",
+            LogKind::Reopen => "reopen",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<LogKind> {
+        [
+            LogKind::Change,
+            LogKind::Resolution,
+            LogKind::Reassign,
+            LogKind::Reopen,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// One entry of a record's change log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HistoryEntry {
+    pub seq: i64,
+    pub change_id: ChangeId,
+    pub kind: LogKind,
+    pub record_type: RecordType,
+    pub record_id: RecordId,
+    pub group: Option<Group>,
+    pub op: Op,
+    pub base_version: i64,
+    #[schema(value_type = Object)]
+    pub values: Value,
+    pub author: String,
+    pub device_id: Option<DeviceId>,
+    pub device_time: DateTime<Utc>,
+    pub server_time: DateTime<Utc>,
+    pub outcome: Outcome,
+}
+
+/// `GET /api/v1/records/{type}/{id}/history`: a record's change log with its current state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RecordHistory {
+    pub record: RecordState,
+    pub entries: Vec<HistoryEntry>,
 }

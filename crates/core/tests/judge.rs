@@ -102,7 +102,7 @@ fn mismatch(case: &Case, verdict: &Verdict) -> Option<String> {
             }),
         ) => {
             got == owner
-                && state == case.change.record_type.initial_state()
+                && *state == case.change.record_type.initial_state()
                 && case
                     .change
                     .record_type
@@ -127,7 +127,7 @@ fn mismatch(case: &Case, verdict: &Verdict) -> Option<String> {
             }),
         ) => {
             let group_ok = case.change.group.is_none_or(|g| g == *group);
-            group_ok && got == version && got_state.as_deref() == *state
+            group_ok && got == version && got_state.map(fieldsync_core::State::as_str) == *state
         }
         (Expect::Held(kind), Verdict::Hold(hold)) => {
             hold.kind == *kind && hold.group.is_some() && !hold.message.is_empty()
@@ -167,7 +167,7 @@ fn open_job(site: &str, window_start: &str, state: &str) -> JobMatch {
         number: Some("J-000249".into()),
         site: site.into(),
         window_start: Some(window_start.into()),
-        state: state.into(),
+        state: state_named(state),
     }
 }
 
@@ -604,6 +604,13 @@ fn who_may_write_a_group() {
             Rejected(ErrorCode::NotOwner),
         ),
         case(
+            "the owner, writing under an epoch from before the job came to them: behind on ownership",
+            tom(),
+            update(Job, Group::Description, 3, 1, json!({ "summary": "new" })),
+            Some(job("in_progress")),
+            Rejected(ErrorCode::StaleOwnerEpoch),
+        ),
+        case(
             "an epoch from the future",
             tom(),
             update(Job, Group::Description, 3, 3, summary),
@@ -667,14 +674,28 @@ fn locked_records_refuse_changes() {
             Rejected(ErrorCode::RecordLocked),
         ),
         case(
-            "a signed-off job may still be closed",
-            tom(),
+            "a signed-off job is closed by the office",
+            sue(),
             update(Job, Group::Status, 3, 2, json!({ "state": "closed" })),
             Some(job("signed_off")),
             Updated {
                 version: 4,
                 state: Some("closed"),
             },
+        ),
+        case(
+            "a signed-off job is locked for its technician, closing included",
+            tom(),
+            update(Job, Group::Status, 3, 2, json!({ "state": "closed" })),
+            Some(job("signed_off")),
+            Rejected(ErrorCode::RecordLocked),
+        ),
+        case(
+            "a signed-off job is locked whatever version the change was made on",
+            tom(),
+            update(Job, Group::Status, 1, 2, json!({ "state": "paused" })),
+            Some(job("signed_off")),
+            Rejected(ErrorCode::RecordLocked),
         ),
         case(
             "a sent invoice may still be marked paid",
@@ -832,6 +853,34 @@ fn versions_and_policies() {
             Held(ReviewKind::Conflict),
         )
         .parent(job("in_progress")),
+        case(
+            "an edit of a part line that sends its whole group back, job included: held",
+            tom(),
+            update(
+                PartLine,
+                Group::Line,
+                1,
+                1,
+                json!({ "job_id": JOB.to_string(), "part_number": "W-12", "quantity": 3 }),
+            ),
+            Some(part_line()),
+            Held(ReviewKind::Conflict),
+        )
+        .parent(job("in_progress")),
+        case(
+            "a part line does not move to another job",
+            tom(),
+            update(
+                PartLine,
+                Group::Line,
+                1,
+                1,
+                json!({ "job_id": NEW_RECORD.to_string(), "quantity": 3 }),
+            ),
+            Some(part_line()),
+            Rejected(ErrorCode::InvalidChange),
+        )
+        .parent(job("in_progress")),
     ]);
 }
 
@@ -931,8 +980,15 @@ fn lifecycle_and_schedule_rules() {
             "reopen is its own action",
             sue(),
             update(Job, Group::Status, 3, 2, json!({ "state": "reopened" })),
-            Some(job("signed_off")),
+            Some(job("in_progress")),
             Rejected(ErrorCode::InvalidTransition),
+        ),
+        case(
+            "a signed-off job is reopened by the reopen action, not by its status",
+            sue(),
+            update(Job, Group::Status, 3, 2, json!({ "state": "reopened" })),
+            Some(job("signed_off")),
+            Rejected(ErrorCode::RecordLocked),
         ),
         case(
             "void is its own op",
@@ -946,7 +1002,7 @@ fn lifecycle_and_schedule_rules() {
             tom(),
             update(Job, Group::Status, 3, 2, json!({ "state": "in_progress" })),
             Some(job("signed_off")),
-            Rejected(ErrorCode::InvalidTransition),
+            Rejected(ErrorCode::RecordLocked),
         ),
         case(
             "an invoice is sent before it is paid",
@@ -1228,7 +1284,7 @@ fn a_technicians_new_job_names_them_as_assignee() {
     assert_eq!(groups[&Group::Schedule]["assignee"], json!("tom"));
     assert_eq!(groups[&Group::Schedule]["site"], json!("12 High St"));
     assert_eq!(groups[&Group::Status]["state"], json!("assigned"));
-    assert_eq!(state, "assigned");
+    assert_eq!(state, fieldsync_core::State::Assigned);
     assert_eq!(
         groups[&Group::Description]["summary"],
         json!("boiler service")
@@ -1399,7 +1455,12 @@ fn run_resolutions(cases: Vec<ResolveCase>) {
                     state: s,
                     values: written,
                 }),
-            ) => g == group && v == version && s.as_deref() == *state && includes(written, values),
+            ) => {
+                g == group
+                    && v == version
+                    && s.map(fieldsync_core::State::as_str) == *state
+                    && includes(written, values)
+            }
             (Resolved::Keeps, Ok(Resolution::Keep)) => true,
             (Resolved::Refused(code), Err(rejection)) => {
                 rejection.code == *code && !rejection.message.is_empty()

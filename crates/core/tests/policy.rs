@@ -107,19 +107,19 @@ fn the_default_owners_and_writers_are_designs() {
     assert_eq!(rule(Invoice, Totals).resolvers, vec![Role::Finance]);
 
     // Locks: closed or signed-off jobs, signatures after sign-off, totals after sending.
-    assert!(rule(Job, Status).locked_in.contains(&"closed".to_string()));
+    assert!(rule(Job, Status).locked_in.contains(&state_named("closed")));
     assert!(rule(Job, Signature)
         .locked_in
-        .contains(&"signed_off".to_string()));
+        .contains(&state_named("signed_off")));
     assert!(rule(Inspection, Answers)
         .locked_in
-        .contains(&"signed_off".to_string()));
+        .contains(&state_named("signed_off")));
     assert!(rule(Invoice, Totals)
         .locked_in
-        .contains(&"sent".to_string()));
+        .contains(&state_named("sent")));
     assert!(rule(JobNote, Text)
         .locked_in
-        .contains(&"closed".to_string()));
+        .contains(&state_named("closed")));
 
     // Photos travel in the file lane, everything else in the changes lane.
     for (t, g, _) in DESIGN_TABLE {

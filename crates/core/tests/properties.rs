@@ -8,7 +8,8 @@ mod common;
 
 use common::*;
 use fieldsync_core::judge::JobMatch;
-use fieldsync_core::model::{merge_values, GroupState, INVOICE_STATES, JOB_STATES};
+use fieldsync_core::lifecycle::{State, INVOICE_STATES, JOB_STATES};
+use fieldsync_core::model::{merge_values, GroupState};
 use fieldsync_core::wire::ResolveChoice;
 use fieldsync_core::{
     judge, resolve, Apply, Author, Change, ChangeId, Group, HeldItem, JudgeInput, Op, Owner,
@@ -40,7 +41,7 @@ fn odd_values() -> Vec<Value> {
 /// Values that fit a group; the first of each list has every field a create needs.
 fn values_for(record_type: RecordType, group: Group) -> Vec<Value> {
     let job = JOB.to_string();
-    let states = |all: &[&str]| all.iter().map(|s| json!({ "state": s })).collect();
+    let states = |all: &[State]| all.iter().map(|s| json!({ "state": s })).collect();
     match (record_type, group) {
         (RecordType::Customer, Group::Profile) => vec![
             json!({ "name": "Acme" }),
@@ -119,11 +120,11 @@ fn owners() -> Vec<Owner> {
 }
 
 /// The lifecycle states a record of a type is found in.
-fn states_of(record_type: RecordType) -> Vec<&'static str> {
+fn states_of(record_type: RecordType) -> Vec<State> {
     match record_type {
         RecordType::Job => JOB_STATES.to_vec(),
         RecordType::Invoice => INVOICE_STATES.to_vec(),
-        _ => vec!["active", "active", "voided", "archived"],
+        _ => vec![State::Active, State::Active, State::Voided, State::Archived],
     }
 }
 
@@ -200,7 +201,7 @@ fn record_state(
         number: None,
         owner,
         owner_epoch,
-        state: state.to_string(),
+        state,
         groups,
         owner_history,
     }
@@ -221,7 +222,7 @@ fn job_match(d: &mut Dice) -> JobMatch {
                 Some("2024-05-02T08:00:00Z"),
             ])
             .map(str::to_string),
-        state: d.pick(&JOB_STATES).to_string(),
+        state: d.pick(&JOB_STATES),
     }
 }
 
@@ -508,7 +509,7 @@ proptest! {
                 && s.change.owner_epoch == record.owner_epoch;
             prop_assert!(by_role || by_ownership, "{} wrote {} of a {} owned by {}", author.user, group, t, record.owner);
             // Nothing is applied to a locked record, but a closed job may be archived.
-            let archived = state.as_deref() == Some("archived") && record.state == "closed";
+            let archived = state == Some(State::Archived) && record.state == State::Closed;
             prop_assert!(
                 archived || !rule.locked_in.contains(&record.state),
                 "{} of a {} record was written", group, record.state
@@ -553,7 +554,7 @@ proptest! {
                 && matches!(kind, ReviewKind::VoidVsUpdate | ReviewKind::OwnershipMoved);
             if held_void {
                 prop_assert!(
-                    matches!(state.as_deref(), Some("voided" | "void" | "archived")),
+                    matches!(state, Some(State::Voided | State::Void | State::Archived)),
                     "a chosen void left the record {:?}", state
                 );
             }

@@ -7,15 +7,15 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
-use chrono::{DateTime, Utc};
 use fieldsync_core::model::{may_list_devices, may_reassign, may_reopen, may_see_sync_review};
 use fieldsync_core::wire::{
-    ApiErrorBody, Outcome, OutcomeStatus, PullResponse, PushRequest, PushResponse, ResolveRequest,
-    ReviewItem, SyncReport,
+    ApiErrorBody, DeviceInfo, Outcome, OutcomeStatus, PolicyResponse, PullParams, PullResponse,
+    PushRequest, PushResponse, ReassignOutcome, ReassignRequest, RecordHistory, ReopenRequest,
+    ReportParams, ResolveRequest, ResolveResponse, ReviewItem, ReviewParams, SyncReport,
+    DEFAULT_SLOW_SECS,
 };
-use fieldsync_core::{Owner, Policy, RecordId, RecordType, ReviewId};
+use fieldsync_core::{RecordId, RecordType, ReviewId};
 use futures::stream::{self, Stream, StreamExt};
-use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
 use tokio_stream::wrappers::BroadcastStream;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -26,71 +26,10 @@ use crate::auth::{self, Authed};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::files;
 use crate::metrics::StatusLabel;
-use crate::store::{DeviceInfo, DeviceReport, ReassignOutcome, RecordHistory};
+use crate::store::DeviceReport;
 use crate::AppState;
 
 pub use fieldsync_core::wire::{LoginRequest, LoginResponse};
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct PullParams {
-    /// Return changes with `seq` greater than this.
-    #[serde(default)]
-    pub after: i64,
-    /// Most changes in one page (1 to 1000).
-    pub limit: Option<i64>,
-    /// How many changes wait in the device's outbox.
-    pub outbox_depth: Option<i64>,
-    /// When the oldest of them was saved.
-    pub oldest_pending: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ReviewParams {
-    /// Include resolved items too.
-    #[serde(default)]
-    pub all: bool,
-}
-
-/// The slow-change threshold when a report does not name one: an hour.
-pub const DEFAULT_SLOW_SECS: i64 = 3600;
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ReportParams {
-    /// Start of the period (RFC 3339), e.g. `2025-03-03T00:00:00Z`.
-    pub since: DateTime<Utc>,
-    /// End of the period (RFC 3339); now when left out.
-    pub until: Option<DateTime<Utc>>,
-    /// A change is slow when it reached the server at least this many seconds after its device
-    /// saved it (its `device_time`); 3600 when left out.
-    pub slow_secs: Option<i64>,
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReassignRequest {
-    /// The new owner: `{"kind": "user", "name": "tom"}` or `{"kind": "team", "name": "north"}`.
-    pub owner: Owner,
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReopenRequest {
-    pub reason: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ResolveResponse {
-    pub item: ReviewItem,
-    pub outcome: Outcome,
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct PolicyResponse {
-    pub policy: Policy,
-}
 
 #[derive(OpenApi)]
 #[openapi(

@@ -73,7 +73,7 @@ async fn a_change_sent_twice_gets_its_stored_outcome_and_is_applied_once(backend
     assert_eq!(entries_of(&history, &opened), 1);
     assert_eq!(entries_of(&history, &stranger), 1);
     assert_eq!(history.record.groups[&Group::Status].version, 2);
-    assert_eq!(history.record.state, "opened");
+    assert_eq!(history.record.state.as_str(), "opened");
     assert_eq!(
         server.max_seq().await,
         seq_after_first + 1,
@@ -146,7 +146,7 @@ async fn a_technician_editing_another_technicians_job_is_not_owner(backend: Back
     assert_eq!(note.code.as_deref(), Some("not_owner"));
 
     let history = p.dana.history(RecordType::Job, job).await;
-    assert_eq!(history.record.state, "assigned");
+    assert_eq!(history.record.state.as_str(), "assigned");
     assert_eq!(history.record.groups[&Group::Status].version, 1);
     let rejected: Vec<_> = history
         .entries
@@ -241,7 +241,7 @@ async fn an_edit_made_before_a_reassignment_is_held_for_the_dispatcher(backend: 
 
     // Nothing silently applied: the job stands as it was, and its new owner writes on.
     let history = p.dana.history(RecordType::Job, job).await;
-    assert_eq!(history.record.state, "assigned");
+    assert_eq!(history.record.state.as_str(), "assigned");
     assert_eq!(history.record.groups[&Group::Status].version, 1);
     let rita = p
         .rita
@@ -466,7 +466,7 @@ async fn manual_review_holds_a_stale_base_with_base_current_and_incoming(backend
     let group = &history.record.groups[&Group::Status];
     assert!(group.contested);
     assert_eq!(group.version, 2);
-    assert_eq!(history.record.state, "in_progress");
+    assert_eq!(history.record.state.as_str(), "in_progress");
     // The technician sees the item they caused in their inbox too.
     assert!(p
         .tom
@@ -554,7 +554,7 @@ async fn a_void_that_meets_an_update_goes_to_review_in_either_order(backend: Bac
     assert_eq!(late_update.status, OutcomeStatus::Held);
     assert_eq!(late_update.code.as_deref(), Some("void_vs_update"));
     let history = p.dana.history(RecordType::Job, first).await;
-    assert_eq!(history.record.state, "voided");
+    assert_eq!(history.record.state.as_str(), "voided");
     assert_eq!(
         history.record.groups[&Group::Status].values["reason"],
         json!("customer cancelled")
@@ -570,7 +570,7 @@ async fn a_void_that_meets_an_update_goes_to_review_in_either_order(backend: Bac
     assert_eq!(late_void.status, OutcomeStatus::Held);
     assert_eq!(late_void.code.as_deref(), Some("void_vs_update"));
     let history = p.dana.history(RecordType::Job, second).await;
-    assert_eq!(history.record.state, "in_progress");
+    assert_eq!(history.record.state.as_str(), "in_progress");
 
     let inbox = p.dana.review().await;
     for held in [&late_update, &late_void] {
@@ -685,9 +685,9 @@ async fn a_supervisor_resolves_a_status_conflict_with_each_choice(backend: Backe
         assert!(!group.contested, "{choice}: contested cleared");
         assert_eq!(group.version, 3);
         assert_eq!(group.values["state"], json!(expected), "{choice}");
-        assert_eq!(history.record.state, expected, "{choice}");
+        assert_eq!(history.record.state.as_str(), expected, "{choice}");
         let resolution = history.entries.last().unwrap();
-        assert_eq!(resolution.kind, "resolution");
+        assert_eq!(resolution.kind.as_str(), "resolution");
         assert_eq!(resolution.author, "sam");
         assert_eq!(resolution.outcome.seq, resolved.outcome.seq);
         assert_eq!(resolution.values["state"], json!(expected));
@@ -740,7 +740,7 @@ async fn only_the_named_resolvers_resolve_and_only_once(backend: Backend) {
         "the second resolution wrote nothing"
     );
     let history = p.dana.history(RecordType::Job, job).await;
-    assert_eq!(history.record.state, "in_progress");
+    assert_eq!(history.record.state.as_str(), "in_progress");
 }
 
 store_test!(a_reopened_job_keeps_its_signature_and_starts_a_new_visit);
@@ -778,7 +778,7 @@ async fn a_reopened_job_keeps_its_signature_and_starts_a_new_visit(backend: Back
     assert_eq!(outcome.version, Some(3));
 
     let history = p.tom.history(RecordType::Job, job).await;
-    assert_eq!(history.record.state, "reopened");
+    assert_eq!(history.record.state.as_str(), "reopened");
     let signature = &history.record.groups[&Group::Signature];
     assert_eq!(signature.values["signer"], json!("J. Harbour"));
     assert_eq!(signature.version, 2);
@@ -798,7 +798,7 @@ async fn a_reopened_job_keeps_its_signature_and_starts_a_new_visit(backend: Back
         json!("the leak is back")
     );
     let entry = history.entries.last().unwrap();
-    assert_eq!(entry.kind, "reopen");
+    assert_eq!(entry.kind.as_str(), "reopen");
     assert_eq!(entry.author, "sam");
 
     // The new visit is open for work again.
@@ -882,7 +882,7 @@ async fn a_change_that_names_another_record_type_is_unknown_record(backend: Back
     assert_eq!(outcome.status, OutcomeStatus::Rejected);
 
     let history = p.fiona.history(RecordType::Invoice, invoice).await;
-    assert_eq!(history.record.state, "sent");
+    assert_eq!(history.record.state.as_str(), "sent");
     assert_eq!(history.record.groups[&Group::Status].version, 2);
     // The invoice's own rules still apply to its own type.
     let void = p
@@ -900,7 +900,8 @@ async fn a_change_that_names_another_record_type_is_unknown_record(backend: Back
             .history(RecordType::Invoice, invoice)
             .await
             .record
-            .state,
+            .state
+            .as_str(),
         "void"
     );
 }
@@ -925,7 +926,7 @@ async fn a_resolution_that_keeps_the_current_version_logs_it_whole(backend: Back
     let standing = history.record.groups[&Group::Status].clone();
     assert_eq!(standing.version, 1);
     assert_eq!(standing.values["state"], json!("assigned"));
-    assert_eq!(history.entries.last().unwrap().kind, "resolution");
+    assert_eq!(history.entries.last().unwrap().kind.as_str(), "resolution");
 
     // A device that applies what it pulls, group version by group version, ends where the
     // server stands: no logged version of a group may carry other values than it had.

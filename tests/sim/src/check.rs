@@ -7,10 +7,10 @@
 
 use chrono::{DateTime, Utc};
 use fieldsync_client::cache::OutboxRow;
-use fieldsync_core::wire::{OwnershipMove, PulledChange, ReviewItem, ReviewKind};
+use fieldsync_core::wire::{LogKind, OwnershipMove, PulledChange, ReviewItem, ReviewKind};
 use fieldsync_core::{
     Author, ChangeId, Group, Op, OutcomeStatus, Owner, Policy, PolicyKind, RecordId, RecordState,
-    RecordType, Role,
+    RecordType, Role, State,
 };
 use fieldsync_server::store::{DeviceReport, HistoryEntry, Store};
 use serde_json::Value;
@@ -502,7 +502,7 @@ fn no_change_under_review_or_lock(server: &Server, policy: &Policy) -> Result<()
     let by_time: BTreeMap<(RecordId, DateTime<Utc>), i64> = server
         .entries
         .values()
-        .filter(|e| e.kind == "resolution")
+        .filter(|e| e.kind == LogKind::Resolution)
         .map(|e| ((e.record_id, e.server_time), e.seq))
         .collect();
     for item in server.reviews.values() {
@@ -541,12 +541,12 @@ fn no_change_under_review_or_lock(server: &Server, policy: &Policy) -> Result<()
             .or_default()
             .push((*opened, closed));
     }
-    let states: BTreeMap<ChangeId, &str> = server
+    let states: BTreeMap<ChangeId, State> = server
         .changes
         .iter()
-        .map(|c| (c.change_id, c.state.as_str()))
+        .map(|c| (c.change_id, c.state))
         .collect();
-    let mut state: BTreeMap<RecordId, String> = BTreeMap::new();
+    let mut state: BTreeMap<RecordId, State> = BTreeMap::new();
     let mut job_of: BTreeMap<RecordId, RecordId> = BTreeMap::new();
     // Each group's values as the log last left them.
     let mut values: BTreeMap<(RecordId, Group), Value> = BTreeMap::new();
@@ -565,7 +565,7 @@ fn no_change_under_review_or_lock(server: &Server, policy: &Policy) -> Result<()
                 entry.author
             )
         };
-        if entry.kind == "change" {
+        if entry.kind == LogKind::Change {
             if let Some(first) = t.groups().first() {
                 if t.is_job_child() {
                     let job = entry
@@ -593,10 +593,18 @@ fn no_change_under_review_or_lock(server: &Server, policy: &Policy) -> Result<()
             if entry.op != Op::Create {
                 let group = entry.group.or_else(|| t.groups().first().copied());
                 if let Some(group) = group {
-                    let before = state.get(&entry.record_id).cloned().unwrap_or_default();
+                    let before = state
+                        .get(&entry.record_id)
+                        .copied()
+                        .unwrap_or_else(|| t.initial_state());
                     let archive_of_closed = entry.op == Op::Void
-                        && before == "closed"
-                        && entry.values.get("state").and_then(Value::as_str) == Some("archived");
+                        && before == State::Closed
+                        && entry
+                            .values
+                            .get("state")
+                            .and_then(Value::as_str)
+                            .and_then(State::parse)
+                            == Some(State::Archived);
                     if let Some(rule) = policy.rule(t, group) {
                         if rule.locked_in.contains(&before) && !archive_of_closed {
                             return Err(fail(format!(
@@ -637,7 +645,7 @@ fn no_change_under_review_or_lock(server: &Server, policy: &Policy) -> Result<()
             }
         }
         if let Some(s) = states.get(&entry.change_id) {
-            state.insert(entry.record_id, s.to_string());
+            state.insert(entry.record_id, *s);
         }
         match (entry.op, entry.group) {
             (Op::Create, _) => {

@@ -11,8 +11,10 @@ use chrono::{DateTime, Duration as Span, TimeZone, Utc};
 use fieldsync_client::cache::CachedRecord;
 use fieldsync_client::client::RecordView;
 use fieldsync_client::{ChangeState, ClientConfig, NewChange, SyncClient};
-use fieldsync_core::wire::{ReviewItem, ReviewKind};
-use fieldsync_core::{ChangeId, Group, Op, Owner, RecordId, RecordType, Role};
+use fieldsync_core::wire::{
+    ReassignRequest, ReopenRequest, ResolveChoice, ResolveRequest, ReviewKind, ReviewParams,
+};
+use fieldsync_core::{ChangeId, Group, Op, Owner, RecordId, RecordType, ReviewId, Role, State};
 use fieldsync_server::store::{NewUser, Store};
 use fieldsync_server::{AppState, Limits, SqliteStore};
 use rand::rngs::StdRng;
@@ -687,12 +689,12 @@ impl World {
         let change = match roll {
             8..=32 => {
                 let states = [
-                    "opened",
-                    "in_progress",
-                    "paused",
-                    "in_progress",
-                    "signed_off",
-                    "closed",
+                    State::Opened,
+                    State::InProgress,
+                    State::Paused,
+                    State::InProgress,
+                    State::SignedOff,
+                    State::Closed,
                 ];
                 let to = states[self.rng.gen_range(0..states.len())];
                 update(
@@ -872,23 +874,16 @@ impl World {
                 };
                 self.counts.reassigns += 1;
                 // Now and then to the whole team: any of its technicians may take it.
-                let body = if self.rng.gen_bool(0.15) {
-                    json!({"owner": {"kind": "team", "name": "north"}})
+                let owner = if self.rng.gen_bool(0.15) {
+                    Owner::Team("north".into())
                 } else {
-                    json!({"owner": {"kind": "user", "name": to}})
+                    Owner::User(to)
                 };
-                let to = body["owner"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                self.call(
-                    d,
-                    "POST",
-                    &format!("/api/v1/records/job/{job_id}/reassign"),
-                    Some(body),
-                    &format!("reassigns {} to {to}", short(job_id)),
-                )
-                .await
+                let (Owner::User(name) | Owner::Team(name)) = &owner;
+                let what = format!("reassigns {} to {name}", short(job_id));
+                let request = ReassignRequest { owner };
+                self.call(d, OfficeCall::Reassign(job_id, request), &what)
+                    .await
             }
             40..=49 => self.void(d, RecordType::Job, job_id).await,
             50..=59 => {
@@ -928,7 +923,12 @@ impl World {
         let job_id = job.record.record_id;
         match roll {
             0..=24 => {
-                let states = ["paused", "in_progress", "signed_off", "closed"];
+                let states = [
+                    State::Paused,
+                    State::InProgress,
+                    State::SignedOff,
+                    State::Closed,
+                ];
                 let to = states[self.rng.gen_range(0..states.len())];
                 let change = update(
                     RecordType::Job,
@@ -995,9 +995,9 @@ impl World {
             }
             75..=92 => {
                 let to = if self.rng.gen_bool(0.6) {
-                    "sent"
+                    State::Sent
                 } else {
-                    "paid"
+                    State::Paid
                 };
                 let change = update(
                     RecordType::Invoice,
@@ -1080,7 +1080,7 @@ impl World {
             .views(d, RecordType::Job)
             .await?
             .iter()
-            .filter(|v| matches!(v.record.state.as_str(), "signed_off" | "closed"))
+            .filter(|v| v.record.state.is_reopenable())
             .map(|v| v.record.record_id)
             .collect();
         let job = if !closed.is_empty() && self.rng.gen_bool(0.9) {
@@ -1090,21 +1090,18 @@ impl World {
         };
         self.counts.reopens += 1;
         let tag = self.tag();
-        self.call(
-            d,
-            "POST",
-            &format!("/api/v1/records/job/{job}/reopen"),
-            Some(json!({"reason": format!("{tag} reopen")})),
-            &format!("reopens {}", short(job)),
-        )
-        .await
+        let request = ReopenRequest {
+            reason: format!("{tag} reopen"),
+        };
+        let what = format!("reopens {}", short(job));
+        self.call(d, OfficeCall::Reopen(job, request), &what).await
     }
 
     /// Resolves an item of the inbox the person's role may resolve, as the office app would.
     async fn resolve(&mut self, d: usize) -> Result<(), Failure> {
         let client = self.devices[d].client.clone();
         let name = self.devices[d].name.clone();
-        let items = match client.call_api("GET", "/api/v1/review", None).await {
+        let mut items = match client.review(&ReviewParams::default()).await {
             Ok(items) => items,
             Err(e) => {
                 self.drain_net_trace();
@@ -1113,8 +1110,6 @@ impl World {
             }
         };
         self.drain_net_trace();
-        let mut items: Vec<ReviewItem> = serde_json::from_value(items)
-            .map_err(|e| Failure::invariant(format!("the inbox could not be read: {e}")))?;
         let role = self.devices[d].role;
         items.retain(|i| i.state == "open" && i.resolvers.contains(&role));
         // The server's order is by time; the simulation's pick must not depend on the random
@@ -1125,58 +1120,73 @@ impl World {
             return Ok(());
         }
         let item = items[self.rng.gen_range(0..items.len())].clone();
-        let body = match (item.kind, self.rng.gen_range(0..3)) {
+        let request = match (item.kind, self.rng.gen_range(0..3)) {
             (ReviewKind::Conflict, 2) => {
                 match merged_values(item.record_type, item.group, &mut self.rng) {
-                    Some(values) => json!({"choice": "merged", "values": values}),
-                    None => json!({"choice": "current"}),
+                    Some(values) => ResolveRequest {
+                        choice: ResolveChoice::Merged,
+                        values: Some(values),
+                    },
+                    None => ResolveRequest {
+                        choice: ResolveChoice::Current,
+                        values: None,
+                    },
                 }
             }
-            (_, 0) => json!({"choice": "current"}),
-            _ => json!({"choice": "incoming"}),
+            (_, 0) => ResolveRequest {
+                choice: ResolveChoice::Current,
+                values: None,
+            },
+            _ => ResolveRequest {
+                choice: ResolveChoice::Incoming,
+                values: None,
+            },
         };
         self.counts.resolutions += 1;
+        // The choice as the wire spells it, so the trace reads as it did.
+        let choice = serde_json::to_value(request.choice).unwrap_or_default();
         let what = format!(
-            "resolves a {} on {} ({}) with {}",
+            "resolves a {} on {} ({}) with {choice}",
             item.kind.as_str(),
             short(item.record_id),
             item.group.map(|g| g.as_str()).unwrap_or("-"),
-            body["choice"]
         );
-        self.call(
-            d,
-            "POST",
-            &format!("/api/v1/review/{}/resolve", item.review_id),
-            Some(body),
-            &what,
-        )
-        .await
+        self.call(d, OfficeCall::Resolve(item.review_id, request), &what)
+            .await
     }
 
     /// An office call beyond sync (reassign, reopen, resolve) through the device's network.
-    async fn call(
-        &mut self,
-        d: usize,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-        what: &str,
-    ) -> Result<(), Failure> {
+    async fn call(&mut self, d: usize, call: OfficeCall, what: &str) -> Result<(), Failure> {
         let client = self.devices[d].client.clone();
         let name = self.devices[d].name.clone();
-        let answer = client.call_api(method, path, body).await;
+        // Only the parts that do not carry the server's random ids go in the trace: an outcome's
+        // status, version and seq (a reassignment has no outcome of its own).
+        let answer = match call {
+            OfficeCall::Reassign(job, request) => client
+                .reassign(RecordType::Job, job, &request)
+                .await
+                .map(|_| None),
+            OfficeCall::Reopen(job, request) => client
+                .reopen(RecordType::Job, job, &request)
+                .await
+                .map(Some),
+            OfficeCall::Resolve(id, request) => {
+                client.resolve(id, &request).await.map(|r| Some(r.outcome))
+            }
+        };
         self.drain_net_trace();
         let shown = match answer {
-            Ok(value) => {
+            Ok(outcome) => {
                 self.counts.office_calls_done += 1;
-                // Only the parts that do not carry the server's random ids go in the trace.
-                let outcome = value.get("outcome").unwrap_or(&value);
-                format!(
-                    "ok (status {} version {} seq {})",
-                    outcome.get("status").and_then(Value::as_str).unwrap_or("-"),
-                    outcome.get("version").and_then(Value::as_i64).unwrap_or(-1),
-                    outcome.get("seq").and_then(Value::as_i64).unwrap_or(-1),
-                )
+                match outcome {
+                    Some(o) => format!(
+                        "ok (status {} version {} seq {})",
+                        o.status.as_str(),
+                        o.version.unwrap_or(-1),
+                        o.seq.unwrap_or(-1),
+                    ),
+                    None => "ok (status - version -1 seq -1)".to_string(),
+                }
             }
             Err(e) => format!("refused: {e}"),
         };
@@ -1536,7 +1546,7 @@ fn update(record_type: RecordType, record_id: RecordId, group: Group, values: Va
 fn merged_values(record_type: RecordType, group: Option<Group>, rng: &mut StdRng) -> Option<Value> {
     match (record_type, group?) {
         (RecordType::Job, Group::Status) => {
-            let states = ["in_progress", "paused", "signed_off"];
+            let states = [State::InProgress, State::Paused, State::SignedOff];
             Some(json!({"state": states[rng.gen_range(0..states.len())]}))
         }
         (RecordType::Job, Group::Work) => {
@@ -1558,4 +1568,11 @@ pub fn short(id: RecordId) -> String {
     s.get(s.len().saturating_sub(8)..)
         .unwrap_or_default()
         .to_string()
+}
+
+/// An office action beyond sync, as the office app makes it.
+enum OfficeCall {
+    Reassign(RecordId, ReassignRequest),
+    Reopen(RecordId, ReopenRequest),
+    Resolve(ReviewId, ResolveRequest),
 }

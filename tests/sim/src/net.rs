@@ -11,19 +11,14 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
 use axum::Router;
 use chrono::{DateTime, Duration as Span, Utc};
-use fieldsync_client::transport::UploadOffset;
+use fieldsync_client::transport::{HttpAnswer, HttpCall};
 use fieldsync_client::{Transport, TransportError};
-use fieldsync_core::wire::{
-    ApiErrorBody, LoginRequest, LoginResponse, PullResponse, PushRequest, PushResponse,
-};
-use fieldsync_core::{Change, Outcome};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use rand::rngs::StdRng;
 use rand::Rng;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 use tower::ServiceExt;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -578,174 +573,28 @@ pub struct SimTransport {
     pub line: usize,
 }
 
-fn json_request(
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Vec<u8>>,
-) -> SimRequest {
-    let mut headers = Vec::new();
-    if let Some(token) = token {
-        headers.push(("authorization", format!("Bearer {token}")));
-    }
-    if body.is_some() {
-        headers.push(("content-type", "application/json".to_string()));
-    }
-    SimRequest {
-        method,
-        path: path.to_string(),
-        headers,
-        body: Bytes::from(body.unwrap_or_default()),
-    }
-}
-
-/// Turns a refusal into its code, sentence and `Retry-After`, as the HTTP transport does.
-fn refusal(reply: &Reply) -> TransportError {
-    let status = reply.status.as_u16();
-    let retry_after = reply
-        .headers
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
-    let body = serde_json::from_slice::<ApiErrorBody>(&reply.body).ok();
-    TransportError::Refused {
-        status,
-        code: body
-            .as_ref()
-            .map(|b| b.code.clone())
-            .unwrap_or_else(|| "http_error".into()),
-        message: body
-            .map(|b| b.message)
-            .unwrap_or_else(|| format!("the server answered {status}")),
-        retry_after,
-    }
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(
-    reply: Result<Reply, TransportError>,
-) -> Result<T, TransportError> {
-    let reply = reply?;
-    if !reply.status.is_success() {
-        return Err(refusal(&reply));
-    }
-    serde_json::from_slice(&reply.body).map_err(|e| TransportError::Decode(e.to_string()))
-}
-
-fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, TransportError> {
-    serde_json::to_vec(value).map_err(|e| TransportError::Decode(e.to_string()))
-}
-
+/// Only bytes cross the simulated network: every call is encoded and every answer decoded by
+/// the client's own protocol code (the typed methods of [`Transport`]), so the simulation
+/// exercises the real decoder.
 #[async_trait]
 impl Transport for SimTransport {
-    async fn login(&self, request: &LoginRequest) -> Result<LoginResponse, TransportError> {
-        let request = json_request(
-            Method::POST,
-            "/api/v1/auth/login",
-            None,
-            Some(encode(request)?),
-        );
-        read_json(self.net.exchange(self.line, request).await)
-    }
-
-    async fn push(&self, token: &str, changes: &[Change]) -> Result<Vec<Outcome>, TransportError> {
-        let body = encode(&PushRequest {
-            changes: changes.to_vec(),
-        })?;
-        let request = json_request(Method::POST, "/api/v1/sync/push", Some(token), Some(body));
-        let answer: PushResponse = read_json(self.net.exchange(self.line, request).await)?;
-        if answer.outcomes.len() != changes.len() {
-            return Err(TransportError::Decode(format!(
-                "{} outcomes for {} changes",
-                answer.outcomes.len(),
-                changes.len()
-            )));
+    async fn exchange(&self, call: HttpCall) -> Result<HttpAnswer, TransportError> {
+        let mut headers = call.headers;
+        if let Some(token) = &call.token {
+            headers.push(("authorization", format!("Bearer {token}")));
         }
-        Ok(answer.outcomes)
-    }
-
-    async fn pull(
-        &self,
-        token: &str,
-        after: i64,
-        limit: i64,
-        outbox_depth: i64,
-        oldest_pending: Option<DateTime<Utc>>,
-    ) -> Result<PullResponse, TransportError> {
-        let mut path =
-            format!("/api/v1/sync/pull?after={after}&limit={limit}&outbox_depth={outbox_depth}");
-        if let Some(oldest) = oldest_pending {
-            path.push_str("&oldest_pending=");
-            path.push_str(&oldest.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-        }
-        let request = json_request(Method::GET, &path, Some(token), None);
-        read_json(self.net.exchange(self.line, request).await)
-    }
-
-    async fn upload_offset(
-        &self,
-        token: &str,
-        sha256: &str,
-    ) -> Result<Option<UploadOffset>, TransportError> {
-        let mut request = json_request(
-            Method::HEAD,
-            &format!("/api/v1/files/{sha256}"),
-            Some(token),
-            None,
-        );
-        request.headers.push(("tus-resumable", "1.0.0".into()));
-        let reply = self.net.exchange(self.line, request).await?;
-        if reply.status == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        if !reply.status.is_success() {
-            return Err(refusal(&reply));
-        }
-        let header = |name: &str| {
-            reply
-                .headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok())
-        };
-        match (header("upload-offset"), header("upload-length")) {
-            (Some(offset), Some(length)) => Ok(Some(UploadOffset { offset, length })),
-            _ => Err(TransportError::Decode(
-                "HEAD without Upload-Offset and Upload-Length".into(),
-            )),
-        }
-    }
-
-    async fn upload(
-        &self,
-        token: &str,
-        sha256: &str,
-        offset: u64,
-        length: u64,
-        bytes: Vec<u8>,
-    ) -> Result<u64, TransportError> {
         let request = SimRequest {
-            method: Method::PATCH,
-            path: format!("/api/v1/files/{sha256}"),
-            headers: vec![
-                ("authorization", format!("Bearer {token}")),
-                ("tus-resumable", "1.0.0".into()),
-                ("content-type", "application/offset+octet-stream".into()),
-                ("upload-offset", offset.to_string()),
-                ("upload-length", length.to_string()),
-            ],
-            body: Bytes::from(bytes),
+            method: call.method,
+            path: call.path,
+            headers,
+            body: Bytes::from(call.body),
         };
         let reply = self.net.exchange(self.line, request).await?;
-        if !reply.status.is_success() {
-            return Err(refusal(&reply));
-        }
-        reply
-            .headers
-            .get("upload-offset")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .ok_or_else(|| TransportError::Decode("PATCH answer without Upload-Offset".into()))
+        Ok(HttpAnswer {
+            status: reply.status.as_u16(),
+            headers: reply.headers,
+            body: reply.body.to_vec(),
+        })
     }
 
     async fn events(&self, _token: &str) -> Result<BoxStream<'static, i64>, TransportError> {
@@ -753,26 +602,5 @@ impl Transport for SimTransport {
         Err(TransportError::Unreachable(
             "no event stream in the simulation".into(),
         ))
-    }
-
-    async fn call(
-        &self,
-        token: &str,
-        method: &str,
-        path: &str,
-        body: Option<serde_json::Value>,
-    ) -> Result<serde_json::Value, TransportError> {
-        let method = match method {
-            "GET" => Method::GET,
-            "POST" => Method::POST,
-            other => {
-                return Err(TransportError::Decode(format!(
-                    "unsupported method {other}"
-                )))
-            }
-        };
-        let body = body.map(|b| encode(&b)).transpose()?;
-        let request = json_request(method, path, Some(token), body);
-        read_json(self.net.exchange(self.line, request).await)
     }
 }

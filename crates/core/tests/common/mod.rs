@@ -9,6 +9,11 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use fieldsync_core::model::GroupState;
+
+/// A state by its wire name, for rows written as the wire writes them.
+pub fn state_named(name: &str) -> fieldsync_core::State {
+    fieldsync_core::State::parse(name).expect("a lifecycle state")
+}
 use fieldsync_core::{
     Author, Change, ChangeId, Group, Op, Owner, RecordId, RecordState, RecordType, Role,
 };
@@ -100,7 +105,7 @@ pub fn job(state: &str) -> RecordState {
         number: Some("J-000248".into()),
         owner: Owner::User("tom".into()),
         owner_epoch: 2,
-        state: state.to_string(),
+        state: state_named(state),
         groups,
         owner_history: BTreeMap::from([(1, Owner::User("ana".into()))]),
     }
@@ -131,7 +136,7 @@ pub fn customer() -> RecordState {
         number: Some("C-000012".into()),
         owner: Owner::Team("office".into()),
         owner_epoch: 1,
-        state: "active".into(),
+        state: fieldsync_core::State::Active,
         groups: BTreeMap::from([
             (Group::Profile, group_state(2, json!({ "name": "Acme" }))),
             (
@@ -150,7 +155,7 @@ pub fn invoice(state: &str) -> RecordState {
         number: Some("INV-000007".into()),
         owner: Owner::Team("finance".into()),
         owner_epoch: 1,
-        state: state.into(),
+        state: state_named(state),
         groups: BTreeMap::from([
             (
                 Group::Totals,
@@ -170,7 +175,7 @@ pub fn note() -> RecordState {
         number: Some("N-000001".into()),
         owner: Owner::User("tom".into()),
         owner_epoch: 1,
-        state: "active".into(),
+        state: fieldsync_core::State::Active,
         groups: BTreeMap::from([(
             Group::Text,
             group_state(
@@ -190,7 +195,7 @@ pub fn part_line() -> RecordState {
         number: Some("PL-000001".into()),
         owner: Owner::User("tom".into()),
         owner_epoch: 1,
-        state: "active".into(),
+        state: fieldsync_core::State::Active,
         groups: BTreeMap::from([(
             Group::Line,
             group_state(

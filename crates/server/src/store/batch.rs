@@ -22,7 +22,7 @@ use fieldsync_core::model::GroupState;
 use fieldsync_core::wire::{ReviewKind, VersionSide};
 use fieldsync_core::{
     judge, Apply, Change, Group, Hold, JobMatch, JudgeInput, Op, Outcome, OutcomeStatus, Owner,
-    Policy, RecordId, RecordState, RecordType, Rejection, ReviewId, Verdict,
+    Policy, RecordId, RecordState, RecordType, Rejection, ReviewId, State, Verdict,
 };
 
 use super::backend::Tx;
@@ -90,7 +90,7 @@ struct Judged<'c> {
 /// What an applied create makes: the judge's [`Apply::Create`] but its duplicate match.
 struct Creation {
     owner: Owner,
-    state: String,
+    state: State,
     groups: BTreeMap<Group, Value>,
     job_id: Option<RecordId>,
 }
@@ -274,7 +274,7 @@ impl<'a> Batch<'a> {
                     number: state.number.clone(),
                     owner: state.owner.to_key(),
                     owner_epoch: state.owner_epoch,
-                    state: state.state.clone(),
+                    state: state.state.as_str().to_string(),
                     job_id: row.job_id.clone(),
                     customer_id: row.customer_id.clone(),
                     site: new.site,
@@ -317,7 +317,7 @@ impl<'a> Batch<'a> {
                         .map(str::to_string)
                 };
                 updates.push(RecordUpdate {
-                    state: Some(state.state.clone()),
+                    state: Some(state.state.as_str().to_string()),
                     site: text("site"),
                     window_start: text("window_start"),
                     updated_at: self.now,
@@ -504,7 +504,7 @@ impl<'a> Batch<'a> {
                     number: row.number,
                     site: row.site.unwrap_or_default(),
                     window_start: row.window_start,
-                    state: row.state,
+                    state: parse(&row.state, "state")?,
                 });
             }
         }
@@ -589,7 +589,7 @@ impl<'a> Batch<'a> {
             number: Some(number.clone()),
             owner: owner.clone(),
             owner_epoch: 1,
-            state: state.clone(),
+            state,
             groups: groups
                 .iter()
                 .map(|(g, v)| {
@@ -612,7 +612,7 @@ impl<'a> Batch<'a> {
             number: Some(number.clone()),
             owner: owner.to_key(),
             owner_epoch: 1,
-            state: state.clone(),
+            state: state.as_str().to_string(),
             job_id: job_id.clone(),
             customer_id: text("customer_id"),
         };
@@ -700,7 +700,7 @@ impl<'a> Batch<'a> {
         group: Group,
         values: Value,
         version: i64,
-        state: Option<String>,
+        state: Option<State>,
     ) -> StoreResult<(Outcome, Option<i64>)> {
         let Judged {
             change,
@@ -726,7 +726,7 @@ impl<'a> Batch<'a> {
             },
         );
         if let Some(state) = &state {
-            record.state = state.clone();
+            record.state = *state;
         }
         self.dirty_groups.insert((record_id.clone(), group));
         self.dirty_records.insert(record_id.clone());
@@ -835,11 +835,8 @@ impl<'a> Batch<'a> {
             now,
         )
         .await?;
-        let contests = hold.kind == ReviewKind::Conflict
-            && group
-                .and_then(|g| self.policy.rule(change.record_type, g))
-                .is_some_and(|r| r.policy == fieldsync_core::PolicyKind::ManualReview);
-        if let (true, Some(g)) = (contests, group) {
+        // Whether the hold marks its group contested is the judge's verdict.
+        if let (true, Some(g)) = (hold.contests, group) {
             if let Some(state) = record.groups.get_mut(&g) {
                 state.contested = true;
                 self.dirty_groups.insert((record_id.clone(), g));

@@ -4,9 +4,9 @@
 //! with the record as it stands inside that transaction, so two pushes can never both see the
 //! same version and both win.
 //!
-//! The logic is written once (`engine.rs`, `batch.rs`, over the rows of `rows.rs`); each
-//! backend (`sqlite.rs`, `postgres.rs`) supplies its SQL and its locks through the traits of
-//! `backend.rs`.
+//! The logic is written once (`engine.rs`, `batch.rs`, `office.rs`, `records.rs`, over the rows
+//! of `rows.rs`); each backend (`sqlite.rs`, `postgres.rs`) supplies its SQL and its locks
+//! through the traits of `backend.rs`.
 
 pub(crate) mod backend;
 mod batch;
@@ -23,14 +23,10 @@ pub use engine::poke_fn;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use fieldsync_core::wire::{
-    Outcome, OwnershipMove, PullResponse, ResolveRequest, ReviewItem, SyncReport,
-};
+use fieldsync_core::wire::{Outcome, PullResponse, ResolveRequest, ReviewItem, SyncReport};
 use fieldsync_core::{
-    Author, Change, DeviceId, ErrorCode, Owner, Policy, RecordId, RecordState, RecordType,
-    ReviewId, Role,
+    Author, Change, DeviceId, ErrorCode, Owner, Policy, RecordId, RecordType, ReviewId, Role,
 };
-use serde::{Deserialize, Serialize};
 
 /// The store's error, converted from `sqlx::Error` at the store boundary.
 #[derive(Debug, thiserror::Error)]
@@ -114,7 +110,7 @@ pub struct DeviceAuth {
     pub author: Author,
 }
 
-pub use fieldsync_core::wire::User;
+pub use fieldsync_core::wire::{DeviceInfo, HistoryEntry, ReassignOutcome, RecordHistory, User};
 
 /// A new user, with the password already hashed.
 #[derive(Debug, Clone)]
@@ -126,58 +122,11 @@ pub struct NewUser {
     pub password_hash: String,
 }
 
-/// A device as `GET /api/v1/devices` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct DeviceInfo {
-    pub device_id: DeviceId,
-    pub name: String,
-    pub user: String,
-    pub display_name: String,
-    pub role: Role,
-    pub team: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub last_seen: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-    /// The outbox depth the device reported at its last pull.
-    pub outbox_depth: Option<i64>,
-    /// The oldest change still in its outbox at its last pull.
-    pub oldest_pending: Option<DateTime<Utc>>,
-    pub last_pull_seq: Option<i64>,
-}
-
 /// What a device tells the server about itself at each pull.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DeviceReport {
     pub outbox_depth: Option<i64>,
     pub oldest_pending: Option<DateTime<Utc>>,
-}
-
-/// One entry of a record's change log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct HistoryEntry {
-    pub seq: i64,
-    pub change_id: fieldsync_core::ChangeId,
-    /// `change`, `resolution`, `reassign` or `reopen`.
-    pub kind: String,
-    pub record_type: RecordType,
-    pub record_id: RecordId,
-    pub group: Option<fieldsync_core::Group>,
-    pub op: fieldsync_core::Op,
-    pub base_version: i64,
-    #[schema(value_type = Object)]
-    pub values: serde_json::Value,
-    pub author: String,
-    pub device_id: Option<DeviceId>,
-    pub device_time: DateTime<Utc>,
-    pub server_time: DateTime<Utc>,
-    pub outcome: Outcome,
-}
-
-/// A record's history with its current state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct RecordHistory {
-    pub record: RecordState,
-    pub entries: Vec<HistoryEntry>,
 }
 
 /// Where a resumable upload stands.
@@ -188,13 +137,6 @@ pub struct FileStatus {
     pub complete: bool,
     /// The user whose device began the upload: only they add bytes to it until it is whole.
     pub created_by: String,
-}
-
-/// A reassignment's result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ReassignOutcome {
-    pub record: RecordState,
-    pub moved: OwnershipMove,
 }
 
 /// One store backend. Every method that writes runs in one transaction.

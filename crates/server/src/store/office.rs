@@ -7,18 +7,26 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use fieldsync_core::judge::{HeldItem, Resolution};
-use fieldsync_core::wire::{OwnershipMove, ResolveChoice, ResolveRequest, ReviewItem, ReviewKind};
+use fieldsync_core::judge::{HeldItem, Rejection, Resolution};
+use fieldsync_core::office::{
+    plan_reassign, plan_reopen, resolve_held_create as held_create_plan, Child, HeldCreate,
+};
+use fieldsync_core::wire::{LogKind, OwnershipMove, ResolveChoice, ResolveRequest, ReviewItem};
 use fieldsync_core::{
     resolve, Author, Change, ChangeId, ErrorCode, Group, Op, Outcome, OutcomeStatus, Owner, Policy,
-    RecordId, RecordState, RecordType, ReviewId, Role,
+    RecordId, RecordState, RecordType, ReviewId, Role, State,
 };
 
 use super::backend::{Backend, Tx};
 use super::batch::Batch;
 use super::records::{load_record, lock_with_job, LogRow};
-use super::rows::{GroupWrite, NewMove, RecordRow, RecordUpdate};
+use super::rows::{parse, GroupWrite, NewMove, RecordRow, RecordUpdate};
 use super::{DeviceAuth, ReassignOutcome, StoreError, StoreResult};
+
+/// The core's refusal, as the store's.
+fn refused(r: Rejection) -> StoreError {
+    StoreError::Refused(r.code, r.message)
+}
 
 pub(crate) async fn resolve_once<B: Backend>(
     backend: &B,
@@ -98,21 +106,7 @@ pub(crate) async fn resolve_once<B: Backend>(
         request.choice,
         request.values.as_ref(),
     )
-    .map_err(|r| StoreError::Refused(r.code, r.message))?;
-    // An ownership-moved edit applied now must still respect a lock that came since.
-    if item.kind == ReviewKind::OwnershipMoved && request.choice == ResolveChoice::Incoming {
-        if let Some(rule) = item.group.and_then(|g| policy.rule(record.record_type, g)) {
-            if rule.locked_in.contains(&record.state) {
-                return Err(StoreError::Refused(
-                    ErrorCode::RecordLocked,
-                    format!(
-                        "the record is {} now; reopen it before applying this edit",
-                        record.state
-                    ),
-                ));
-            }
-        }
-    }
+    .map_err(refused)?;
     let choice = match request.choice {
         ResolveChoice::Current => "current",
         ResolveChoice::Incoming => "incoming",
@@ -125,26 +119,16 @@ pub(crate) async fn resolve_once<B: Backend>(
             version,
             state,
         } => {
-            write_group(
-                &mut tx,
-                &record,
-                group,
-                &values,
-                version,
-                state.as_deref(),
-                now,
-            )
-            .await?;
-            let new_state = state.unwrap_or_else(|| record.state.clone());
+            write_group(&mut tx, &record, group, &values, version, state, now).await?;
             log_server_change(
                 &mut tx,
-                "resolution",
+                LogKind::Resolution,
                 &record,
                 &record_row,
                 Some(group),
                 &values,
                 version,
-                &new_state,
+                state.unwrap_or(record.state),
                 device,
                 now,
             )
@@ -165,13 +149,13 @@ pub(crate) async fn resolve_once<B: Backend>(
                 .unwrap_or_else(|| serde_json::json!({}));
             log_server_change(
                 &mut tx,
-                "resolution",
+                LogKind::Resolution,
                 &record,
                 &record_row,
                 group,
                 &values,
                 version,
-                &record.state,
+                record.state,
                 device,
                 now,
             )
@@ -208,12 +192,8 @@ async fn resolve_held_create<T: Tx>(
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> StoreResult<Outcome> {
-    match request.choice {
-        ResolveChoice::Merged => Err(StoreError::Refused(
-            ErrorCode::BadRequest,
-            "a held new item is kept or left out; a merged value is for conflicts".into(),
-        )),
-        ResolveChoice::Current => Ok(Outcome {
+    match held_create_plan(request.choice).map_err(refused)? {
+        HeldCreate::LeaveOut => Ok(Outcome {
             change_id: change.change_id,
             status: OutcomeStatus::Applied,
             version: None,
@@ -225,7 +205,7 @@ async fn resolve_held_create<T: Tx>(
             flags: Vec::new(),
             replayed: false,
         }),
-        ResolveChoice::Incoming => {
+        HeldCreate::Admit => {
             // Judged as the author's create from an office role: a role that sees every job,
             // so the scope check (which held it) does not apply, while creators, locks and
             // files still do. A fresh change id: the held one keeps its held outcome.
@@ -269,22 +249,12 @@ async fn resolve_held_create<T: Tx>(
     }
 }
 
-/// The job a reassign or reopen acts on: not found, or not a job (`verb`: what only jobs are).
-async fn load_job<T: Tx>(
-    tx: &mut T,
-    id: &str,
-    verb: &str,
-) -> StoreResult<(RecordState, RecordRow)> {
-    let (record, row) = load_record(tx, id)
+/// The record a reassign or reopen acts on; whether it may (a job, in a state that allows it) is
+/// the core's plan to say.
+async fn load_job<T: Tx>(tx: &mut T, id: &str) -> StoreResult<(RecordState, RecordRow)> {
+    load_record(tx, id)
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("no job {id}")))?;
-    if record.record_type != RecordType::Job {
-        return Err(StoreError::Refused(
-            ErrorCode::BadRequest,
-            format!("only jobs are {verb}; this is a {}", record.record_type),
-        ));
-    }
-    Ok((record, row))
+        .ok_or_else(|| StoreError::NotFound(format!("no job {id}")))
 }
 
 pub(crate) async fn reassign_once<B: Backend>(
@@ -299,65 +269,37 @@ pub(crate) async fn reassign_once<B: Backend>(
     // The job's lock also holds its part lines and inspections still: every write to a record
     // that hangs off a job locks the job with it.
     lock_with_job(&mut tx, &id).await?;
-    let (record, _) = load_job(&mut tx, &id, "reassigned").await?;
-    if matches!(record.state.as_str(), "closed" | "voided" | "archived") {
-        return Err(StoreError::Refused(
-            ErrorCode::RecordLocked,
-            format!(
-                "{} is {}; reopen it before reassigning",
-                record.number.clone().unwrap_or_default(),
-                record.state
-            ),
-        ));
-    }
-    if &record.owner == to {
-        return Err(StoreError::Refused(
-            ErrorCode::BadRequest,
-            format!(
-                "{} already belongs to {to}",
-                record.number.clone().unwrap_or_default()
-            ),
-        ));
-    }
-    if let Owner::User(name) = to {
-        if !tx.user_exists(name).await? {
-            return Err(StoreError::Refused(
-                ErrorCode::BadRequest,
-                format!("there is no user named {name}"),
-            ));
-        }
-    }
-    let epoch = record.owner_epoch + 1;
-    let from = record.owner.clone();
-    // Part lines and inspections belong to the job's owner, so they move with it. Remembering
-    // who owned each under the epoch that ends here lets an edit its old owner made offline be
-    // recognised (held) rather than refused as a stranger's.
-    let mut moved_ids = vec![id.clone()];
+    let (record, _) = load_job(&mut tx, &id).await?;
+    let mut children = Vec::new();
     for child in tx.children(&id).await? {
-        let follows = RecordType::parse(&child.record_type)
-            .is_some_and(|t| matches!(t, RecordType::PartLine | RecordType::Inspection));
-        if follows && child.owner == from.to_key() {
-            moved_ids.push(child.record_id);
-        }
+        let (Some(record_type), Some(owner)) = (
+            RecordType::parse(&child.record_type),
+            Owner::from_key(&child.owner),
+        ) else {
+            continue;
+        };
+        children.push(Child {
+            record_id: parse(&child.record_id, "record id")?,
+            record_type,
+            owner,
+        });
     }
-    tx.move_owner(&moved_ids, &to.to_key(), now).await?;
-    let schedule = record
-        .group(Group::Schedule)
-        .map(|g| (g.version, g.values.clone()))
-        .unwrap_or((0, Value::Null));
-    let mut values = schedule.1.as_object().cloned().unwrap_or_default();
-    let assignee = match to {
-        Owner::User(name) => Value::String(name.clone()),
-        Owner::Team(_) => Value::Null,
+    let to_exists = match to {
+        Owner::User(name) => tx.user_exists(name).await?,
+        Owner::Team(_) => true,
     };
-    values.insert("assignee".into(), assignee);
-    let values = Value::Object(values);
-    let version = schedule.0 + 1;
+    let plan = plan_reassign(&record, &children, to, to_exists, &device.author).map_err(refused)?;
+    let (epoch, from) = (plan.owner_epoch, plan.from.clone());
+    let moved_ids: Vec<String> = std::iter::once(id.clone())
+        .chain(plan.moves_with_job.iter().map(RecordId::to_string))
+        .collect();
+    tx.move_owner(&moved_ids, &to.to_key(), now).await?;
+    let (values, version) = (&plan.schedule.values, plan.schedule.version);
     write_group(
         &mut tx,
         &record,
         Group::Schedule,
-        &values,
+        values,
         version,
         None,
         now,
@@ -368,13 +310,13 @@ pub(crate) async fn reassign_once<B: Backend>(
         .ok_or_else(|| StoreError::NotFound(format!("no job {record_id}")))?;
     let outcome = log_server_change(
         &mut tx,
-        "reassign",
+        LogKind::Reassign,
         &updated,
         &updated_row,
         Some(Group::Schedule),
-        &values,
+        values,
         version,
-        &updated.state,
+        updated.state,
         device,
         now,
     )
@@ -407,13 +349,13 @@ pub(crate) async fn reassign_once<B: Backend>(
             .unwrap_or((1, Value::Object(Default::default())));
         log_server_change(
             &mut tx,
-            "reassign",
+            LogKind::Reassign,
             &state,
             &row,
             Some(group),
             &values,
             version,
-            &state.state,
+            state.state,
             device,
             now,
         )
@@ -447,63 +389,28 @@ pub(crate) async fn reopen_once<B: Backend>(
     let mut tx = backend.write().await?;
     let id = record_id.to_string();
     lock_with_job(&mut tx, &id).await?;
-    let (record, row) = load_job(&mut tx, &id, "reopened").await?;
-    if !matches!(record.state.as_str(), "closed" | "signed_off") {
-        return Err(StoreError::Refused(
-            ErrorCode::InvalidTransition,
-            format!(
-                "{} is {}; only a signed-off or closed job is reopened",
-                record.number.clone().unwrap_or_default(),
-                record.state
-            ),
-        ));
-    }
-    let status = record
-        .group(Group::Status)
-        .map(|g| (g.version, g.values.clone()))
-        .unwrap_or((0, Value::Null));
-    let mut values = status.1.as_object().cloned().unwrap_or_default();
-    // The earlier visit's signature, work and times stay: copied into the visit list, and
-    // left in their groups until the new visit writes its own.
-    let mut visits = values
-        .get("visits")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    visits.push(serde_json::json!({
-        "state": record.state,
-        "signature": record.group(Group::Signature).map(|g| g.values.clone()),
-        "work": record.group(Group::Work).map(|g| g.values.clone()),
-        "reopened_at": now,
-        "reopened_by": device.author.user,
-        "reason": reason,
-    }));
-    values.insert("visit".into(), Value::from(visits.len() as i64 + 1));
-    values.insert("visits".into(), Value::Array(visits));
-    values.insert("previous_state".into(), Value::String(record.state.clone()));
-    values.insert("state".into(), Value::String("reopened".into()));
-    values.remove("reason");
-    let values = Value::Object(values);
-    let version = status.0 + 1;
+    let (record, row) = load_job(&mut tx, &id).await?;
+    let plan = plan_reopen(&record, &device.author, reason, now).map_err(refused)?;
+    let (values, version) = (&plan.status.values, plan.status.version);
     write_group(
         &mut tx,
         &record,
         Group::Status,
-        &values,
+        values,
         version,
-        Some("reopened"),
+        Some(plan.state),
         now,
     )
     .await?;
     let outcome = log_server_change(
         &mut tx,
-        "reopen",
+        LogKind::Reopen,
         &record,
         &row,
         Some(Group::Status),
-        &values,
+        values,
         version,
-        "reopened",
+        plan.state,
         device,
         now,
     )
@@ -521,7 +428,7 @@ async fn write_group<T: Tx>(
     group: Group,
     values: &Value,
     version: i64,
-    state: Option<&str>,
+    state: Option<State>,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
     let record_id = record.record_id.to_string();
@@ -540,7 +447,7 @@ async fn write_group<T: Tx>(
     };
     tx.update_records(&[RecordUpdate {
         record_id,
-        state: state.map(str::to_string),
+        state: state.map(|s| s.as_str().to_string()),
         site: text("site"),
         window_start: text("window_start"),
         updated_at: now,
@@ -552,13 +459,13 @@ async fn write_group<T: Tx>(
 #[allow(clippy::too_many_arguments)]
 async fn log_server_change<T: Tx>(
     tx: &mut T,
-    kind: &'static str,
+    kind: LogKind,
     record: &RecordState,
     row: &RecordRow,
     group: Option<Group>,
     values: &Value,
     version: i64,
-    state: &str,
+    state: State,
     device: &DeviceAuth,
     now: DateTime<Utc>,
 ) -> StoreResult<Outcome> {
@@ -576,9 +483,9 @@ async fn log_server_change<T: Tx>(
         flags: Vec::new(),
         replayed: false,
     };
-    let entry = LogRow::server(kind, change_id, record, row, device, now)
+    let entry = LogRow::server(kind.as_str(), change_id, record, row, device, now)
         .update(group, values, version)
-        .state(state)
+        .state(state.as_str())
         .new_change(seq, &outcome)?;
     tx.insert_changes(&[entry]).await?;
     tx.announce(seq).await?;

@@ -52,7 +52,7 @@ pub(crate) async fn load_record<T: Tx>(
         number: row.number.clone(),
         owner: owner_of(&row.owner)?,
         owner_epoch: row.owner_epoch,
-        state: row.state.clone(),
+        state: parse(&row.state, "state")?,
         groups: group_map,
         owner_history,
     };
@@ -173,7 +173,7 @@ impl<'a> LogRow<'a> {
     /// In the record as it stands: its owner, its state, and the job whose scope it is in.
     pub fn on(mut self, record: &RecordState, row: &RecordRow) -> Self {
         self.owner = record.owner.to_key();
-        self.state = record.state.clone();
+        self.state = record.state.as_str().to_string();
         self.scope_job = scope_of(record, row);
         self
     }

@@ -8,7 +8,7 @@ use sqlx::FromRow;
 use std::str::FromStr;
 
 use fieldsync_core::report::{LoggedChange, LoggedReview};
-use fieldsync_core::wire::{PulledChange, ReviewItem, ReviewKind, VersionSide};
+use fieldsync_core::wire::{LogKind, PulledChange, ReviewItem, ReviewKind, VersionSide};
 use fieldsync_core::{Group, Op, Outcome, OutcomeStatus, Owner, Policy, RecordType, Role};
 
 use super::{HistoryEntry, StoreError, StoreResult, User};
@@ -118,7 +118,7 @@ impl ChangeRow {
                 .transpose()?,
             server_time: self.server_time,
             owner: owner_of(&self.owner)?,
-            state: self.state.clone(),
+            state: parse(&self.state, "state")?,
         })
     }
 
@@ -127,7 +127,8 @@ impl ChangeRow {
         Ok(HistoryEntry {
             seq: self.seq,
             change_id: pulled.change_id,
-            kind: self.kind.clone(),
+            kind: LogKind::parse(&self.kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("bad log kind {}", self.kind)))?,
             record_type: pulled.record_type,
             record_id: pulled.record_id,
             group: pulled.group,

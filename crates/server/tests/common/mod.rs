@@ -12,8 +12,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use fieldsync_core::wire::{
     ApiErrorBody, Outcome, OutcomeStatus, PullResponse, PushRequest, PushResponse, ReviewItem,
 };
+use fieldsync_core::wire::{LoginResponse, ResolveResponse};
 use fieldsync_core::{Change, ChangeId, DeviceId, Group, Op, Policy, RecordId, RecordType, Role};
-use fieldsync_server::api::{LoginResponse, ResolveResponse};
 use fieldsync_server::auth::hash_password;
 use fieldsync_server::store::{NewUser, RecordHistory, Store};
 use fieldsync_server::{AppState, Clock, Limits, PgOptions, PgStore, SqliteStore};

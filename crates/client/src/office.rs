@@ -1,0 +1,94 @@
+//! The API beyond sync, as this device: the office's review inbox, resolve, reassign, reopen,
+//! a record's history, the devices, the sync review and the policy in force. Each is a typed
+//! call of [`Transport`](crate::Transport) with the types of `core::wire`; a call that finds
+//! the server unreachable marks the device unreachable, as a sync round would, so no screen
+//! says "Synced" while nothing answers.
+
+use fieldsync_core::wire::{
+    DeviceInfo, PolicyResponse, ReassignOutcome, ReassignRequest, RecordHistory, ReopenRequest,
+    ReportParams, ResolveRequest, ResolveResponse, ReviewItem, ReviewParams, SyncReport,
+};
+use fieldsync_core::{Outcome, RecordId, RecordType, ReviewId};
+
+use crate::client::SyncClient;
+use crate::transport::TransportError;
+use crate::ClientResult;
+
+impl SyncClient {
+    /// Runs one office call and remembers whether the server answered at all.
+    fn answered<T>(&self, answer: Result<T, TransportError>) -> ClientResult<T> {
+        self.note_unreachable(&answer);
+        Ok(answer?)
+    }
+
+    /// The review inbox for this user's roles (open items; `all` for resolved ones too).
+    pub async fn review(&self, params: &ReviewParams) -> ClientResult<Vec<ReviewItem>> {
+        let token = self.token()?;
+        self.answered(self.transport().review(&token, params).await)
+    }
+
+    pub async fn resolve(
+        &self,
+        review_id: ReviewId,
+        request: &ResolveRequest,
+    ) -> ClientResult<ResolveResponse> {
+        let token = self.token()?;
+        self.answered(self.transport().resolve(&token, review_id, request).await)
+    }
+
+    pub async fn reassign(
+        &self,
+        record_type: RecordType,
+        record_id: RecordId,
+        request: &ReassignRequest,
+    ) -> ClientResult<ReassignOutcome> {
+        let token = self.token()?;
+        self.answered(
+            self.transport()
+                .reassign(&token, record_type, record_id, request)
+                .await,
+        )
+    }
+
+    pub async fn reopen(
+        &self,
+        record_type: RecordType,
+        record_id: RecordId,
+        request: &ReopenRequest,
+    ) -> ClientResult<Outcome> {
+        let token = self.token()?;
+        self.answered(
+            self.transport()
+                .reopen(&token, record_type, record_id, request)
+                .await,
+        )
+    }
+
+    pub async fn history(
+        &self,
+        record_type: RecordType,
+        record_id: RecordId,
+    ) -> ClientResult<RecordHistory> {
+        let token = self.token()?;
+        self.answered(
+            self.transport()
+                .history(&token, record_type, record_id)
+                .await,
+        )
+    }
+
+    pub async fn devices(&self) -> ClientResult<Vec<DeviceInfo>> {
+        let token = self.token()?;
+        self.answered(self.transport().devices(&token).await)
+    }
+
+    pub async fn sync_review(&self, params: &ReportParams) -> ClientResult<SyncReport> {
+        let token = self.token()?;
+        self.answered(self.transport().report(&token, params).await)
+    }
+
+    pub async fn policy_in_force(&self) -> ClientResult<PolicyResponse> {
+        let token = self.token()?;
+        self.answered(self.transport().policy(&token).await)
+    }
+}

@@ -1,0 +1,62 @@
+//! The OpenAPI document names only types of the one wire contract: every schema it lists is a
+//! type defined in `core` (`core::wire`, or the model, policy, ids, errors and lifecycle it
+//! uses), never one the server defines for itself, so the server, the client, the app and the
+//! simulation cannot each grow a copy of a body.
+
+use fieldsync_server::api::ApiDoc;
+use utoipa::OpenApi;
+
+/// Where `core` defines its public types.
+const CORE_SOURCES: [&str; 8] = [
+    include_str!("../../core/src/wire.rs"),
+    include_str!("../../core/src/model.rs"),
+    include_str!("../../core/src/policy.rs"),
+    include_str!("../../core/src/ids.rs"),
+    include_str!("../../core/src/error.rs"),
+    include_str!("../../core/src/lifecycle.rs"),
+    include_str!("../../core/src/report.rs"),
+    include_str!("../../core/src/judge.rs"),
+];
+
+fn defined_in_core(name: &str) -> bool {
+    CORE_SOURCES.iter().any(|src| {
+        src.lines().any(|line| {
+            let line = line.trim_start();
+            [
+                format!("pub struct {name} "),
+                format!("pub struct {name}("),
+                format!("pub struct {name}<"),
+                format!("pub enum {name} "),
+            ]
+            .iter()
+            .any(|p| line.starts_with(p.as_str()))
+        })
+    })
+}
+
+#[test]
+fn every_schema_is_a_type_of_core() {
+    let doc = ApiDoc::openapi();
+    let schemas: Vec<String> = doc
+        .components
+        .as_ref()
+        .map(|c| c.schemas.keys().cloned().collect())
+        .unwrap_or_default();
+    assert!(
+        schemas.len() > 10,
+        "the document lists its schemas: {schemas:?}"
+    );
+    let strangers: Vec<&String> = schemas.iter().filter(|s| !defined_in_core(s)).collect();
+    assert!(
+        strangers.is_empty(),
+        "schemas of the OpenAPI document that are not types of core: {strangers:?}"
+    );
+}
+
+#[test]
+fn the_check_tells_a_core_type_from_another() {
+    assert!(defined_in_core("Change"));
+    assert!(defined_in_core("ReassignRequest"));
+    assert!(defined_in_core("State"));
+    assert!(!defined_in_core("AppState"));
+}
