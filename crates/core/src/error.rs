@@ -165,3 +165,19 @@ mod tests {
         assert!(ALL.iter().all(|c| c.is_transient() != c.is_permanent()));
     }
 }
+
+/// Why a change is refused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl Rejection {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Rejection {
+        Rejection {
+            code,
+            message: message.into(),
+        }
+    }
+}

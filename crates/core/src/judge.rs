@@ -10,12 +10,14 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 use crate::error::ErrorCode;
+pub use crate::error::Rejection;
 use crate::ids::RecordId;
-use crate::lifecycle::{status_move, State};
+use crate::lifecycle::status_move;
 use crate::model::{
     check_values, merge_values, Author, Group, Owner, RecordState, RecordType, Role,
 };
 use crate::policy::{OwnerRule, Policy, PolicyKind};
+use crate::state::State;
 use crate::wire::{Change, Op, ResolveChoice, ReviewKind};
 
 /// An open job the store found for the same customer, for the possible-duplicate check.
@@ -77,22 +79,6 @@ pub struct Hold {
     /// group meanwhile. Other holds (an edit of an append-only item, an ownership-moved edit, a
     /// void that met an update) wait in the inbox without stopping the group.
     pub contests: bool,
-}
-
-/// Why a change is refused.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rejection {
-    pub code: ErrorCode,
-    pub message: String,
-}
-
-impl Rejection {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Rejection {
-        Rejection {
-            code,
-            message: message.into(),
-        }
-    }
 }
 
 /// The judge's decision on one change.

@@ -11,6 +11,7 @@ pub mod model;
 pub mod office;
 pub mod policy;
 pub mod report;
+pub mod state;
 pub mod wire;
 
 pub use error::ErrorCode;
@@ -18,7 +19,7 @@ pub use ids::{ChangeId, DeviceId, RecordId, ReviewId};
 pub use judge::{
     judge, resolve, Apply, HeldItem, Hold, JobMatch, JudgeInput, Rejection, Resolution, Verdict,
 };
-pub use lifecycle::State;
 pub use model::{Author, Group, Owner, RecordState, RecordType, Role};
 pub use policy::{GroupRule, Policy, PolicyError, PolicyKind};
+pub use state::State;
 pub use wire::{Change, Op, Outcome, OutcomeStatus, ReviewKind};

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::ids::RecordId;
-use crate::lifecycle::State;
+use crate::state::State;
 
 /// The kinds of record Fieldsync keeps.
 #[derive(
@@ -517,4 +517,35 @@ pub fn may_list_devices(role: Role) -> bool {
 /// office roles see it and a technician does not.
 pub fn may_see_sync_review(role: Role) -> bool {
     role != Role::Technician
+}
+
+/// The kinds of item in the review inbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewKind {
+    Conflict,
+    OwnershipMoved,
+    PossibleDuplicate,
+    VoidVsUpdate,
+}
+
+impl ReviewKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ReviewKind::Conflict => "conflict",
+            ReviewKind::OwnershipMoved => "ownership_moved",
+            ReviewKind::PossibleDuplicate => "possible_duplicate",
+            ReviewKind::VoidVsUpdate => "void_vs_update",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ReviewKind> {
+        match s {
+            "conflict" => Some(ReviewKind::Conflict),
+            "ownership_moved" => Some(ReviewKind::OwnershipMoved),
+            "possible_duplicate" => Some(ReviewKind::PossibleDuplicate),
+            "void_vs_update" => Some(ReviewKind::VoidVsUpdate),
+            _ => None,
+        }
+    }
 }

@@ -6,11 +6,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::error::ErrorCode;
+use crate::error::{ErrorCode, Rejection};
 use crate::ids::RecordId;
-use crate::judge::Rejection;
-use crate::lifecycle::State;
 use crate::model::{may_reassign, may_reopen, Author, Group, Owner, RecordState, RecordType};
+use crate::state::State;
 use crate::wire::ResolveChoice;
 
 /// A new version of one field group, as a plan writes it.

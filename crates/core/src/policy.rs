@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use toml_edit::{ImDocument, Item, Table};
 
-use crate::lifecycle::{State, JOB_STATES};
+use crate::model::ReviewKind;
 use crate::model::{Group, Owner, RecordType, Role};
-use crate::wire::ReviewKind;
+use crate::state::{State, JOB_STATES};
 
 /// The policy file that ships with Fieldsync: every row of DESIGN.md's table.
 pub const DEFAULT_POLICY: &str = include_str!("../../../policy/default.toml");

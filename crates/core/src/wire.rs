@@ -6,9 +6,9 @@ use serde_json::Value;
 
 use crate::error::ErrorCode;
 use crate::ids::{ChangeId, DeviceId, RecordId, ReviewId};
-use crate::lifecycle::State;
 use crate::model::{Group, Owner, RecordState, RecordType, Role};
 use crate::policy::Policy;
+use crate::state::State;
 
 /// What a change does to its record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -167,36 +167,7 @@ pub struct OwnershipMove {
     pub at: DateTime<Utc>,
 }
 
-/// The kinds of item in the review inbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ReviewKind {
-    Conflict,
-    OwnershipMoved,
-    PossibleDuplicate,
-    VoidVsUpdate,
-}
-
-impl ReviewKind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            ReviewKind::Conflict => "conflict",
-            ReviewKind::OwnershipMoved => "ownership_moved",
-            ReviewKind::PossibleDuplicate => "possible_duplicate",
-            ReviewKind::VoidVsUpdate => "void_vs_update",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ReviewKind> {
-        match s {
-            "conflict" => Some(ReviewKind::Conflict),
-            "ownership_moved" => Some(ReviewKind::OwnershipMoved),
-            "possible_duplicate" => Some(ReviewKind::PossibleDuplicate),
-            "void_vs_update" => Some(ReviewKind::VoidVsUpdate),
-            _ => None,
-        }
-    }
-}
+pub use crate::model::ReviewKind;
 
 /// One version of a contested group: its values and who wrote them, when, from which device.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

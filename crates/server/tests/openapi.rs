@@ -7,7 +7,8 @@ use fieldsync_server::api::ApiDoc;
 use utoipa::OpenApi;
 
 /// Where `core` defines its public types.
-const CORE_SOURCES: [&str; 8] = [
+const CORE_SOURCES: [&str; 9] = [
+    include_str!("../../core/src/state.rs"),
     include_str!("../../core/src/wire.rs"),
     include_str!("../../core/src/model.rs"),
     include_str!("../../core/src/policy.rs"),
