@@ -52,27 +52,27 @@ export function App() {
       <header>
         <span className="brand">Fieldsync</span>
         <nav>
-          <button className={view === "board" ? "active" : "secondary"} onClick={() => setView("board")}>
+          <button className={view === "board" ? "current" : "secondary"} aria-current={view === "board" ? "page" : undefined} onClick={() => setView("board")}>
             Board
           </button>
-          <button className={view === "inbox" ? "active" : "secondary"} onClick={() => setView("inbox")}>
+          <button className={view === "inbox" ? "current" : "secondary"} aria-current={view === "inbox" ? "page" : undefined} onClick={() => setView("inbox")}>
             Review inbox
           </button>
           {session.can.edit_customers && (
-            <button className={view === "customers" ? "active" : "secondary"} onClick={() => setView("customers")}>
+            <button className={view === "customers" ? "current" : "secondary"} aria-current={view === "customers" ? "page" : undefined} onClick={() => setView("customers")}>
               Customers
             </button>
           )}
           {session.can.finance && (
-            <button className={view === "invoices" ? "active" : "secondary"} onClick={() => setView("invoices")}>
+            <button className={view === "invoices" ? "current" : "secondary"} aria-current={view === "invoices" ? "page" : undefined} onClick={() => setView("invoices")}>
               Invoices
             </button>
           )}
-          <button className={view === "rules" ? "active" : "secondary"} onClick={() => setView("rules")}>
+          <button className={view === "rules" ? "current" : "secondary"} aria-current={view === "rules" ? "page" : undefined} onClick={() => setView("rules")}>
             Sync rules
           </button>
           {session.can.sync_review && (
-            <button className={view === "report" ? "active" : "secondary"} onClick={() => setView("report")}>
+            <button className={view === "report" ? "current" : "secondary"} aria-current={view === "report" ? "page" : undefined} onClick={() => setView("report")}>
               Sync review
             </button>
           )}

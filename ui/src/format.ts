@@ -1,7 +1,7 @@
 // The UI's own logic, apart from React so its unit tests (vitest) run without a browser:
 // how times, values and names read, and which fields of a form changed.
 
-/** "in_progress" reads "in progress". */
+/** "possible_duplicate" reads "possible duplicate". */
 export const pretty = (s: string) => s.replace(/_/g, " ");
 
 /** How long ago, in words: "just now", "12 min ago", "3 h ago", or the date. */

@@ -5,7 +5,7 @@
 //! policy.
 
 use chrono::SecondsFormat;
-use fieldsync_client::NewChange;
+use fieldsync_client::{NewChange, OutboxState};
 use fieldsync_core::lifecycle::{self, State};
 use fieldsync_core::wire::{LogKind, RecordHistory, ReopenRequest};
 use fieldsync_core::{Group, Op, OutcomeStatus, RecordId, RecordType};
@@ -17,6 +17,23 @@ use crate::ids::parse_id;
 use crate::views::{text, GroupView, JobCard, SaveResult};
 use crate::{App, AppError};
 
+/// What an entry of a job's timeline was: a word of the timeline, not a lifecycle state (its
+/// `Voided` is the void that was logged, whatever state the record is in now).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum TimelineKind {
+    Created,
+    Applied,
+    Held,
+    Rejected,
+    Pending,
+    Resolved,
+    Reassigned,
+    Reopened,
+    Voided,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct TimelineEntry {
@@ -24,8 +41,7 @@ pub struct TimelineEntry {
     pub at: String,
     pub who: String,
     pub device: Option<String>,
-    /// `created`, `applied`, `held`, `rejected`, `resolved`, `reassigned`, `reopened`, `voided`.
-    pub kind: String,
+    pub kind: TimelineKind,
     pub group: Option<String>,
     pub text: String,
 }
@@ -117,9 +133,11 @@ impl App {
                 at: row.saved_at.to_rfc3339(),
                 who: me.clone(),
                 device: Some("this device".into()),
-                kind: match row.state.as_str() {
-                    "synced" => "applied".into(),
-                    other => other.into(),
+                kind: match row.state {
+                    OutboxState::Synced => TimelineKind::Applied,
+                    OutboxState::Pending => TimelineKind::Pending,
+                    OutboxState::Held => TimelineKind::Held,
+                    OutboxState::Rejected => TimelineKind::Rejected,
                 },
                 group: row.change.group.map(|g| g.as_str().into()),
                 text: format!(
@@ -190,26 +208,28 @@ fn timeline_from_server(history: &RecordHistory) -> Vec<TimelineEntry> {
         .map(|e| {
             let (op, group, values) = (e.op, e.group, &e.values);
             let kind = match (e.kind, e.outcome.status, op) {
-                (LogKind::Resolution, _, _) => "resolved",
-                (LogKind::Reassign, _, _) => "reassigned",
-                (LogKind::Reopen, _, _) => "reopened",
-                (_, OutcomeStatus::Held, _) => "held",
-                (_, OutcomeStatus::Rejected, _) => "rejected",
-                (_, _, Op::Create) => "created",
-                (_, _, Op::Void) => "voided",
-                _ => "applied",
+                (LogKind::Resolution, _, _) => TimelineKind::Resolved,
+                (LogKind::Reassign, _, _) => TimelineKind::Reassigned,
+                (LogKind::Reopen, _, _) => TimelineKind::Reopened,
+                (_, OutcomeStatus::Held, _) => TimelineKind::Held,
+                (_, OutcomeStatus::Rejected, _) => TimelineKind::Rejected,
+                (_, _, Op::Create) => TimelineKind::Created,
+                (_, _, Op::Void) => TimelineKind::Voided,
+                _ => TimelineKind::Applied,
             };
             let mut line = match kind {
-                "reassigned" => format!(
+                TimelineKind::Reassigned => format!(
                     "reassigned to {}",
                     text(values, "assignee").unwrap_or_else(|| "a team".into())
                 ),
-                "reopened" => "reopened for a new visit".into(),
-                "resolved" => format!("review resolved: {}", describe(&op, group, values)),
+                TimelineKind::Reopened => "reopened for a new visit".into(),
+                TimelineKind::Resolved => {
+                    format!("review resolved: {}", describe(&op, group, values))
+                }
                 _ => describe(&op, group, values),
             };
             if let Some(message) = &e.outcome.message {
-                if kind == "held" || kind == "rejected" {
+                if matches!(kind, TimelineKind::Held | TimelineKind::Rejected) {
                     line = format!("{line}: {message}");
                 }
             }
@@ -218,7 +238,7 @@ fn timeline_from_server(history: &RecordHistory) -> Vec<TimelineEntry> {
                 at: e.server_time.to_rfc3339_opts(SecondsFormat::Millis, true),
                 who: e.author.clone(),
                 device: e.device_id.map(|d| d.to_string()),
-                kind: kind.into(),
+                kind,
                 group: group.map(|g| g.as_str().into()),
                 text: line,
             }

@@ -1,8 +1,9 @@
 //! The session: signing in and out, what this person may do, the sync banner and "Sync now".
 //! It leans on `devices` (the device list is read at sign-in and at each "Sync now").
 
+use fieldsync_core::lifecycle::JOB_STATES;
 use fieldsync_core::model::{may_list_devices, may_reassign, may_reopen, may_see_sync_review};
-use fieldsync_core::Role;
+use fieldsync_core::{Role, State};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -17,6 +18,8 @@ pub struct SessionInfo {
     pub role: String,
     pub team: Option<String>,
     pub can: Permissions,
+    /// A job's states in lifecycle order, for the board's filter.
+    pub job_states: Vec<State>,
 }
 
 /// The sync banner: plain words, the next sync time, and how much waits.
@@ -54,6 +57,7 @@ impl App {
             display_name: u.display_name,
             role: u.role.as_str().to_string(),
             team: u.team,
+            job_states: JOB_STATES.to_vec(),
         })
     }
 

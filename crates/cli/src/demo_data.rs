@@ -5,7 +5,7 @@
 
 use anyhow::{Context, Result};
 use chrono::{Duration, Utc};
-use fieldsync_core::{Group, Op, Policy, RecordId, RecordType, Role};
+use fieldsync_core::{Group, Op, Policy, RecordId, RecordType, Role, State};
 use fieldsync_server::auth::hash_password;
 use fieldsync_server::store::{NewUser, Store};
 use fieldsync_server::{AppState, Limits, SqliteStore, SystemClock};
@@ -88,7 +88,7 @@ async fn new_job(
     })
 }
 
-async fn move_to(who: &Session, job: &mut Job, state: &str) -> Result<()> {
+async fn move_to(who: &Session, job: &mut Job, state: State) -> Result<()> {
     let outcome = who
         .apply(change(
             RecordType::Job,
@@ -125,7 +125,7 @@ async fn sign(tech: &Session, job: &mut Job, signer: &str) -> Result<()> {
         1,
     ))
     .await?;
-    move_to(tech, job, "signed_off").await
+    move_to(tech, job, State::SignedOff).await
 }
 
 async fn note(who: &Session, job: &Job, text: &str) -> Result<()> {
@@ -186,7 +186,7 @@ pub async fn seed(base: &str) -> Result<()> {
 
     let _assigned = new_job(&dana, c(0).0, c(0).1, "tom", "Boiler service, flat 4B", 1).await?;
     let mut opened = new_job(&dana, c(1).0, c(1).1, "tom", "Oven thermostat fault", 0).await?;
-    move_to(&tom, &mut opened, "opened").await?;
+    move_to(&tom, &mut opened, State::Opened).await?;
     let mut in_progress = new_job(
         &dana,
         c(2).0,
@@ -196,7 +196,7 @@ pub async fn seed(base: &str) -> Result<()> {
         0,
     )
     .await?;
-    move_to(&tom, &mut in_progress, "in_progress").await?;
+    move_to(&tom, &mut in_progress, State::InProgress).await?;
     note(&tom, &in_progress, "Radiator valve seized; freeing it now.").await?;
     tom.apply(change(RecordType::PartLine, new_record_id(), None, Op::Create, 0, json!({"line": {"job_id": in_progress.id.to_string(), "part_number": "TRV-15", "quantity": 2}}), 0))
         .await?;
@@ -209,7 +209,7 @@ pub async fn seed(base: &str) -> Result<()> {
         0,
     )
     .await?;
-    move_to(&kai, &mut working, "in_progress").await?;
+    move_to(&kai, &mut working, State::InProgress).await?;
     note(
         &kai,
         &working,
@@ -218,16 +218,16 @@ pub async fn seed(base: &str) -> Result<()> {
     .await?;
     // Same customer, site and day as the cooler job: flagged as a possible duplicate for dispatch.
     let mut paused = new_job(&dana, c(3).0, c(3).1, "rita", "Replace extractor fan", 0).await?;
-    move_to(&rita, &mut paused, "in_progress").await?;
-    move_to(&rita, &mut paused, "paused").await?;
+    move_to(&rita, &mut paused, State::InProgress).await?;
+    move_to(&rita, &mut paused, State::Paused).await?;
     note(&rita, &paused, "Waiting for a fan of the right size.").await?;
     let mut signed = new_job(&dana, c(0).0, c(0).1, "rita", "Annual gas safety check", -1).await?;
-    move_to(&rita, &mut signed, "in_progress").await?;
+    move_to(&rita, &mut signed, State::InProgress).await?;
     sign(&rita, &mut signed, "J. Harbour (manager)").await?;
     let mut closed = new_job(&dana, c(1).0, c(1).1, "kai", "Fit new mixer tap", -2).await?;
-    move_to(&kai, &mut closed, "in_progress").await?;
+    move_to(&kai, &mut closed, State::InProgress).await?;
     sign(&kai, &mut closed, "P. Northgate").await?;
-    move_to(&sam, &mut closed, "closed").await?;
+    move_to(&sam, &mut closed, State::Closed).await?;
     let mut reopened = new_job(
         &dana,
         c(2).0,
@@ -237,9 +237,9 @@ pub async fn seed(base: &str) -> Result<()> {
         -3,
     )
     .await?;
-    move_to(&kai, &mut reopened, "in_progress").await?;
+    move_to(&kai, &mut reopened, State::InProgress).await?;
     sign(&kai, &mut reopened, "Head teacher").await?;
-    move_to(&sam, &mut reopened, "closed").await?;
+    move_to(&sam, &mut reopened, State::Closed).await?;
     sam.post(
         &format!("/api/v1/records/job/{}/reopen", reopened.id),
         json!({"reason": "Customer reports the leak is back"}),
@@ -265,16 +265,16 @@ pub async fn seed(base: &str) -> Result<()> {
         -30,
     )
     .await?;
-    move_to(&kai, &mut archived, "in_progress").await?;
+    move_to(&kai, &mut archived, State::InProgress).await?;
     sign(&kai, &mut archived, "Caretaker").await?;
-    move_to(&sam, &mut archived, "closed").await?;
+    move_to(&sam, &mut archived, State::Closed).await?;
     dana.apply(change(
         RecordType::Job,
         archived.id,
         Some(Group::Status),
         Op::Void,
         archived.status_version,
-        json!({"reason": "Season closed", "state": "archived"}),
+        json!({"reason": "Season closed", "state": State::Archived}),
         1,
     ))
     .await?;
@@ -288,7 +288,7 @@ pub async fn seed(base: &str) -> Result<()> {
         Some(Group::Status),
         Op::Update,
         contested,
-        json!({"state": "paused"}),
+        json!({"state": State::Paused}),
         1,
     ))
     .await?;
@@ -299,7 +299,7 @@ pub async fn seed(base: &str) -> Result<()> {
             Some(Group::Status),
             Op::Update,
             contested,
-            json!({"state": "signed_off"}),
+            json!({"state": State::SignedOff}),
             1,
         )])
         .await?;
@@ -310,9 +310,9 @@ pub async fn seed(base: &str) -> Result<()> {
     );
 
     for (state, job, total) in [
-        ("draft", &opened, 180.0),
-        ("sent", &signed, 240.0),
-        ("paid", &closed, 95.5),
+        (State::Draft, &opened, 180.0),
+        (State::Sent, &signed, 240.0),
+        (State::Paid, &closed, 95.5),
     ] {
         let id = new_record_id();
         fiona
@@ -327,8 +327,8 @@ pub async fn seed(base: &str) -> Result<()> {
             ))
             .await?;
         let mut version = 1;
-        for step in ["sent", "paid"] {
-            if state == "draft" || (state == "sent" && step == "paid") {
+        for step in [State::Sent, State::Paid] {
+            if state == State::Draft || (state == State::Sent && step == State::Paid) {
                 break;
             }
             let o = fiona

@@ -9,7 +9,7 @@ use fieldsync_client::transport::{HttpAnswer, HttpCall};
 use fieldsync_client::{
     ClientConfig, HttpTransport, NewChange, SyncClient, SystemClock, Transport, TransportError,
 };
-use fieldsync_core::{Group, Op, RecordType};
+use fieldsync_core::{Group, Op, RecordType, State};
 use futures::stream::BoxStream;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -151,10 +151,8 @@ pub async fn work(device: Device, offline_chance: f64) -> Result<DeviceResult> {
         .filter(|j| {
             j.record.owner == me
                 && !j.record.read_only
-                && matches!(
-                    j.record.state.as_str(),
-                    "assigned" | "opened" | "in_progress" | "paused" | "reopened"
-                )
+                && j.record.state.is_open()
+                && j.record.state != State::SignedOff
         })
         .collect();
     for job in jobs {
@@ -163,7 +161,7 @@ pub async fn work(device: Device, offline_chance: f64) -> Result<DeviceResult> {
         let steps: Vec<(&str, NewChange)> = vec![
             (
                 "started work",
-                update(id, Group::Status, json!({"state": "in_progress"})),
+                update(id, Group::Status, json!({"state": State::InProgress})),
             ),
             (
                 "added a note",
@@ -199,7 +197,7 @@ pub async fn work(device: Device, offline_chance: f64) -> Result<DeviceResult> {
             ),
         ];
         for (what, change) in steps {
-            if current_state(&client, id).await?.as_deref() == Some("in_progress")
+            if current_state(&client, id).await? == Some(State::InProgress)
                 && what == "started work"
             {
                 continue;
@@ -242,7 +240,11 @@ pub async fn work(device: Device, offline_chance: f64) -> Result<DeviceResult> {
             Err(e) => actions.push(format!("{label}: took a photo: not saved: {e}")),
         }
         match client
-            .save(update(id, Group::Status, json!({"state": "signed_off"})))
+            .save(update(
+                id,
+                Group::Status,
+                json!({"state": State::SignedOff}),
+            ))
             .await
         {
             Ok((_, state)) => actions.push(format!(
@@ -282,16 +284,13 @@ pub async fn work(device: Device, offline_chance: f64) -> Result<DeviceResult> {
     Ok(result)
 }
 
-async fn current_state(
-    client: &SyncClient,
-    id: fieldsync_core::RecordId,
-) -> Result<Option<String>> {
+async fn current_state(client: &SyncClient, id: fieldsync_core::RecordId) -> Result<Option<State>> {
     Ok(client.record(id).await?.and_then(|v| {
         v.values
             .get(&Group::Status)
             .and_then(|s| s.get("state"))
             .and_then(|s| s.as_str())
-            .map(str::to_string)
+            .and_then(State::parse)
     }))
 }
 
@@ -400,7 +399,7 @@ pub async fn sim(
             .iter()
             .filter(|j| {
                 j.record.owner == fieldsync_core::Owner::User(device.user.clone())
-                    && matches!(j.record.state.as_str(), "assigned" | "opened")
+                    && matches!(j.record.state, State::Assigned | State::Opened)
             })
             .collect();
         if let Some(first) = mine.first() {
@@ -417,7 +416,7 @@ pub async fn sim(
                     Some(Group::Status),
                     Op::Update,
                     version,
-                    json!({"state": "paused"}),
+                    json!({"state": State::Paused}),
                     first.record.owner_epoch,
                 )])
                 .await?;

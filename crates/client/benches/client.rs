@@ -422,7 +422,7 @@ async fn raw_insert(path: &Path, pages: &[PullResponse], multi_row: bool) -> Dur
                     .bind(change.number.as_deref())
                     .bind(change.owner.to_key())
                     .bind(change.owner_epoch)
-                    .bind(&change.state)
+                    .bind(change.state.as_str())
                     .bind(*job)
                     .bind(change.server_time)
                     .bind(change.server_time);

@@ -132,12 +132,7 @@ fn record_type(s: &str) -> ClientResult<RecordType> {
 
 impl OutboxDbRow {
     fn row(self) -> ClientResult<OutboxRow> {
-        let op = match self.op.as_str() {
-            "create" => Op::Create,
-            "update" => Op::Update,
-            "void" => Op::Void,
-            other => return Err(corrupt("op", other)),
-        };
+        let op = Op::parse(&self.op).ok_or_else(|| corrupt("op", &self.op))?;
         Ok(OutboxRow {
             position: self.position,
             change: Change {

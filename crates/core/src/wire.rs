@@ -27,6 +27,12 @@ impl Op {
             Op::Void => "void",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Op> {
+        [Op::Create, Op::Update, Op::Void]
+            .into_iter()
+            .find(|op| op.as_str() == s)
+    }
 }
 
 /// What a device sends: one user action on one record.

@@ -6,13 +6,14 @@ import type { CustomerView } from "../bindings/CustomerView";
 import type { JobCard } from "../bindings/JobCard";
 import type { MatchView } from "../bindings/MatchView";
 import type { SessionInfo } from "../bindings/SessionInfo";
+import type { State } from "../bindings/State";
 import { Owner } from "../components/Owner";
 import { pretty } from "../format";
 
 export function Board({ session, onOpen, refreshKey }: { session: SessionInfo; onOpen: (id: string) => void; refreshKey: number }) {
   const [jobs, setJobs] = useState<JobCard[]>([]);
   const [text, setText] = useState("");
-  const [state, setState] = useState("");
+  const [state, setState] = useState<State | "">("");
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     let live = true;
@@ -28,9 +29,9 @@ export function Board({ session, onOpen, refreshKey }: { session: SessionInfo; o
     <section>
       <div className="toolbar">
         <input placeholder="Search number, customer, site, owner…" value={text} onChange={(e) => setText(e.target.value)} aria-label="Search jobs" />
-        <select value={state} onChange={(e) => setState(e.target.value)} aria-label="Filter by status">
+        <select value={state} onChange={(e) => setState(e.target.value as State | "")} aria-label="Filter by status">
           <option value="">All statuses</option>
-          {["assigned", "opened", "in_progress", "paused", "signed_off", "closed", "reopened", "voided", "archived"].map((s) => (
+          {session.job_states.map((s) => (
             <option key={s} value={s}>
               {pretty(s)}
             </option>

@@ -46,7 +46,7 @@ export function Inbox({ onChanged, refreshKey }: { onChanged: () => void; refres
               {item.allows_merge && (
                 <>
                   <input
-                    placeholder='Merged value, e.g. {"state": "paused"}'
+                    placeholder='Merged value: the fields as JSON, e.g. {"labour_hours": 3}'
                     value={merged[item.id] ?? ""}
                     onChange={(e) => setMerged({ ...merged, [item.id]: e.target.value })}
                     aria-label="Merged value"

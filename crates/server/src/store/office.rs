@@ -416,7 +416,7 @@ pub(crate) async fn reopen_once<B: Backend>(
     )
     .await?;
     tx.commit().await?;
-    tracing::info!(record = %id, by = %device.author.user, "reopened");
+    tracing::info!(record = %id, by = %device.author.user, "job reopened for a new visit");
     Ok(outcome)
 }
 

@@ -43,9 +43,10 @@ use tokio::sync::watch;
 
 use super::backend::{Backend, PokeFn, Tx};
 use super::rows::{
-    AppliedRow, ChangeRow, ChildRow, DeviceRow, ExistingRow, GroupRow, GroupWrite, MoveRow,
-    NewChange, NewMove, NewRecord, NewReview, OpenJobRow, RecordRow, RecordUpdate, ReportRow,
-    ReviewRow, TokenRow, UserRow, CHANGE_COLUMNS, REPORT_SELECT, REVIEW_SELECT,
+    finished_job_states, AppliedRow, ChangeRow, ChildRow, DeviceRow, ExistingRow, GroupRow,
+    GroupWrite, MoveRow, NewChange, NewMove, NewRecord, NewReview, OpenJobRow, RecordRow,
+    RecordUpdate, ReportRow, ReviewRow, TokenRow, UserRow, CHANGE_COLUMNS, REPORT_SELECT,
+    REVIEW_SELECT,
 };
 use super::{DeviceReport, FileStatus, NewUser, StoreError, StoreResult};
 
@@ -518,9 +519,10 @@ impl Tx for PgTx {
     async fn open_jobs_of_customer(&mut self, customer_id: &str) -> StoreResult<Vec<OpenJobRow>> {
         Ok(sqlx::query_as(
             "SELECT record_id, number, site, window_start, state FROM records \
-             WHERE record_type = 'job' AND customer_id = $1 AND state NOT IN ('closed', 'voided', 'archived')",
+             WHERE record_type = 'job' AND customer_id = $1 AND state <> ALL($2)",
         )
         .bind(customer_id)
+        .bind(finished_job_states())
         .fetch_all(self.conn())
         .await?)
     }

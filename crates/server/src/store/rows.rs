@@ -35,12 +35,17 @@ pub(crate) fn record_type_of(s: &str) -> StoreResult<RecordType> {
 }
 
 pub(crate) fn op_of(s: &str) -> StoreResult<Op> {
-    match s {
-        "create" => Ok(Op::Create),
-        "update" => Ok(Op::Update),
-        "void" => Ok(Op::Void),
-        other => Err(StoreError::Corrupt(format!("bad op {other}"))),
-    }
+    Op::parse(s).ok_or_else(|| StoreError::Corrupt(format!("bad op {s}")))
+}
+
+/// The states of a job that is no longer work to do (closed, voided, archived), as the store
+/// filters on them: the core says which they are.
+pub(crate) fn finished_job_states() -> Vec<&'static str> {
+    fieldsync_core::lifecycle::JOB_STATES
+        .iter()
+        .filter(|s| !s.is_open())
+        .map(|s| s.as_str())
+        .collect()
 }
 
 /// A record's own columns.

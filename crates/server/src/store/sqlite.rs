@@ -16,9 +16,10 @@ use std::time::Duration;
 
 use super::backend::{Backend, Tx};
 use super::rows::{
-    AppliedRow, ChangeRow, ChildRow, DeviceRow, ExistingRow, GroupRow, GroupWrite, MoveRow,
-    NewChange, NewMove, NewRecord, NewReview, OpenJobRow, RecordRow, RecordUpdate, ReportRow,
-    ReviewRow, TokenRow, UserRow, CHANGE_COLUMNS, REPORT_SELECT, REVIEW_SELECT,
+    finished_job_states, AppliedRow, ChangeRow, ChildRow, DeviceRow, ExistingRow, GroupRow,
+    GroupWrite, MoveRow, NewChange, NewMove, NewRecord, NewReview, OpenJobRow, RecordRow,
+    RecordUpdate, ReportRow, ReviewRow, TokenRow, UserRow, CHANGE_COLUMNS, REPORT_SELECT,
+    REVIEW_SELECT,
 };
 use super::{DeviceReport, FileStatus, NewUser, StoreError, StoreResult};
 
@@ -330,9 +331,11 @@ impl Tx for SqliteTx {
     async fn open_jobs_of_customer(&mut self, customer_id: &str) -> StoreResult<Vec<OpenJobRow>> {
         Ok(sqlx::query_as(
             "SELECT record_id, number, site, window_start, state FROM records \
-             WHERE record_type = 'job' AND customer_id = ? AND state NOT IN ('closed', 'voided', 'archived')",
+             WHERE record_type = 'job' AND customer_id = ? \
+             AND state NOT IN (SELECT value FROM json_each(?))",
         )
         .bind(customer_id)
+        .bind(serde_json::to_string(&finished_job_states())?)
         .fetch_all(self.conn())
         .await?)
     }
