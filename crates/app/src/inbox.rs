@@ -1,7 +1,7 @@
 //! The review inbox: the items this person's role may see, with base, current and incoming side
 //! by side and the fields that differ, and resolving one.
 
-use fieldsync_core::wire::{ResolveChoice, ResolveRequest, ReviewItem, ReviewParams, VersionSide};
+use fieldsync_core::wire::{ResolveChoice, ResolveRequest, ReviewItem, VersionSide};
 use fieldsync_core::{ReviewKind, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -55,7 +55,7 @@ pub struct ResolveArgs {
 impl App {
     /// The review inbox for this user's role, newest first.
     pub async fn inbox(&self) -> Result<Vec<ReviewCard>, AppError> {
-        let items: Vec<ReviewItem> = match self.client.review(&ReviewParams::default()).await {
+        let items: Vec<ReviewItem> = match self.client.inbox(false).await {
             Ok(list) => list,
             Err(_) => self.client.review_items().await?,
         };

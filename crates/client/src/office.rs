@@ -7,6 +7,7 @@
 use fieldsync_core::wire::{
     DeviceInfo, PolicyResponse, ReassignOutcome, ReassignRequest, RecordHistory, ReopenRequest,
     ReportParams, ResolveRequest, ResolveResponse, ReviewItem, ReviewParams, SyncReport,
+    REVIEW_PAGE,
 };
 use fieldsync_core::{Outcome, RecordId, RecordType, ReviewId};
 
@@ -21,10 +22,30 @@ impl SyncClient {
         Ok(answer?)
     }
 
-    /// The review inbox for this user's roles (open items; `all` for resolved ones too).
+    /// One page of the review inbox for this user's roles, newest first.
     pub async fn review(&self, params: &ReviewParams) -> ClientResult<Vec<ReviewItem>> {
         let token = self.token()?;
         self.answered(self.transport().review(&token, params).await)
+    }
+
+    /// The whole review inbox for this user's roles (open items; `all` for resolved ones too),
+    /// page after page until one is not full.
+    pub async fn inbox(&self, all: bool) -> ClientResult<Vec<ReviewItem>> {
+        let mut params = ReviewParams {
+            all,
+            limit: Some(REVIEW_PAGE),
+            before: None,
+        };
+        let mut items = Vec::new();
+        loop {
+            let page = self.review(&params).await?;
+            let full = page.len() as i64 == REVIEW_PAGE;
+            params.before = page.last().map(ReviewItem::cursor);
+            items.extend(page);
+            if !full {
+                return Ok(items);
+            }
+        }
     }
 
     pub async fn resolve(

@@ -498,6 +498,32 @@ impl Policy {
         }
     }
 
+    /// What `role` may resolve: the kinds of item it resolves whatever they are about, and the
+    /// groups whose conflicts it resolves. The store filters the inbox by these in its query,
+    /// so a page holds the caller's own items however busy other roles' queues are.
+    pub fn resolvable_by(&self, role: Role) -> (Vec<ReviewKind>, Vec<(RecordType, Group)>) {
+        let kinds = [
+            ReviewKind::OwnershipMoved,
+            ReviewKind::PossibleDuplicate,
+            ReviewKind::VoidVsUpdate,
+        ]
+        .into_iter()
+        .filter(|k| self.resolvers(*k, RecordType::Job, None).contains(&role))
+        .collect();
+        let mut groups = Vec::new();
+        for t in RecordType::ALL {
+            for g in t.groups() {
+                if self
+                    .rule(t, *g)
+                    .is_some_and(|r| r.resolvers.contains(&role))
+                {
+                    groups.push((t, *g));
+                }
+            }
+        }
+        (kinds, groups)
+    }
+
     /// One group's rule in plain words, for `fieldsync policy explain` and the app's rules page.
     pub fn explain(&self, record_type: RecordType, group: Group) -> Option<String> {
         let type_rule = self.types.get(&record_type)?;

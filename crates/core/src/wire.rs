@@ -214,6 +214,17 @@ pub struct ReviewItem {
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
+impl ReviewItem {
+    /// The cursor that asks for the items after this one.
+    pub fn cursor(&self) -> String {
+        ReviewCursor {
+            created_at: self.created_at,
+            review_id: self.review_id,
+        }
+        .encode()
+    }
+}
+
 /// `GET /api/v1/sync/pull`.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PullResponse {
@@ -536,13 +547,52 @@ pub struct PullParams {
     pub oldest_pending: Option<DateTime<Utc>>,
 }
 
-/// The query of `GET /api/v1/review`.
+/// The query of `GET /api/v1/review`. The answer is one page, newest first, of the items the
+/// caller may resolve or made: a full page (`limit` items) means there may be more, fetched with
+/// `before` set to the last item's [`ReviewItem::cursor`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewParams {
     /// Include resolved items too.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub all: bool,
+    /// Most items in one page (1 to 1000; 200 when left out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    /// Only items older than this cursor (the last item of the previous page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+}
+
+/// A page of the review inbox when the query names no `limit`.
+pub const REVIEW_PAGE: i64 = 200;
+
+/// Where a page of the inbox ends: the last item's creation time and id, the order the inbox
+/// is read in (two items made in the same microsecond still have an order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReviewCursor {
+    pub created_at: DateTime<Utc>,
+    pub review_id: ReviewId,
+}
+
+impl ReviewCursor {
+    /// `2025-03-03T07:00:00.123456Z~<review id>`, the time to the precision the store kept.
+    pub fn encode(&self) -> String {
+        format!(
+            "{}~{}",
+            self.created_at
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            self.review_id
+        )
+    }
+
+    pub fn parse(s: &str) -> Option<ReviewCursor> {
+        let (at, id) = s.split_once('~')?;
+        Some(ReviewCursor {
+            created_at: DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc),
+            review_id: id.parse().ok()?,
+        })
+    }
 }
 
 /// The slow-change threshold when a report does not name one: an hour.

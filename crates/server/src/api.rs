@@ -327,7 +327,7 @@ pub async fn review_list(
     Ok(ApiJson(
         state
             .store
-            .review_list(&device.author, &state.policy, params.all)
+            .review_list(&device.author, &state.policy, &params)
             .await?,
     ))
 }

@@ -106,11 +106,12 @@ async fn colliding_manual_review_changes_on_three_instances_give_one_applied_and
 
     for round in 0..6 {
         let job = p.dana.new_job(customer, "tom").await;
+        // Three different moves, each allowed from where the job stands (a sign-off would lock
+        // the job for the others: that is the lifecycle's rule, not a collision).
         let attempts = [
             (p.tom.clone(), "opened"),
             (phone.clone(), "in_progress"),
-            (p.sam.via(&b), "paused"),
-            (laptop.clone(), "signed_off"),
+            (laptop.clone(), "paused"),
         ];
         let outcomes = join_all(
             attempts
@@ -137,7 +138,7 @@ async fn colliding_manual_review_changes_on_three_instances_give_one_applied_and
         let inbox = p.sam.via(&c).review().await;
         assert_eq!(
             inbox.iter().filter(|i| i.record_id == job).count(),
-            3,
+            attempts.len() - 1,
             "every collision is in the review inbox"
         );
     }

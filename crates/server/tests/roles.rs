@@ -283,3 +283,96 @@ async fn a_missing_bad_or_revoked_token_is_unauthenticated(backend: Backend) {
         expect_error(response, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
     }
 }
+
+store_test!(each_role_pages_through_its_own_inbox_however_busy_another_role_is);
+/// The inbox is filtered by the caller's role in the query, then paged: finance's one item is
+/// there behind a thousand of the supervisors' (the store once took the newest thousand items
+/// of every role and filtered after, and finance saw none of its own), and paging with a cursor
+/// gives every item once, newest first.
+async fn each_role_pages_through_its_own_inbox_however_busy_another_role_is(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let p = server.everyone().await;
+    let customer = p.olivia.new_customer("Harbour View").await;
+    let billing = |email: &str| json!({ "billing_email": email });
+    p.olivia
+        .apply(update(
+            RecordType::Customer,
+            customer,
+            Group::Billing,
+            1,
+            billing("a@example.com"),
+        ))
+        .await;
+    let held = p
+        .fiona
+        .push_one(update(
+            RecordType::Customer,
+            customer,
+            Group::Billing,
+            1,
+            billing("b@example.com"),
+        ))
+        .await;
+    assert_eq!(held.code.as_deref(), Some("conflict"), "{held:?}");
+
+    // A thousand and one status collisions, newer than finance's item, for the supervisors.
+    let job = p.dana.new_job(customer, "tom").await;
+    p.sam.apply(status(job, 1, "opened")).await;
+    let states = ["in_progress", "paused"];
+    for batch in 0..2 {
+        let n = if batch == 0 { 1000 } else { 1 };
+        let changes = (0..n).map(|i| status(job, 1, states[i % 2])).collect();
+        let outcomes = p.sam.push(changes).await;
+        assert!(outcomes
+            .iter()
+            .all(|o| o.code.as_deref() == Some("conflict")));
+    }
+
+    let finance = p.fiona.review().await;
+    assert_eq!(
+        finance.iter().map(|i| i.record_id).collect::<Vec<_>>(),
+        vec![customer],
+        "finance sees its own item, and only that"
+    );
+
+    let mut seen = Vec::new();
+    let mut before: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut query = vec![("limit", "300".to_string())];
+        if let Some(cursor) = &before {
+            query.push(("before", cursor.clone()));
+        }
+        let response = p
+            .sam
+            .request(Method::GET, "/api/v1/review")
+            .query(&query)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let page: Vec<fieldsync_core::wire::ReviewItem> = response.json().await.unwrap();
+        pages += 1;
+        before = page.last().map(|i| i.cursor());
+        let full = page.len() == 300;
+        seen.extend(page);
+        if !full {
+            break;
+        }
+    }
+    assert_eq!(pages, 4, "1001 items in pages of 300");
+    assert_eq!(seen.len(), 1001);
+    let ids: std::collections::BTreeSet<_> = seen.iter().map(|i| i.review_id).collect();
+    assert_eq!(ids.len(), 1001, "no item twice across pages");
+    assert!(seen.iter().all(|i| i.record_id == job));
+    assert!(
+        seen.windows(2)
+            .all(|w| w[0].cursor() > w[1].cursor() || w[0].created_at > w[1].created_at),
+        "newest first"
+    );
+
+    let refused = p.sam.get("/api/v1/review?before=yesterday").await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let refused = p.sam.get("/api/v1/review?limit=0").await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+}

@@ -7,7 +7,9 @@
 
 use chrono::{DateTime, Utc};
 use fieldsync_client::cache::OutboxRow;
-use fieldsync_core::wire::{LogKind, OwnershipMove, PulledChange, ReviewItem, ReviewKind};
+use fieldsync_core::wire::{
+    LogKind, OwnershipMove, PulledChange, ReviewItem, ReviewKind, ReviewParams,
+};
 use fieldsync_core::{
     Author, ChangeId, Group, Op, OutcomeStatus, Owner, Policy, PolicyKind, RecordId, RecordState,
     RecordType, Role, State,
@@ -118,12 +120,25 @@ async fn read_server(world: &World, policy: &Policy) -> Result<Server, Failure> 
             role,
             team: None,
         };
-        let items = store
-            .review_list(&author, policy, true)
-            .await
-            .map_err(|e| fail(format!("review list: {e}")))?;
-        for item in items {
-            reviews.insert(item.review_id.to_string(), item);
+        // Every page of every role's inbox, resolved items included, as the office would page.
+        let mut params = ReviewParams {
+            all: true,
+            limit: Some(100),
+            before: None,
+        };
+        loop {
+            let items = store
+                .review_list(&author, policy, &params)
+                .await
+                .map_err(|e| fail(format!("review list: {e}")))?;
+            let full = items.len() as i64 == params.limit.unwrap_or_default();
+            params.before = items.last().map(ReviewItem::cursor);
+            for item in items {
+                reviews.insert(item.review_id.to_string(), item);
+            }
+            if !full {
+                break;
+            }
         }
     }
     Ok(Server {

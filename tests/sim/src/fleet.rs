@@ -12,7 +12,7 @@ use fieldsync_client::cache::CachedRecord;
 use fieldsync_client::client::RecordView;
 use fieldsync_client::{ChangeState, ClientConfig, NewChange, SyncClient};
 use fieldsync_core::wire::{
-    ReassignRequest, ReopenRequest, ResolveChoice, ResolveRequest, ReviewKind, ReviewParams,
+    ReassignRequest, ReopenRequest, ResolveChoice, ResolveRequest, ReviewKind,
 };
 use fieldsync_core::{ChangeId, Group, Op, Owner, RecordId, RecordType, ReviewId, Role, State};
 use fieldsync_server::store::{NewUser, Store};
@@ -1101,7 +1101,7 @@ impl World {
     async fn resolve(&mut self, d: usize) -> Result<(), Failure> {
         let client = self.devices[d].client.clone();
         let name = self.devices[d].name.clone();
-        let mut items = match client.review(&ReviewParams::default()).await {
+        let mut items = match client.inbox(false).await {
             Ok(items) => items,
             Err(e) => {
                 self.drain_net_trace();

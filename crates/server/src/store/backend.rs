@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use super::rows::{
     AppliedRow, ChangeRow, ChildRow, DeviceRow, ExistingRow, GroupRow, GroupWrite, MoveRow,
     NewChange, NewMove, NewRecord, NewReview, OpenJobRow, RecordRow, RecordUpdate, ReportRow,
-    ReviewRow, TokenRow, UserRow,
+    ReviewFilter, ReviewRow, TokenRow, UserRow,
 };
 use super::{DeviceReport, FileStatus, NewUser, StoreResult};
 
@@ -169,8 +169,8 @@ pub(crate) trait Tx: Send + Sized {
 
     // The review inbox.
     async fn insert_review(&mut self, row: &NewReview) -> StoreResult<()>;
-    /// Review items, newest first; only open ones unless `all`.
-    async fn review_rows(&mut self, all: bool, limit: i64) -> StoreResult<Vec<ReviewRow>>;
+    /// One page of the review items `filter` names, newest first.
+    async fn review_rows(&mut self, filter: &ReviewFilter) -> StoreResult<Vec<ReviewRow>>;
     /// One review item; a write locks it until commit.
     async fn review_row(&mut self, review_id: &str) -> StoreResult<Option<ReviewRow>>;
     async fn mark_resolved(

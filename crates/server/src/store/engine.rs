@@ -13,7 +13,10 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use fieldsync_core::report;
-use fieldsync_core::wire::{OwnershipMove, PullResponse, ResolveRequest, ReviewItem, SyncReport};
+use fieldsync_core::wire::{
+    OwnershipMove, PullResponse, ResolveRequest, ReviewCursor, ReviewItem, ReviewParams,
+    SyncReport, REVIEW_PAGE,
+};
 use fieldsync_core::{
     Author, Change, DeviceId, ErrorCode, Op, Outcome, Owner, Policy, RecordId, RecordState,
     RecordType, ReviewId,
@@ -23,11 +26,15 @@ use super::backend::{Backend, PokeFn, Tx};
 use super::batch::Batch;
 use super::office::{reassign_once, reopen_once, resolve_once};
 use super::records::load_record;
-use super::rows::{owner_of, parse, record_type_of, role_of, RecordRow};
+use super::rows::{owner_of, parse, record_type_of, role_of, RecordRow, ReviewFilter};
 use super::{
     DeviceAuth, DeviceInfo, DeviceReport, FileStatus, HistoryEntry, NewUser, ReassignOutcome,
     RecordHistory, Store, StoreError, StoreResult, User,
 };
+
+/// The open review items a pull carries: the newest that concern the puller (the inbox itself
+/// pages through all of them).
+const PULL_REVIEW_ITEMS: i64 = 500;
 
 #[async_trait]
 impl<B: Backend> Store for B {
@@ -233,12 +240,12 @@ impl<B: Backend> Store for B {
                 records.extend(snapshot);
             }
         }
+        // The open items that concern this user, filtered in the query: the newest of them,
+        // however many other roles' items wait.
+        let filter = ReviewFilter::new(author, policy, false, None, PULL_REVIEW_ITEMS);
         let mut review = Vec::new();
-        for row in tx.review_rows(false, 500).await? {
-            let item = row.item(policy)?;
-            if item.resolvers.contains(&author.role) || row.incoming_author == author.user {
-                review.push(item);
-            }
+        for row in tx.review_rows(&filter).await? {
+            review.push(row.item(policy)?);
         }
         tx.commit().await?;
         Ok(PullResponse {
@@ -259,15 +266,29 @@ impl<B: Backend> Store for B {
         &self,
         author: &Author,
         policy: &Policy,
-        include_resolved: bool,
+        params: &ReviewParams,
     ) -> StoreResult<Vec<ReviewItem>> {
+        let before = match params.before.as_deref() {
+            Some(cursor) => Some(ReviewCursor::parse(cursor).ok_or_else(|| {
+                StoreError::Refused(
+                    ErrorCode::BadRequest,
+                    format!("`{cursor}` is not a review cursor (the last item's, from the previous page)"),
+                )
+            })?),
+            None => None,
+        };
+        let limit = params.limit.unwrap_or(REVIEW_PAGE);
+        if !(1..=1000).contains(&limit) {
+            return Err(StoreError::Refused(
+                ErrorCode::BadRequest,
+                "a page of the inbox holds 1 to 1000 items".into(),
+            ));
+        }
+        let filter = ReviewFilter::new(author, policy, params.all, before, limit);
         let mut tx = self.read().await?;
         let mut items = Vec::new();
-        for row in tx.review_rows(include_resolved, 1000).await? {
-            let item = row.item(policy)?;
-            if item.resolvers.contains(&author.role) || row.incoming_author == author.user {
-                items.push(item);
-            }
+        for row in tx.review_rows(&filter).await? {
+            items.push(row.item(policy)?);
         }
         Ok(items)
     }

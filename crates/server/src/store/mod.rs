@@ -23,7 +23,9 @@ pub use engine::poke_fn;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use fieldsync_core::wire::{Outcome, PullResponse, ResolveRequest, ReviewItem, SyncReport};
+use fieldsync_core::wire::{
+    Outcome, PullResponse, ResolveRequest, ReviewItem, ReviewParams, SyncReport,
+};
 use fieldsync_core::{
     Author, Change, DeviceId, ErrorCode, Owner, Policy, RecordId, RecordType, ReviewId, Role,
 };
@@ -179,7 +181,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         author: &Author,
         policy: &Policy,
-        include_resolved: bool,
+        params: &ReviewParams,
     ) -> StoreResult<Vec<ReviewItem>>;
     async fn open_review_count(&self) -> StoreResult<i64>;
     /// The sync review of `since <= server_time <= until`: every change flagged as a possible

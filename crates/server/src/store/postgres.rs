@@ -45,8 +45,8 @@ use super::backend::{Backend, PokeFn, Tx};
 use super::rows::{
     finished_job_states, AppliedRow, ChangeRow, ChildRow, DeviceRow, ExistingRow, GroupRow,
     GroupWrite, MoveRow, NewChange, NewMove, NewRecord, NewReview, OpenJobRow, RecordRow,
-    RecordUpdate, ReportRow, ReviewRow, TokenRow, UserRow, CHANGE_COLUMNS, REPORT_SELECT,
-    REVIEW_SELECT,
+    RecordUpdate, ReportRow, ReviewFilter, ReviewRow, TokenRow, UserRow, CHANGE_COLUMNS,
+    REPORT_SELECT, REVIEW_SELECT,
 };
 use super::{DeviceReport, FileStatus, NewUser, StoreError, StoreResult};
 
@@ -887,14 +887,33 @@ impl Tx for PgTx {
         Ok(())
     }
 
-    async fn review_rows(&mut self, all: bool, limit: i64) -> StoreResult<Vec<ReviewRow>> {
-        let filter = if all { "" } else { " WHERE r.state = 'open'" };
-        Ok(sqlx::query_as(&format!(
-            "{REVIEW_SELECT}{filter} ORDER BY r.created_at DESC, r.review_id DESC LIMIT $1"
-        ))
-        .bind(limit)
-        .fetch_all(self.conn())
-        .await?)
+    async fn review_rows(&mut self, filter: &ReviewFilter) -> StoreResult<Vec<ReviewRow>> {
+        let open = if filter.all {
+            ""
+        } else {
+            " AND r.state = 'open'"
+        };
+        let (after, limit) = if filter.before.is_some() {
+            (
+                " AND (r.created_at < $4 OR (r.created_at = $4 AND r.review_id < $5))",
+                "$6",
+            )
+        } else {
+            ("", "$4")
+        };
+        let sql = format!(
+            "{REVIEW_SELECT} WHERE (r.incoming_author = $1 OR r.kind = ANY($2) \
+             OR (r.kind = 'conflict' AND r.record_type || '.' || COALESCE(r.grp, '') = ANY($3))){open}{after} \
+             ORDER BY r.created_at DESC, r.review_id DESC LIMIT {limit}"
+        );
+        let mut query = sqlx::query_as(&sql)
+            .bind(&filter.author)
+            .bind(&filter.kinds)
+            .bind(&filter.conflict_groups);
+        if let Some((at, id)) = &filter.before {
+            query = query.bind(*at).bind(id);
+        }
+        Ok(query.bind(filter.limit).fetch_all(self.conn()).await?)
     }
 
     async fn review_row(&mut self, review_id: &str) -> StoreResult<Option<ReviewRow>> {

@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use fieldsync_core::report::{LoggedChange, LoggedReview};
 use fieldsync_core::wire::{LogKind, PulledChange, ReviewItem, ReviewKind, VersionSide};
-use fieldsync_core::{Group, Op, Outcome, OutcomeStatus, Owner, Policy, RecordType, Role};
+use fieldsync_core::{Group, Op, Outcome, OutcomeStatus, Owner, Policy, RecordType, Role, State};
 
 use super::{HistoryEntry, StoreError, StoreResult, User};
 
@@ -101,7 +101,12 @@ pub(crate) const CHANGE_COLUMNS: &str =
      device_time, author, device_id, server_time, version, number, owner, state, outcome";
 
 impl ChangeRow {
+    /// The row as a pull returns it: an applied change, so its record exists and has a state.
     pub fn pulled(&self) -> StoreResult<PulledChange> {
+        self.change(parse(&self.state, "state")?)
+    }
+
+    fn change(&self, state: State) -> StoreResult<PulledChange> {
         Ok(PulledChange {
             change_id: parse(&self.change_id, "change id")?,
             record_type: record_type_of(&self.record_type)?,
@@ -123,12 +128,19 @@ impl ChangeRow {
                 .transpose()?,
             server_time: self.server_time,
             owner: owner_of(&self.owner)?,
-            state: parse(&self.state, "state")?,
+            state,
         })
     }
 
+    /// The row as a record's history shows it. A held or refused create is logged against a
+    /// record that does not exist (state `none`); a history entry carries no state, so it is
+    /// read here as the one the record would have started in.
     pub fn history(&self) -> StoreResult<HistoryEntry> {
-        let pulled = self.pulled()?;
+        let state = match State::parse(&self.state) {
+            Some(state) => state,
+            None => record_type_of(&self.record_type)?.initial_state(),
+        };
+        let pulled = self.change(state)?;
         Ok(HistoryEntry {
             seq: self.seq,
             change_id: pulled.change_id,
@@ -182,6 +194,43 @@ pub(crate) struct ReviewRow {
     pub resolution: Option<String>,
     pub resolved_by: Option<String>,
     pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// Which review items a reader gets, decided before the query so the database filters and
+/// pages: the items this user made (their own held changes), and those their role resolves
+/// (by kind, or by the groups whose conflicts they resolve), newest first, after a cursor.
+#[derive(Debug, Clone)]
+pub(crate) struct ReviewFilter {
+    pub all: bool,
+    pub author: String,
+    pub kinds: Vec<&'static str>,
+    /// `record_type.group`, e.g. `job.status`.
+    pub conflict_groups: Vec<String>,
+    pub before: Option<(DateTime<Utc>, String)>,
+    pub limit: i64,
+}
+
+impl ReviewFilter {
+    pub fn new(
+        author: &fieldsync_core::Author,
+        policy: &Policy,
+        all: bool,
+        before: Option<fieldsync_core::wire::ReviewCursor>,
+        limit: i64,
+    ) -> ReviewFilter {
+        let (kinds, groups) = policy.resolvable_by(author.role);
+        ReviewFilter {
+            all,
+            author: author.user.clone(),
+            kinds: kinds.iter().map(|k| k.as_str()).collect(),
+            conflict_groups: groups
+                .iter()
+                .map(|(t, g)| format!("{}.{}", t.as_str(), g.as_str()))
+                .collect(),
+            before: before.map(|c| (c.created_at, c.review_id.to_string())),
+            limit,
+        }
+    }
 }
 
 /// The SELECT of [`ReviewRow`]; a backend appends its WHERE and ORDER BY.

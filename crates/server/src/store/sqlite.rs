@@ -18,8 +18,8 @@ use super::backend::{Backend, Tx};
 use super::rows::{
     finished_job_states, AppliedRow, ChangeRow, ChildRow, DeviceRow, ExistingRow, GroupRow,
     GroupWrite, MoveRow, NewChange, NewMove, NewRecord, NewReview, OpenJobRow, RecordRow,
-    RecordUpdate, ReportRow, ReviewRow, TokenRow, UserRow, CHANGE_COLUMNS, REPORT_SELECT,
-    REVIEW_SELECT,
+    RecordUpdate, ReportRow, ReviewFilter, ReviewRow, TokenRow, UserRow, CHANGE_COLUMNS,
+    REPORT_SELECT, REVIEW_SELECT,
 };
 use super::{DeviceReport, FileStatus, NewUser, StoreError, StoreResult};
 
@@ -728,14 +728,32 @@ impl Tx for SqliteTx {
         Ok(())
     }
 
-    async fn review_rows(&mut self, all: bool, limit: i64) -> StoreResult<Vec<ReviewRow>> {
-        let filter = if all { "" } else { " WHERE r.state = 'open'" };
-        Ok(sqlx::query_as(&format!(
-            "{REVIEW_SELECT}{filter} ORDER BY r.created_at DESC, r.review_id DESC LIMIT ?"
-        ))
-        .bind(limit)
-        .fetch_all(self.conn())
-        .await?)
+    async fn review_rows(&mut self, filter: &ReviewFilter) -> StoreResult<Vec<ReviewRow>> {
+        let open = if filter.all {
+            ""
+        } else {
+            " AND r.state = 'open'"
+        };
+        let after = if filter.before.is_some() {
+            " AND (r.created_at < ? OR (r.created_at = ? AND r.review_id < ?))"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "{REVIEW_SELECT} WHERE (r.incoming_author = ? \
+             OR r.kind IN (SELECT value FROM json_each(?)) \
+             OR (r.kind = 'conflict' AND r.record_type || '.' || COALESCE(r.grp, '') \
+                 IN (SELECT value FROM json_each(?)))){open}{after} \
+             ORDER BY r.created_at DESC, r.review_id DESC LIMIT ?"
+        );
+        let mut query = sqlx::query_as(&sql)
+            .bind(&filter.author)
+            .bind(serde_json::to_string(&filter.kinds)?)
+            .bind(serde_json::to_string(&filter.conflict_groups)?);
+        if let Some((at, id)) = &filter.before {
+            query = query.bind(*at).bind(*at).bind(id);
+        }
+        Ok(query.bind(filter.limit).fetch_all(self.conn()).await?)
     }
 
     async fn review_row(&mut self, review_id: &str) -> StoreResult<Option<ReviewRow>> {
