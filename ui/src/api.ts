@@ -6,6 +6,7 @@ import { invoke, isTauri } from "@tauri-apps/api/core";
 import type { AppError } from "./bindings/AppError";
 import type { BoardFilter } from "./bindings/BoardFilter";
 import type { Commands } from "./bindings/commands";
+import type { JobDraft } from "./bindings/JobDraft";
 import type { NewJobForm } from "./bindings/NewJobForm";
 import type { ReassignArgs } from "./bindings/ReassignArgs";
 import type { ReopenArgs } from "./bindings/ReopenArgs";
@@ -75,6 +76,9 @@ export const api = {
   reopen: (args: ReopenArgs) => call("reopen", args),
   setStatus: (args: StatusArgs) => call("set_status", args),
   createJob: (form: NewJobForm) => call("create_job", form),
+  jobDraft: () => call("job_draft", null),
+  saveJobDraft: (draft: JobDraft) => call("save_job_draft", draft),
+  discardJobDraft: (actionId: string) => call("discard_job_draft", { action_id: actionId }),
   rules: () => call("rules", null),
   invoices: () => call("invoices", null),
   report: (args: ReportArgs) => call("report", args),

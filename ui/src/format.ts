@@ -59,3 +59,12 @@ export function changedFields(
   }
   return out;
 }
+
+/** An RFC 3339 time as the "YYYY-MM-DDTHH:MM" a datetime-local input shows, in the person's
+ * local time (what they typed comes back as they typed it). */
+export function localInput(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "";
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}

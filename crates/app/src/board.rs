@@ -22,6 +22,28 @@ pub struct BoardFilter {
     pub state: Option<State>,
 }
 
+/// A new job form as it was being typed, kept on this device (`save_job_draft`) so a form left
+/// open survives a restart; its action id is the draft's id, so the job it becomes is still one.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct JobDraft {
+    pub action_id: String,
+    pub customer_id: String,
+    pub site: String,
+    /// As the form holds it (RFC 3339, UTC), or empty.
+    pub window_start: Option<String>,
+    pub summary: String,
+    pub assignee: String,
+    /// When it was last saved (RFC 3339); set by the command layer.
+    pub saved_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct DraftArgs {
+    pub action_id: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct NewJobForm {
@@ -185,6 +207,7 @@ impl App {
             site: form.site.clone(),
             window_start: form.window_start.clone(),
             summary: form.summary.clone(),
+            draft_id: form.action_id.clone(),
         };
         let matches: Vec<MatchView> = self
             .client
@@ -224,12 +247,68 @@ impl App {
                 file_sha256: None,
             })
             .await?;
+        if let Some(draft) = &form.action_id {
+            self.client
+                .cache()
+                .close_draft(draft, &record_id.to_string())
+                .await?;
+        }
         Ok(CreateJobResult {
             created: true,
             job_id: Some(record_id.to_string()),
             matches,
             state_label: Some(state.label(self.client.now())),
         })
+    }
+
+    /// The new job form left open last (none once it became a job or was discarded).
+    pub async fn job_draft(&self) -> Result<Option<JobDraft>, AppError> {
+        let drafts = self.client.cache().drafts(RecordType::Job).await?;
+        let Some((action_id, values, saved_at)) = drafts.into_iter().next() else {
+            return Ok(None);
+        };
+        let schedule = &values["schedule"];
+        let field = |v: &Value, k: &str| text(v, k).unwrap_or_default();
+        Ok(Some(JobDraft {
+            action_id,
+            customer_id: field(schedule, "customer_id"),
+            site: field(schedule, "site"),
+            window_start: text(schedule, "window_start").filter(|s| !s.is_empty()),
+            summary: field(&values["description"], "summary"),
+            assignee: field(schedule, "assignee"),
+            saved_at: Some(saved_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        }))
+    }
+
+    /// Keeps the new job form as typed, under its action id, in the shape a create carries
+    /// (so match before create compares another form with it too).
+    pub async fn save_job_draft(&self, draft: JobDraft) -> Result<(), AppError> {
+        parse_action_id(Some(&draft.action_id))?;
+        let values = json!({
+            "schedule": {
+                "customer_id": draft.customer_id,
+                "site": draft.site,
+                "window_start": draft.window_start,
+                "assignee": draft.assignee,
+            },
+            "description": {"summary": draft.summary},
+        });
+        let now = self.client.now();
+        self.client
+            .cache()
+            .save_draft(&draft.action_id, RecordType::Job, &values, now)
+            .await?;
+        Ok(())
+    }
+
+    /// The person throws the form away: the draft stays on the device, no longer offered.
+    pub async fn discard_job_draft(&self, args: DraftArgs) -> Result<(), AppError> {
+        parse_action_id(Some(&args.action_id))?;
+        self.client
+            .cache()
+            .close_draft(&args.action_id, "discarded")
+            .await?;
+        Ok(())
     }
 
     /// Before a reassignment: who owns the job now, and a warning when their device has unsynced

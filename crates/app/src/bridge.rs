@@ -18,7 +18,9 @@ use tower_http::services::{ServeDir, ServeFile};
 use std::collections::BTreeMap;
 use ts_rs::{TypeVisitor, TS};
 
-use crate::board::{BoardFilter, CreateJobResult, NewJobForm, ReassignArgs, ReassignCheck};
+use crate::board::{
+    BoardFilter, CreateJobResult, DraftArgs, JobDraft, NewJobForm, ReassignArgs, ReassignCheck,
+};
 use crate::customers::{CustomerArgs, CustomerDetail, CustomerView};
 use crate::edit::SaveGroupArgs;
 use crate::ids::ActionId;
@@ -135,6 +137,9 @@ commands! {
     reopen(app, args: ReopenArgs) -> JobDetail { app.reopen(args).await }
     set_status(app, args: StatusArgs) -> SaveResult { app.set_status(args).await }
     create_job(app, form: NewJobForm) -> CreateJobResult { app.create_job(form).await }
+    job_draft(app) -> Option<JobDraft> { app.job_draft().await }
+    save_job_draft(app, draft: JobDraft) -> () { app.save_job_draft(draft).await }
+    discard_job_draft(app, args: DraftArgs) -> () { app.discard_job_draft(args).await }
     rules(app) -> Vec<RuleView> { app.rules().await }
     invoices(app) -> Vec<InvoiceCard> { app.invoices().await }
     report(app, args: ReportArgs) -> ReportView { app.report(args).await }

@@ -754,6 +754,8 @@ impl Cache {
         Ok(())
     }
 
+    /// Keeps a form's values as they are typed, so a form left open survives a restart. A
+    /// draft already used (or discarded) is not written again.
     pub async fn save_draft(
         &self,
         draft_id: &str,
@@ -763,7 +765,8 @@ impl Cache {
     ) -> ClientResult<()> {
         sqlx::query(
             "INSERT INTO drafts (draft_id, record_type, vals, saved_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (draft_id) DO UPDATE SET vals = excluded.vals, saved_at = excluded.saved_at",
+             ON CONFLICT (draft_id) DO UPDATE SET vals = excluded.vals, saved_at = excluded.saved_at \
+             WHERE drafts.used_by IS NULL",
         )
         .bind(draft_id)
         .bind(record_type.as_str())
@@ -774,15 +777,29 @@ impl Cache {
         Ok(())
     }
 
+    /// Marks a draft as done with: `used_by` names the record made from it (or says it was
+    /// discarded). It stays on the device; it is no longer offered.
+    pub async fn close_draft(&self, draft_id: &str, used_by: &str) -> ClientResult<()> {
+        sqlx::query("UPDATE drafts SET used_by = ? WHERE draft_id = ? AND used_by IS NULL")
+            .bind(used_by)
+            .bind(draft_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The drafts still open, newest first.
     pub async fn drafts(
         &self,
         record_type: RecordType,
     ) -> ClientResult<Vec<(String, Value, DateTime<Utc>)>> {
-        let rows: Vec<(String, String, DateTime<Utc>)> =
-            sqlx::query_as("SELECT draft_id, vals, saved_at FROM drafts WHERE record_type = ? ORDER BY saved_at DESC")
-                .bind(record_type.as_str())
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<(String, String, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT draft_id, vals, saved_at FROM drafts \
+                 WHERE record_type = ? AND used_by IS NULL ORDER BY saved_at DESC",
+        )
+        .bind(record_type.as_str())
+        .fetch_all(&self.pool)
+        .await?;
         rows.into_iter()
             .map(|(id, vals, at)| Ok((id, serde_json::from_str(&vals)?, at)))
             .collect()

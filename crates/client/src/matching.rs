@@ -18,6 +18,8 @@ pub struct JobCandidate {
     /// RFC 3339 start of its window, if known.
     pub window_start: Option<String>,
     pub summary: String,
+    /// The draft this candidate is being typed into: it is not a match of itself.
+    pub draft_id: Option<String>,
 }
 
 /// Where a match was found.
@@ -96,6 +98,9 @@ pub async fn find(
 ) -> ClientResult<Vec<Match>> {
     let mut found = Vec::new();
     for (draft_id, values, saved_at) in cache.drafts(RecordType::Job).await? {
+        if candidate.draft_id.as_deref() == Some(draft_id.as_str()) {
+            continue;
+        }
         let schedule = values.get("schedule").cloned().unwrap_or(Value::Null);
         let summary = values
             .get("description")

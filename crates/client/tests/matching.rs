@@ -22,6 +22,7 @@ fn candidate(
         site: site.into(),
         window_start: Some(at.to_rfc3339()),
         summary: summary.into(),
+        draft_id: None,
     }
 }
 
@@ -104,6 +105,31 @@ async fn a_recent_job_a_pending_create_and_a_draft_are_each_offered() {
         found[0].message,
         "This looks like your draft from 2 hours ago"
     );
+    // The form being typed into that draft is not its own duplicate.
+    let same_form = JobCandidate {
+        draft_id: Some("draft-1".into()),
+        ..quay.clone()
+    };
+    assert!(tom
+        .client
+        .find_matches(&same_form)
+        .await
+        .unwrap()
+        .is_empty());
+    // A draft that became a job is kept, and no longer offered.
+    tom.client
+        .cache()
+        .close_draft("draft-1", "a job")
+        .await
+        .unwrap();
+    assert!(tom.client.find_matches(&quay).await.unwrap().is_empty());
+    assert!(tom
+        .client
+        .cache()
+        .drafts(RecordType::Job)
+        .await
+        .unwrap()
+        .is_empty());
 
     // Once the pending create is accepted it is offered by its number.
     harness.proxy.come_back();

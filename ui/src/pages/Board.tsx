@@ -8,7 +8,7 @@ import type { MatchView } from "../bindings/MatchView";
 import type { SessionInfo } from "../bindings/SessionInfo";
 import type { State } from "../bindings/State";
 import { Owner } from "../components/Owner";
-import { pretty } from "../format";
+import { clock, localInput, pretty } from "../format";
 
 export function Board({ session, onOpen, refreshKey }: { session: SessionInfo; onOpen: (id: string) => void; refreshKey: number }) {
   const [jobs, setJobs] = useState<JobCard[]>([]);
@@ -92,28 +92,72 @@ export function Board({ session, onOpen, refreshKey }: { session: SessionInfo; o
   );
 }
 
+const EMPTY_FORM = { customer_id: "", site: "", window_start: "", summary: "", assignee: "" };
+
 /** The new job form. Its action id comes from the command layer when it opens, so saving twice
- * (or "Create anyway" after the duplicate warning) is one job; Save waits for it. */
+ * (or "Create anyway" after the duplicate warning) is one job; Save waits for it. What is typed
+ * is kept on this device as a draft under that id, so a form left open (the app closed, the PC
+ * restarted) opens again as it was. */
 function NewJob() {
   const [open, setOpen] = useState(false);
   const [customers, setCustomers] = useState<CustomerView[]>([]);
-  const [form, setForm] = useState({ customer_id: "", site: "", window_start: "", summary: "", assignee: "" });
+  const [form, setForm] = useState(EMPTY_FORM);
   const [matches, setMatches] = useState<MatchView[]>([]);
   const [message, setMessage] = useState<string | null>(null);
   const [actionId, setActionId] = useState<string | null>(null);
+  const [kept, setKept] = useState<string | null>(null);
   useEffect(() => {
     if (!open) return;
     let live = true;
     setActionId(null);
-    api
-      .newActionId()
-      .then((made) => live && setActionId(made.action_id))
-      .catch((e) => live && setMessage(errorText(e)));
+    setKept(null);
+    (async () => {
+      const draft = await api.jobDraft();
+      if (!live) return;
+      if (draft) {
+        setForm({
+          customer_id: draft.customer_id,
+          site: draft.site,
+          window_start: draft.window_start ? localInput(draft.window_start) : "",
+          summary: draft.summary,
+          assignee: draft.assignee,
+        });
+        setMessage(`Your draft from ${clock(draft.saved_at)} is back.`);
+        setActionId(draft.action_id);
+      } else {
+        setForm(EMPTY_FORM);
+        const made = await api.newActionId();
+        if (live) setActionId(made.action_id);
+      }
+    })().catch((e) => live && setMessage(errorText(e)));
     api.customers().then(setCustomers).catch(() => setCustomers([]));
     return () => {
       live = false;
     };
   }, [open]);
+  // Keeps what is typed, a moment after the last key.
+  useEffect(() => {
+    if (!open || !actionId || form === EMPTY_FORM) return;
+    const timer = setTimeout(() => {
+      api
+        .saveJobDraft({
+          action_id: actionId,
+          ...form,
+          window_start: form.window_start ? new Date(form.window_start).toISOString() : null,
+          saved_at: null,
+        })
+        .then(() => setKept(new Date().toISOString()))
+        .catch(() => setKept(null));
+    }, 400);
+    return () => clearTimeout(timer);
+  }, [open, actionId, form]);
+  const discard = async () => {
+    if (actionId) await api.discardJobDraft(actionId).catch(() => undefined);
+    setForm(EMPTY_FORM);
+    setMatches([]);
+    setMessage(null);
+    setOpen(false);
+  };
   if (!open) return <button onClick={() => setOpen(true)}>New job</button>;
   const submit = async (confirm: boolean) => {
     if (!actionId) return;
@@ -130,6 +174,7 @@ function NewJob() {
       setMatches(result.matches);
       if (result.created) {
         setMessage(`Job saved: ${result.state_label}`);
+        setForm(EMPTY_FORM);
         setOpen(false);
       }
     } catch (e) {
@@ -177,12 +222,16 @@ function NewJob() {
         </div>
       )}
       {message && <p className="muted">{message}</p>}
+      {kept && <p className="muted" role="status">Draft kept on this device at {clock(kept)}.</p>}
       <div className="actions">
         <button onClick={() => submit(false)} disabled={!actionId}>
           Save
         </button>
-        <button className="secondary" onClick={() => setOpen(false)}>
-          Cancel
+        <button className="secondary" onClick={() => setOpen(false)} title="Close the form; what you typed is kept as a draft">
+          Close
+        </button>
+        <button className="secondary" onClick={discard}>
+          Discard
         </button>
       </div>
     </div>
