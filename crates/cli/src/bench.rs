@@ -593,7 +593,6 @@ async fn measure_servers(
     for i in 0..load.devices {
         let base = &servers[i % servers.len()].2;
         let session = Session::login(
-            &http,
             base,
             &format!("tech{i}"),
             password,

@@ -144,9 +144,8 @@ async fn note(who: &Session, job: &Job, text: &str) -> Result<()> {
 
 /// Seeds the demo through the API, as the people themselves would.
 pub async fn seed(base: &str) -> Result<()> {
-    let http = reqwest::Client::new();
     let login = |user: &'static str, device: &'static str| {
-        Session::login(&http, base, user, DEMO_PASSWORD, device)
+        Session::login(base, user, DEMO_PASSWORD, device)
     };
     let dana = login("dana", "Dispatch desk").await?;
     let sam = login("sam", "Supervisor laptop").await?;
@@ -240,11 +239,8 @@ pub async fn seed(base: &str) -> Result<()> {
     move_to(&kai, &mut reopened, State::InProgress).await?;
     sign(&kai, &mut reopened, "Head teacher").await?;
     move_to(&sam, &mut reopened, State::Closed).await?;
-    sam.post(
-        &format!("/api/v1/records/job/{}/reopen", reopened.id),
-        json!({"reason": "Customer reports the leak is back"}),
-    )
-    .await?;
+    sam.reopen(reopened.id, "Customer reports the leak is back")
+        .await?;
     let voided = new_job(&dana, c(3).0, c(3).1, "tom", "Duplicate call: fan noise", 2).await?;
     dana.apply(change(
         RecordType::Job,
@@ -416,14 +412,7 @@ pub async fn add_technician_with_job(
         )
         .await?;
     let customer = new_record_id();
-    let olivia = Session::login(
-        &reqwest::Client::new(),
-        &server.base,
-        "olivia",
-        DEMO_PASSWORD,
-        "Front office",
-    )
-    .await?;
+    let olivia = Session::login(&server.base, "olivia", DEMO_PASSWORD, "Front office").await?;
     olivia
         .apply(change(
             RecordType::Customer,

@@ -9,7 +9,7 @@ use fieldsync_client::transport::{HttpAnswer, HttpCall};
 use fieldsync_client::{
     ClientConfig, HttpTransport, NewChange, SyncClient, SystemClock, Transport, TransportError,
 };
-use fieldsync_core::{Group, Op, RecordType, State};
+use fieldsync_core::{Group, Op, Owner, RecordType, State};
 use futures::stream::BoxStream;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -360,11 +360,8 @@ pub async fn sim(
             base
         }
     };
-    let http = reqwest::Client::new();
-    let dana =
-        crate::http::Session::login(&http, &base, "dana", DEMO_PASSWORD, "Dispatch desk").await?;
-    let sam = crate::http::Session::login(&http, &base, "sam", DEMO_PASSWORD, "Supervisor laptop")
-        .await?;
+    let dana = crate::http::Session::login(&base, "dana", DEMO_PASSWORD, "Dispatch desk").await?;
+    let sam = crate::http::Session::login(&base, "sam", DEMO_PASSWORD, "Supervisor laptop").await?;
     let mut users: Vec<String> = DEMO_USERS
         .iter()
         .filter(|u| u.2 == fieldsync_core::Role::Technician)
@@ -435,11 +432,8 @@ pub async fn sim(
             if let Some(second) = mine.get(1) {
                 device.go_offline();
                 let to = users.get(1).cloned().unwrap_or_else(|| "rita".into());
-                dana.post(
-                    &format!("/api/v1/records/job/{}/reassign", second.record.record_id),
-                    json!({"owner": {"kind": "user", "name": to}}),
-                )
-                .await?;
+                dana.reassign(second.record.record_id, Owner::User(to.clone()))
+                    .await?;
                 collisions.push(format!(
                     "dispatch reassigned {} to {to} while {} was out of signal",
                     second.record.number.clone().unwrap_or_default(),

@@ -2,67 +2,46 @@
 
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
-use fieldsync_core::wire::{Outcome, PushRequest, PushResponse};
-use fieldsync_core::{Change, ChangeId, Group, Op, RecordId, RecordType};
+use fieldsync_client::{HttpTransport, Transport};
+use fieldsync_core::wire::{
+    LoginRequest, Outcome, ReassignOutcome, ReassignRequest, ReopenRequest, ReportParams,
+    SyncReport,
+};
+use fieldsync_core::{Change, ChangeId, Group, Op, Owner, RecordId, RecordType};
 use serde_json::Value;
+use std::sync::Arc;
 use uuid::Uuid;
 
-/// A signed-in device.
+/// A signed-in device: the client library's transport, so the CLI speaks the protocol through
+/// the same typed calls as every device (no request or answer written out by hand here).
 #[derive(Clone)]
 pub struct Session {
-    http: reqwest::Client,
-    base: String,
+    transport: Arc<HttpTransport>,
     token: String,
 }
 
 impl Session {
-    pub async fn login(
-        http: &reqwest::Client,
-        base: &str,
-        user: &str,
-        password: &str,
-        device: &str,
-    ) -> Result<Session> {
-        let response = http
-            .post(format!("{base}/api/v1/auth/login"))
-            .json(
-                &serde_json::json!({"username": user, "password": password, "device_name": device}),
-            )
-            .send()
+    pub async fn login(base: &str, user: &str, password: &str, device: &str) -> Result<Session> {
+        let transport = Arc::new(HttpTransport::new(base)?);
+        let answer = transport
+            .login(&LoginRequest {
+                username: user.into(),
+                password: password.into(),
+                device_name: device.into(),
+            })
             .await
-            .with_context(|| format!("cannot reach {base}"))?;
-        let status = response.status();
-        let body: Value = response.json().await?;
-        if !status.is_success() {
-            bail!("login as {user} failed: {body}");
-        }
-        let token = body["token"]
-            .as_str()
-            .context("login answer without a token")?
-            .to_string();
+            .with_context(|| format!("login as {user} at {base} failed"))?;
         Ok(Session {
-            http: http.clone(),
-            base: base.to_string(),
-            token,
+            transport,
+            token: answer.token,
         })
     }
 
     pub async fn push(&self, changes: Vec<Change>) -> Result<Vec<Outcome>> {
-        let response = self
-            .http
-            .post(format!("{}/api/v1/sync/push", self.base))
-            .bearer_auth(&self.token)
-            .json(&PushRequest { changes })
-            .send()
-            .await?;
-        let status = response.status();
-        if !status.is_success() {
-            bail!(
-                "push failed ({status}): {}",
-                response.text().await.unwrap_or_default()
-            );
-        }
-        Ok(response.json::<PushResponse>().await?.outcomes)
+        self.transport
+            .push(&self.token, &changes)
+            .await
+            .context("push failed")
     }
 
     /// Pushes one change and insists it was applied; returns its outcome.
@@ -89,41 +68,33 @@ impl Session {
         Ok(outcome)
     }
 
-    /// A GET; a refusal becomes an error with the server's sentence and code.
-    pub async fn get(&self, path: &str) -> Result<Value> {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
+    pub async fn reassign(&self, job: RecordId, to: Owner) -> Result<ReassignOutcome> {
+        self.transport
+            .reassign(
+                &self.token,
+                RecordType::Job,
+                job,
+                &ReassignRequest { owner: to },
+            )
             .await
-            .with_context(|| format!("cannot reach {}", self.base))?;
-        let status = response.status();
-        let body: Value = response.json().await?;
-        if !status.is_success() {
-            bail!(
-                "the server refused ({status}): {} ({})",
-                body["message"].as_str().unwrap_or("no reason given"),
-                body["code"].as_str().unwrap_or("unknown")
-            );
-        }
-        Ok(body)
+            .context("reassign failed")
     }
 
-    pub async fn post(&self, path: &str, body: Value) -> Result<Value> {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await?;
-        let status = response.status();
-        let body: Value = response.json().await?;
-        if !status.is_success() {
-            bail!("POST {path} failed ({status}): {body}");
-        }
-        Ok(body)
+    pub async fn reopen(&self, job: RecordId, reason: &str) -> Result<Outcome> {
+        let request = ReopenRequest {
+            reason: reason.into(),
+        };
+        self.transport
+            .reopen(&self.token, RecordType::Job, job, &request)
+            .await
+            .context("reopen failed")
+    }
+
+    pub async fn report(&self, params: &ReportParams) -> Result<SyncReport> {
+        self.transport
+            .report(&self.token, params)
+            .await
+            .context("the server refused the report")
     }
 }
 

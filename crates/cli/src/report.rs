@@ -3,9 +3,9 @@
 //! `fieldsync_app::report`).
 
 use anyhow::{bail, Context, Result};
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, Utc};
 use fieldsync_app::report::{cause_label, csv, delay_text, detail, kind_label, rule_label};
-use fieldsync_core::wire::{ReportCounts, ReportKind, SyncReport};
+use fieldsync_core::wire::{ReportCounts, ReportKind, ReportParams, SyncReport};
 use std::io::Read;
 
 /// A span of time written as a number and a unit: `45s`, `90m`, `36h`, `7d`, `2w`.
@@ -64,17 +64,15 @@ pub async fn fetch(
     since: DateTime<Utc>,
     slow_secs: i64,
 ) -> Result<SyncReport> {
-    let http = reqwest::Client::new();
     let base = server.trim_end_matches('/');
-    let session =
-        crate::http::Session::login(&http, base, user, password, "fieldsync report").await?;
-    let response = session
-        .get(&format!(
-            "/api/v1/report?since={}&slow_secs={slow_secs}",
-            since.to_rfc3339_opts(SecondsFormat::Secs, true)
-        ))
-        .await?;
-    serde_json::from_value(response).context("the server's report could not be read")
+    let session = crate::http::Session::login(base, user, password, "fieldsync report").await?;
+    session
+        .report(&ReportParams {
+            since,
+            until: None,
+            slow_secs: Some(slow_secs),
+        })
+        .await
 }
 
 fn counts_cells(c: &ReportCounts) -> String {
