@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
-use fieldsync_client::{HttpTransport, Transport};
+use fieldsync_client::{HttpTransport, Transport, TransportError};
 use fieldsync_core::wire::{
     LoginRequest, Outcome, ReassignOutcome, ReassignRequest, ReopenRequest, ReportParams,
     SyncReport,
@@ -22,7 +22,8 @@ pub struct Session {
 
 impl Session {
     pub async fn login(base: &str, user: &str, password: &str, device: &str) -> Result<Session> {
-        let transport = Arc::new(HttpTransport::new(base)?);
+        let transport =
+            Arc::new(HttpTransport::new(base).map_err(|e| failed("no HTTP client", e))?);
         let answer = transport
             .login(&LoginRequest {
                 username: user.into(),
@@ -30,7 +31,7 @@ impl Session {
                 device_name: device.into(),
             })
             .await
-            .with_context(|| format!("login as {user} at {base} failed"))?;
+            .map_err(|e| failed(&format!("login as {user} at {base} failed"), e))?;
         Ok(Session {
             transport,
             token: answer.token,
@@ -41,7 +42,7 @@ impl Session {
         self.transport
             .push(&self.token, &changes)
             .await
-            .context("push failed")
+            .map_err(|e| failed("push failed", e))
     }
 
     /// Pushes one change and insists it was applied; returns its outcome.
@@ -77,7 +78,7 @@ impl Session {
                 &ReassignRequest { owner: to },
             )
             .await
-            .context("reassign failed")
+            .map_err(|e| failed("reassign failed", e))
     }
 
     pub async fn reopen(&self, job: RecordId, reason: &str) -> Result<Outcome> {
@@ -87,14 +88,25 @@ impl Session {
         self.transport
             .reopen(&self.token, RecordType::Job, job, &request)
             .await
-            .context("reopen failed")
+            .map_err(|e| failed("reopen failed", e))
     }
 
     pub async fn report(&self, params: &ReportParams) -> Result<SyncReport> {
         self.transport
             .report(&self.token, params)
             .await
-            .context("the server refused the report")
+            .map_err(|e| failed("the server refused the report", e))
+    }
+}
+
+/// A call that did not go through, with the server's sentence and its stable code, as a person
+/// reading a terminal needs both.
+fn failed(what: &str, e: TransportError) -> anyhow::Error {
+    match &e {
+        TransportError::Refused { code, message, .. } => {
+            anyhow::anyhow!("{what}: {message} ({code})")
+        }
+        _ => anyhow::anyhow!("{what}: {e}"),
     }
 }
 
