@@ -30,6 +30,11 @@ pub struct SaveGroupArgs {
     /// Made when the form opened (`new_action_id`): the same form saved twice is one change.
     /// A UUID; anything else is refused.
     pub action_id: Option<String>,
+    /// The group's `version` as the form showed it when it opened: the edit is made on what
+    /// the person saw, so a newer value that arrived meanwhile goes to review (in a
+    /// manual-review group) instead of being overwritten unseen. Left out: the newest.
+    #[ts(type = "number | null")]
+    pub base_version: Option<i64>,
 }
 
 /// Whether this person may write this group of this record: a writer role the policy names, or
@@ -120,7 +125,7 @@ impl App {
                 policy: rule.policy.as_str().into(),
                 badge: badge.into(),
                 values: view.values.get(group).cloned().unwrap_or(json!({})),
-                version: view.record.groups.get(group).map(|(v, _)| *v).unwrap_or(0),
+                version: view.bases.get(group).copied().unwrap_or(0),
                 editable,
                 fields: fields(record_type, *group)
                     .iter()
@@ -211,18 +216,16 @@ impl App {
         let values = Value::Object(values);
         check_values(record_type, group, &values, false)
             .map_err(|message| AppError::new("invalid_change", message))?;
-        let (change_id, state) = self
-            .client
-            .save(NewChange {
-                change_id,
-                record_type,
-                record_id: id,
-                group: Some(group),
-                op: Op::Update,
-                values,
-                file_sha256: None,
-            })
-            .await?;
+        let change = NewChange {
+            change_id,
+            record_type,
+            record_id: id,
+            group: Some(group),
+            op: Op::Update,
+            values,
+            file_sha256: None,
+        };
+        let (change_id, state) = self.client.save_seen(change, args.base_version).await?;
         Ok(SaveResult {
             change_id: change_id.to_string(),
             state_label: state.label(self.client.now()),

@@ -66,6 +66,10 @@ pub struct JobDetail {
 pub struct StatusArgs {
     pub job_id: String,
     pub state: State,
+    /// The status group's `version` as the page showed it: a status someone else set meanwhile
+    /// makes this a collision for review, not a silent overwrite. Left out: the newest.
+    #[ts(type = "number | null")]
+    pub base_version: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
@@ -153,18 +157,16 @@ impl App {
     /// A status change, saved to this device's outbox first.
     pub async fn set_status(&self, args: StatusArgs) -> Result<SaveResult, AppError> {
         let id = parse_id(&args.job_id)?;
-        let (change_id, state) = self
-            .client
-            .save(NewChange {
-                change_id: None,
-                record_type: RecordType::Job,
-                record_id: id,
-                group: Some(Group::Status),
-                op: Op::Update,
-                values: json!({"state": args.state}),
-                file_sha256: None,
-            })
-            .await?;
+        let change = NewChange {
+            change_id: None,
+            record_type: RecordType::Job,
+            record_id: id,
+            group: Some(Group::Status),
+            op: Op::Update,
+            values: json!({"state": args.state}),
+            file_sha256: None,
+        };
+        let (change_id, state) = self.client.save_seen(change, args.base_version).await?;
         Ok(SaveResult {
             change_id: change_id.to_string(),
             state_label: state.label(self.client.now()),

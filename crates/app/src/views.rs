@@ -80,6 +80,8 @@ pub struct GroupView {
     pub badge: String,
     #[ts(type = "Record<string, unknown>")]
     pub values: Value,
+    /// The version an edit made now is made on; a form keeps it from when it opened.
+    #[ts(type = "number")]
     pub version: i64,
     /// This person may change it now (a writer the policy names, or the owner; not locked).
     pub editable: bool,

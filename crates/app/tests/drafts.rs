@@ -4,70 +4,11 @@
 //! of itself.
 #![allow(clippy::unwrap_used)]
 
-use fieldsync_app::{bridge, App};
-use fieldsync_client::{ClientConfig, HttpTransport, SyncClient, SystemClock};
-use fieldsync_core::Role;
-use fieldsync_server::store::{NewUser, Store};
-use fieldsync_server::{AppState, Limits, SqliteStore};
+mod common;
+
+use common::*;
+use fieldsync_app::bridge;
 use serde_json::{json, Value};
-use std::sync::Arc;
-
-/// The office app on its cache file, talking to `server` (drafts are this device's own; the
-/// server only ever sees the job a draft becomes).
-async fn open_on(dir: &std::path::Path, server: &str) -> App {
-    let client = SyncClient::open(
-        &dir.join("cache.db"),
-        Arc::new(HttpTransport::new(server).unwrap()),
-        Arc::new(SystemClock),
-        ClientConfig::new("office desk", &dir.join("files"), 7),
-    )
-    .await
-    .unwrap();
-    App::new(client)
-}
-
-/// With no server behind it.
-async fn open(dir: &std::path::Path) -> App {
-    open_on(dir, "http://127.0.0.1:9").await
-}
-
-/// A real server on loopback with one dispatcher, `dana`.
-async fn server(dir: &std::path::Path) -> String {
-    let store = SqliteStore::open(&dir.join("server.db")).await.unwrap();
-    let now = chrono::Utc::now();
-    store
-        .add_user(
-            NewUser {
-                name: "dana".into(),
-                display_name: "Dana".into(),
-                role: Role::Dispatcher,
-                team: Some("dispatch".into()),
-                password_hash: fieldsync_server::auth::hash_password("a long password").unwrap(),
-            },
-            now,
-        )
-        .await
-        .unwrap();
-    let state = AppState::new(
-        Arc::new(store),
-        fieldsync_core::Policy::default_policy(),
-        dir.join("server-files"),
-        Arc::new(fieldsync_server::SystemClock),
-        Limits::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(fieldsync_server::serve(
-        listener,
-        state,
-        std::future::pending(),
-    ));
-    url
-}
-
-async fn call(app: &App, command: &str, args: Value) -> Value {
-    bridge::dispatch(app, command, args).await.unwrap()
-}
 
 #[tokio::test]
 async fn a_job_form_left_open_comes_back_after_a_restart_and_goes_once_it_is_a_job() {
@@ -77,7 +18,7 @@ async fn a_job_form_left_open_comes_back_after_a_restart_and_goes_once_it_is_a_j
     call(
         &app,
         "sign_in",
-        json!({"username": "dana", "password": "a long password"}),
+        json!({"username": "dana", "password": PASSWORD}),
     )
     .await;
     assert_eq!(call(&app, "job_draft", Value::Null).await, Value::Null);

@@ -100,6 +100,9 @@ pub struct RecordView {
     pub values: BTreeMap<Group, Value>,
     pub state: ChangeState,
     pub pending: usize,
+    /// Per group, the version an edit made now would be made on (confirmed, plus this device's
+    /// own queued changes of it): what a form that opens now saw, to send back with its save.
+    pub bases: BTreeMap<Group, i64>,
 }
 
 /// One lane's run of failures and when it tries next.

@@ -1,12 +1,12 @@
 //! Saving a person's action: the change goes to the outbox, durably, before any network call;
 //! the ids of new changes and records; files attached for the file lane.
 
-use fieldsync_core::{Change, ChangeId, Op, Owner, RecordId, RecordType};
+use fieldsync_core::{Change, ChangeId, Group, Op, Owner, RecordId, RecordType};
 use rand::RngCore;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::cache::LocalRecord;
+use crate::cache::{CachedRecord, LocalRecord, OutboxRow};
 use crate::client::{lock, NewChange, SyncClient};
 use crate::outbox::OutboxState;
 use crate::schedule::Lane;
@@ -49,8 +49,20 @@ impl SyncClient {
         Ok(sha)
     }
 
-    /// Saves a user action to the outbox, durably, before anything touches the network.
+    /// Saves a user action to the outbox, durably, before anything touches the network, made on
+    /// the newest version this device has.
     pub async fn save(&self, new: NewChange) -> ClientResult<(ChangeId, ChangeState)> {
+        self.save_seen(new, None).await
+    }
+
+    /// Saves a user action made on the version of its group the person saw (`seen`: the
+    /// version their form opened on, [`RecordView::bases`](crate::client::RecordView)), as
+    /// HTTP's `If-Match` carries what a client saw.
+    pub async fn save_seen(
+        &self,
+        new: NewChange,
+        seen: Option<i64>,
+    ) -> ClientResult<(ChangeId, ChangeState)> {
         // Only an action id made earlier (a form's) can have been saved before: a fresh one
         // skips the look-up, one query fewer on every ordinary save.
         if let Some(change_id) = new.change_id {
@@ -129,25 +141,13 @@ impl SyncClient {
                 };
                 let group = fieldsync_core::judge::change_group(&probe)
                     .or_else(|| new.record_type.groups().first().copied());
-                let confirmed = group
-                    .and_then(|g| record.groups.get(&g))
-                    .map(|(v, _)| *v)
-                    .unwrap_or(if record.local_only { 1 } else { 0 });
-                // Earlier changes of this group still in the outbox will each make a version:
-                // this one is made on top of them, so a device never collides with itself.
-                let queued = self
-                    .inner
-                    .cache
-                    .outbox_for(new.record_id)
-                    .await?
-                    .iter()
-                    .filter(|row| {
-                        row.state == OutboxState::Pending
-                            && row.change.op != Op::Create
-                            && fieldsync_core::judge::change_group(&row.change) == group
-                    })
-                    .count() as i64;
-                (confirmed + queued, record.owner_epoch.max(1), None)
+                let rows = self.inner.cache.outbox_for(new.record_id).await?;
+                let newest = group.map(|g| base_of(&record, &rows, g)).unwrap_or(0);
+                // The version the person saw when their form opened, when they say: a change
+                // made on it that meets a newer one is judged as the collision it is (held for
+                // review in a manual-review group), never laid over the newer one unseen.
+                let base = seen.map_or(newest, |seen| seen.clamp(0, newest));
+                (base, record.owner_epoch.max(1), None)
             }
         };
         let change = Change {
@@ -200,4 +200,24 @@ pub(crate) fn first_group_field(
         .get(field)?
         .as_str()
         .map(str::to_string)
+}
+
+/// The version an edit of `group` made now is made on: the version the server last confirmed,
+/// plus this device's own changes of the group still in the outbox (each will make a version,
+/// so a device never collides with itself).
+pub(crate) fn base_of(record: &CachedRecord, rows: &[OutboxRow], group: Group) -> i64 {
+    let confirmed = record
+        .groups
+        .get(&group)
+        .map(|(v, _)| *v)
+        .unwrap_or(if record.local_only { 1 } else { 0 });
+    let queued = rows
+        .iter()
+        .filter(|row| {
+            row.state == OutboxState::Pending
+                && row.change.op != Op::Create
+                && fieldsync_core::judge::change_group(&row.change) == Some(group)
+        })
+        .count() as i64;
+    confirmed + queued
 }

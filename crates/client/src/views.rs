@@ -140,11 +140,18 @@ impl SyncClient {
                 state = row_state;
             }
         }
+        let bases = record
+            .record_type
+            .groups()
+            .iter()
+            .map(|g| (*g, crate::saving::base_of(&record, rows, *g)))
+            .collect();
         RecordView {
             record,
             values,
             state,
             pending,
+            bases,
         }
     }
 

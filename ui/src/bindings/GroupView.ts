@@ -5,7 +5,11 @@ export type GroupView = { group: string, policy: string,
 /**
  * `last write wins`, `needs review`, `shared`, `owner only` or `locked`.
  */
-badge: string, values: Record<string, unknown>, version: bigint, 
+badge: string, values: Record<string, unknown>, 
+/**
+ * The version an edit made now is made on; a form keeps it from when it opened.
+ */
+version: number, 
 /**
  * This person may change it now (a writer the policy names, or the owner; not locked).
  */

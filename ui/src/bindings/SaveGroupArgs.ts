@@ -12,4 +12,10 @@ values: Record<string, string>,
  * Made when the form opened (`new_action_id`): the same form saved twice is one change.
  * A UUID; anything else is refused.
  */
-action_id: string | null, };
+action_id: string | null, 
+/**
+ * The group's `version` as the form showed it when it opened: the edit is made on what
+ * the person saw, so a newer value that arrived meanwhile goes to review (in a
+ * manual-review group) instead of being overwritten unseen. Left out: the newest.
+ */
+base_version: number | null, };

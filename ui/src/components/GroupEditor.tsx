@@ -37,9 +37,15 @@ export function GroupCard({
   const opening = useRef(0);
   const [error, setError] = useState<string | null>(null);
   const [saving, setSaving] = useState(false);
+  // What the person saw when the form opened: the page refreshes under an open form, and the
+  // save must be judged against the version and values they looked at, not newer ones that
+  // arrived meanwhile (a field they left alone would otherwise read as changed, and a newer
+  // value in a manual-review group would be overwritten unseen).
+  const [seen, setSeen] = useState<{ version: number; values: Record<string, unknown> } | null>(null);
   const kinds = Object.fromEntries(group.fields.map((f) => [f.name, f.kind]));
   const values = group.values as Record<string, unknown>;
   const open = () => {
+    setSeen({ version: group.version, values });
     setForm(Object.fromEntries(group.fields.map((f) => [f.name, formText(values[f.name], f.kind)])));
     setAction(null);
     setError(null);
@@ -52,7 +58,7 @@ export function GroupCard({
   };
   const save = async (e: React.FormEvent) => {
     e.preventDefault();
-    const changed = changedFields(values, form, kinds);
+    const changed = changedFields(seen?.values ?? values, form, kinds);
     if (Object.keys(changed).length === 0) {
       setError("Nothing changed.");
       return;
@@ -60,7 +66,14 @@ export function GroupCard({
     if (!action) return;
     setSaving(true);
     try {
-      const saved = await api.saveGroup({ record_type: recordType, record_id: recordId, group: group.group, values: changed, action_id: action });
+      const saved = await api.saveGroup({
+        record_type: recordType,
+        record_id: recordId,
+        group: group.group,
+        values: changed,
+        action_id: action,
+        base_version: seen ? seen.version : null,
+      });
       setEditing(false);
       const at = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
       onSaved(`${label(group.group)} saved at ${at} (${saved.state_label.toLowerCase()} then).`);

@@ -58,7 +58,10 @@ export function Job({ jobId, onClose, refreshKey }: { jobId: string; onClose: ()
               className="secondary"
               onClick={async () => {
                 try {
-                  const saved = await api.setStatus({ job_id: job.card.id, state: s });
+                  // The status as this page shows it: one someone else set meanwhile makes this
+                  // a collision for review, not a silent overwrite.
+                  const shown = job.groups.find((g) => g.group === "status")?.version ?? null;
+                  const saved = await api.setStatus({ job_id: job.card.id, state: s, base_version: shown });
                   setNotice(`Status → ${pretty(s)}: ${saved.state_label}`);
                   load();
                 } catch (e) {

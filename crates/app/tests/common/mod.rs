@@ -1,0 +1,78 @@
+//! What the app's tests share: a real server on loopback and the office app on a cache file.
+#![allow(clippy::unwrap_used, dead_code)]
+
+use fieldsync_app::{bridge, App};
+use fieldsync_client::{ClientConfig, HttpTransport, SyncClient, SystemClock};
+use fieldsync_core::Role;
+use fieldsync_server::store::{NewUser, Store};
+use fieldsync_server::{AppState, Limits, SqliteStore};
+use serde_json::Value;
+use std::sync::Arc;
+
+pub const PASSWORD: &str = "a long password";
+
+/// The office app on its cache file, talking to `server` (drafts are this device's own; the
+/// server only ever sees the job a draft becomes).
+pub async fn open_on(dir: &std::path::Path, server: &str) -> App {
+    let client = SyncClient::open(
+        &dir.join("cache.db"),
+        Arc::new(HttpTransport::new(server).unwrap()),
+        Arc::new(SystemClock),
+        ClientConfig::new("office desk", &dir.join("files"), 7),
+    )
+    .await
+    .unwrap();
+    App::new(client)
+}
+
+/// With no server behind it.
+pub async fn open(dir: &std::path::Path) -> App {
+    open_on(dir, "http://127.0.0.1:9").await
+}
+
+/// A real server on loopback with one dispatcher, `dana`.
+pub async fn server(dir: &std::path::Path) -> String {
+    server_with(dir, &[("dana", Role::Dispatcher)]).await
+}
+
+/// A real server on loopback with these users (each in a team named after their role).
+pub async fn server_with(dir: &std::path::Path, users: &[(&str, Role)]) -> String {
+    let store = SqliteStore::open(&dir.join("server.db")).await.unwrap();
+    let now = chrono::Utc::now();
+    let hash = fieldsync_server::auth::hash_password(PASSWORD).unwrap();
+    for (name, role) in users {
+        store
+            .add_user(
+                NewUser {
+                    name: name.to_string(),
+                    display_name: name.to_string(),
+                    role: *role,
+                    team: Some(role.as_str().to_string()),
+                    password_hash: hash.clone(),
+                },
+                now,
+            )
+            .await
+            .unwrap();
+    }
+    let state = AppState::new(
+        Arc::new(store),
+        fieldsync_core::Policy::default_policy(),
+        dir.join("server-files"),
+        Arc::new(fieldsync_server::SystemClock),
+        Limits::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(fieldsync_server::serve(
+        listener,
+        state,
+        std::future::pending(),
+    ));
+    url
+}
+
+/// Runs one command and insists it answered.
+pub async fn call(app: &App, command: &str, args: Value) -> Value {
+    bridge::dispatch(app, command, args).await.unwrap()
+}
