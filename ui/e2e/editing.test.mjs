@@ -199,3 +199,38 @@ test("the board updates by itself when a device changes a job, and every action 
     await b.close();
   }
 });
+
+test("a billing form left open while finance changes the email saves what office staff saw: both go to review", async () => {
+  const server = await demoServer();
+  running.push(server.proc);
+  const app = await officeApp(server.base, server.dir, "olivia");
+  running.push(app.proc);
+  const { b, page } = await open(app.url);
+  try {
+    await page.getByRole("button", { name: "Customers" }).click();
+    await page.getByRole("button", { name: "Riverside Clinic" }).click();
+    const panel = page.locator("[data-testid=customer-detail]");
+    await panel.waitFor();
+    await panel.getByRole("button", { name: "Edit billing" }).click();
+    await panel.getByLabel("Billing email").waitFor();
+
+    // While the form is open, finance changes the billing email from its own desk, and the
+    // page follows it (the form stays as it was opened).
+    const finance = await device(server.base, "fiona", "Finance desk");
+    const customer = (await finance.pullAll()).find((c) => c.record_type === "customer" && c.op === "create" && c.values.profile?.name === "Riverside Clinic");
+    assert.ok(customer, "the demo has Riverside Clinic");
+    const [changed] = await finance.push([update("customer", customer.record_id, "billing", 1, { billing_email: "finance@riverside.example" }, 0)]);
+    assert.equal(changed.status, "applied", JSON.stringify(changed));
+    await page.waitForFunction(() => (document.querySelector("[data-testid=group-billing]")?.textContent ?? "").includes("v2"), null, { timeout: 20000 });
+
+    await panel.getByLabel("Billing email").fill("accounts@riverside.example");
+    await panel.getByRole("button", { name: "Save" }).click();
+    await page.getByRole("button", { name: "Review inbox" }).click();
+    const card = page.locator("[data-testid=inbox] article[data-kind=conflict]", { hasText: "accounts@riverside.example" });
+    await card.waitFor({ timeout: 20000 });
+    assert.match(await card.innerText(), /finance@riverside\.example/);
+    await shot(page, "office-stale-billing-form-to-review");
+  } finally {
+    await b.close();
+  }
+});
