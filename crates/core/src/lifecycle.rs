@@ -60,17 +60,18 @@ pub fn status_move(t: RecordType, from: State, to: State, role: Role) -> Result<
                 if to == State::Closed && role != Role::Technician {
                     return Ok(());
                 }
-                return Err(Rejection::new(
-                    ErrorCode::RecordLocked,
-                    if to == State::Closed {
-                        "the job is signed off: the office closes it".to_string()
-                    } else {
-                        format!(
-                            "the job is signed off, so its status is locked; a supervisor or dispatcher reopens it to move it to {}",
-                            to.words()
-                        )
-                    },
-                ));
+                let why = match (to, role) {
+                    (State::Closed, _) => "the job is signed off: the office closes it".to_string(),
+                    (_, Role::Technician) => format!(
+                        "the job is signed off, so its status is locked; if it needs more work the office reopens it, then it can be {}",
+                        to.words()
+                    ),
+                    _ => format!(
+                        "the job is signed off, so its status is locked; reopen it (a new visit) to move it to {}",
+                        to.words()
+                    ),
+                };
+                return Err(Rejection::new(ErrorCode::RecordLocked, why));
             }
             if from == to {
                 return Ok(());

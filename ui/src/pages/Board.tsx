@@ -135,22 +135,34 @@ function NewJob() {
       live = false;
     };
   }, [open]);
-  // Keeps what is typed, a moment after the last key.
+  // Keeps what is typed: a moment after the last key, and at once when the form closes or the
+  // page goes away (a reload, the window closed), so the last keys are never the ones lost.
+  const keep = () => {
+    if (!actionId || form === EMPTY_FORM) return Promise.resolve();
+    return api
+      .saveJobDraft({
+        action_id: actionId,
+        ...form,
+        window_start: form.window_start ? new Date(form.window_start).toISOString() : null,
+        saved_at: null,
+      })
+      .then(() => setKept(new Date().toISOString()))
+      .catch(() => setKept(null));
+  };
   useEffect(() => {
-    if (!open || !actionId || form === EMPTY_FORM) return;
-    const timer = setTimeout(() => {
-      api
-        .saveJobDraft({
-          action_id: actionId,
-          ...form,
-          window_start: form.window_start ? new Date(form.window_start).toISOString() : null,
-          saved_at: null,
-        })
-        .then(() => setKept(new Date().toISOString()))
-        .catch(() => setKept(null));
-    }, 400);
-    return () => clearTimeout(timer);
+    if (!open) return;
+    const timer = setTimeout(keep, 150);
+    const leaving = () => void keep();
+    window.addEventListener("pagehide", leaving);
+    return () => {
+      clearTimeout(timer);
+      window.removeEventListener("pagehide", leaving);
+    };
   }, [open, actionId, form]);
+  const close = async () => {
+    await keep();
+    setOpen(false);
+  };
   const discard = async () => {
     if (actionId) await api.discardJobDraft(actionId).catch(() => undefined);
     setForm(EMPTY_FORM);
@@ -227,7 +239,7 @@ function NewJob() {
         <button onClick={() => submit(false)} disabled={!actionId}>
           Save
         </button>
-        <button className="secondary" onClick={() => setOpen(false)} title="Close the form; what you typed is kept as a draft">
+        <button className="secondary" onClick={close} title="Close the form; what you typed is kept as a draft">
           Close
         </button>
         <button className="secondary" onClick={discard}>
