@@ -80,6 +80,10 @@ pub struct CreateJobResult {
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct ReassignCheck {
+    /// The ownership epoch this warning is about; the reassignment sends it back, so a job that
+    /// changed hands meanwhile is refused instead of moved on a stale warning.
+    #[ts(type = "number")]
+    pub owner_epoch: i64,
     pub current_owner: OwnerView,
     pub warning: Option<String>,
     pub candidates: Vec<OwnerView>,
@@ -90,6 +94,9 @@ pub struct ReassignCheck {
 pub struct ReassignArgs {
     pub job_id: String,
     pub to_user: String,
+    /// The `owner_epoch` of the check the dialog showed.
+    #[ts(type = "number | null")]
+    pub owner_epoch: Option<i64>,
 }
 
 fn ago(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
@@ -372,6 +379,7 @@ impl App {
             .map(|n| self.owner_view(&Owner::User(n.clone())))
             .collect();
         Ok(ReassignCheck {
+            owner_epoch: view.record.owner_epoch,
             current_owner: owner,
             warning,
             candidates,
@@ -382,6 +390,7 @@ impl App {
         let id = parse_id(&args.job_id)?;
         let request = ReassignRequest {
             owner: Owner::User(args.to_user.clone()),
+            owner_epoch: args.owner_epoch,
         };
         self.client.reassign(RecordType::Job, id, &request).await?;
         let _ = self.client.sync_now().await;

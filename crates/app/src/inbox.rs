@@ -77,9 +77,12 @@ impl App {
                 ),
             )
         })?;
+        // The card's current side is the one stored when the change was held, not yet re-read
+        // (the cards' issue), so it names no version for the server to check against.
         let request = ResolveRequest {
             choice,
             values: args.values.clone(),
+            current_version: None,
         };
         let item = self.client.resolve(review_id, &request).await?.item;
         let _ = self.client.sync_now().await;

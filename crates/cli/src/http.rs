@@ -75,7 +75,10 @@ impl Session {
                 &self.token,
                 RecordType::Job,
                 job,
-                &ReassignRequest { owner: to },
+                &ReassignRequest {
+                    owner: to,
+                    owner_epoch: None,
+                },
             )
             .await
             .map_err(|e| failed("reassign failed", e))

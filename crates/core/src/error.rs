@@ -22,6 +22,9 @@ pub enum ErrorCode {
     BadRequest,
     NotFound,
     AlreadyResolved,
+    /// What the person saw when they opened the form or card has changed since: the action is
+    /// refused, and the screen shows the new picture before they choose again.
+    ChangedSinceSeen,
     HashMismatch,
     OffsetMismatch,
     Unavailable,
@@ -47,6 +50,7 @@ impl ErrorCode {
             ErrorCode::BadRequest => "bad_request",
             ErrorCode::NotFound => "not_found",
             ErrorCode::AlreadyResolved => "already_resolved",
+            ErrorCode::ChangedSinceSeen => "changed_since_seen",
             ErrorCode::HashMismatch => "hash_mismatch",
             ErrorCode::OffsetMismatch => "offset_mismatch",
             ErrorCode::Unavailable => "unavailable",
@@ -73,6 +77,7 @@ impl ErrorCode {
             "bad_request" => ErrorCode::BadRequest,
             "not_found" => ErrorCode::NotFound,
             "already_resolved" => ErrorCode::AlreadyResolved,
+            "changed_since_seen" => ErrorCode::ChangedSinceSeen,
             "hash_mismatch" => ErrorCode::HashMismatch,
             "offset_mismatch" => ErrorCode::OffsetMismatch,
             "unavailable" => ErrorCode::Unavailable,
@@ -134,7 +139,7 @@ mod tests {
     use super::ErrorCode;
 
     /// Every code, for the round trips below (a code added to the enum belongs here too).
-    const ALL: [ErrorCode; 20] = [
+    const ALL: [ErrorCode; 21] = [
         ErrorCode::NotOwner,
         ErrorCode::Forbidden,
         ErrorCode::RecordLocked,
@@ -151,6 +156,7 @@ mod tests {
         ErrorCode::BadRequest,
         ErrorCode::NotFound,
         ErrorCode::AlreadyResolved,
+        ErrorCode::ChangedSinceSeen,
         ErrorCode::HashMismatch,
         ErrorCode::OffsetMismatch,
         ErrorCode::Unavailable,

@@ -812,6 +812,7 @@ pub fn resolve(
     resolver: &Author,
     choice: ResolveChoice,
     merged: Option<&Value>,
+    seen_current: Option<i64>,
 ) -> Result<Resolution, Rejection> {
     let t = record.record_type;
     let resolvers = policy.resolvers(item.kind, t, item.group);
@@ -821,6 +822,21 @@ pub fn resolve(
             ErrorCode::Forbidden,
             format!("only {} may resolve this review item", names.join(" or ")),
         ));
+    }
+    // The card showed the group at a version: a resolution chosen on an older picture would
+    // keep (or overwrite) a value the person never saw.
+    if let (Some(seen), Some(group)) = (seen_current, item.group) {
+        if let Some(now) = record.group(group).map(|g| g.version) {
+            if now != seen {
+                return Err(Rejection::new(
+                    ErrorCode::ChangedSinceSeen,
+                    format!(
+                        "This changed since you opened it: the {group} of {} is at version {now}, the card showed version {seen}. Look at it again before choosing.",
+                        label(record)
+                    ),
+                ));
+            }
+        }
     }
     // An ownership-moved edit applied now must still respect a lock that came since.
     if item.kind == ReviewKind::OwnershipMoved && choice == ResolveChoice::Incoming {

@@ -68,6 +68,7 @@ pub fn plan_reassign(
     to: &Owner,
     to_exists: bool,
     by: &Author,
+    seen_epoch: Option<i64>,
 ) -> Result<ReassignPlan, Rejection> {
     if !may_reassign(by.role) {
         return Err(Rejection::new(
@@ -83,6 +84,17 @@ pub fn plan_reassign(
                 "{} is {}; reopen it before reassigning",
                 label(job),
                 job.state.words()
+            ),
+        ));
+    }
+    if let Some(seen) = seen_epoch.filter(|e| *e != job.owner_epoch) {
+        return Err(Rejection::new(
+            ErrorCode::ChangedSinceSeen,
+            format!(
+                "This changed since you opened it: {} has changed hands (ownership epoch {}, you saw {seen}); it belongs to {} now. Look at it again before reassigning.",
+                label(job),
+                job.owner_epoch,
+                job.owner
             ),
         ));
     }

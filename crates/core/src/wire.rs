@@ -276,6 +276,11 @@ pub struct ResolveRequest {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub values: Option<Value>,
+    /// The version of the group the card showed as current. When the group has moved on
+    /// since (another resolution, a newer change), the choice is refused with
+    /// `changed_since_seen` instead of keeping a value the person never saw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<i64>,
 }
 
 /// The error body of every refusal.
@@ -619,6 +624,10 @@ pub struct ReportParams {
 pub struct ReassignRequest {
     /// The new owner: `{"kind": "user", "name": "tom"}` or `{"kind": "team", "name": "north"}`.
     pub owner: Owner,
+    /// The ownership epoch the dispatcher's warning was about. When the job has changed hands
+    /// since, the reassignment is refused with `changed_since_seen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_epoch: Option<i64>,
 }
 
 /// A reassignment's result.

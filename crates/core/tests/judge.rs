@@ -1440,6 +1440,7 @@ fn run_resolutions(cases: Vec<ResolveCase>) {
             &c.resolver,
             c.choice,
             c.merged.as_ref(),
+            None,
         );
         let ok = match (&c.expect, &got) {
             (
@@ -1825,7 +1826,7 @@ fn a_possible_duplicate_voided_in_review_says_why() {
         group: c.group,
         change: &c.change,
     };
-    let resolution = resolve(&policy, &item, &c.record, &c.resolver, c.choice, None).unwrap();
+    let resolution = resolve(&policy, &item, &c.record, &c.resolver, c.choice, None, None).unwrap();
     let Resolution::Write { values, .. } = resolution else {
         panic!("expected a write, got {resolution:?}");
     };

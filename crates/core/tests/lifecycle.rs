@@ -111,7 +111,8 @@ fn a_reassignment_plan_moves_part_lines_and_inspections_with_the_job() {
         },
     ];
     let to = Owner::User("rita".into());
-    let plan = plan_reassign(&job, &children, &to, true, &dan()).expect("a dispatcher reassigns");
+    let plan =
+        plan_reassign(&job, &children, &to, true, &dan(), None).expect("a dispatcher reassigns");
     assert_eq!(plan.owner_epoch, job.owner_epoch + 1);
     assert_eq!(plan.moves_with_job, vec![PART]);
     assert_eq!(plan.schedule.group, Group::Schedule);
@@ -121,15 +122,35 @@ fn a_reassignment_plan_moves_part_lines_and_inspections_with_the_job() {
 
     let refused = |r: Result<_, fieldsync_core::Rejection>| r.err().map(|r| r.code);
     assert_eq!(
-        refused(plan_reassign(&job, &children, &to, true, &tom())),
+        refused(plan_reassign(&job, &children, &to, true, &tom(), None)),
         Some(ErrorCode::Forbidden)
     );
+    // The warning the dispatcher read was about an earlier owner: the job changed hands since.
     assert_eq!(
-        refused(plan_reassign(&job, &children, &to, false, &dan())),
+        refused(plan_reassign(
+            &job,
+            &children,
+            &to,
+            true,
+            &dan(),
+            Some(job.owner_epoch - 1)
+        )),
+        Some(ErrorCode::ChangedSinceSeen)
+    );
+    assert!(plan_reassign(&job, &children, &to, true, &dan(), Some(job.owner_epoch)).is_ok());
+    assert_eq!(
+        refused(plan_reassign(&job, &children, &to, false, &dan(), None)),
         Some(ErrorCode::BadRequest)
     );
     assert_eq!(
-        refused(plan_reassign(&job, &children, &job.owner, true, &dan())),
+        refused(plan_reassign(
+            &job,
+            &children,
+            &job.owner,
+            true,
+            &dan(),
+            None
+        )),
         Some(ErrorCode::BadRequest)
     );
     assert_eq!(
@@ -138,7 +159,8 @@ fn a_reassignment_plan_moves_part_lines_and_inspections_with_the_job() {
             &children,
             &to,
             true,
-            &dan()
+            &dan(),
+            None
         )),
         Some(ErrorCode::RecordLocked)
     );
@@ -193,5 +215,45 @@ fn a_held_create_is_kept_or_left_out() {
             .err()
             .map(|r| r.code),
         Some(ErrorCode::BadRequest)
+    );
+}
+
+#[test]
+fn a_resolution_chosen_on_an_older_picture_is_refused() {
+    use fieldsync_core::judge::{resolve, HeldItem};
+    let record = job("in_progress");
+    let shown = record.group(Group::Status).map(|g| g.version).unwrap_or(0);
+    let change = update(
+        RecordType::Job,
+        Group::Status,
+        1,
+        2,
+        json!({"state": "paused"}),
+    );
+    let item = HeldItem {
+        kind: fieldsync_core::ReviewKind::Conflict,
+        group: Some(Group::Status),
+        change: &change,
+    };
+    let policy = fieldsync_core::Policy::default_policy();
+    let choose = |seen| {
+        resolve(
+            &policy,
+            &item,
+            &record,
+            &sue(),
+            ResolveChoice::Current,
+            None,
+            seen,
+        )
+    };
+    assert_eq!(
+        choose(Some(shown - 1)).err().map(|r| r.code),
+        Some(ErrorCode::ChangedSinceSeen)
+    );
+    assert!(choose(Some(shown)).is_ok());
+    assert!(
+        choose(None).is_ok(),
+        "a caller that names no version is not checked"
     );
 }

@@ -535,8 +535,8 @@ proptest! {
         let policy = Policy::default_policy();
         let group = s.change.group.filter(|g| record.record_type.has_group(*g));
         let item = HeldItem { kind, group, change: &s.change };
-        let first = resolve(&policy, &item, record, &s.author, choice, merged.as_ref());
-        let second = resolve(&policy, &item, record, &s.author, choice, merged.as_ref());
+        let first = resolve(&policy, &item, record, &s.author, choice, merged.as_ref(), None);
+        let second = resolve(&policy, &item, record, &s.author, choice, merged.as_ref(), None);
         prop_assert_eq!(&first, &second);
         let resolvers = policy.resolvers(kind, record.record_type, group);
         if !resolvers.contains(&s.author.role) {

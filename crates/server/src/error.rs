@@ -93,6 +93,7 @@ impl ApiError {
             ErrorCode::RecordLocked
             | ErrorCode::AlreadyExists
             | ErrorCode::AlreadyResolved
+            | ErrorCode::ChangedSinceSeen
             | ErrorCode::InvalidTransition
             | ErrorCode::StaleOwnerEpoch
             | ErrorCode::OffsetMismatch

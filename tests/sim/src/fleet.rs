@@ -881,7 +881,13 @@ impl World {
                 };
                 let (Owner::User(name) | Owner::Team(name)) = &owner;
                 let what = format!("reassigns {} to {name}", short(job_id));
-                let request = ReassignRequest { owner };
+                // With the ownership epoch the dispatcher's own desk shows, as the office app
+                // sends the one its warning was about: a job that changed hands meanwhile is
+                // refused, not moved on a stale picture.
+                let request = ReassignRequest {
+                    owner,
+                    owner_epoch: Some(job.record.owner_epoch),
+                };
                 self.call(d, OfficeCall::Reassign(job_id, request), &what)
                     .await
             }
@@ -1126,20 +1132,24 @@ impl World {
                     Some(values) => ResolveRequest {
                         choice: ResolveChoice::Merged,
                         values: Some(values),
+                        current_version: None,
                     },
                     None => ResolveRequest {
                         choice: ResolveChoice::Current,
                         values: None,
+                        current_version: None,
                     },
                 }
             }
             (_, 0) => ResolveRequest {
                 choice: ResolveChoice::Current,
                 values: None,
+                current_version: None,
             },
             _ => ResolveRequest {
                 choice: ResolveChoice::Incoming,
                 values: None,
+                current_version: None,
             },
         };
         self.counts.resolutions += 1;

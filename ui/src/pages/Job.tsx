@@ -159,10 +159,13 @@ function Reassign({ job, onDone }: { job: JobDetail; onDone: () => void }) {
           disabled={!to}
           onClick={async () => {
             try {
-              await api.reassign({ job_id: job.card.id, to_user: to });
+              // The warning above was about this ownership epoch: if the job changed hands
+              // since, the command layer refuses, and the dialog shows the new picture.
+              await api.reassign({ job_id: job.card.id, to_user: to, owner_epoch: check.owner_epoch });
               onDone();
             } catch (e) {
               setError(errorText(e));
+              api.reassignCheck(job.card.id).then(setCheck).catch(() => undefined);
             }
           }}
         >

@@ -331,9 +331,13 @@ impl<B: Backend> Store for B {
         device: &DeviceAuth,
         record_id: RecordId,
         to: &Owner,
+        seen_epoch: Option<i64>,
         now: DateTime<Utc>,
     ) -> StoreResult<ReassignOutcome> {
-        retrying(never, || reassign_once(self, device, record_id, to, now)).await
+        retrying(never, || {
+            reassign_once(self, device, record_id, to, seen_epoch, now)
+        })
+        .await
     }
 
     async fn reopen(

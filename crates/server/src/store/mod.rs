@@ -207,6 +207,7 @@ pub trait Store: Send + Sync + 'static {
         device: &DeviceAuth,
         record_id: RecordId,
         to: &Owner,
+        seen_epoch: Option<i64>,
         now: DateTime<Utc>,
     ) -> StoreResult<ReassignOutcome>;
     async fn reopen(

@@ -105,6 +105,7 @@ pub(crate) async fn resolve_once<B: Backend>(
         &device.author,
         request.choice,
         request.values.as_ref(),
+        request.current_version,
     )
     .map_err(refused)?;
     let choice = match request.choice {
@@ -262,6 +263,7 @@ pub(crate) async fn reassign_once<B: Backend>(
     device: &DeviceAuth,
     record_id: RecordId,
     to: &Owner,
+    seen_epoch: Option<i64>,
     now: DateTime<Utc>,
 ) -> StoreResult<ReassignOutcome> {
     let mut tx = backend.write().await?;
@@ -288,7 +290,15 @@ pub(crate) async fn reassign_once<B: Backend>(
         Owner::User(name) => tx.user_exists(name).await?,
         Owner::Team(_) => true,
     };
-    let plan = plan_reassign(&record, &children, to, to_exists, &device.author).map_err(refused)?;
+    let plan = plan_reassign(
+        &record,
+        &children,
+        to,
+        to_exists,
+        &device.author,
+        seen_epoch,
+    )
+    .map_err(refused)?;
     let (epoch, from) = (plan.owner_epoch, plan.from.clone());
     let moved_ids: Vec<String> = std::iter::once(id.clone())
         .chain(plan.moves_with_job.iter().map(RecordId::to_string))
