@@ -18,6 +18,7 @@ pub struct SideView {
     pub who: Option<String>,
     pub when: Option<String>,
     pub device: Option<String>,
+    #[ts(type = "number | null")]
     pub version: Option<i64>,
 }
 
@@ -50,6 +51,10 @@ pub struct ResolveArgs {
     pub choice: String,
     #[ts(type = "Record<string, unknown> | null")]
     pub values: Option<Value>,
+    /// The version of the group the card showed as current (its `current.version`): when the
+    /// group has moved on since, the choice is refused and the card shows the new picture.
+    #[ts(type = "number | null")]
+    pub current_version: Option<i64>,
 }
 
 impl App {
@@ -77,12 +82,10 @@ impl App {
                 ),
             )
         })?;
-        // The card's current side is the one stored when the change was held, not yet re-read
-        // (the cards' issue), so it names no version for the server to check against.
         let request = ResolveRequest {
             choice,
             values: args.values.clone(),
-            current_version: None,
+            current_version: args.current_version,
         };
         let item = self.client.resolve(review_id, &request).await?.item;
         let _ = self.client.sync_now().await;

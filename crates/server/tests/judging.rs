@@ -1179,6 +1179,17 @@ async fn an_office_action_on_a_picture_that_moved_is_refused_with_the_new_one(ba
     assert_eq!(body["code"], json!("changed_since_seen"), "{body}");
     let now = p.dana.history(RecordType::Job, job).await.record.groups[&Group::Status].version;
     assert_eq!(now, shown + 1, "the late choice changed nothing");
+    // Read again, the card shows the group as it stands now: the version the first resolution
+    // wrote, with its values and who made it (it once kept showing the old current for ever).
+    let reread = p.sam.review().await;
+    let card = reread
+        .iter()
+        .find(|i| i.review_id == cards[1].review_id)
+        .unwrap();
+    let current = card.current.as_ref().unwrap();
+    assert_eq!(current.version, Some(now));
+    assert_eq!(current.values["state"], json!("opened"));
+    assert_eq!(current.author.as_deref(), Some("sam"));
     let again = p
         .sam
         .resolve(

@@ -4,4 +4,9 @@ export type ResolveArgs = { review_id: string,
 /**
  * `current`, `incoming` or `merged`.
  */
-choice: string, values: Record<string, unknown> | null, };
+choice: string, values: Record<string, unknown> | null, 
+/**
+ * The version of the group the card showed as current (its `current.version`): when the
+ * group has moved on since, the choice is refused and the card shows the new picture.
+ */
+current_version: number | null, };

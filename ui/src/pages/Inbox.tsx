@@ -17,11 +17,15 @@ export function Inbox({ onChanged, refreshKey }: { onChanged: () => void; refres
     try {
       let values: Record<string, unknown> | null = null;
       if (choice === "merged") values = JSON.parse(merged[item.id] ?? "{}");
-      await api.resolve({ review_id: item.id, choice, values });
+      // The card's current version goes with the choice: if the group moved since the card
+      // was read, the choice is refused and the card is read again, showing the new picture.
+      await api.resolve({ review_id: item.id, choice, values, current_version: item.current?.version ?? null });
+      setError(null);
       setItems(await api.inbox());
       onChanged();
     } catch (e) {
       setError(errorText(e));
+      api.inbox().then(setItems).catch(() => undefined);
     }
   };
   return (

@@ -25,7 +25,7 @@ use fieldsync_core::{
 use super::backend::{Backend, PokeFn, Tx};
 use super::batch::Batch;
 use super::office::{reassign_once, reopen_once, resolve_once};
-use super::records::load_record;
+use super::records::{load_record, version_side};
 use super::rows::{owner_of, parse, record_type_of, role_of, RecordRow, ReviewFilter};
 use super::{
     DeviceAuth, DeviceInfo, DeviceReport, FileStatus, HistoryEntry, NewUser, ReassignOutcome,
@@ -247,6 +247,7 @@ impl<B: Backend> Store for B {
         for row in tx.review_rows(&filter).await? {
             review.push(row.item(policy)?);
         }
+        current_as_it_stands(&mut tx, &mut review).await?;
         tx.commit().await?;
         Ok(PullResponse {
             changes,
@@ -290,6 +291,7 @@ impl<B: Backend> Store for B {
         for row in tx.review_rows(&filter).await? {
             items.push(row.item(policy)?);
         }
+        current_as_it_stands(&mut tx, &mut items).await?;
         Ok(items)
     }
 
@@ -575,4 +577,27 @@ async fn register_once<B: Backend>(
     };
     tx.commit().await?;
     Ok(device_id)
+}
+
+/// An open item's current side as the group stands now, not as it stood when the change was
+/// held: a resolution of another item, or a newer change, moves the group on, and a card that
+/// still showed the old current would let a person keep a value that is no longer there.
+async fn current_as_it_stands<T: Tx>(tx: &mut T, items: &mut [ReviewItem]) -> StoreResult<()> {
+    for item in items.iter_mut().filter(|i| i.state == "open") {
+        let (Some(group), Some(shown)) = (item.group, item.current.as_ref()) else {
+            continue;
+        };
+        let id = item.record_id.to_string();
+        let Some((record, _)) = load_record(tx, &id).await? else {
+            continue;
+        };
+        let Some(now) = record.group(group) else {
+            continue;
+        };
+        if shown.version != Some(now.version) {
+            let values = Some(now.values.clone());
+            item.current = version_side(tx, &id, group, now.version, values).await?;
+        }
+    }
+    Ok(())
 }
