@@ -255,3 +255,60 @@ test("a new job form left open comes back as it was after the app restarts, and 
     await b.close();
   }
 });
+
+test("two supervisors on one inbox: a card re-reads the group after the other resolves, and keeping current keeps what it shows", async () => {
+  const server = await demoServer();
+  running.push(server.proc);
+  const app = await officeApp(server.base, server.dir, "sam");
+  running.push(app.proc);
+  // The other supervisor's desk: a device of sam's on the API, with its own token.
+  const login = await fetch(`${server.base}/api/v1/auth/login`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ username: "sam", password: "fieldsync-demo", device_name: "Supervisor tablet" }),
+  }).then((r) => r.json());
+  const auth = { Authorization: `Bearer ${login.token}`, "Content-Type": "application/json" };
+  const tablet = await device(server.base, "sam", "Supervisor tablet 2");
+  const changes = await tablet.pullAll();
+  const job = changes.find((c) => c.record_type === "job" && c.op === "create" && c.values.description?.summary === "Heating not reaching classroom 3");
+  const status = changes.filter((c) => c.record_id === job.record_id && c.group === "status").at(-1);
+  // A second version joins the demo's status conflict on that job.
+  const [joined] = await tablet.push([update("job", job.record_id, "status", status.version, { state: "in_progress" })]);
+  assert.equal(joined.status, "held", JSON.stringify(joined));
+
+  const { b, page } = await open(app.url);
+  try {
+    await page.click("text=Review inbox");
+    const cards = page.locator("[data-testid=inbox] article[data-kind=conflict]");
+    await page.waitForFunction(() => document.querySelectorAll("[data-testid=inbox] article[data-kind=conflict]").length === 2, null, { timeout: 20000 });
+
+    // The other desk settles the demo's card with a merged value: the status is "opened" now.
+    const items = await fetch(`${server.base}/api/v1/review`, { headers: auth }).then((r) => r.json());
+    const mine = items.filter((i) => i.record_id === job.record_id);
+    const other = mine.find((i) => i.change_id !== joined.change_id);
+    const resolved = await fetch(`${server.base}/api/v1/review/${other.review_id}/resolve`, {
+      method: "POST",
+      headers: auth,
+      body: JSON.stringify({ choice: "merged", values: { state: "opened" } }),
+    });
+    assert.equal(resolved.status, 200, await resolved.text());
+
+    // The card left shows the group as it stands now, and keeping current keeps that.
+    await page.waitForFunction(
+      () => {
+        const left = [...document.querySelectorAll("[data-testid=inbox] article[data-kind=conflict]")];
+        return left.length === 1 && /Current[\s\S]*opened[\s\S]*Incoming/.test(left[0].textContent);
+      },
+      null,
+      { timeout: 20000 },
+    );
+    await shot(page, "supervisor-card-reread");
+    await cards.first().locator("text=Keep current").click();
+    await page.waitForFunction(() => !document.querySelector("[data-testid=inbox] article[data-kind=conflict]"), null, { timeout: 20000 });
+    const after = await tablet.pullAll();
+    const last = after.filter((c) => c.record_id === job.record_id && c.group === "status").at(-1);
+    assert.equal(last.values.state, "opened", "keeping current kept what the card showed");
+  } finally {
+    await b.close();
+  }
+});
