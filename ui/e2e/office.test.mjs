@@ -28,7 +28,7 @@ test("a dispatcher sees every job with its owner and opens its timeline", async 
     await page.locator("[data-testid=board] tbody tr", { hasText: "Leak under sink" }).click();
     await page.waitForSelector("[data-testid=timeline] li");
     const timeline = await page.locator("[data-testid=timeline]").innerText();
-    assert.match(timeline, /reopened for a new visit/);
+    assert.match(timeline, /reopened for a new visit: Customer reports the leak is back/);
     assert.match(timeline, /status → closed/);
     await shot(page, "dispatcher-job-detail");
   } finally {
@@ -308,6 +308,29 @@ test("two supervisors on one inbox: a card re-reads the group after the other re
     const after = await tablet.pullAll();
     const last = after.filter((c) => c.record_id === job.record_id && c.group === "status").at(-1);
     assert.equal(last.values.state, "opened", "keeping current kept what the card showed");
+  } finally {
+    await b.close();
+  }
+});
+
+test("a supervisor reopens a signed-off job in the app's own dialog, and the reason is in the timeline", async () => {
+  const server = await demoServer();
+  running.push(server.proc);
+  const app = await officeApp(server.base, server.dir, "sam");
+  running.push(app.proc);
+  const { b, page } = await open(app.url);
+  try {
+    await page.locator("[data-testid=board] tbody tr", { hasText: "Annual gas safety check" }).click();
+    await page.getByRole("button", { name: "Reopen…" }).click();
+    const dialog = page.locator("[role=dialog][aria-label='Reopen job']");
+    await dialog.waitFor();
+    assert.match(await dialog.innerText(), /earlier signature, notes and times are kept/);
+    assert.equal(await dialog.getByRole("button", { name: "Reopen", exact: true }).isDisabled(), true, "a reason first");
+    await dialog.getByLabel("Reason for reopening").fill("Flue reading out of range on the recheck");
+    await shot(page, "supervisor-reopen-dialog");
+    await dialog.getByRole("button", { name: "Reopen", exact: true }).click();
+    await page.waitForSelector("[data-testid=timeline] >> text=reopened for a new visit: Flue reading out of range on the recheck", { timeout: 20000 });
+    assert.match(await page.locator("[data-testid=job-detail] h2").innerText(), /reopened/);
   } finally {
     await b.close();
   }

@@ -224,7 +224,17 @@ fn timeline_from_server(history: &RecordHistory) -> Vec<TimelineEntry> {
                     "reassigned to {}",
                     text(values, "assignee").unwrap_or_else(|| "a team".into())
                 ),
-                TimelineKind::Reopened => "reopened for a new visit".into(),
+                TimelineKind::Reopened => {
+                    // The reason is kept with the visit the reopen closed (the last one).
+                    let reason = values["visits"]
+                        .as_array()
+                        .and_then(|v| v.last())
+                        .and_then(|v| text(v, "reason"));
+                    match reason {
+                        Some(reason) => format!("reopened for a new visit: {reason}"),
+                        None => "reopened for a new visit".into(),
+                    }
+                }
                 TimelineKind::Resolved => {
                     format!("review resolved: {}", describe(&op, group, values))
                 }

@@ -13,6 +13,7 @@ export function Job({ jobId, onClose, refreshKey }: { jobId: string; onClose: ()
   const [job, setJob] = useState<JobDetail | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [reassigning, setReassigning] = useState(false);
+  const [reopening, setReopening] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
   const load = useCallback(() => api.job(jobId).then(setJob).catch((e) => setError(errorText(e))), [jobId]);
   useEffect(() => {
@@ -36,21 +37,7 @@ export function Job({ jobId, onClose, refreshKey }: { jobId: string; onClose: ()
       {notice && <p className="notice">{notice}</p>}
       <div className="actions">
         {job.can_reassign && <button onClick={() => setReassigning(true)}>Reassign…</button>}
-        {job.can_reopen && (
-          <button
-            onClick={async () => {
-              const reason = window.prompt("Why is the job reopened?") ?? "";
-              if (!reason) return;
-              try {
-                setJob(await api.reopen({ job_id: job.card.id, reason }));
-              } catch (e) {
-                setNotice(errorText(e));
-              }
-            }}
-          >
-            Reopen
-          </button>
-        )}
+        {job.can_reopen && <button onClick={() => setReopening(true)}>Reopen…</button>}
         {job.can_change_status &&
           job.next_states.map((s) => (
             <button
@@ -73,6 +60,15 @@ export function Job({ jobId, onClose, refreshKey }: { jobId: string; onClose: ()
             </button>
           ))}
       </div>
+      {reopening && (
+        <Reopen
+          job={job}
+          onDone={(reopened) => {
+            setReopening(false);
+            if (reopened) setJob(reopened);
+          }}
+        />
+      )}
       {reassigning && (
         <Reassign
           job={job}
@@ -172,6 +168,47 @@ function Reassign({ job, onDone }: { job: JobDetail; onDone: () => void }) {
           Reassign
         </button>
         <button className="secondary" onClick={onDone}>
+          Cancel
+        </button>
+      </div>
+    </div>
+  );
+}
+
+/** The reopen dialog: what reopening does, and why (the reason is kept with the visit and shown
+ * in the timeline). An in-app dialog: a browser prompt does nothing in the desktop window. */
+function Reopen({ job, onDone }: { job: JobDetail; onDone: (reopened: JobDetail | null) => void }) {
+  const [reason, setReason] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [saving, setSaving] = useState(false);
+  return (
+    <div className="dialog" role="dialog" aria-label="Reopen job">
+      <h3>Reopen {job.card.number}</h3>
+      <p>
+        It starts a new visit for <strong>{job.card.owner.display_name}</strong>. The earlier signature, notes and times are kept.
+      </p>
+      <label>
+        Why is it reopened?
+        <input value={reason} onChange={(e) => setReason(e.target.value)} aria-label="Reason for reopening" />
+      </label>
+      {error && <p className="error">{error}</p>}
+      <div className="actions">
+        <button
+          disabled={!reason.trim() || saving}
+          onClick={async () => {
+            setSaving(true);
+            try {
+              onDone(await api.reopen({ job_id: job.card.id, reason: reason.trim() }));
+            } catch (e) {
+              setError(errorText(e));
+            } finally {
+              setSaving(false);
+            }
+          }}
+        >
+          Reopen
+        </button>
+        <button className="secondary" onClick={() => onDone(null)}>
           Cancel
         </button>
       </div>
