@@ -4,7 +4,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
-import { demoServer, officeApp, open, shot, stop, device, update } from "./harness.mjs";
+import { demoServer, officeApp, open, shot, stop, device, update, officeSession } from "./harness.mjs";
 
 const require = createRequire(import.meta.url);
 const running = [];
@@ -25,11 +25,7 @@ async function accessible(page, screen) {
 }
 
 test("office staff edit a customer: the profile is last write wins, a colliding billing edit goes to review", async () => {
-  const server = await demoServer();
-  running.push(server.proc);
-  const app = await officeApp(server.base, server.dir, "olivia");
-  running.push(app.proc);
-  const { b, page } = await open(app.url);
+  const { server, b, page } = await officeSession(running, "olivia");
   try {
     await page.getByRole("button", { name: "Customers" }).click();
     await page.getByRole("button", { name: "Northgate Bakery" }).click();
@@ -155,11 +151,7 @@ test("reassigning a job whose owner's device went silent with unsynced work warn
 });
 
 test("the board updates by itself when a device changes a job, and every action works from the keyboard", async () => {
-  const server = await demoServer();
-  running.push(server.proc);
-  const app = await officeApp(server.base, server.dir, "dana");
-  running.push(app.proc);
-  const { b, page } = await open(app.url);
+  const { server, b, page } = await officeSession(running, "dana");
   try {
     await page.waitForSelector("[data-testid=board] tbody tr");
     await accessible(page, "board");
@@ -201,11 +193,7 @@ test("the board updates by itself when a device changes a job, and every action 
 });
 
 test("a billing form left open while finance changes the email saves what office staff saw: both go to review", async () => {
-  const server = await demoServer();
-  running.push(server.proc);
-  const app = await officeApp(server.base, server.dir, "olivia");
-  running.push(app.proc);
-  const { b, page } = await open(app.url);
+  const { server, b, page } = await officeSession(running, "olivia");
   try {
     await page.getByRole("button", { name: "Customers" }).click();
     await page.getByRole("button", { name: "Riverside Clinic" }).click();

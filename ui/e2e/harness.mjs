@@ -58,6 +58,17 @@ export async function officeApp(base, dir, user) {
   return { url, proc };
 }
 
+/** A fresh demo server, the office app signed in as `user` on it, and a browser on the app; the
+ * two processes go on `running`, for the test file's `after` to stop. */
+export async function officeSession(running, user) {
+  const server = await demoServer();
+  running.push(server.proc);
+  const app = await officeApp(server.base, server.dir, user);
+  running.push(app.proc);
+  const { b, page } = await open(app.url);
+  return { server, app, b, page };
+}
+
 export async function browser() {
   return chromium.launch({
     executablePath: "/usr/bin/chromium",

@@ -1,7 +1,7 @@
 // The office app in a real browser against a real server and the real command layer.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { demoServer, officeApp, open, shot, stop, start, device, update } from "./harness.mjs";
+import { demoServer, officeApp, open, shot, stop, start, device, update, officeSession } from "./harness.mjs";
 
 const running = [];
 after(async () => {
@@ -9,11 +9,7 @@ after(async () => {
 });
 
 test("a dispatcher sees every job with its owner and opens its timeline", async () => {
-  const server = await demoServer();
-  running.push(server.proc);
-  const app = await officeApp(server.base, server.dir, "dana");
-  running.push(app.proc);
-  const { b, page } = await open(app.url);
+  const { server, b, page } = await officeSession(running, "dana");
   try {
     await page.waitForSelector("[data-testid=board] tbody tr");
     const rows = await page.locator("[data-testid=board] tbody tr").count();
@@ -37,11 +33,7 @@ test("a dispatcher sees every job with its owner and opens its timeline", async 
 });
 
 test("a dispatcher reassigns a job and the board shows the new owner", async () => {
-  const server = await demoServer();
-  running.push(server.proc);
-  const app = await officeApp(server.base, server.dir, "dana");
-  running.push(app.proc);
-  const { b, page } = await open(app.url);
+  const { server, b, page } = await officeSession(running, "dana");
   try {
     await page.locator("[data-testid=board] tbody tr", { hasText: "Boiler service" }).click();
     await page.click("text=Reassign…");
@@ -61,11 +53,7 @@ test("a dispatcher reassigns a job and the board shows the new owner", async () 
 });
 
 test("a supervisor resolves a status conflict and the resolution is in the timeline", async () => {
-  const server = await demoServer();
-  running.push(server.proc);
-  const app = await officeApp(server.base, server.dir, "sam");
-  running.push(app.proc);
-  const { b, page } = await open(app.url);
+  const { server, b, page } = await officeSession(running, "sam");
   try {
     await page.click("text=Review inbox");
     const card = page.locator("[data-testid=inbox] article[data-kind=conflict]");
@@ -191,11 +179,7 @@ test("finance resolves a totals conflict from the invoices page; a dispatcher ma
 });
 
 test("the sync rules page explains every field group in plain words", async () => {
-  const server = await demoServer();
-  running.push(server.proc);
-  const app = await officeApp(server.base, server.dir, "olivia");
-  running.push(app.proc);
-  const { b, page } = await open(app.url);
+  const { server, b, page } = await officeSession(running, "olivia");
   try {
     await page.click("text=Sync rules");
     await page.waitForSelector("[data-testid=rules] tbody tr");
@@ -314,11 +298,7 @@ test("two supervisors on one inbox: a card re-reads the group after the other re
 });
 
 test("a supervisor reopens a signed-off job in the app's own dialog, and the reason is in the timeline", async () => {
-  const server = await demoServer();
-  running.push(server.proc);
-  const app = await officeApp(server.base, server.dir, "sam");
-  running.push(app.proc);
-  const { b, page } = await open(app.url);
+  const { server, b, page } = await officeSession(running, "sam");
   try {
     await page.locator("[data-testid=board] tbody tr", { hasText: "Annual gas safety check" }).click();
     await page.getByRole("button", { name: "Reopen…" }).click();

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use ts_rs::TS;
 
 use crate::ids::{parse_action_id, parse_id};
-use crate::views::{level_of, text, JobCard, OwnerView};
+use crate::views::{level_of, shown_state, text, JobCard, OwnerView};
 use crate::{App, AppError};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, TS)]
@@ -130,11 +130,6 @@ impl App {
             .get(&Group::Schedule)
             .cloned()
             .unwrap_or(Value::Null);
-        let status = view
-            .values
-            .get(&Group::Status)
-            .cloned()
-            .unwrap_or(Value::Null);
         let summary = view
             .values
             .get(&Group::Description)
@@ -147,9 +142,7 @@ impl App {
                 .customer_name(text(&schedule, "customer_id").as_deref())
                 .await,
             site: text(&schedule, "site").unwrap_or_default(),
-            state: text(&status, "state")
-                .and_then(|s| State::parse(&s))
-                .unwrap_or(view.record.state),
+            state: shown_state(view),
             summary,
             window_start: text(&schedule, "window_start"),
             owner: self.owner_view(&view.record.owner),

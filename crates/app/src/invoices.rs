@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use ts_rs::TS;
 
-use crate::views::text;
+use crate::views::{shown_state, text};
 use crate::{App, AppError};
 
 /// An invoice as finance sees it.
@@ -46,11 +46,6 @@ impl App {
                 .get(&Group::Totals)
                 .cloned()
                 .unwrap_or(Value::Null);
-            let status = view
-                .values
-                .get(&Group::Status)
-                .cloned()
-                .unwrap_or(Value::Null);
             let job_number = match text(&totals, "job_id").and_then(|j| j.parse::<RecordId>().ok())
             {
                 Some(job) => self.client.record(job).await?.and_then(|j| j.record.number),
@@ -64,9 +59,7 @@ impl App {
             out.push(InvoiceCard {
                 number: view.record.number.clone(),
                 job_number,
-                state: text(&status, "state")
-                    .and_then(|s| State::parse(&s))
-                    .unwrap_or(view.record.state),
+                state: shown_state(&view),
                 currency: text(&totals, "currency").unwrap_or_default(),
                 subtotal: totals.get("subtotal").and_then(Value::as_f64),
                 tax: totals.get("tax").and_then(Value::as_f64),

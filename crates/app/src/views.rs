@@ -12,6 +12,17 @@ pub(crate) fn text(v: &Value, key: &str) -> Option<String> {
     v.get(key).and_then(Value::as_str).map(str::to_string)
 }
 
+/// The lifecycle state a record shows on this device: the one its status group says, which
+/// includes a status change still in the outbox, else the one the server last confirmed.
+pub(crate) fn shown_state(view: &fieldsync_client::client::RecordView) -> State {
+    view.values
+        .get(&fieldsync_core::Group::Status)
+        .and_then(|status| status.get("state"))
+        .and_then(Value::as_str)
+        .and_then(State::parse)
+        .unwrap_or(view.record.state)
+}
+
 /// A sync state as the level the UI colours it by.
 pub(crate) fn level_of(state: &fieldsync_client::ChangeState) -> &'static str {
     use fieldsync_client::ChangeState::*;
