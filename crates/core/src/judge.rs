@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use crate::error::ErrorCode;
 pub use crate::error::Rejection;
+use crate::fields::first_problem;
 use crate::ids::RecordId;
 use crate::lifecycle::status_move;
 use crate::model::{
@@ -146,6 +147,9 @@ pub fn check_shape(change: &Change) -> Result<(), Rejection> {
                 };
                 check_values(t, group, values, true)
                     .map_err(|m| Rejection::new(ErrorCode::InvalidChange, m))?;
+                // The field rules, on the first values as they are given.
+                first_problem(t, group, &Value::Object(Map::new()), values)
+                    .map_err(|m| Rejection::new(ErrorCode::InvalidChange, m))?;
             }
             for group in t.groups() {
                 if !map.contains_key(group.as_str()) {
@@ -184,6 +188,11 @@ pub fn check_shape(change: &Change) -> Result<(), Rejection> {
                 );
             }
             check_values(t, group, &change.values, false)
+                .map_err(|m| Rejection::new(ErrorCode::InvalidChange, m))?;
+            // What the change alone breaks (an email that is not one, a window given whole and
+            // backwards) is refused here, before any hold: a person reviewing it could not
+            // accept it either. What it breaks with the stored values is judged on those.
+            first_problem(t, group, &Value::Object(Map::new()), &change.values)
                 .map_err(|m| Rejection::new(ErrorCode::InvalidChange, m))?;
             if change.values.as_object().is_some_and(Map::is_empty) {
                 return invalid("an update changes at least one field".into());
@@ -741,6 +750,13 @@ fn judge_write(input: &JudgeInput<'_>, record: &RecordState) -> Verdict {
         });
     }
 
+    // The field rules on the group as it would stand: an update of `total` alone is held
+    // against the stored subtotal and tax. Checked after the holds, so a stale edit that only
+    // breaks them together with someone else's newer values goes to a person, not away.
+    if let Err(message) = first_problem(t, group, &current.values, &change.values) {
+        return reject(ErrorCode::InvalidChange, message);
+    }
+
     // Steps 4 and 5 (last write wins, owner only): applied, with the lifecycle checked.
     let mut new_state = None;
     if let Some(to) = to_state {
@@ -952,6 +968,10 @@ pub fn resolve(
                 .group
                 .ok_or_else(|| Rejection::new(ErrorCode::BadRequest, "this item names no field group"))?;
             let current = record.group(group).map(|g| g.values.clone()).unwrap_or_default();
+            // The held values laid over the group as it stands now must still keep the field
+            // rules; when they do not, the resolver merges a value that does.
+            first_problem(t, group, &current, &item.change.values)
+                .map_err(|m| Rejection::new(ErrorCode::InvalidChange, format!("{m} Choose a merged value that adds up.")))?;
             write(group, merge_values(&current, &item.change.values))
         }
         (ReviewKind::Conflict, ResolveChoice::Merged) => {
@@ -969,6 +989,9 @@ pub fn resolve(
                 }
             }
             let current = record.group(group).map(|g| g.values.clone()).unwrap_or_default();
+            // A merged value is a person's new value: it keeps the field rules like an edit,
+            // on the group as it will stand (a merged total of 200 on 192.50 + 38.50 is refused).
+            first_problem(t, group, &current, values).map_err(|m| Rejection::new(ErrorCode::InvalidChange, m))?;
             write(group, merge_values(&current, values))
         }
     }

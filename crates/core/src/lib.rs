@@ -4,6 +4,7 @@
 //! [`judge::judge`] and carry out what it decides; they never decide again.
 
 pub mod error;
+pub mod fields;
 pub mod ids;
 pub mod judge;
 pub mod lifecycle;

@@ -530,7 +530,7 @@ fn who_may_write_a_group() {
         case(
             "office staff write a customer's profile as its owning team",
             olly(),
-            update(Customer, Group::Profile, 2, 1, json!({ "phone": "0123" })),
+            update(Customer, Group::Profile, 2, 1, json!({ "phone": "0161 496 0123" })),
             Some(customer()),
             Updated {
                 version: 3,

@@ -45,7 +45,7 @@ fn values_for(record_type: RecordType, group: Group) -> Vec<Value> {
     match (record_type, group) {
         (RecordType::Customer, Group::Profile) => vec![
             json!({ "name": "Acme" }),
-            json!({ "phone": "0123", "email": "a@example.com" }),
+            json!({ "phone": "0161 496 0123", "email": "a@example.com" }),
             json!({ "name": "Acme Ltd" }),
         ],
         (RecordType::Customer, Group::Billing) => vec![
