@@ -97,6 +97,21 @@ pub struct ReassignArgs {
     /// The `owner_epoch` of the check the dialog showed.
     #[ts(type = "number | null")]
     pub owner_epoch: Option<i64>,
+    /// Why the job moves: required, kept in the job's log and shown in its timeline.
+    pub reason: String,
+}
+
+/// A reassignment done, with the one-click way back: the notice's "Undo" reassigns to the
+/// previous owner on the epoch this reassignment made, so an undo after someone else moved the
+/// job again is refused instead of undoing their move.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct Reassigned {
+    pub card: JobCard,
+    pub from: OwnerView,
+    pub to: OwnerView,
+    /// Present when the previous owner was a person (a team owner is chosen again in the dialog).
+    pub undo: Option<ReassignArgs>,
 }
 
 fn ago(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
@@ -379,19 +394,41 @@ impl App {
         })
     }
 
-    pub async fn reassign(&self, args: ReassignArgs) -> Result<JobCard, AppError> {
+    pub async fn reassign(&self, args: ReassignArgs) -> Result<Reassigned, AppError> {
         let id = parse_id(&args.job_id)?;
+        let reason = args.reason.trim();
+        if reason.is_empty() {
+            return Err(AppError::new(
+                "invalid",
+                "Say why the job moves: the reason stays in its timeline.",
+            ));
+        }
         let request = ReassignRequest {
             owner: Owner::User(args.to_user.clone()),
             owner_epoch: args.owner_epoch,
+            reason: Some(reason.to_string()),
         };
-        self.client.reassign(RecordType::Job, id, &request).await?;
+        let done = self.client.reassign(RecordType::Job, id, &request).await?;
         let _ = self.client.sync_now().await;
         let view = self
             .client
             .record(id)
             .await?
             .ok_or_else(|| AppError::new("not_found", "this job is not on this device"))?;
-        Ok(self.card(&view).await)
+        let undo = match &done.moved.from {
+            Owner::User(name) => Some(ReassignArgs {
+                job_id: args.job_id.clone(),
+                to_user: name.clone(),
+                owner_epoch: Some(done.moved.owner_epoch),
+                reason: format!("undo of the reassignment ({reason})"),
+            }),
+            Owner::Team(_) => None,
+        };
+        Ok(Reassigned {
+            card: self.card(&view).await,
+            from: self.owner_view(&done.moved.from),
+            to: self.owner_view(&done.moved.to),
+            undo,
+        })
     }
 }

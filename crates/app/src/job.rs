@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use ts_rs::TS;
 
-use crate::ids::parse_id;
+use crate::ids::{parse_action_id, parse_id};
 use crate::views::{text, GroupView, JobCard, SaveResult};
 use crate::{App, AppError};
 
@@ -58,6 +58,8 @@ pub struct JobDetail {
     pub can_reopen: bool,
     pub can_reassign: bool,
     pub can_change_status: bool,
+    /// This person may void the job (a voider the policy names; the job not already voided).
+    pub can_void: bool,
     pub next_states: Vec<State>,
 }
 
@@ -77,6 +79,22 @@ pub struct StatusArgs {
 pub struct ReopenArgs {
     pub job_id: String,
     pub reason: String,
+}
+
+/// Voiding a job from its panel, after the dialog said who works on it and what is unsynced.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct VoidArgs {
+    pub job_id: String,
+    /// Why: required; the void carries it and the timeline shows it.
+    pub reason: String,
+    /// The status group's version as the dialog showed it: a status someone set meanwhile
+    /// (a technician starting the job) meets the void as a collision for review, not a void
+    /// of work the person never saw.
+    #[ts(type = "number | null")]
+    pub base_version: Option<i64>,
+    /// The dialog's action id, so a double click is one void.
+    pub action_id: Option<String>,
 }
 
 impl App {
@@ -110,7 +128,10 @@ impl App {
         let next_states = role
             .map(|r| lifecycle::next_states(RecordType::Job, card.state, r))
             .unwrap_or_default();
+        let can_void = role.is_some_and(|r| policy.type_rule(RecordType::Job).voiders.contains(&r))
+            && !card.state.is_voided();
         Ok(JobDetail {
+            can_void,
             can_reopen: can.reopen && card.state.is_reopenable(),
             can_reassign: can.reassign && card.state.is_open(),
             can_change_status: can.change_status && card.state.is_open(),
@@ -173,6 +194,33 @@ impl App {
         })
     }
 
+    /// Voids the job (never deletes it): the void goes through the outbox like any change, on
+    /// the status version the dialog showed.
+    pub async fn void_job(&self, args: VoidArgs) -> Result<SaveResult, AppError> {
+        let id = parse_id(&args.job_id)?;
+        let reason = args.reason.trim();
+        if reason.is_empty() {
+            return Err(AppError::new(
+                "invalid",
+                "Say why the job is voided: the reason stays in its timeline.",
+            ));
+        }
+        let change = NewChange {
+            change_id: parse_action_id(args.action_id.as_deref())?,
+            record_type: RecordType::Job,
+            record_id: id,
+            group: Some(Group::Status),
+            op: Op::Void,
+            values: json!({ "reason": reason }),
+            file_sha256: None,
+        };
+        let (change_id, state) = self.client.save_seen(change, args.base_version).await?;
+        Ok(SaveResult {
+            change_id: change_id.to_string(),
+            state_label: state.label(self.client.now()),
+        })
+    }
+
     pub async fn reopen(&self, args: ReopenArgs) -> Result<JobDetail, AppError> {
         let id = parse_id(&args.job_id)?;
         let request = ReopenRequest {
@@ -220,10 +268,14 @@ fn timeline_from_server(history: &RecordHistory) -> Vec<TimelineEntry> {
                 _ => TimelineKind::Applied,
             };
             let mut line = match kind {
-                TimelineKind::Reassigned => format!(
-                    "reassigned to {}",
-                    text(values, "assignee").unwrap_or_else(|| "a team".into())
-                ),
+                TimelineKind::Reassigned => {
+                    let to = text(values, "assignee").unwrap_or_else(|| "a team".into());
+                    // The dispatcher's reason is the reassignment's log message.
+                    match &e.outcome.message {
+                        Some(reason) => format!("reassigned to {to}: {reason}"),
+                        None => format!("reassigned to {to}"),
+                    }
+                }
                 TimelineKind::Reopened => {
                     // The reason is kept with the visit the reopen closed (the last one).
                     let reason = values["visits"]

@@ -78,6 +78,7 @@ impl Session {
                 &ReassignRequest {
                     owner: to,
                     owner_epoch: None,
+                    reason: None,
                 },
             )
             .await

@@ -628,6 +628,11 @@ pub struct ReassignRequest {
     /// since, the reassignment is refused with `changed_since_seen`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner_epoch: Option<i64>,
+    /// Why the job moves, in the dispatcher's words: kept in the job's change log (the
+    /// reassignment's message) and shown in its timeline, so the next person reading the job
+    /// knows why it changed hands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// A reassignment's result.

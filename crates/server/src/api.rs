@@ -382,7 +382,7 @@ pub async fn reassign(
     }
     let done = state
         .store
-        .reassign(&device, id, &req.owner, req.owner_epoch, state.clock.now())
+        .reassign(&device, id, &req, state.clock.now())
         .await?;
     state.poke(done.moved.seq);
     Ok(ApiJson(done))

@@ -8,4 +8,8 @@ export type JobDetail = { card: JobCard, groups: Array<GroupView>, timeline: Arr
 /**
  * Whether the timeline came from the server (false: this device's own history only).
  */
-timeline_from_server: boolean, notes: Array<string>, can_reopen: boolean, can_reassign: boolean, can_change_status: boolean, next_states: Array<State>, };
+timeline_from_server: boolean, notes: Array<string>, can_reopen: boolean, can_reassign: boolean, can_change_status: boolean, 
+/**
+ * This person may void the job (a voider the policy names; the job not already voided).
+ */
+can_void: boolean, next_states: Array<State>, };

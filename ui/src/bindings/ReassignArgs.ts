@@ -4,4 +4,8 @@ export type ReassignArgs = { job_id: string, to_user: string,
 /**
  * The `owner_epoch` of the check the dialog showed.
  */
-owner_epoch: number | null, };
+owner_epoch: number | null, 
+/**
+ * Why the job moves: required, kept in the job's log and shown in its timeline.
+ */
+reason: string, };

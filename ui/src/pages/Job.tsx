@@ -4,6 +4,7 @@ import { useCallback, useEffect, useState } from "react";
 import { api, errorText } from "../api";
 import type { JobDetail } from "../bindings/JobDetail";
 import type { ReassignCheck } from "../bindings/ReassignCheck";
+import type { Reassigned } from "../bindings/Reassigned";
 import { GroupCard } from "../components/GroupEditor";
 import { Owner } from "../components/Owner";
 import { pretty, when } from "../format";
@@ -14,7 +15,10 @@ export function Job({ jobId, onClose, refreshKey }: { jobId: string; onClose: ()
   const [error, setError] = useState<string | null>(null);
   const [reassigning, setReassigning] = useState(false);
   const [reopening, setReopening] = useState(false);
+  const [voiding, setVoiding] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
+  // The last reassignment's way back: the notice offers it until it is used or the panel closes.
+  const [undo, setUndo] = useState<Reassigned | null>(null);
   const load = useCallback(() => api.job(jobId).then(setJob).catch((e) => setError(errorText(e))), [jobId]);
   useEffect(() => {
     load();
@@ -34,10 +38,39 @@ export function Job({ jobId, onClose, refreshKey }: { jobId: string; onClose: ()
       </p>
       <Owner owner={job.card.owner} />
       <p className={`sync sync-${job.card.sync_level}`}>{job.card.sync_label}</p>
-      {notice && <p className="notice">{notice}</p>}
+      {notice && (
+        <p className="notice" role="status">
+          {notice}
+          {undo?.undo && (
+            <button
+              className="link"
+              onClick={async () => {
+                const back = undo.undo;
+                if (!back) return;
+                try {
+                  const done = await api.reassign(back);
+                  setUndo(null);
+                  setNotice(`Back with ${done.to.display_name}.`);
+                  load();
+                } catch (e) {
+                  setUndo(null);
+                  setNotice(errorText(e));
+                }
+              }}
+            >
+              Undo
+            </button>
+          )}
+        </p>
+      )}
       <div className="actions">
         {job.can_reassign && <button onClick={() => setReassigning(true)}>Reassign…</button>}
         {job.can_reopen && <button onClick={() => setReopening(true)}>Reopen…</button>}
+        {job.can_void && (
+          <button className="danger" onClick={() => setVoiding(true)}>
+            Void…
+          </button>
+        )}
         {job.can_change_status &&
           job.next_states.map((s) => (
             <button
@@ -72,8 +105,25 @@ export function Job({ jobId, onClose, refreshKey }: { jobId: string; onClose: ()
       {reassigning && (
         <Reassign
           job={job}
-          onDone={() => {
+          onDone={(done) => {
             setReassigning(false);
+            if (done) {
+              setUndo(done);
+              setNotice(`Reassigned from ${done.from.display_name} to ${done.to.display_name}.`);
+            }
+            load();
+          }}
+        />
+      )}
+      {voiding && (
+        <Void
+          job={job}
+          onDone={(message) => {
+            setVoiding(false);
+            if (message) {
+              setUndo(null);
+              setNotice(message);
+            }
             load();
           }}
         />
@@ -119,9 +169,11 @@ export function Job({ jobId, onClose, refreshKey }: { jobId: string; onClose: ()
 }
 
 /** The reassign dialog: who holds the job now, whether their device still has unsynced work, and the new owner. */
-function Reassign({ job, onDone }: { job: JobDetail; onDone: () => void }) {
+function Reassign({ job, onDone }: { job: JobDetail; onDone: (done: Reassigned | null) => void }) {
   const [check, setCheck] = useState<ReassignCheck | null>(null);
   const [to, setTo] = useState("");
+  const [reason, setReason] = useState("");
+  const [saving, setSaving] = useState(false);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     api.reassignCheck(job.card.id).then(setCheck).catch((e) => setError(errorText(e)));
@@ -149,25 +201,39 @@ function Reassign({ job, onDone }: { job: JobDetail; onDone: () => void }) {
           ))}
         </select>
       </label>
-      {error && <p className="error">{error}</p>}
+      <p className="muted small">
+        The new owner's devices get the job at their next sync; {check.current_owner.display_name}'s device learns it is no longer theirs, and anything
+        it sends for the job after that waits in the review inbox.
+      </p>
+      <label>
+        Why does it move?
+        <input value={reason} onChange={(e) => setReason(e.target.value)} aria-label="Reason for reassigning" />
+      </label>
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
       <div className="actions">
         <button
-          disabled={!to}
+          disabled={!to || !reason.trim() || saving}
           onClick={async () => {
+            setSaving(true);
             try {
               // The warning above was about this ownership epoch: if the job changed hands
               // since, the command layer refuses, and the dialog shows the new picture.
-              await api.reassign({ job_id: job.card.id, to_user: to, owner_epoch: check.owner_epoch });
-              onDone();
+              onDone(await api.reassign({ job_id: job.card.id, to_user: to, owner_epoch: check.owner_epoch, reason: reason.trim() }));
             } catch (e) {
               setError(errorText(e));
               api.reassignCheck(job.card.id).then(setCheck).catch(() => undefined);
+            } finally {
+              setSaving(false);
             }
           }}
         >
           Reassign
         </button>
-        <button className="secondary" onClick={onDone}>
+        <button className="secondary" onClick={() => onDone(null)}>
           Cancel
         </button>
       </div>
@@ -207,6 +273,82 @@ function Reopen({ job, onDone }: { job: JobDetail; onDone: (reopened: JobDetail 
           }}
         >
           Reopen
+        </button>
+        <button className="secondary" onClick={() => onDone(null)}>
+          Cancel
+        </button>
+      </div>
+    </div>
+  );
+}
+
+/** The void dialog: what voiding does (the job is kept, marked voided, never deleted), who is
+ * working on it and what their device has not synced, and why. It goes on the status version it
+ * showed: a technician who started the job meanwhile makes it a review, not a silent void. */
+function Void({ job, onDone }: { job: JobDetail; onDone: (message: string | null) => void }) {
+  const [check, setCheck] = useState<ReassignCheck | null>(null);
+  const [reason, setReason] = useState("");
+  const [action, setAction] = useState<string | null>(null);
+  const [saving, setSaving] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  // What the person looks at: the status version now, kept while the dialog is open.
+  const [shown] = useState(() => job.groups.find((g) => g.group === "status")?.version ?? null);
+  useEffect(() => {
+    api.reassignCheck(job.card.id).then(setCheck).catch(() => undefined);
+    api
+      .newActionId()
+      .then((made) => setAction(made.action_id))
+      .catch((e) => setError(errorText(e)));
+  }, [job.card.id]);
+  const started = !["assigned", "opened"].includes(job.card.state);
+  return (
+    <div className="dialog" role="dialog" aria-label="Void job">
+      <h3>Void {job.card.number ?? "this job"}</h3>
+      <p>
+        The job stays in the records, marked <strong>voided</strong>: nobody works on it any more, and its history is kept.
+      </p>
+      <p>
+        It is with <strong>{job.card.owner.display_name}</strong>
+        {started ? (
+          <>
+            {" "}
+            and is <strong>{pretty(job.card.state)}</strong>: work has started on it.
+          </>
+        ) : (
+          "."
+        )}
+      </p>
+      {check?.warning && (
+        <p className="warning-box" data-testid="void-warning">
+          ⚠ {check.warning}. If that device sends work for this job after the void, both wait in the review inbox.
+        </p>
+      )}
+      <label>
+        Why is it voided?
+        <input value={reason} onChange={(e) => setReason(e.target.value)} aria-label="Reason for voiding" />
+      </label>
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+      <div className="actions">
+        <button
+          className="danger"
+          disabled={!reason.trim() || !action || saving}
+          onClick={async () => {
+            setSaving(true);
+            try {
+              const saved = await api.voidJob({ job_id: job.card.id, reason: reason.trim(), base_version: shown, action_id: action });
+              onDone(`Voided: ${saved.state_label}`);
+            } catch (e) {
+              setError(errorText(e));
+            } finally {
+              setSaving(false);
+            }
+          }}
+        >
+          Void the job
         </button>
         <button className="secondary" onClick={() => onDone(null)}>
           Cancel

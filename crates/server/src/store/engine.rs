@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use fieldsync_core::report;
 use fieldsync_core::wire::{
-    OwnershipMove, PullResponse, ResolveRequest, ReviewCursor, ReviewItem, ReviewParams,
-    SyncReport, REVIEW_PAGE,
+    OwnershipMove, PullResponse, ReassignRequest, ResolveRequest, ReviewCursor, ReviewItem,
+    ReviewParams, SyncReport, REVIEW_PAGE,
 };
 use fieldsync_core::{
     Author, Change, DeviceId, ErrorCode, Op, Outcome, Owner, Policy, RecordId, RecordState,
@@ -332,12 +332,11 @@ impl<B: Backend> Store for B {
         &self,
         device: &DeviceAuth,
         record_id: RecordId,
-        to: &Owner,
-        seen_epoch: Option<i64>,
+        request: &ReassignRequest,
         now: DateTime<Utc>,
     ) -> StoreResult<ReassignOutcome> {
         retrying(never, || {
-            reassign_once(self, device, record_id, to, seen_epoch, now)
+            reassign_once(self, device, record_id, request, now)
         })
         .await
     }

@@ -24,10 +24,10 @@ pub use engine::poke_fn;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use fieldsync_core::wire::{
-    Outcome, PullResponse, ResolveRequest, ReviewItem, ReviewParams, SyncReport,
+    Outcome, PullResponse, ReassignRequest, ResolveRequest, ReviewItem, ReviewParams, SyncReport,
 };
 use fieldsync_core::{
-    Author, Change, DeviceId, ErrorCode, Owner, Policy, RecordId, RecordType, ReviewId, Role,
+    Author, Change, DeviceId, ErrorCode, Policy, RecordId, RecordType, ReviewId, Role,
 };
 
 /// The store's error, converted from `sqlx::Error` at the store boundary.
@@ -206,8 +206,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         device: &DeviceAuth,
         record_id: RecordId,
-        to: &Owner,
-        seen_epoch: Option<i64>,
+        request: &ReassignRequest,
         now: DateTime<Utc>,
     ) -> StoreResult<ReassignOutcome>;
     async fn reopen(

@@ -11,7 +11,9 @@ use fieldsync_core::judge::{HeldItem, Rejection, Resolution};
 use fieldsync_core::office::{
     plan_reassign, plan_reopen, resolve_held_create as held_create_plan, Child, HeldCreate,
 };
-use fieldsync_core::wire::{LogKind, OwnershipMove, ResolveChoice, ResolveRequest, ReviewItem};
+use fieldsync_core::wire::{
+    LogKind, OwnershipMove, ReassignRequest, ResolveChoice, ResolveRequest, ReviewItem,
+};
 use fieldsync_core::{
     resolve, Author, Change, ChangeId, ErrorCode, Group, Op, Outcome, OutcomeStatus, Owner, Policy,
     RecordId, RecordState, RecordType, ReviewId, Role, State,
@@ -131,6 +133,7 @@ pub(crate) async fn resolve_once<B: Backend>(
                 version,
                 state.unwrap_or(record.state),
                 device,
+                None,
                 now,
             )
             .await?
@@ -158,6 +161,7 @@ pub(crate) async fn resolve_once<B: Backend>(
                 version,
                 record.state,
                 device,
+                None,
                 now,
             )
             .await?
@@ -262,10 +266,18 @@ pub(crate) async fn reassign_once<B: Backend>(
     backend: &B,
     device: &DeviceAuth,
     record_id: RecordId,
-    to: &Owner,
-    seen_epoch: Option<i64>,
+    request: &ReassignRequest,
     now: DateTime<Utc>,
 ) -> StoreResult<ReassignOutcome> {
+    let (to, seen_epoch) = (&request.owner, request.owner_epoch);
+    // The dispatcher's reason goes in the reassignment's log message (a blank one is none), so
+    // the job's timeline says why it changed hands.
+    let reason = request
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_string);
     let mut tx = backend.write().await?;
     let id = record_id.to_string();
     // The job's lock also holds its part lines and inspections still: every write to a record
@@ -328,6 +340,7 @@ pub(crate) async fn reassign_once<B: Backend>(
         version,
         updated.state,
         device,
+        reason.clone(),
         now,
     )
     .await?;
@@ -367,6 +380,7 @@ pub(crate) async fn reassign_once<B: Backend>(
             version,
             state.state,
             device,
+            None,
             now,
         )
         .await?;
@@ -422,6 +436,7 @@ pub(crate) async fn reopen_once<B: Backend>(
         version,
         plan.state,
         device,
+        None,
         now,
     )
     .await?;
@@ -477,6 +492,7 @@ async fn log_server_change<T: Tx>(
     version: i64,
     state: State,
     device: &DeviceAuth,
+    message: Option<String>,
     now: DateTime<Utc>,
 ) -> StoreResult<Outcome> {
     let seq = tx.claim_seq().await?;
@@ -489,7 +505,7 @@ async fn log_server_change<T: Tx>(
         number: record.number.clone(),
         review_id: None,
         code: None,
-        message: None,
+        message,
         flags: Vec::new(),
         replayed: false,
     };
