@@ -15,6 +15,7 @@ import type { ResolveArgs } from "./bindings/ResolveArgs";
 import type { SaveGroupArgs } from "./bindings/SaveGroupArgs";
 import type { SignInArgs } from "./bindings/SignInArgs";
 import type { StatusArgs } from "./bindings/StatusArgs";
+import type { VoidArgs } from "./bindings/VoidArgs";
 
 export class ApiError extends Error {
   code: string;
@@ -74,6 +75,7 @@ export const api = {
   reassignCheck: (jobId: string) => call("reassign_check", { job_id: jobId }),
   reassign: (args: ReassignArgs) => call("reassign", args),
   reopen: (args: ReopenArgs) => call("reopen", args),
+  voidJob: (args: VoidArgs) => call("void_job", args),
   setStatus: (args: StatusArgs) => call("set_status", args),
   createJob: (form: NewJobForm) => call("create_job", form),
   jobDraft: () => call("job_draft", null),

@@ -20,13 +20,14 @@ use ts_rs::{TypeVisitor, TS};
 
 use crate::board::{
     BoardFilter, CreateJobResult, DraftArgs, JobDraft, NewJobForm, ReassignArgs, ReassignCheck,
+    Reassigned,
 };
 use crate::customers::{CustomerArgs, CustomerDetail, CustomerView};
 use crate::edit::SaveGroupArgs;
 use crate::ids::ActionId;
 use crate::inbox::{ResolveArgs, ReviewCard};
 use crate::invoices::InvoiceCard;
-use crate::job::{JobDetail, ReopenArgs, StatusArgs};
+use crate::job::{JobDetail, ReopenArgs, StatusArgs, VoidArgs};
 use crate::report::{ReportArgs, ReportCsv, ReportView};
 use crate::rules::RuleView;
 use crate::session::{SessionInfo, SyncBanner};
@@ -133,8 +134,9 @@ commands! {
     inbox(app) -> Vec<ReviewCard> { app.inbox().await }
     resolve(app, args: ResolveArgs) -> ReviewCard { app.resolve(args).await }
     reassign_check(app, args: JobArgs) -> ReassignCheck { app.reassign_check(args.job_id).await }
-    reassign(app, args: ReassignArgs) -> JobCard { app.reassign(args).await }
+    reassign(app, args: ReassignArgs) -> Reassigned { app.reassign(args).await }
     reopen(app, args: ReopenArgs) -> JobDetail { app.reopen(args).await }
+    void_job(app, args: VoidArgs) -> SaveResult { app.void_job(args).await }
     set_status(app, args: StatusArgs) -> SaveResult { app.set_status(args).await }
     create_job(app, form: NewJobForm) -> CreateJobResult { app.create_job(form).await }
     job_draft(app) -> Option<JobDraft> { app.job_draft().await }
