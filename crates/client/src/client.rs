@@ -13,6 +13,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
 use crate::cache::{Cache, CachedRecord};
@@ -34,6 +35,10 @@ pub struct ClientConfig {
     pub chunk_size: usize,
     /// Where attached files are kept until uploaded.
     pub files_dir: PathBuf,
+    /// The longest wait between tries to reopen the server's event stream while it is gone. The
+    /// stream is how the device learns the server is back (and so syncs without anyone asking):
+    /// an office desk on mains power wants seconds, a phone on a battery can wait longer.
+    pub reconnect_cap: Duration,
 }
 
 impl ClientConfig {
@@ -44,6 +49,7 @@ impl ClientConfig {
             max_batch: 100,
             chunk_size: 256 * 1024,
             files_dir: files_dir.to_path_buf(),
+            reconnect_cap: Duration::from_secs(30),
         }
     }
 }
@@ -126,7 +132,16 @@ pub(crate) struct State {
     pub(crate) files: LaneState,
     pub(crate) batch: usize,
     pub(crate) hint: DeviceHint,
+    /// Whether the server answered the last thing this device asked of it (a sync call, an
+    /// office call, or opening its event stream). A dropped stream that cannot be reopened
+    /// turns it false at once, not at the next round.
     pub(crate) reachable: bool,
+    /// Whether the last sync round got through to the server (its pull was answered): with an
+    /// empty outbox, the only time the device may say "Synced".
+    pub(crate) round_reached: bool,
+    /// Bumped whenever this device's copy of the records changed (a pull brought something, a
+    /// push was answered), so a watcher of the status learns that screens should read again.
+    pub(crate) revision: u64,
     pub(crate) last_synced: Option<DateTime<Utc>>,
     pub(crate) summary: Vec<String>,
     pub(crate) rng: rand::rngs::StdRng,
@@ -201,6 +216,8 @@ impl SyncClient {
                     batch: config.max_batch.max(1),
                     hint: DeviceHint::default(),
                     reachable: true,
+                    round_reached: false,
+                    revision: 0,
                     last_synced: None,
                     summary: Vec::new(),
                     rng: rand::rngs::StdRng::seed_from_u64(id_seed),
@@ -231,10 +248,22 @@ impl SyncClient {
         self.inner.transport.as_ref()
     }
 
-    /// A call beyond sync that found no server says so, as a failed sync round does.
+    /// A call beyond sync says whether the server answered, as a sync round does: one that
+    /// found no server turns the banner at once, and one that got any answer (even a refusal)
+    /// shows the server is there.
     pub(crate) fn note_unreachable<T>(&self, answer: &Result<T, TransportError>) {
-        if let Err(TransportError::Unreachable(_)) = answer {
-            lock(&self.inner.state).reachable = false;
-        }
+        self.set_reachable(!matches!(answer, Err(TransportError::Unreachable(_))));
+    }
+
+    /// Records whether the server answered, and tells the status's watchers at once when that
+    /// changed (without waiting for a round, which may be minutes away).
+    pub(crate) fn set_reachable(&self, reachable: bool) -> bool {
+        let was = std::mem::replace(&mut lock(&self.inner.state).reachable, reachable);
+        self.inner.status.send_if_modified(|status| {
+            let changed = status.server_reachable != reachable;
+            status.server_reachable = reachable;
+            changed
+        });
+        was != reachable
     }
 }

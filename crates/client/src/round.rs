@@ -4,13 +4,14 @@
 
 use fieldsync_core::wire::ReviewKind;
 use fieldsync_core::{Change, Outcome, OutcomeStatus, RecordId, RecordType};
+use rand::SeedableRng;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::client::{lock, SyncClient, SyncReport};
 use crate::saving::first_group_field;
-use crate::schedule::{self, Lane};
+use crate::schedule::Lane;
 use crate::text;
 use crate::transport::TransportError;
 use crate::{ClientError, ClientResult};
@@ -46,15 +47,33 @@ impl SyncClient {
                     .await?;
             }
         }
+        // Whether this round got through to the server: the pull is the one step every round
+        // makes (a round the server asked to wait makes none, and changes nothing here).
+        let mut reached = None;
         if !self.server_waits() {
-            if let Err(e) = self.pull_all(&token, &mut report).await {
-                report.failed.push(text::step_failed("pull", &e));
+            match self.pull_all(&token, &mut report).await {
+                Ok(()) => reached = Some(true),
+                Err(e) => {
+                    report.failed.push(text::step_failed("pull", &e));
+                    reached = Some(false);
+                }
             }
         }
         report.summary = self.summarise(&answered).await?;
         {
             let mut state = lock(&self.inner.state);
-            if report.failed.is_empty() {
+            if let Some(reached) = reached {
+                state.round_reached = reached;
+                // The files lane marks the server there when it had nothing to send, without
+                // asking it; the pull's answer (or its silence) is what the round learned.
+                if reached {
+                    state.reachable = true;
+                }
+            }
+            if !answered.is_empty() || report.files_uploaded > 0 {
+                state.revision += 1;
+            }
+            if report.failed.is_empty() && reached == Some(true) {
                 state.last_synced = Some(self.now());
             }
             if !report.summary.is_empty() {
@@ -91,6 +110,9 @@ impl SyncClient {
         let mut page = fetch(after).await.map_err(failed)?;
         for _ in 0..100_000 {
             report.pulled += page.changes.len();
+            if !(page.changes.is_empty() && page.ownership.is_empty() && page.records.is_empty()) {
+                lock(&self.inner.state).revision += 1;
+            }
             if !page.more {
                 return self.inner.cache.apply_pull(&page, &me, self.now()).await;
             }
@@ -169,41 +191,12 @@ impl SyncClient {
     }
 
     /// Runs the client until `shutdown` turns true: syncs when a change is saved, when the server
-    /// pokes, and when a lane's retry time comes; listens for pokes with reconnects.
+    /// pokes, and when a lane's retry time comes; keeps the server's event stream open beside it
+    /// (see [`SyncClient::listen`]).
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
         let listener = self.clone();
-        let mut listen_shutdown = shutdown.clone();
-        let events = tokio::spawn(async move {
-            let mut attempt = 0u32;
-            loop {
-                let Ok(token) = listener.token() else { break };
-                match listener.inner.transport.events(&token).await {
-                    Ok(mut stream) => {
-                        attempt = 0;
-                        loop {
-                            tokio::select! {
-                                poke = futures::StreamExt::next(&mut stream) => match poke {
-                                    Some(_) => listener.inner.wake.notify_one(),
-                                    None => break,
-                                },
-                                _ = listen_shutdown.changed() => return,
-                            }
-                        }
-                    }
-                    Err(_) => attempt += 1,
-                }
-                let wait = schedule::delay(
-                    Lane::Changes,
-                    attempt.max(1),
-                    1,
-                    listener.inner.config.seed.wrapping_add(u64::from(attempt)),
-                );
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = listen_shutdown.changed() => return,
-                }
-            }
-        });
+        let listen_shutdown = shutdown.clone();
+        let events = tokio::spawn(async move { listener.listen(listen_shutdown).await });
         loop {
             if *shutdown.borrow() {
                 break;
@@ -244,6 +237,92 @@ impl SyncClient {
         }
         events.abort();
     }
+
+    /// Keeps the server's event stream open until `shutdown`: each poke wakes the loop for a
+    /// round. The stream is also how the device knows, within a moment, whether the server is
+    /// there: a server that stops takes its connections with it, so the stream ends; the stream
+    /// is reopened at once, and when that finds nobody the device is marked unreachable then,
+    /// not when a round next fails (which on an idle device could be a minute away, and the
+    /// banner would say "Synced" all that while). While the server is gone it is tried again
+    /// every few seconds (up to `reconnect_cap`); when it answers again, the lanes' waits for an
+    /// absent server are dropped and a round runs, so what waited is sent without anyone asking.
+    async fn listen(&self, mut shutdown: watch::Receiver<bool>) {
+        let mut attempt = 0u32;
+        loop {
+            let Ok(token) = self.token() else { break };
+            match self.inner.transport.events(&token).await {
+                Ok(mut stream) => {
+                    attempt = 0;
+                    self.server_back().await;
+                    loop {
+                        tokio::select! {
+                            poke = futures::StreamExt::next(&mut stream) => match poke {
+                                Some(_) => self.inner.wake.notify_one(),
+                                None => break,
+                            },
+                            _ = shutdown.changed() => return,
+                        }
+                    }
+                }
+                Err(e) => {
+                    attempt = attempt.saturating_add(1);
+                    if matches!(e, TransportError::Unreachable(_)) {
+                        if self.set_reachable(false) {
+                            let _ = self.publish().await;
+                        }
+                    } else {
+                        // It answered (a refusal, a limit): it is there, just not streaming.
+                        self.obey_retry_after(&e);
+                        self.set_reachable(true);
+                    }
+                }
+            }
+            let wait = reconnect_delay(
+                attempt,
+                self.inner.config.reconnect_cap,
+                self.inner.config.seed,
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// The event stream opened: the server is there. If it had been out of reach, the lanes'
+    /// waits (timed for an absent server) no longer stand, and a round runs now.
+    async fn server_back(&self) {
+        if !self.set_reachable(true) {
+            return;
+        }
+        {
+            let mut guard = lock(&self.inner.state);
+            let state = &mut *guard;
+            for lane in [&mut state.changes, &mut state.files] {
+                if lane.failures > 0 {
+                    lane.next_attempt = None;
+                }
+            }
+        }
+        let _ = self.publish().await;
+        self.inner.wake.notify_one();
+    }
+}
+
+/// How long to wait before reopening the event stream: a moment after it ended (a server that
+/// restarts is back in well under a second, and one that closes at once must not be spun on),
+/// then doubling from half a second up to `cap`, each drawn in its upper half so a fleet that
+/// lost the server together does not come back in step.
+fn reconnect_delay(attempt: u32, cap: Duration, seed: u64) -> Duration {
+    if attempt == 0 {
+        return Duration::from_millis(200);
+    }
+    let top = Duration::from_millis(500)
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+        .min(cap.max(Duration::from_millis(500)));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ u64::from(attempt));
+    let fraction: f64 = rand::Rng::gen_range(&mut rng, 0.5..=1.0);
+    top.mul_f64(fraction)
 }
 
 /// Changes per pull page: the server's largest.

@@ -33,12 +33,14 @@ impl ChangeState {
             ChangeState::Synced => "Synced".to_string(),
             ChangeState::SyncFailed { retry_at } => {
                 // Whole minutes, rounded up, as the words are fixed: a retry 2 s away is "in 1
-                // minute", and the clock time says exactly when.
+                // minute". No clock time here: the instant travels as itself (the banner's
+                // `next_attempt`, RFC 3339) and the screen shows it in the person's own time
+                // zone and format; a UTC "%H:%M" baked into these words was an hour off in
+                // Berlin and a second format beside the screen's.
                 let seconds = (*retry_at - now).num_seconds().max(0);
                 let minutes = ((seconds + 59) / 60).max(1);
                 let unit = if minutes == 1 { "minute" } else { "minutes" };
-                let when = retry_at.format("%H:%M");
-                format!("Sync failed, retrying in {minutes} {unit} (at {when})")
+                format!("Sync failed, retrying in {minutes} {unit}")
             }
             ChangeState::Held { .. } => {
                 "Another update changed this record. Review before sending again.".to_string()
@@ -88,8 +90,15 @@ pub struct LaneStatus {
 pub struct SyncStatus {
     pub changes: LaneStatus,
     pub files: LaneStatus,
-    /// Whether the server answered the last attempt.
+    /// Whether the server answered the last attempt (a sync call, an office call, or opening
+    /// its event stream).
     pub server_reachable: bool,
+    /// Whether the last sync round got through to the server: "Synced" needs it as well as an
+    /// empty outbox, so a device that has not heard from the server never claims it.
+    pub round_reached_server: bool,
+    /// Grows whenever this device's copy of the records changed (a pull brought something, a
+    /// push was answered): a screen watching the status reads again when it moves.
+    pub revision: u64,
     /// Changes held or rejected that need a person.
     pub needs_attention: u64,
     pub last_synced: Option<DateTime<Utc>>,
@@ -98,10 +107,21 @@ pub struct SyncStatus {
 }
 
 impl SyncStatus {
-    /// The banner line: what a person needs to know first.
+    /// The banner line: what a person needs to know first. No clock time in it: the next try
+    /// is the lanes' `next_attempt`, which the screen shows in the person's own time.
     pub fn banner(&self, now: DateTime<Utc>) -> String {
         // What a person saved: each photo's file waits with its change, counted once.
         let pending = self.changes.pending;
+        let waiting = format!("Waiting to sync: {pending} saved on this device.");
+        // Out of reach comes first: nothing is failing that a person could act on, the device
+        // simply works from its own copy until the server is back.
+        if !self.server_reachable {
+            let mut text = UNREACHABLE.to_string();
+            if pending > 0 {
+                text = format!("{text} {waiting}");
+            }
+            return text;
+        }
         let failing = [&self.changes, &self.files]
             .into_iter()
             .filter(|l| l.failures > 0 && l.pending > 0)
@@ -109,22 +129,32 @@ impl SyncStatus {
             .min();
         if let Some(retry_at) = failing {
             let state = ChangeState::SyncFailed { retry_at };
-            let why = if self.server_reachable {
-                ""
-            } else {
-                " The server is unreachable."
-            };
-            return format!(
-                "{}.{why} {pending} waiting on this device.",
-                state.label(now)
-            );
+            return format!("{}. {pending} waiting on this device.", state.label(now));
         }
         if pending > 0 {
-            return format!("Waiting to sync: {pending} saved on this device.");
+            return waiting;
+        }
+        if !self.round_reached_server {
+            return CONNECTING.to_string();
         }
         if self.needs_attention > 0 {
             return format!("Synced. {} need review.", self.needs_attention);
         }
         "Synced".to_string()
     }
+
+    /// Whether the banner may say "Synced": nothing waits and the last round reached the server.
+    pub fn is_synced(&self) -> bool {
+        self.server_reachable
+            && self.round_reached_server
+            && self.changes.pending == 0
+            && self.files.pending == 0
+    }
 }
+
+/// The banner while the server does not answer.
+pub const UNREACHABLE: &str = "The server is unreachable. Working from this device's copy.";
+
+/// The banner before this device's first round has reached the server since it started.
+pub const CONNECTING: &str =
+    "Not synced yet: reaching the server. Working from this device's copy.";

@@ -54,6 +54,9 @@ impl SyncClient {
                     return ChangeState::SyncFailed { retry_at };
                 }
                 match (lane.failures, lane.next_attempt) {
+                    // Out of reach is not a failure of the change: it waits, and the banner
+                    // says the server is gone and when the next try is.
+                    (f, Some(_)) if f > 0 && !state.reachable => ChangeState::WaitingToSync,
                     (f, Some(retry_at)) if f > 0 => ChangeState::SyncFailed { retry_at },
                     _ if row.attempts == 0 => ChangeState::SavedOnDevice,
                     _ => ChangeState::WaitingToSync,
@@ -194,12 +197,20 @@ impl SyncClient {
                 changes: lane(&state.changes, changes),
                 files: lane(&state.files, files),
                 server_reachable: state.reachable,
+                round_reached_server: state.round_reached,
+                revision: state.revision,
                 needs_attention: attention.max(0) as u64,
                 last_synced: state.last_synced,
                 summary: state.summary.clone(),
             }
         };
-        self.inner.status.send_replace(status);
+        // Only a real change wakes the watchers: a screen that reads the status on each
+        // notification must not cause the next one.
+        self.inner.status.send_if_modified(|old| {
+            let changed = *old != status;
+            *old = status;
+            changed
+        });
         Ok(())
     }
 }
