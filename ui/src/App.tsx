@@ -93,7 +93,7 @@ export function App() {
       <Banner banner={banner} onSyncNow={syncNow} busy={busy} />
       <main>
         {view === "board" && <Board session={session} onOpen={setSelected} refreshKey={tick} />}
-        {view === "inbox" && <Inbox onChanged={() => setTick((t) => t + 1)} refreshKey={tick} />}
+        {view === "inbox" && <Inbox onChanged={() => setTick((t) => t + 1)} refreshKey={tick} onOpenJob={(id) => { setSelected(id); setView("board"); }} />}
         {view === "customers" && <Customers refreshKey={tick} />}
         {view === "invoices" && <Invoices refreshKey={tick} onReview={() => setView("inbox")} />}
         {view === "rules" && <Rules />}

@@ -8,6 +8,7 @@ import type { BoardFilter } from "./bindings/BoardFilter";
 import type { Commands } from "./bindings/commands";
 import type { JobDraft } from "./bindings/JobDraft";
 import type { NewJobForm } from "./bindings/NewJobForm";
+import type { KeepArgs } from "./bindings/KeepArgs";
 import type { ReassignArgs } from "./bindings/ReassignArgs";
 import type { ReopenArgs } from "./bindings/ReopenArgs";
 import type { ReportArgs } from "./bindings/ReportArgs";
@@ -75,6 +76,8 @@ export const api = {
   reassignCheck: (jobId: string) => call("reassign_check", { job_id: jobId }),
   reassign: (args: ReassignArgs) => call("reassign", args),
   reopen: (args: ReopenArgs) => call("reopen", args),
+  /** "Keep current" on a card: every held version of it, on the version the card showed. */
+  keepCurrent: (args: KeepArgs) => call("keep_current", args),
   voidJob: (args: VoidArgs) => call("void_job", args),
   setStatus: (args: StatusArgs) => call("set_status", args),
   createJob: (form: NewJobForm) => call("create_job", form),

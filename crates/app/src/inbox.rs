@@ -1,43 +1,123 @@
-//! The review inbox: the items this person's role may see, with base, current and incoming side
-//! by side and the fields that differ, and resolving one.
+//! The review inbox: the items this person's role may see, as cards, and resolving them.
+//!
+//! One card per contested field group: every held change on the same record and group (the
+//! conflict and ownership-moved kinds) is stacked in one card, newest first, against the
+//! group's current value as it stands now (the store re-reads it whenever the group moved). A
+//! person reads one picture and decides once; three cards of one status each saying something
+//! different about "Current" was how a stale "Keep current" kept a value nobody saw.
+//!
+//! When one stacked version is taken, the others stay in the card: they are still held
+//! changes nobody decided on, now compared against the new current (the one just taken), and
+//! the group stays contested until the last is resolved. "Keep current" on the card resolves
+//! every stacked version in turn, each naming the version the card showed (then the version
+//! the previous keep wrote, since keeping a contested group writes it again as a new version).
+//!
+//! A possible duplicate's card shows both jobs as this device reads them now (state, owner,
+//! device), and voiding the new one names the state the card showed: the command layer refuses
+//! the void when the job moved since, for every caller. It leans on [`crate::board`] for a
+//! job's card and on `devices` for people's and devices' names.
 
 use fieldsync_core::wire::{ResolveChoice, ResolveRequest, ReviewItem, VersionSide};
-use fieldsync_core::{ReviewKind, Role};
+use fieldsync_core::{Owner, RecordId, RecordType, ReviewKind, Role, State};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 use ts_rs::TS;
 
-use crate::ids::parse_review_id;
+use crate::ids::{parse_id, parse_review_id};
+use crate::views::{shown_state, JobCard};
 use crate::{App, AppError};
 
+/// One version of a group as a card shows it: its values and who saved it, on which device,
+/// when. Names, never raw ids: a person cannot act on a UUID.
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct SideView {
     #[ts(type = "Record<string, unknown>")]
     pub values: Value,
+    /// The person's display name where the office knows it, else their user name.
     pub who: Option<String>,
+    /// Their user name.
+    pub user: Option<String>,
     pub when: Option<String>,
+    /// The device's name; none when the server does not know which device it was.
     pub device: Option<String>,
     #[ts(type = "number | null")]
     pub version: Option<i64>,
 }
 
+/// One field of a held version beside the group's base and current: which side moved it.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct FieldChange {
+    pub field: String,
+    #[ts(type = "unknown")]
+    pub base: Value,
+    #[ts(type = "unknown")]
+    pub current: Value,
+    /// What the held version says of it (null when it does not name the field: taking it
+    /// leaves the current value).
+    #[ts(type = "unknown")]
+    pub incoming: Value,
+    /// `current` (changed from the base on the current side only), `incoming`, `both`, or
+    /// `unknown` when the base is not known.
+    pub changed: String,
+}
+
+/// One held change stacked in a card.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct HeldVersion {
+    pub review_id: String,
+    pub kind: String,
+    pub base: Option<SideView>,
+    pub incoming: SideView,
+    /// The fields where base, current and this version are not all the same.
+    pub fields: Vec<FieldChange>,
+    /// Fields whose current and incoming values differ.
+    pub differing: Vec<String>,
+    /// This person may take this version.
+    pub can_resolve: bool,
+}
+
+/// A possible duplicate's two jobs as this device reads them now.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct DuplicatePair {
+    /// The open job the new one matched ("Existing J-000004").
+    pub existing: Option<JobCard>,
+    /// The job the held create made ("New J-000005").
+    pub new: Option<JobCard>,
+    /// What voiding the new job does, and who and what it touches: said in the confirmation
+    /// before anything happens.
+    pub void_consequences: Vec<String>,
+    /// Whether the new job is beyond assigned or has unsynced work: the void needs a second
+    /// look, not one click.
+    pub void_is_serious: bool,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct ReviewCard {
+    /// The newest stacked item's review id (a stable key for the card).
     pub id: String,
+    /// `conflict` when any stacked item is one, else the items' kind.
     pub kind: String,
     pub title: String,
     pub record_id: String,
+    pub record_type: String,
     pub record_number: Option<String>,
     pub group: Option<String>,
-    pub base: Option<SideView>,
+    /// The group as it stands now (for a possible duplicate: the matched job's groups).
     pub current: Option<SideView>,
-    pub incoming: SideView,
-    /// Fields whose current and incoming values differ.
-    pub differing: Vec<String>,
+    /// The held changes, newest first.
+    pub held: Vec<HeldVersion>,
+    /// The job this is about: its customer, site and technician, and a way to open it.
+    pub job: Option<JobCard>,
+    pub duplicate: Option<DuplicatePair>,
     pub matched_number: Option<String>,
+    /// When the newest stacked change was held.
     pub created_at: String,
+    /// This person may resolve every stacked item ("Keep current" on the card).
     pub can_resolve: bool,
     pub resolvers: Vec<String>,
     pub allows_merge: bool,
@@ -55,20 +135,62 @@ pub struct ResolveArgs {
     /// group has moved on since, the choice is refused and the card shows the new picture.
     #[ts(type = "number | null")]
     pub current_version: Option<i64>,
+    /// For voiding a possible duplicate: the new job's state as the card showed it. A
+    /// duplicate names no group, so the server has no version to check; the command layer
+    /// refuses the void when the job's state moved since the card was read.
+    #[serde(default)]
+    pub seen_state: Option<State>,
+    /// For voiding a possible duplicate: why, in the person's words (kept with the void).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// "Keep current" on a card: every stacked item, on the version the card showed.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct KeepArgs {
+    pub review_ids: Vec<String>,
+    #[ts(type = "number | null")]
+    pub current_version: Option<i64>,
+}
+
+fn changed_since_seen(message: String) -> AppError {
+    AppError::new("changed_since_seen", message)
 }
 
 impl App {
-    /// The review inbox for this user's role, newest first.
+    /// The review inbox for this user's role, one card per contested group, newest first.
     pub async fn inbox(&self) -> Result<Vec<ReviewCard>, AppError> {
         let items: Vec<ReviewItem> = match self.client.inbox(false).await {
             Ok(list) => list,
             Err(_) => self.client.review_items().await?,
         };
+        self.refresh_devices().await;
         let role = self.role();
-        Ok(items
-            .into_iter()
-            .map(|item| review_card(item, role))
-            .collect())
+        let mut stacks: Vec<Vec<ReviewItem>> = Vec::new();
+        for item in items {
+            let key = stack_key(&item);
+            match key.as_ref().and_then(|k| {
+                stacks
+                    .iter_mut()
+                    .find(|s| stack_key(&s[0]).as_ref() == Some(k))
+            }) {
+                Some(stack) => stack.push(item),
+                None => stacks.push(vec![item]),
+            }
+        }
+        let mut cards = Vec::new();
+        for mut stack in stacks {
+            // Newest first, whatever order the pages came in.
+            stack.sort_by(|a, b| {
+                b.created_at
+                    .cmp(&a.created_at)
+                    .then(b.review_id.0.cmp(&a.review_id.0))
+            });
+            cards.push(self.review_card(stack, role).await);
+        }
+        cards.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        Ok(cards)
     }
 
     pub async fn resolve(&self, args: ResolveArgs) -> Result<ReviewCard, AppError> {
@@ -82,78 +204,398 @@ impl App {
                 ),
             )
         })?;
+        let mut values = args.values.clone();
+        if choice == ResolveChoice::Current {
+            let items = self.client.inbox(false).await?;
+            if let Some(item) = items.iter().find(|i| i.review_id == review_id) {
+                if item.kind == ReviewKind::PossibleDuplicate {
+                    self.check_void(item, &args).await?;
+                    values = args
+                        .reason
+                        .as_deref()
+                        .map(str::trim)
+                        .filter(|r| !r.is_empty())
+                        .map(|r| json!({ "reason": r }));
+                }
+            }
+        }
         let request = ResolveRequest {
             choice,
-            values: args.values.clone(),
+            values,
             current_version: args.current_version,
         };
         let item = self.client.resolve(review_id, &request).await?.item;
         let _ = self.client.sync_now().await;
-        Ok(review_card(item, self.role()))
+        Ok(self.review_card(vec![item], self.role()).await)
     }
-}
 
-fn side(side: &VersionSide) -> SideView {
-    SideView {
-        values: side.values.clone(),
-        who: side.author.clone(),
-        when: side.server_time.map(|t| t.to_rfc3339()),
-        device: side
-            .device_name
-            .clone()
-            .or_else(|| side.device_id.map(|d| d.to_string())),
-        version: side.version,
-    }
-}
-
-fn review_card(item: ReviewItem, role: Option<Role>) -> ReviewCard {
-    let what = item
-        .group
-        .map(|g| g.as_str().replace('_', " "))
-        .unwrap_or_else(|| item.record_type.as_str().replace('_', " "));
-    let number = item.number.clone().unwrap_or_else(|| "a new record".into());
-    let title = match item.kind {
-        ReviewKind::Conflict => format!("Two versions of the {what} of {number}"),
-        ReviewKind::OwnershipMoved => {
-            format!("An edit made by the old owner of {number} after it was reassigned")
+    /// "Keep current" for every held version of a card. The first keep names the version the
+    /// card showed; keeping a contested group writes it again as a new version, so each next
+    /// keep names the version the previous one wrote: anyone else's change in between is still
+    /// refused with `changed_since_seen`, and the card is read again.
+    pub async fn keep_current(&self, args: KeepArgs) -> Result<Vec<ReviewCard>, AppError> {
+        if args.review_ids.is_empty() {
+            return Err(AppError::new(
+                "invalid",
+                "name the held versions to keep current over",
+            ));
         }
-        ReviewKind::PossibleDuplicate => format!(
-            "{number} may duplicate {}",
-            item.matched_number
-                .clone()
-                .unwrap_or_else(|| "an open job".into())
-        ),
-        ReviewKind::VoidVsUpdate => format!("{number} was voided and changed at the same time"),
-    };
-    let mut differing = Vec::new();
-    if let (Some(current), incoming) = (&item.current, &item.incoming) {
-        if let Some(map) = incoming.values.as_object() {
-            for (key, value) in map {
-                if current.values.get(key) != Some(value) {
-                    differing.push(key.clone());
+        let ids = args
+            .review_ids
+            .iter()
+            .map(|id| parse_review_id(id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut seen = args.current_version;
+        let mut done = Vec::new();
+        for review_id in ids {
+            let request = ResolveRequest {
+                choice: ResolveChoice::Current,
+                values: None,
+                current_version: seen,
+            };
+            let answer = self.client.resolve(review_id, &request).await;
+            let answer = match answer {
+                Ok(answer) => answer,
+                Err(e) => {
+                    let _ = self.client.sync_now().await;
+                    return Err(e.into());
+                }
+            };
+            if seen.is_some() {
+                if let Some(version) = answer.outcome.version {
+                    seen = Some(version);
+                }
+            }
+            done.push(answer.item);
+        }
+        let _ = self.client.sync_now().await;
+        let role = self.role();
+        let mut cards = Vec::new();
+        for item in done {
+            cards.push(self.review_card(vec![item], role).await);
+        }
+        Ok(cards)
+    }
+
+    /// A possible duplicate's void is refused when the new job moved since the card was read:
+    /// the person decided on a job that was, say, still assigned, and it may now be started.
+    async fn check_void(&self, item: &ReviewItem, args: &ResolveArgs) -> Result<(), AppError> {
+        let Some(seen) = args.seen_state else {
+            return Err(AppError::new(
+                "invalid",
+                "say which state the card showed for the new job (seen_state): a void is checked against it",
+            ));
+        };
+        // Read the job as it is now, not as this device last pulled it.
+        let _ = self.client.sync_now().await;
+        let view = self.client.record(item.record_id).await?;
+        let now = view.as_ref().map(shown_state);
+        if now != Some(seen) {
+            let number = item.number.clone().unwrap_or_else(|| "The new job".into());
+            let now = now.map(State::words).unwrap_or("gone from this device");
+            return Err(changed_since_seen(format!(
+                "This changed since you opened it: {number} is {now} now, the card showed {}. Look at it again before voiding.",
+                seen.words()
+            )));
+        }
+        Ok(())
+    }
+
+    /// A job's card when this device has the job.
+    async fn job_card(&self, id: RecordId) -> Option<JobCard> {
+        let view = self.client.record(id).await.ok().flatten()?;
+        if view.record.record_type != RecordType::Job {
+            return None;
+        }
+        Some(self.card(&view).await)
+    }
+
+    /// The job a review item is about: the record itself, or the job it belongs to.
+    async fn job_of(&self, item: &ReviewItem) -> Option<JobCard> {
+        if item.record_type == RecordType::Job {
+            return self.job_card(item.record_id).await;
+        }
+        let mut job_id = None;
+        if let Ok(Some(view)) = self.client.record(item.record_id).await {
+            job_id = view
+                .values
+                .values()
+                .find_map(|g| g.get("job_id").and_then(Value::as_str).map(str::to_string));
+        }
+        let job_id = job_id.or_else(|| {
+            item.incoming
+                .values
+                .get("job_id")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })?;
+        self.job_card(parse_id(&job_id).ok()?).await
+    }
+
+    fn person(&self, user: &str) -> String {
+        self.owner_view(&Owner::User(user.to_string())).display_name
+    }
+
+    fn side(&self, side: &VersionSide) -> SideView {
+        let device = side.device_name.clone().or_else(|| {
+            let id = side.device_id?;
+            self.devices
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .find(|d| d.device_id == id)
+                .map(|d| d.name.clone())
+        });
+        SideView {
+            values: side.values.clone(),
+            who: side.author.as_deref().map(|u| self.person(u)),
+            user: side.author.clone(),
+            when: side.server_time.map(|t| t.to_rfc3339()),
+            device,
+            version: side.version,
+        }
+    }
+
+    async fn review_card(&self, stack: Vec<ReviewItem>, role: Option<Role>) -> ReviewCard {
+        let newest = &stack[0];
+        let what = newest
+            .group
+            .map(|g| g.as_str().replace('_', " "))
+            .unwrap_or_else(|| newest.record_type.as_str().replace('_', " "));
+        let number = newest
+            .number
+            .clone()
+            .unwrap_or_else(|| "a new record".into());
+        let any_conflict = stack.iter().any(|i| i.kind == ReviewKind::Conflict);
+        let kind = if any_conflict {
+            ReviewKind::Conflict
+        } else {
+            newest.kind
+        };
+        let title = match kind {
+            ReviewKind::Conflict if stack.len() == 1 => {
+                format!("Two versions of the {what} of {number}")
+            }
+            ReviewKind::Conflict => {
+                format!("{} versions of the {what} of {number}", stack.len() + 1)
+            }
+            ReviewKind::OwnershipMoved if stack.len() == 1 => {
+                format!("An edit made by the old owner of {number} after it was reassigned")
+            }
+            ReviewKind::OwnershipMoved => format!(
+                "{} edits made by the old owner of {number} after it was reassigned",
+                stack.len()
+            ),
+            ReviewKind::PossibleDuplicate => format!(
+                "{number} may duplicate {}",
+                newest
+                    .matched_number
+                    .clone()
+                    .unwrap_or_else(|| "an open job".into())
+            ),
+            ReviewKind::VoidVsUpdate => {
+                format!("{number} was voided and changed at the same time")
+            }
+        };
+        // Every open item reads the group as it stands (the store re-reads it); the newest
+        // version among them is the group now, should a commit fall between two reads.
+        let current = stack
+            .iter()
+            .filter_map(|i| i.current.as_ref())
+            .max_by_key(|c| c.version)
+            .map(|c| self.side(c));
+        let may = |item: &ReviewItem| {
+            item.state == "open" && role.is_some_and(|r| item.resolvers.contains(&r))
+        };
+        let held = stack
+            .iter()
+            .map(|item| {
+                let base = item.base.as_ref().map(|b| self.side(b));
+                let fields = field_changes(
+                    base.as_ref().map(|b| &b.values),
+                    current.as_ref().map(|c| &c.values),
+                    &item.incoming.values,
+                );
+                let differing = fields
+                    .iter()
+                    .filter(|f| !f.incoming.is_null() && f.incoming != f.current)
+                    .map(|f| f.field.clone())
+                    .collect();
+                HeldVersion {
+                    review_id: item.review_id.to_string(),
+                    kind: item.kind.as_str().into(),
+                    base,
+                    incoming: self.side(&item.incoming),
+                    fields,
+                    differing,
+                    can_resolve: may(item),
+                }
+            })
+            .collect();
+        let duplicate = if newest.kind == ReviewKind::PossibleDuplicate {
+            Some(self.duplicate_pair(newest).await)
+        } else {
+            None
+        };
+        let mut resolvers: Vec<String> = Vec::new();
+        for item in &stack {
+            for r in &item.resolvers {
+                if !resolvers.iter().any(|x| x == r.as_str()) {
+                    resolvers.push(r.as_str().to_string());
+                }
+            }
+        }
+        ReviewCard {
+            id: newest.review_id.to_string(),
+            kind: kind.as_str().into(),
+            title,
+            record_id: newest.record_id.to_string(),
+            record_type: newest.record_type.as_str().into(),
+            record_number: newest.number.clone(),
+            group: newest.group.map(|g| g.as_str().into()),
+            current,
+            held,
+            job: self.job_of(newest).await,
+            duplicate,
+            matched_number: newest.matched_number.clone(),
+            created_at: newest.created_at.to_rfc3339(),
+            can_resolve: stack.iter().all(may),
+            resolvers,
+            allows_merge: kind == ReviewKind::Conflict,
+        }
+    }
+
+    async fn duplicate_pair(&self, item: &ReviewItem) -> DuplicatePair {
+        let existing = match item.matched_record_id {
+            Some(id) => self.job_card(id).await,
+            None => None,
+        };
+        let new = self.job_card(item.record_id).await;
+        let number = item.number.clone().unwrap_or_else(|| "the new job".into());
+        let mut consequences = vec![format!(
+            "{number} becomes voided: it leaves the board's open jobs and every device is told at its next sync."
+        )];
+        let mut serious = false;
+        if let Some(job) = &new {
+            let who = &job.owner.display_name;
+            if job.state != State::Assigned {
+                serious = true;
+                consequences.push(format!(
+                    "{who} is working on it: it is {} now.",
+                    job.state.words()
+                ));
+            }
+            if let Some(n) = job.owner.unsynced.filter(|n| *n > 0) {
+                serious = true;
+                let device = job
+                    .owner
+                    .device
+                    .clone()
+                    .unwrap_or_else(|| format!("{who}'s device"));
+                consequences.push(format!(
+                    "{device} has {n} change{} not yet synced; what it sends about {number} after the void goes to review.",
+                    if n == 1 { "" } else { "s" }
+                ));
+            }
+            if job.sync_level != "synced" {
+                serious = true;
+                consequences.push(format!(
+                    "This device has a change to {number} not yet synced ({}).",
+                    job.sync_label
+                ));
+            }
+        }
+        DuplicatePair {
+            existing,
+            new,
+            void_consequences: consequences,
+            void_is_serious: serious,
+        }
+    }
+}
+
+/// The card that item belongs in: the conflict and ownership-moved kinds stack by record and
+/// group; any other item is a card of its own.
+fn stack_key(item: &ReviewItem) -> Option<(RecordId, fieldsync_core::Group)> {
+    if item.state != "open" {
+        return None;
+    }
+    match (item.kind, item.group) {
+        (ReviewKind::Conflict | ReviewKind::OwnershipMoved, Some(group)) => {
+            Some((item.record_id, group))
+        }
+        _ => None,
+    }
+}
+
+/// Per field, which side moved it from the base. A field appears when base, current and the
+/// held version do not all agree on it (a field the held version does not name reads as the
+/// current value, since taking the version leaves it).
+fn field_changes(
+    base: Option<&Value>,
+    current: Option<&Value>,
+    incoming: &Value,
+) -> Vec<FieldChange> {
+    let mut names: Vec<String> = Vec::new();
+    for values in [base, current, Some(incoming)].into_iter().flatten() {
+        if let Some(map) = values.as_object() {
+            for key in map.keys() {
+                if !names.contains(key) {
+                    names.push(key.clone());
                 }
             }
         }
     }
-    ReviewCard {
-        id: item.review_id.to_string(),
-        kind: item.kind.as_str().into(),
-        title,
-        record_id: item.record_id.to_string(),
-        record_number: item.number.clone(),
-        group: item.group.map(|g| g.as_str().into()),
-        base: item.base.as_ref().map(side),
-        current: item.current.as_ref().map(side),
-        incoming: side(&item.incoming),
-        differing,
-        matched_number: item.matched_number.clone(),
-        created_at: item.created_at.to_rfc3339(),
-        can_resolve: item.state == "open" && role.is_some_and(|r| item.resolvers.contains(&r)),
-        resolvers: item
-            .resolvers
+    let get = |v: Option<&Value>, k: &str| v.and_then(|v| v.get(k)).cloned().unwrap_or(Value::Null);
+    let mut out = Vec::new();
+    for name in names {
+        let b = get(base, &name);
+        let c = get(current, &name);
+        let i = incoming.get(&name).cloned();
+        let effective = i.clone().unwrap_or_else(|| c.clone());
+        let changed = match base {
+            None => "unknown",
+            Some(_) => match (b != c, i.as_ref().is_some_and(|i| *i != b)) {
+                (true, true) => "both",
+                (true, false) => "current",
+                (false, true) => "incoming",
+                (false, false) => continue,
+            },
+        };
+        if changed == "unknown" && effective == c {
+            continue;
+        }
+        out.push(FieldChange {
+            field: name,
+            base: b,
+            current: c,
+            incoming: i.unwrap_or(Value::Null),
+            changed: changed.into(),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_field_says_which_side_moved_it_from_the_base() {
+        let base = json!({"state": "in_progress", "reason": "x"});
+        let current = json!({"state": "paused", "reason": "x"});
+        let incoming = json!({"state": "signed_off"});
+        let fields = field_changes(Some(&base), Some(&current), &incoming);
+        assert_eq!(fields.len(), 1, "{fields:?}");
+        assert_eq!(fields[0].field, "state");
+        assert_eq!(fields[0].changed, "both");
+        let incoming = json!({"reason": "y"});
+        let fields = field_changes(Some(&base), Some(&current), &incoming);
+        let mut by: Vec<(&str, &str)> = fields
             .iter()
-            .map(|r| r.as_str().to_string())
-            .collect(),
-        allows_merge: item.kind == ReviewKind::Conflict,
+            .map(|f| (f.field.as_str(), f.changed.as_str()))
+            .collect();
+        by.sort();
+        assert_eq!(by, vec![("reason", "incoming"), ("state", "current")]);
     }
 }

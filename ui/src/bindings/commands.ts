@@ -13,6 +13,7 @@ import type { JobDetail } from "./JobDetail";
 import type { JobDraft } from "./JobDraft";
 import type { NewJobForm } from "./NewJobForm";
 import type { ReassignArgs } from "./ReassignArgs";
+import type { KeepArgs } from "./KeepArgs";
 import type { ReassignCheck } from "./ReassignCheck";
 import type { ReopenArgs } from "./ReopenArgs";
 import type { ReportArgs } from "./ReportArgs";
@@ -51,6 +52,7 @@ export interface Commands {
   reopen: { args: ReopenArgs; result: JobDetail };
   set_status: { args: StatusArgs; result: SaveResult };
   create_job: { args: NewJobForm; result: CreateJobResult };
+  keep_current: { args: KeepArgs; result: Array<ReviewCard> };
   job_draft: { args: null; result: JobDraft | null };
   save_job_draft: { args: JobDraft; result: null };
   discard_job_draft: { args: DraftArgs; result: null };

@@ -1,7 +1,15 @@
-// One side of a review card (base, current or incoming): its values, who saved them, where and when.
+// One side of a review card (base, current or a held version): its values, who saved them, on
+// which device and when. Only what the server knows is said: no "unknown device" filler, which
+// read as if something were wrong with the device.
 import type { SideView } from "../bindings/SideView";
 import { when } from "../format";
 import { Values } from "./Values";
+
+/** Who, on which device, when: the parts that are known, joined. */
+export function provenance(side: SideView): string {
+  const parts = [side.who, side.device, side.when ? when(side.when) : null].filter((p): p is string => !!p);
+  return parts.length ? parts.join(" · ") : "not recorded";
+}
 
 export function Side({ title, side, highlight }: { title: string; side: SideView | null; highlight: string[] }) {
   return (
@@ -10,8 +18,8 @@ export function Side({ title, side, highlight }: { title: string; side: SideView
       {side ? (
         <>
           <Values values={side.values} highlight={highlight} />
-          <div className="muted small">
-            {side.who ?? "unknown"} · {side.device ?? "unknown device"} · {when(side.when)}
+          <div className="muted small" data-testid="provenance">
+            {provenance(side)}
           </div>
         </>
       ) : (
