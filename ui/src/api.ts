@@ -5,6 +5,7 @@
 import { invoke, isTauri } from "@tauri-apps/api/core";
 import type { AppError } from "./bindings/AppError";
 import type { BoardFilter } from "./bindings/BoardFilter";
+import type { CheckGroupArgs } from "./bindings/CheckGroupArgs";
 import type { Commands } from "./bindings/commands";
 import type { JobDraft } from "./bindings/JobDraft";
 import type { NewJobForm } from "./bindings/NewJobForm";
@@ -70,6 +71,8 @@ export const api = {
   customers: () => call("customers", null),
   customer: (customerId: string) => call("customer", { customer_id: customerId }),
   saveGroup: (args: SaveGroupArgs) => call("save_group", args),
+  /** The field rules' sentences for a form's values, field by field, before anything is sent. */
+  checkGroup: (args: CheckGroupArgs) => call("check_group", args),
   job: (jobId: string) => call("job", { job_id: jobId }),
   inbox: () => call("inbox", null),
   resolve: (args: ResolveArgs) => call("resolve", args),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { changedFields, formText, pretty, show, when } from "./format";
+import { afterEach, beforeEach } from "vitest";
+import { changedFields, entryValue, formState, formText, formValues, fromLocalInput, lineRows, linesValue, pretty, show, when } from "./format";
 
 describe("when", () => {
   const now = Date.parse("2026-11-26T12:00:00Z");
@@ -32,8 +33,10 @@ describe("changedFields", () => {
   });
   it("treats a number and a time as their form text", () => {
     const stored = { labour_hours: 2.5, completed_at: "2026-11-26T14:30:00+00:00" };
-    expect(changedFields(stored, { labour_hours: "2.5", completed_at: "2026-11-26T14:30" }, kinds)).toEqual({});
-    expect(changedFields(stored, { labour_hours: "3", completed_at: "2026-11-26T14:30" }, kinds)).toEqual({ labour_hours: "3" });
+    // The time as the form showed it, in whatever zone this runs.
+    const shown = formText(stored.completed_at, "time");
+    expect(changedFields(stored, { labour_hours: "2.5", completed_at: shown }, kinds)).toEqual({});
+    expect(changedFields(stored, { labour_hours: "3", completed_at: shown }, kinds)).toEqual({ labour_hours: "3" });
   });
   it("ignores whitespace a person did not mean", () => {
     expect(changedFields({ name: "Acme" }, { name: "Acme " }, kinds)).toEqual({});
@@ -41,9 +44,98 @@ describe("changedFields", () => {
 });
 
 describe("formText", () => {
-  it("gives a datetime-local input its UTC minutes", () => {
-    expect(formText("2026-11-26T14:30:00+00:00", "time")).toBe("2026-11-26T14:30");
+  it("gives plain values their text", () => {
     expect(formText(undefined, "text")).toBe("");
     expect(formText(4, "number")).toBe("4");
+  });
+});
+
+/**
+ * The forms read and write the person's local time, as the page shows it. Node takes a new
+ * `process.env.TZ` at once (it resets its zone cache when the variable is set), and vitest runs
+ * each test file in a process of its own, so each test sets its zone first and checks the zone
+ * took (a test that silently ran in UTC would prove nothing). `npm test` with TZ=Europe/Berlin
+ * or TZ=America/Los_Angeles runs the same checks; the zone each test sets wins.
+ */
+// The UI has no Node types (it runs in a browser); the tests run in Node and need only this.
+declare const process: { env: Record<string, string | undefined> };
+
+function inZone(zone: string, offsetHoursInJanuary: number) {
+  process.env.TZ = zone;
+  // 12:00 UTC in January, as the local clock reads it: proof the zone is in force.
+  expect(new Date("2026-01-15T12:00:00Z").getHours()).toBe(12 + offsetHoursInJanuary);
+}
+
+describe("local times in forms", () => {
+  let saved: string | undefined;
+  beforeEach(() => {
+    saved = process.env.TZ;
+  });
+  afterEach(() => {
+    if (saved === undefined) delete process.env.TZ;
+    else process.env.TZ = saved;
+  });
+
+  it("in Berlin a 09:00 window reads 09:00 in its form and comes back as the same instant", () => {
+    inZone("Europe/Berlin", 1);
+    // 08:00 UTC in December is 09:00 in Berlin (CET); in July 07:00 UTC is 09:00 (CEST).
+    expect(formText("2026-12-01T08:00:00+00:00", "time")).toBe("2026-12-01T09:00");
+    expect(formText("2026-07-01T07:00:00Z", "time")).toBe("2026-07-01T09:00");
+    expect(fromLocalInput("2026-12-01T09:00")).toBe("2026-12-01T08:00:00Z");
+    expect(fromLocalInput("2026-07-01T09:00")).toBe("2026-07-01T07:00:00Z");
+  });
+
+  it("in Los Angeles the same holds, across the day boundary", () => {
+    inZone("America/Los_Angeles", -8);
+    // 17:00 UTC is 09:00 PST; 02:30 UTC on the 2nd is 18:30 on the 1st in LA.
+    expect(formText("2026-12-01T17:00:00Z", "time")).toBe("2026-12-01T09:00");
+    expect(formText("2026-12-02T02:30:00Z", "time")).toBe("2026-12-01T18:30");
+    expect(fromLocalInput("2026-12-01T09:00")).toBe("2026-12-01T17:00:00Z");
+    expect(fromLocalInput("2026-07-01T09:00")).toBe("2026-07-01T16:00:00Z");
+  });
+
+  it("an untouched time is not sent, in either zone, and an edited one is sent as UTC", () => {
+    const kinds = { window_start: "time", window_end: "time", site: "text" };
+    const stored = { window_start: "2026-12-01T08:00:00+00:00", window_end: "2026-12-01T12:00:00+00:00", site: "1 Mill Lane" };
+    for (const [zone, offset] of [["Europe/Berlin", 1], ["America/Los_Angeles", -8]] as const) {
+      inZone(zone, offset);
+      const form = formState(stored, kinds);
+      expect(changedFields(stored, form, kinds)).toEqual({});
+      const start = fromLocalInput(form.window_start as string);
+      expect(start && Date.parse(start)).toBe(Date.parse(stored.window_start));
+    }
+    inZone("Europe/Berlin", 1);
+    const form = { ...formState(stored, kinds), window_start: "2026-12-01T10:00" };
+    expect(changedFields(stored, form, kinds)).toEqual({ window_start: "2026-12-01T09:00:00Z" });
+  });
+
+  it("text that is not a time goes on as typed, for the command layer's sentence", () => {
+    expect(fromLocalInput("tomorrow")).toBe("tomorrow");
+    expect(fromLocalInput("  ")).toBeNull();
+  });
+});
+
+describe("clearing and lines", () => {
+  const kinds = { phone: "tel", email: "email", lines: "lines", total: "money" };
+  it("an emptied input is sent as null, and only if it had a value", () => {
+    const stored = { phone: "0161 496 0000", email: null };
+    expect(changedFields(stored, { phone: "", email: "" }, kinds)).toEqual({ phone: null });
+    expect(entryValue("  ", "text")).toBeNull();
+  });
+  it("invoice lines are rows in the form and a list of numbers when sent; the demo's text-and-amount lines keep their sum", () => {
+    expect(lineRows([{ text: "Labour", amount: 150 }])).toEqual([{ description: "Labour", quantity: "1", unit_price: "150" }]);
+    const rows = [
+      { description: "Valve", quantity: "2", unit_price: "12.50" },
+      { description: "", quantity: "", unit_price: "" },
+    ];
+    expect(linesValue(rows)).toEqual([{ description: "Valve", quantity: 2, unit_price: 12.5 }]);
+    const stored = { lines: [{ description: "Valve", quantity: 2, unit_price: 12.5 }], total: 25 };
+    expect(changedFields(stored, formState(stored, { lines: "lines", total: "money" }), kinds)).toEqual({});
+    expect(changedFields(stored, { lines: [{ description: "Valve", quantity: "3", unit_price: "12.5" }], total: "25" }, kinds)).toEqual({
+      lines: [{ description: "Valve", quantity: 3, unit_price: 12.5 }],
+    });
+  });
+  it("a merge form states every field", () => {
+    expect(formValues({ phone: "", total: "231.00" }, kinds)).toEqual({ phone: null, total: "231.00" });
   });
 });

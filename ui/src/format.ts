@@ -33,31 +33,117 @@ export function show(v: unknown): string {
   return JSON.stringify(v);
 }
 
-/** A stored value as a form field's text: a time as the "YYYY-MM-DDTHH:MM" a datetime-local input takes (UTC). */
+/** A stored value as a form field's text. A time reads as the "YYYY-MM-DDTHH:MM" a
+ * datetime-local input takes, in the person's LOCAL time: the page shows local times, so a form
+ * in UTC would read an hour off in Berlin, and saving it unchanged would move the time. */
 export function formText(v: unknown, kind: string): string {
   if (v === null || v === undefined) return "";
   if (kind === "time" && typeof v === "string" && ISO.test(v)) {
-    const d = new Date(v);
-    if (!Number.isNaN(d.getTime())) return d.toISOString().slice(0, 16);
+    const local = localInput(v);
+    if (local) return local;
   }
-  return typeof v === "string" ? v : String(v);
+  if (typeof v === "string") return v;
+  if (typeof v === "object") return JSON.stringify(v);
+  return String(v);
+}
+
+/** The text of a datetime-local input (local time, no zone) as the RFC 3339 UTC instant the
+ * server keeps; `null` for an empty input (the field is cleared). Text that is not a time is
+ * passed on as typed, so the command layer answers it with its sentence instead of a guess. */
+export function fromLocalInput(text: string): string | null {
+  const t = text.trim();
+  if (t === "") return null;
+  // The parts are read by hand and given to the local-time Date constructor, so no engine's
+  // parsing of a zone-less string decides which zone it is in.
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?$/.exec(t);
+  if (!m) return t;
+  const [, y, mo, d, h, mi, s] = m;
+  const at = new Date(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s ?? 0));
+  return Number.isNaN(at.getTime()) ? t : at.toISOString().replace(".000Z", "Z");
+}
+
+/** One row of an invoice's lines as its form holds it (what was typed, not yet numbers). */
+export type LineRow = { description: string; quantity: string; unit_price: string };
+
+/** What a form holds for one field: its text, or for invoice lines their rows. */
+export type FormEntry = string | LineRow[];
+
+/** A stored list of invoice lines as form rows. An older line that has only `text` and
+ * `amount` (the demo's) reads as one of that amount, so editing it keeps its sum. */
+export function lineRows(v: unknown): LineRow[] {
+  if (!Array.isArray(v)) return [];
+  return v.map((line) => {
+    const l = (line ?? {}) as Record<string, unknown>;
+    const text = (x: unknown) => (x === null || x === undefined ? "" : String(x));
+    const description = text(l.description ?? l.text);
+    if (l.quantity === undefined && l.unit_price === undefined && l.amount !== undefined) {
+      return { description, quantity: "1", unit_price: text(l.amount) };
+    }
+    return { description, quantity: text(l.quantity), unit_price: text(l.unit_price) };
+  });
+}
+
+/** Form rows as the lines the server keeps: blank rows dropped, numbers as numbers (text that is
+ * not one is passed on, for the field rules to name). */
+export function linesValue(rows: LineRow[]): Record<string, unknown>[] {
+  const num = (s: string) => (s.trim() !== "" && Number.isFinite(Number(s)) ? Number(s) : s.trim());
+  return rows
+    .filter((r) => r.description.trim() || r.quantity.trim() || r.unit_price.trim())
+    .map((r) => ({ description: r.description.trim(), quantity: num(r.quantity), unit_price: num(r.unit_price) }));
+}
+
+/** A stored value as its form entry. */
+export function formEntry(v: unknown, kind: string): FormEntry {
+  return kind === "lines" ? lineRows(v) : formText(v, kind);
+}
+
+/** A form entry as the value sent: an emptied input is `null` (the field is cleared), a time is
+ * an RFC 3339 UTC instant, lines are a list; other text goes as typed (the command layer types
+ * numbers and answers a typo with a sentence). */
+export function entryValue(entry: FormEntry, kind: string): unknown {
+  if (Array.isArray(entry)) return linesValue(entry);
+  if (entry.trim() === "") return null;
+  if (kind === "time") return fromLocalInput(entry);
+  return entry;
+}
+
+/** Whether two form entries say the same, ignoring whitespace a person did not mean. */
+function sameEntry(a: FormEntry, b: FormEntry): boolean {
+  if (Array.isArray(a) || Array.isArray(b)) {
+    const rows = (e: FormEntry) => JSON.stringify(linesValue(Array.isArray(e) ? e : []));
+    return rows(a) === rows(b);
+  }
+  return a.trim() === b.trim();
 }
 
 /**
- * Only the fields a person changed. An edit sends nothing else: under "last write wins" an
- * unchanged field sent again would overwrite someone else's newer value with an old one.
+ * Only the fields a person changed, as the values to send. An edit sends nothing else: under
+ * "last write wins" an unchanged field sent again would overwrite someone else's newer value with
+ * an old one. An input the person emptied is sent as `null`, which clears the field; a time is
+ * compared as the local text the person saw, so an untouched time is never sent (and never moved).
  */
 export function changedFields(
   original: Record<string, unknown>,
-  form: Record<string, string>,
+  form: Record<string, FormEntry>,
   kinds: Record<string, string>,
-): Record<string, string> {
-  const out: Record<string, string> = {};
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
   for (const [name, typed] of Object.entries(form)) {
-    const before = formText(original[name], kinds[name] ?? "text");
-    if (typed.trim() !== before.trim()) out[name] = typed;
+    const kind = kinds[name] ?? "text";
+    if (!sameEntry(typed, formEntry(original[name], kind))) out[name] = entryValue(typed, kind);
   }
   return out;
+}
+
+/** A group's stored values as a form: one entry per field. */
+export function formState(values: Record<string, unknown>, kinds: Record<string, string>): Record<string, FormEntry> {
+  return Object.fromEntries(Object.entries(kinds).map(([name, kind]) => [name, formEntry(values[name], kind)]));
+}
+
+/** Every field of a form as the values to send, for a form that states the whole group (a
+ * merged value in the review inbox). */
+export function formValues(form: Record<string, FormEntry>, kinds: Record<string, string>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(form).map(([name, entry]) => [name, entryValue(entry, kinds[name] ?? "text")]));
 }
 
 /** An RFC 3339 time as the "YYYY-MM-DDTHH:MM" a datetime-local input shows, in the person's

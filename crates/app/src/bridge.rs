@@ -130,6 +130,7 @@ commands! {
     customers(app) -> Vec<CustomerView> { app.customers().await }
     customer(app, args: CustomerArgs) -> CustomerDetail { app.customer(args.customer_id).await }
     save_group(app, args: SaveGroupArgs) -> SaveResult { app.save_group(args).await }
+    check_group(app, args: crate::edit::CheckGroupArgs) -> Vec<fieldsync_core::fields::FieldProblem> { app.check_group(args).await }
     job(app, args: JobArgs) -> JobDetail { app.job(args.job_id).await }
     inbox(app) -> Vec<ReviewCard> { app.inbox().await }
     resolve(app, args: ResolveArgs) -> ReviewCard { app.resolve(args).await }

@@ -373,10 +373,9 @@ mod tests {
 
     #[test]
     fn a_window_ends_after_it_starts_even_when_only_one_end_moves() {
-        let stored = json!({"window_start": "2026-12-01T08:00:00Z", "window_end": "2026-12-01T12:00:00Z"});
-        let check = |change: Value| {
-            check_group(RecordType::Job, Group::Schedule, &stored, &change)
-        };
+        let stored =
+            json!({"window_start": "2026-12-01T08:00:00Z", "window_end": "2026-12-01T12:00:00Z"});
+        let check = |change: Value| check_group(RecordType::Job, Group::Schedule, &stored, &change);
         assert_eq!(
             messages(&check(json!({"window_end": "2026-11-01T12:00:00Z"}))),
             [("window_end", "The window must end after it starts.")]
@@ -393,7 +392,12 @@ mod tests {
     #[test]
     fn emails_and_phones_look_like_one() {
         let profile = |change: Value| {
-            check_group(RecordType::Customer, Group::Profile, &json!({"name": "Acme"}), &change)
+            check_group(
+                RecordType::Customer,
+                Group::Profile,
+                &json!({"name": "Acme"}),
+                &change,
+            )
         };
         assert_eq!(
             messages(&profile(json!({"phone": "call me maybe"}))),
@@ -412,7 +416,14 @@ mod tests {
         for good in ["a@example.com", "accounts.team+bills@north-gate.co.uk"] {
             assert!(looks_like_email(good), "{good}");
         }
-        for bad in ["a@b", "@example.com", "a b@example.com", "a@.com", "a@example.", "a@@x.com"] {
+        for bad in [
+            "a@b",
+            "@example.com",
+            "a b@example.com",
+            "a@.com",
+            "a@example.",
+            "a@@x.com",
+        ] {
             assert!(!looks_like_email(bad), "{bad}");
         }
     }

@@ -5,9 +5,12 @@
  */
 export type SaveGroupArgs = { record_type: string, record_id: string, group: string, 
 /**
- * Field name -> the text typed (numbers and times are parsed by the command layer).
+ * Field name -> what the form gives it: the text typed (numbers are parsed by the command
+ * layer), a time as RFC 3339 (the form turns the person's local time into an instant),
+ * `null` or empty text to clear the field, and invoice lines as a list of
+ * `{description, quantity, unit_price}`. Only the fields the person changed.
  */
-values: Record<string, string>, 
+values: Record<string, unknown>, 
 /**
  * Made when the form opened (`new_action_id`): the same form saved twice is one change.
  * A UUID; anything else is refused.

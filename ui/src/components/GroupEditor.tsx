@@ -1,9 +1,10 @@
 // The policy-badged card of one field group with its edit form, used by the job detail and the
 // customers page.
-import { useRef, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { api, errorText } from "../api";
 import type { GroupView } from "../bindings/GroupView";
-import { changedFields, formText, pretty } from "../format";
+import { pretty } from "../format";
+import { changedFields, Fields, formState, kindsOf, type FieldProblems, type FormEntry } from "./Fields";
 import { Values } from "./Values";
 
 const EXPLAIN: Record<string, string> = {
@@ -29,7 +30,7 @@ export function GroupCard({
   onSaved: (message: string) => void;
 }) {
   const [editing, setEditing] = useState(false);
-  const [form, setForm] = useState<Record<string, string>>({});
+  const [form, setForm] = useState<Record<string, FormEntry>>({});
   // The form's action id comes from the command layer when the form opens, so the same form
   // saved twice is one change; Save waits for it. `opening` counts the openings, so an id that
   // arrives after the form was closed and opened again is not taken for the new form's.
@@ -42,13 +43,36 @@ export function GroupCard({
   // arrived meanwhile (a field they left alone would otherwise read as changed, and a newer
   // value in a manual-review group would be overwritten unseen).
   const [seen, setSeen] = useState<{ version: number; values: Record<string, unknown> } | null>(null);
-  const kinds = Object.fromEntries(group.fields.map((f) => [f.name, f.kind]));
+  const kinds = kindsOf(group.fields);
+  // The field rules' sentences, from the same core function the server judges with, so a person
+  // reads what is wrong next to the field before anything is sent. `checking` counts the checks,
+  // so an answer to an older form is not shown for a newer one.
+  const [problems, setProblems] = useState<FieldProblems>({});
+  const checking = useRef(0);
+  const check = async (changed: Record<string, unknown>): Promise<FieldProblems> => {
+    if (Object.keys(changed).length === 0) return {};
+    const found = await api.checkGroup({ record_type: recordType, record_id: recordId, group: group.group, values: changed });
+    return Object.fromEntries(found.map((p) => [p.field, p.message]));
+  };
   const values = group.values as Record<string, unknown>;
+  useEffect(() => {
+    if (!editing) return;
+    const changed = changedFields(seen?.values ?? values, form, kinds);
+    const now = ++checking.current;
+    // A short pause after the last key: a half-typed email is not scolded at every letter.
+    const timer = setTimeout(() => {
+      check(changed)
+        .then((found) => checking.current === now && setProblems(found))
+        .catch(() => undefined);
+    }, 250);
+    return () => clearTimeout(timer);
+  }, [form, editing]);
   const open = () => {
     setSeen({ version: group.version, values });
-    setForm(Object.fromEntries(group.fields.map((f) => [f.name, formText(values[f.name], f.kind)])));
+    setForm(formState(values, kinds));
     setAction(null);
     setError(null);
+    setProblems({});
     setEditing(true);
     const now = ++opening.current;
     api
@@ -66,6 +90,14 @@ export function GroupCard({
     if (!action) return;
     setSaving(true);
     try {
+      // Checked again at Save, whatever the last check said: nothing is sent while a rule is broken.
+      const found = await check(changed);
+      checking.current++;
+      setProblems(found);
+      if (Object.keys(found).length > 0) {
+        setError("Not saved: correct the fields marked above.");
+        return;
+      }
       const saved = await api.saveGroup({
         record_type: recordType,
         record_id: recordId,
@@ -101,19 +133,14 @@ export function GroupCard({
       {editing ? (
         <form className="edit-form" onSubmit={save}>
           <p className="muted small">{EXPLAIN[group.badge]}</p>
-          {group.fields.map((f) => (
-            <label key={f.name}>
-              {f.label}
-              <input
-                name={f.name}
-                type={f.kind === "number" ? "number" : f.kind === "time" ? "datetime-local" : "text"}
-                step={f.kind === "number" ? "0.25" : undefined}
-                min={f.kind === "number" ? "0" : undefined}
-                value={form[f.name] ?? ""}
-                onChange={(e) => setForm({ ...form, [f.name]: e.target.value })}
-              />
-            </label>
-          ))}
+          <Fields
+            fields={group.fields}
+            form={form}
+            onChange={(name, entry) => setForm((f) => ({ ...f, [name]: entry }))}
+            problems={problems}
+            idPrefix={`edit-${recordId}-${group.group}`}
+            disabled={saving}
+          />
           {error && (
             <p className="error" role="alert">
               {error}

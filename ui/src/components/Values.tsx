@@ -1,5 +1,5 @@
 // A field group's values as a person reads them, nested groups included.
-import { HIDDEN, pretty, show } from "../format";
+import { HIDDEN, lineRows, pretty, show } from "../format";
 
 /** A group's values as a definition list; `highlight` marks the fields that differ. */
 export function Values({ values, highlight = [] }: { values: Record<string, unknown>; highlight?: string[] }) {
@@ -10,9 +10,50 @@ export function Values({ values, highlight = [] }: { values: Record<string, unkn
       {entries.map(([k, v]) => (
         <div key={k} className={highlight.includes(k) ? "diff" : ""}>
           <dt>{pretty(k)}</dt>
-          <dd>{v && typeof v === "object" && !Array.isArray(v) ? <Values values={v as Record<string, unknown>} /> : show(v)}</dd>
+          <dd>
+            {k === "lines" && Array.isArray(v) ? (
+              <Lines lines={v} />
+            ) : v && typeof v === "object" && !Array.isArray(v) ? (
+              <Values values={v as Record<string, unknown>} />
+            ) : (
+              show(v)
+            )}
+          </dd>
         </div>
       ))}
     </dl>
+  );
+}
+
+/** An invoice's lines as a small table a person reads (what, how many, at what price, the
+ * line's amount), not the JSON they are stored as. */
+function Lines({ lines }: { lines: unknown[] }) {
+  if (lines.length === 0) return <span className="muted">no lines</span>;
+  const rows = lineRows(lines);
+  const amount = (r: { quantity: string; unit_price: string }) => {
+    const n = Number(r.quantity) * Number(r.unit_price);
+    return Number.isFinite(n) ? n.toFixed(2) : "—";
+  };
+  return (
+    <table className="lines" data-testid="invoice-lines" style={{ borderCollapse: "collapse", fontSize: 13 }}>
+      <thead>
+        <tr>
+          <th scope="col" style={{ textAlign: "left", paddingRight: 12 }}>Description</th>
+          <th scope="col" style={{ textAlign: "right", paddingRight: 12 }}>Quantity</th>
+          <th scope="col" style={{ textAlign: "right", paddingRight: 12 }}>Unit price</th>
+          <th scope="col" style={{ textAlign: "right" }}>Amount</th>
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((r, i) => (
+          <tr key={i}>
+            <td style={{ paddingRight: 12 }}>{r.description || "—"}</td>
+            <td style={{ textAlign: "right", paddingRight: 12 }}>{r.quantity || "—"}</td>
+            <td style={{ textAlign: "right", paddingRight: 12 }}>{r.unit_price || "—"}</td>
+            <td style={{ textAlign: "right" }}>{amount(r)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
