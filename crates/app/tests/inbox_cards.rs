@@ -435,5 +435,13 @@ async fn a_duplicate_card_shows_both_jobs_as_they_are_now_and_a_void_on_a_stale_
     sync(&dana).await;
     let view = dana.client().record(fresh).await.unwrap().unwrap();
     assert_eq!(view.record.state.as_str(), "voided");
+    let reason = view.values[&Group::Status]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        reason.contains("Same call as the cooler job"),
+        "the reason given is kept: {reason}"
+    );
     assert!(find(inbox(&dana).await).is_none());
 }

@@ -900,9 +900,18 @@ pub fn resolve(
                 Value::String(record.state.as_str().into()),
             );
             values.insert("state".into(), Value::String(State::Voided.as_str().into()));
+            // The resolver's own words when they gave them (the app's void dialog asks), so
+            // the timeline says why this job was voided, not only that review did it.
+            let reason = merged
+                .and_then(|m| m.get("reason"))
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(|r| format!("duplicate of an open job: {r}"))
+                .unwrap_or_else(|| "duplicate of an open job (resolved in review)".into());
             values.insert(
                 "reason".into(),
-                Value::String("duplicate of an open job (resolved in review)".into()),
+                Value::String(reason),
             );
             write(Group::Status, Value::Object(values))
         }
