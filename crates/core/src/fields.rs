@@ -473,7 +473,13 @@ mod tests {
             let lines: Vec<Value> = lines.iter().map(|(q, cents)| json!({
                 "description": "part", "quantity": q, "unit_price": f64::from(*cents) / 100.0
             })).collect();
-            let subtotal: f64 = lines.iter().map(|l| l["quantity"].as_f64().unwrap() * l["unit_price"].as_f64().unwrap()).sum();
+            let subtotal: f64 = lines
+                .iter()
+                .map(|l| {
+                    l["quantity"].as_f64().unwrap_or_default()
+                        * l["unit_price"].as_f64().unwrap_or_default()
+                })
+                .sum();
             let tax = f64::from(tax_cents) / 100.0;
             let good = json!({"lines": lines, "subtotal": subtotal, "tax": tax, "total": subtotal + tax});
             let fresh = invoice(Value::Object(Map::new()), good.clone());
