@@ -134,20 +134,42 @@ test("reassigning a job whose owner's device went silent with unsynced work warn
     await warning.waitFor();
     assert.match(await warning.innerText(), /Kai's tablet: 4 changes not yet synced/);
     await page.selectOption("select[aria-label='New owner']", "rita");
+    // Nothing moves without a reason: the button waits for one.
+    const reassign = page.getByRole("button", { name: "Reassign", exact: true });
+    assert.equal(await reassign.isDisabled(), true, "a reassignment needs its reason");
+    await page.getByLabel("Reason for reassigning").fill("Kai is stuck at the depot");
     await shot(page, "dispatcher-reassign-offline-owner");
-    await page.getByRole("button", { name: "Reassign", exact: true }).click();
+    await reassign.click();
     await page.waitForFunction(() => {
       const row = [...document.querySelectorAll("[data-testid=board] tbody tr")].find((r) => r.textContent.includes("walk-in cooler"));
       return row && row.textContent.includes("Rita Alvarez");
     });
+    // The reason is in the timeline, and the notice offers the way back.
+    await page.locator("[data-testid=timeline] li", { hasText: "reassigned to rita: Kai is stuck at the depot" }).waitFor();
+    const notice = page.locator(".detail .notice");
+    assert.match(await notice.innerText(), /Reassigned from Kai .* to Rita Alvarez/);
+    await shot(page, "dispatcher-reassign-undo");
+    await notice.getByRole("button", { name: "Undo" }).click();
+    await page.waitForFunction(() => {
+      const row = [...document.querySelectorAll("[data-testid=board] tbody tr")].find((r) => r.textContent.includes("walk-in cooler"));
+      return row && !row.textContent.includes("Rita Alvarez");
+    });
+    assert.match(await notice.innerText(), /Back with Kai/);
+    await accessible(page, "job panel after an undo");
   } finally {
     await b.close();
   }
-  // Back in signal, Kai's tablet hears that the job moved to Rita.
+  // Back in signal, Kai's tablet hears that the job moved to Rita, and back.
   const later = await kai.pull(first.next);
-  const moved = later.ownership.find((m) => m.record_id === cooler.record_id);
-  assert.ok(moved, "the ownership move reaches the old owner's device");
-  assert.deepEqual(moved.to, { kind: "user", name: "rita" });
+  const moved = later.ownership.filter((m) => m.record_id === cooler.record_id);
+  assert.deepEqual(
+    moved.map((m) => m.to),
+    [
+      { kind: "user", name: "rita" },
+      { kind: "user", name: "kai" },
+    ],
+    "both ownership moves reach the old owner's device",
+  );
 });
 
 test("the board updates by itself when a device changes a job, and every action works from the keyboard", async () => {

@@ -39,13 +39,14 @@ test("a dispatcher reassigns a job and the board shows the new owner", async () 
     await page.click("text=Reassign…");
     await page.waitForSelector("select[aria-label='New owner']");
     await page.selectOption("select[aria-label='New owner']", "rita");
+    await page.getByLabel("Reason for reassigning").fill("Rita is closer");
     await shot(page, "dispatcher-reassign");
     await page.getByRole("button", { name: "Reassign", exact: true }).click();
     await page.waitForFunction(() => {
       const row = [...document.querySelectorAll("[data-testid=board] tbody tr")].find((r) => r.textContent.includes("Boiler service"));
       return row && row.textContent.includes("Rita Alvarez");
     });
-    await page.waitForSelector("[data-testid=timeline] >> text=reassigned to rita");
+    await page.waitForSelector("[data-testid=timeline] >> text=reassigned to rita: Rita is closer");
     await shot(page, "dispatcher-reassigned");
   } finally {
     await b.close();
@@ -311,6 +312,39 @@ test("a supervisor reopens a signed-off job in the app's own dialog, and the rea
     await dialog.getByRole("button", { name: "Reopen", exact: true }).click();
     await page.waitForSelector("[data-testid=timeline] >> text=reopened for a new visit: Flue reading out of range on the recheck", { timeout: 20000 });
     assert.match(await page.locator("[data-testid=job-detail] h2").innerText(), /reopened/);
+  } finally {
+    await b.close();
+  }
+});
+
+test("voiding a job a technician has started says so first, needs a reason, and the job stays with its history", async () => {
+  const { server, b, page } = await officeSession(running, "dana");
+  try {
+    // Tom starts the boiler job from his tablet.
+    const tom = await device(server.base, "tom", "Tom's tablet");
+    const boiler = (await tom.pullAll()).find((c) => c.record_type === "job" && c.op === "create" && c.values.description?.summary === "Boiler service, flat 4B");
+    assert.ok(boiler);
+    const [started] = await tom.push([update("job", boiler.record_id, "status", 1, { state: "in_progress" })]);
+    assert.equal(started.status, "applied", JSON.stringify(started));
+    await page.getByRole("button", { name: "Sync now" }).click();
+    const row = page.locator("[data-testid=board] tbody tr", { hasText: "Boiler service" });
+    await row.filter({ hasText: "in progress" }).waitFor({ timeout: 20000 });
+    await row.click();
+    await page.getByRole("button", { name: "Void…" }).click();
+    const dialog = page.locator("[role=dialog][aria-label='Void job']");
+    await dialog.waitFor();
+    const said = await dialog.innerText();
+    assert.match(said, /in progress/, "the dialog says work has started");
+    assert.match(said, /Tom/, "and who is working on it");
+    assert.match(said, /history is kept/);
+    const confirm = dialog.getByRole("button", { name: "Void the job" });
+    assert.equal(await confirm.isDisabled(), true, "a reason first");
+    await dialog.getByLabel("Reason for voiding").fill("Customer cancelled by phone");
+    await shot(page, "dispatcher-void-dialog");
+    await confirm.click();
+    await page.waitForSelector("[data-testid=timeline] >> text=voided: Customer cancelled by phone", { timeout: 20000 });
+    assert.match(await page.locator("[data-testid=job-detail] h2").innerText(), /voided/);
+    assert.equal(await page.getByRole("button", { name: "Void…" }).count(), 0, "no second void");
   } finally {
     await b.close();
   }
