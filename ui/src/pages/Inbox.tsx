@@ -73,7 +73,7 @@ export function Inbox({
               {card.held.length > 1 && ` · ${card.held.length} held versions`}
             </p>
             {card.job && card.kind !== "possible_duplicate" && <JobLine job={card.job} onOpenJob={onOpenJob} />}
-            {cardError && (
+            {cardError && voiding !== card.id && (
               <p className="error" role="alert" data-testid="card-error">
                 {cardError}
               </p>
@@ -149,7 +149,7 @@ function Stack({ card, onTake }: { card: ReviewCard; onTake: (held: HeldVersion)
         {card.held.map((held, i) => (
           <li key={held.review_id} className="side" data-testid="held-version">
             <h4>
-              Held version {card.held.length > 1 ? `${i + 1} of ${card.held.length}${i === 0 ? " (newest)" : ""}` : ""} · {provenance(held.incoming)}
+              Incoming{card.held.length > 1 ? ` ${i + 1} of ${card.held.length}${i === 0 ? " (newest)" : ""}` : ""} · {provenance(held.incoming)}
             </h4>
             <FieldTable fields={held.fields} />
             {held.can_resolve && (
@@ -330,7 +330,11 @@ function VoidDialog({
         Why is it voided?
         <input value={reason} onChange={(e) => setReason(e.target.value)} aria-label="Reason for voiding" placeholder="e.g. the same call as the existing job" />
       </label>
-      {error && <p className="error">{error}</p>}
+      {error && (
+        <p className="error" role="alert" data-testid="card-error">
+          {error}
+        </p>
+      )}
       <div className="actions">
         <button
           disabled={!reason.trim() || saving}
