@@ -5,8 +5,9 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -47,13 +48,15 @@ pub fn new_secret() -> String {
     hex::encode(bytes)
 }
 
-/// The bridge's routes: `POST /api/{secret}/{command}` and, when given, the UI's built files.
+/// The bridge's routes: `POST /api/{secret}/{command}`, `GET /api/{secret}/events` (the change
+/// notices as server-sent events) and, when given, the UI's built files.
 pub fn router(app: Arc<App>, secret: String, ui_dir: Option<PathBuf>) -> Router {
     let bridge = Bridge {
         app,
         secret: Arc::new(secret),
     };
     let api = Router::new()
+        .route("/api/{secret}/events", get(events))
         .route("/api/{secret}/{command}", post(call))
         .with_state(bridge);
     match ui_dir {
@@ -220,29 +223,67 @@ pub fn commands_typescript() -> String {
     out
 }
 
+/// Whether `given` is the per-run secret. Compared in full whatever the length: this is the only
+/// thing between another local program and the office's session.
+fn secret_ok(bridge: &Bridge, given: &str) -> bool {
+    let expected = bridge.secret.as_bytes();
+    let given = given.as_bytes();
+    expected.len() == given.len()
+        && expected
+            .iter()
+            .zip(given)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+fn forbidden() -> Response {
+    error(
+        StatusCode::FORBIDDEN,
+        AppError::new(
+            "forbidden",
+            "this address needs the per-run secret the app printed",
+        ),
+    )
+}
+
+/// `GET /api/{secret}/events`: the app's change notices (`live::Changed`, as JSON in `changed`
+/// events), the same the Tauri shell emits to its window, so a browser page refreshes when the
+/// sync loop changed something instead of polling. Kept alive with comments so a proxy or the
+/// browser does not close an idle stream; a listener that fell behind gets "everything".
+async fn events(State(bridge): State<Bridge>, Path(secret): Path<String>) -> Response {
+    if !secret_ok(&bridge, &secret) {
+        return forbidden();
+    }
+    let listening = (bridge.app.changes(), bridge.app.changes_closed());
+    let notices = futures::stream::unfold(listening, |(mut rx, mut closed)| async move {
+        use tokio::sync::broadcast::error::RecvError;
+        let changed = tokio::select! {
+            received = rx.recv() => match received {
+                Ok(changed) => changed,
+                Err(RecvError::Lagged(_)) => crate::live::Changed::everything(),
+                Err(RecvError::Closed) => return None,
+            },
+            // The app is stopping: end the stream so a graceful shutdown is not held open.
+            _ = closed.wait_for(|closed| *closed) => return None,
+        };
+        let event = Event::default()
+            .event("changed")
+            .json_data(changed)
+            .unwrap_or_else(|_| Event::default().event("changed").data("{}"));
+        Some((Ok::<Event, std::convert::Infallible>(event), (rx, closed)))
+    });
+    Sse::new(notices)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
 async fn call(
     State(bridge): State<Bridge>,
     Path((secret, command)): Path<(String, String)>,
     body: Option<Json<Value>>,
 ) -> Response {
-    // Compared in full whatever the length: this is the only thing between another local
-    // program and the office's session.
-    let expected = bridge.secret.as_bytes();
-    let given = secret.as_bytes();
-    let same = expected.len() == given.len()
-        && expected
-            .iter()
-            .zip(given)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if !same {
-        return error(
-            StatusCode::FORBIDDEN,
-            AppError::new(
-                "forbidden",
-                "this address needs the per-run secret the app printed",
-            ),
-        );
+    if !secret_ok(&bridge, &secret) {
+        return forbidden();
     }
     let body = body.map(|Json(v)| v).unwrap_or(Value::Null);
     match dispatch(&bridge.app, &command, body).await {

@@ -1,7 +1,8 @@
 //! The devices the office sees, behind every owner's name: the server's device list (kept in the
 //! cache for when the server is unreachable) and an owner as a dispatcher needs to see them
-//! (name, team, device, last seen, unsynced changes). The board, the job page and the session
-//! (which refreshes the list at sign-in and at "Sync now") use it.
+//! (name, team, device, last seen, unsynced changes). The board, the job page, the session
+//! (which refreshes the list at sign-in and at "Sync now") and `live` (after sync rounds, so
+//! the owner column follows other devices without anyone opening a dialog) use it.
 
 use chrono::SecondsFormat;
 use fieldsync_core::model::may_list_devices;
@@ -13,28 +14,41 @@ use crate::App;
 
 impl App {
     /// Reads the server's device list (for the roles that may see it); without the server, the
-    /// list kept in the cache.
-    pub(crate) async fn refresh_devices(&self) {
+    /// list kept in the cache. Answers whether the list the office sees changed, so the change
+    /// notices (`live`) tell the owner column only when there is something new.
+    pub(crate) async fn refresh_devices(&self) -> bool {
         if !self.role().is_some_and(may_list_devices) {
-            return;
+            return false;
         }
-        if let Ok(list) = self.client.devices().await {
-            if let Ok(saved) = serde_json::to_string(&list) {
-                let _ = self.client.cache().set_meta("devices", &saved).await;
+        let list = match self.client.devices().await {
+            Ok(list) => {
+                if let Ok(saved) = serde_json::to_string(&list) {
+                    let _ = self.client.cache().set_meta("devices", &saved).await;
+                }
+                list
             }
-            *self.devices.lock().unwrap_or_else(|p| p.into_inner()) = list;
-        } else if self
-            .devices
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_empty()
-        {
-            if let Ok(Some(saved)) = self.client.cache().meta("devices").await {
-                if let Ok(list) = serde_json::from_str::<Vec<DeviceInfo>>(&saved) {
-                    *self.devices.lock().unwrap_or_else(|p| p.into_inner()) = list;
+            Err(_) => {
+                if !self
+                    .devices
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .is_empty()
+                {
+                    return false;
+                }
+                match self.client.cache().meta("devices").await {
+                    Ok(Some(saved)) => match serde_json::from_str::<Vec<DeviceInfo>>(&saved) {
+                        Ok(list) => list,
+                        Err(_) => return false,
+                    },
+                    _ => return false,
                 }
             }
-        }
+        };
+        let mut shown = self.devices.lock().unwrap_or_else(|p| p.into_inner());
+        let changed = serde_json::to_value(&*shown).ok() != serde_json::to_value(&list).ok();
+        *shown = list;
+        changed
     }
 
     /// An owner with their newest device, its last pull and the changes waiting on it.

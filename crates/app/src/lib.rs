@@ -11,6 +11,7 @@
 //!   come from), [`report`] (the weekly sync review): their pages;
 //! - `edit`: the one path for editing a field group, used by the job and customer pages;
 //! - `devices`: the devices the office sees, behind every owner's name;
+//! - [`live`]: the change notices the screens refresh on (from the sync loop, no polling);
 //! - [`ids`]: action ids, made here and checked here;
 //! - [`views`]: the view types and helpers several pages share (a page's own types live in its
 //!   file);
@@ -30,6 +31,7 @@ pub mod ids;
 pub mod inbox;
 pub mod invoices;
 pub mod job;
+pub mod live;
 pub mod report;
 pub mod rules;
 pub mod session;
@@ -50,6 +52,8 @@ pub struct App {
     devices: Mutex<Vec<fieldsync_core::wire::DeviceInfo>>,
     /// The server's policy, kept for when it is unreachable (see [`rules`]).
     policy: Mutex<Option<Policy>>,
+    /// The change notices the screens read again on (see [`live`]).
+    live: live::Live,
 }
 
 impl App {
@@ -58,6 +62,7 @@ impl App {
             client,
             devices: Mutex::new(Vec::new()),
             policy: Mutex::new(None),
+            live: live::Live::new(),
         }
     }
 

@@ -1,5 +1,6 @@
 //! The session: signing in and out, what this person may do, the sync banner and "Sync now".
-//! It leans on `devices` (the device list is read at sign-in and at each "Sync now").
+//! It leans on `devices` (the device list is read at sign-in and at each "Sync now") and `live`
+//! (which is told when that read changed the list).
 
 use fieldsync_core::lifecycle::JOB_STATES;
 use fieldsync_core::model::{may_list_devices, may_reassign, may_reopen, may_see_sync_review};
@@ -33,6 +34,10 @@ pub struct SyncBanner {
     pub changes_pending: u32,
     pub files_pending: u32,
     pub server_reachable: bool,
+    /// Nothing waits and the last round reached the server: the only time "Synced" is said.
+    pub synced: bool,
+    /// This person's changes held or refused: the banner links to the review inbox for them.
+    pub needs_review: u32,
     pub summary: Vec<String>,
 }
 
@@ -65,7 +70,9 @@ impl App {
         self.client.login(&args.username, &args.password).await?;
         // A first sync fills the board; a failure here is shown by the banner, not as a sign-in error.
         let _ = self.client.sync_now().await;
-        self.refresh_devices().await;
+        if self.refresh_devices().await {
+            self.devices_changed();
+        }
         self.session()
             .ok_or_else(|| AppError::new("unauthenticated", "sign-in did not complete"))
     }
@@ -74,6 +81,9 @@ impl App {
         Ok(self.client.sign_out().await?)
     }
 
+    /// The banner as it stands. Its words come from the client (`SyncStatus::banner`) and hold
+    /// no clock time: the next try travels as an RFC 3339 instant (`next_sync`), which the UI
+    /// shows in the person's own time, so the banner has one time format and it is theirs.
     pub async fn sync_status(&self) -> Result<SyncBanner, AppError> {
         let status = self.client.status().await?;
         let now = self.client.now();
@@ -83,28 +93,26 @@ impl App {
             .any(|l| l.failures > 0 && l.pending > 0);
         let level = if failing || !status.server_reachable {
             "failed"
-        } else if pending > 0 {
+        } else if pending > 0 || !status.round_reached_server {
             "pending"
         } else if status.needs_attention > 0 {
             "attention"
         } else {
             "ok"
         };
-        let mut text = status.banner(now);
-        if !status.server_reachable && !failing {
-            text = format!("The server is unreachable. Working from this device's copy. {text}");
-        }
         let next = [status.changes.next_attempt, status.files.next_attempt]
             .into_iter()
             .flatten()
             .min();
         Ok(SyncBanner {
             level: level.into(),
-            text,
+            text: status.banner(now),
             next_sync: next.map(|t| t.to_rfc3339()),
             changes_pending: status.changes.pending as u32,
             files_pending: status.files.pending as u32,
             server_reachable: status.server_reachable,
+            synced: status.is_synced(),
+            needs_review: status.needs_attention as u32,
             summary: status.summary,
         })
     }
@@ -112,7 +120,9 @@ impl App {
     /// "Sync now": both lanes at once; the banner says what still failed.
     pub async fn sync_now(&self) -> Result<SyncBanner, AppError> {
         let report = self.client.sync_now().await?;
-        self.refresh_devices().await;
+        if self.refresh_devices().await {
+            self.devices_changed();
+        }
         let mut banner = self.sync_status().await?;
         if !report.failed.is_empty() {
             banner.level = "failed".into();

@@ -40,7 +40,10 @@ pub async fn start(
     device_name: &str,
 ) -> Result<RunningApp> {
     std::fs::create_dir_all(data_dir)?;
-    let config = ClientConfig::new(device_name, &data_dir.join("files"), rand::random());
+    let mut config = ClientConfig::new(device_name, &data_dir.join("files"), rand::random());
+    // An office desk looks for a server that went away every couple of seconds, so its banner
+    // turns "Synced" soon after the server is back, with nobody pressing anything.
+    config.reconnect_cap = std::time::Duration::from_secs(2);
     let client = SyncClient::open(
         &data_dir.join("cache.db"),
         Arc::new(HttpTransport::new(server)?),
@@ -68,7 +71,7 @@ pub async fn start(
         .with_context(|| format!("cannot listen on {listen}"))?;
     let url = format!("http://{}/?s={secret}", listener.local_addr()?);
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let router = bridge::router(app, secret, Some(ui_dir.to_path_buf()));
+    let router = bridge::router(app.clone(), secret, Some(ui_dir.to_path_buf()));
     let mut http_stop = stop_rx.clone();
     let serve = tokio::spawn(async move {
         let _ = axum::serve(listener, router)
@@ -77,11 +80,14 @@ pub async fn start(
             })
             .await;
     });
-    // The app syncs by itself: on its own saves, on the server's pokes, and on its lanes' timers.
+    // The app syncs by itself: on its own saves, on the server's pokes, and on its lanes' timers;
+    // what each round changed goes to the page as a notice (`GET /api/{secret}/events`).
+    let live_stop = stop_rx.clone();
     let sync = tokio::spawn(async move { client.run(stop_rx).await });
+    let live = tokio::spawn(async move { app.run_live(live_stop).await });
     Ok(RunningApp {
         url,
         stop,
-        tasks: vec![serve, sync],
+        tasks: vec![serve, sync, live],
     })
 }

@@ -7,4 +7,12 @@ export type SyncBanner = {
 /**
  * `ok`, `pending`, `failed` or `attention`.
  */
-level: string, text: string, next_sync: string | null, changes_pending: number, files_pending: number, server_reachable: boolean, summary: Array<string>, };
+level: string, text: string, next_sync: string | null, changes_pending: number, files_pending: number, server_reachable: boolean, 
+/**
+ * Nothing waits and the last round reached the server: the only time "Synced" is said.
+ */
+synced: boolean, 
+/**
+ * This person's changes held or refused: the banner links to the review inbox for them.
+ */
+needs_review: number, summary: Array<string>, };
