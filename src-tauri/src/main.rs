@@ -1,11 +1,13 @@
-//! The desktop shell: one Tauri command over the app's command table (`crates/app`), and the
-//! client's background sync. Everything the app does lives in `crates/app`.
+//! The desktop shell: one Tauri command over the app's command table (`crates/app`), the
+//! client's background sync, and the app's change notices forwarded to the window as the Tauri
+//! event `fieldsync://changed` (the UI reads again on each; nothing polls). Everything the app
+//! does lives in `crates/app`.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 use fieldsync_app::{bridge, App, AppError};
 use fieldsync_client::{ClientConfig, HttpTransport, SyncClient, SystemClock};
 use std::sync::Arc;
-use tauri::Manager;
+use tauri::{Emitter, Manager};
 
 /// Runs one of the app's commands by name, exactly as the loopback bridge does.
 #[tauri::command]
@@ -25,7 +27,11 @@ fn main() {
             let dir = handle.path().app_data_dir()?;
             std::fs::create_dir_all(&dir)?;
             let transport = HttpTransport::new(&server).map_err(|e| e.to_string())?;
-            let config = ClientConfig::new("Office desktop", &dir.join("files"), rand::random());
+            let mut config =
+                ClientConfig::new("Office desktop", &dir.join("files"), rand::random());
+            // A desk on mains power looks for a lost server every couple of seconds, so the
+            // banner turns "Synced" soon after it is back.
+            config.reconnect_cap = std::time::Duration::from_secs(2);
             let client = tauri::async_runtime::block_on(SyncClient::open(
                 &dir.join("cache.db"),
                 Arc::new(transport),
@@ -33,14 +39,36 @@ fn main() {
                 config,
             ))
             .map_err(|e| e.to_string())?;
-            let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+            let (stop, stop_rx) = tokio::sync::watch::channel(false);
+            let app = Arc::new(App::new(client.clone()));
             let background = client.clone();
+            let sync_rx = stop_rx.clone();
             tauri::async_runtime::spawn(async move {
                 // Kept alive for the app's lifetime: the sender lives in the task.
-                let _keep = _stop;
-                background.run(stop_rx).await
+                let _keep = stop;
+                background.run(sync_rx).await
             });
-            handle.manage(Arc::new(App::new(client)));
+            let live = app.clone();
+            let live_rx = stop_rx.clone();
+            tauri::async_runtime::spawn(async move { live.run_live(live_rx).await });
+            // Each notice goes to the window as it comes; a window that fell behind gets one
+            // "everything" rather than a gap.
+            let mut notices = app.changes();
+            let window = handle.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                use tokio::sync::broadcast::error::RecvError;
+                loop {
+                    let changed = match notices.recv().await {
+                        Ok(changed) => changed,
+                        Err(RecvError::Lagged(_)) => fieldsync_app::live::Changed::everything(),
+                        Err(RecvError::Closed) => break,
+                    };
+                    if let Err(e) = window.emit(fieldsync_app::live::TAURI_EVENT, changed) {
+                        eprintln!("fieldsync desktop: the window missed a change notice: {e}");
+                    }
+                }
+            });
+            handle.manage(app);
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![call])
