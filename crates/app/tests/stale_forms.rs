@@ -76,7 +76,7 @@ async fn a_stale_billing_form_goes_to_review_and_a_stale_profile_form_keeps_the_
             group: None,
             op: Op::Create,
             values: json!({
-                "profile": {"name": "Northgate Bakery", "phone": "0100"},
+                "profile": {"name": "Northgate Bakery", "phone": "0161 496 0100"},
                 "billing": {"billing_email": "old@northgate.example"},
             }),
             file_sha256: None,
@@ -100,7 +100,7 @@ async fn a_stale_billing_form_goes_to_review_and_a_stale_profile_form_keeps_the_
             "billing",
             json!({"billing_email": "ledger@northgate.example"}),
         ),
-        (&dana, "profile", json!({"phone": "0199"})),
+        (&dana, "profile", json!({"phone": "0161 496 0199"})),
     ] {
         let saved = call(
             who,
@@ -163,5 +163,5 @@ async fn a_stale_billing_form_goes_to_review_and_a_stale_profile_form_keeps_the_
     // Profile (last write wins): Olivia's name goes in, finance's newer phone stays.
     let profile = group_values(&fiona, customer, Group::Profile).await;
     assert_eq!(profile["name"], json!("Northgate Bakery Ltd"));
-    assert_eq!(profile["phone"], json!("0199"));
+    assert_eq!(profile["phone"], json!("0161 496 0199"));
 }

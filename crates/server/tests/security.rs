@@ -464,7 +464,10 @@ async fn own_item(p: &People, role: Role, customer: RecordId) -> Option<ReviewId
                 RecordType::Invoice,
                 invoice,
                 Group::Totals,
-                [json!({"total": 130.0}), json!({"total": 140.0})],
+                [
+                    json!({"tax": 30.0, "total": 130.0}),
+                    json!({"tax": 40.0, "total": 140.0}),
+                ],
             )
             .await
         }
@@ -601,7 +604,7 @@ impl World {
                 RecordType::Invoice,
                 self.invoice,
                 Group::Totals,
-                json!({"total": 121.0}),
+                json!({"tax": 21.0, "total": 121.0}),
             ),
             Office => (
                 RecordType::Customer,
