@@ -8,8 +8,9 @@ import type { BoardFilter } from "./bindings/BoardFilter";
 import type { CheckGroupArgs } from "./bindings/CheckGroupArgs";
 import type { Commands } from "./bindings/commands";
 import type { JobDraft } from "./bindings/JobDraft";
-import type { NewJobForm } from "./bindings/NewJobForm";
 import type { KeepArgs } from "./bindings/KeepArgs";
+import type { MergeArgs } from "./bindings/MergeArgs";
+import type { NewJobForm } from "./bindings/NewJobForm";
 import type { ReassignArgs } from "./bindings/ReassignArgs";
 import type { ReopenArgs } from "./bindings/ReopenArgs";
 import type { ReportArgs } from "./bindings/ReportArgs";
@@ -76,11 +77,13 @@ export const api = {
   job: (jobId: string) => call("job", { job_id: jobId }),
   inbox: () => call("inbox", null),
   resolve: (args: ResolveArgs) => call("resolve", args),
+  /** "Keep current" on a card: every held version of it, on the version the card showed. */
+  keepCurrent: (args: KeepArgs) => call("keep_current", args),
+  /** "Save merged" on a card: the group's merged value, settling every held version of it. */
+  merge: (args: MergeArgs) => call("merge", args),
   reassignCheck: (jobId: string) => call("reassign_check", { job_id: jobId }),
   reassign: (args: ReassignArgs) => call("reassign", args),
   reopen: (args: ReopenArgs) => call("reopen", args),
-  /** "Keep current" on a card: every held version of it, on the version the card showed. */
-  keepCurrent: (args: KeepArgs) => call("keep_current", args),
   voidJob: (args: VoidArgs) => call("void_job", args),
   setStatus: (args: StatusArgs) => call("set_status", args),
   createJob: (form: NewJobForm) => call("create_job", form),

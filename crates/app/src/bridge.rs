@@ -26,7 +26,7 @@ use crate::board::{
 use crate::customers::{CustomerArgs, CustomerDetail, CustomerView};
 use crate::edit::SaveGroupArgs;
 use crate::ids::ActionId;
-use crate::inbox::{KeepArgs, ResolveArgs, ReviewCard};
+use crate::inbox::{KeepArgs, MergeArgs, ResolveArgs, ReviewCard};
 use crate::invoices::InvoiceCard;
 use crate::job::{JobDetail, ReopenArgs, StatusArgs, VoidArgs};
 use crate::report::{ReportArgs, ReportCsv, ReportView};
@@ -137,8 +137,9 @@ commands! {
     job(app, args: JobArgs) -> JobDetail { app.job(args.job_id).await }
     inbox(app) -> Vec<ReviewCard> { app.inbox().await }
     resolve(app, args: ResolveArgs) -> ReviewCard { app.resolve(args).await }
-    reassign_check(app, args: JobArgs) -> ReassignCheck { app.reassign_check(args.job_id).await }
     keep_current(app, args: KeepArgs) -> Vec<ReviewCard> { app.keep_current(args).await }
+    merge(app, args: MergeArgs) -> Vec<ReviewCard> { app.merge(args).await }
+    reassign_check(app, args: JobArgs) -> ReassignCheck { app.reassign_check(args.job_id).await }
     reassign(app, args: ReassignArgs) -> Reassigned { app.reassign(args).await }
     reopen(app, args: ReopenArgs) -> JobDetail { app.reopen(args).await }
     void_job(app, args: VoidArgs) -> SaveResult { app.void_job(args).await }

@@ -308,7 +308,7 @@ fn first_refusal(problems: &[FieldProblem]) -> AppError {
 /// time must be RFC 3339, lines stay a list; `null` or empty text clears the field (a form sends
 /// only the fields the person changed, so an empty one was emptied on purpose). Every field
 /// that cannot be typed is named, each with its sentence.
-fn typed_values(
+pub(crate) fn typed_values(
     record_type: RecordType,
     group: Group,
     form: &Value,

@@ -17,14 +17,16 @@
 //! the void when the job moved since, for every caller. It leans on [`crate::board`] for a
 //! job's card and on `devices` for people's and devices' names.
 
+use fieldsync_core::fields::{check_group, FieldProblem};
 use fieldsync_core::wire::{ResolveChoice, ResolveRequest, ReviewItem, VersionSide};
-use fieldsync_core::{Owner, RecordId, RecordType, ReviewKind, Role, State};
+use fieldsync_core::{Owner, Policy, RecordId, RecordType, ReviewKind, Role, State};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use ts_rs::TS;
 
+use crate::edit::typed_values;
 use crate::ids::{parse_id, parse_review_id};
-use crate::views::{shown_state, JobCard};
+use crate::views::{shown_state, FieldView, JobCard};
 use crate::{App, AppError};
 
 /// One version of a group as a card shows it: its values and who saved it, on which device,
@@ -121,6 +123,9 @@ pub struct ReviewCard {
     pub can_resolve: bool,
     pub resolvers: Vec<String>,
     pub allows_merge: bool,
+    /// The group's fields as the edit forms show them (the same kinds, so the merge form has
+    /// the same typed widgets), prefilled from `current`; empty when there is no merge.
+    pub merge_fields: Vec<FieldView>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
@@ -154,6 +159,35 @@ pub struct KeepArgs {
     pub current_version: Option<i64>,
 }
 
+/// "Save merged" on a card: the merged value of the group, and every stacked item it settles.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct MergeArgs {
+    pub review_ids: Vec<String>,
+    /// The whole group as the merge form states it.
+    #[ts(type = "Record<string, unknown>")]
+    pub values: Value,
+    #[ts(type = "number | null")]
+    pub current_version: Option<i64>,
+}
+
+fn parse_ids(ids: &[String]) -> Result<Vec<fieldsync_core::ReviewId>, AppError> {
+    if ids.is_empty() {
+        return Err(AppError::new(
+            "invalid",
+            "name the held versions this settles",
+        ));
+    }
+    ids.iter().map(|id| parse_review_id(id)).collect()
+}
+
+/// A merge refused for its values: every field's sentence (each names its field), with the
+/// code the server uses.
+fn refusal(problems: &[FieldProblem]) -> AppError {
+    let said: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+    AppError::new("invalid_change", said.join(" "))
+}
+
 fn changed_since_seen(message: String) -> AppError {
     AppError::new("changed_since_seen", message)
 }
@@ -167,6 +201,7 @@ impl App {
         };
         self.refresh_devices().await;
         let role = self.role();
+        let policy = self.policy().await;
         let mut stacks: Vec<Vec<ReviewItem>> = Vec::new();
         for item in items {
             let key = stack_key(&item);
@@ -187,7 +222,7 @@ impl App {
                     .cmp(&a.created_at)
                     .then(b.review_id.0.cmp(&a.review_id.0))
             });
-            cards.push(self.review_card(stack, role).await);
+            cards.push(self.review_card(stack, role, &policy).await);
         }
         cards.sort_by(|a, b| b.created_at.cmp(&a.created_at));
         Ok(cards)
@@ -226,7 +261,8 @@ impl App {
         };
         let item = self.client.resolve(review_id, &request).await?.item;
         let _ = self.client.sync_now().await;
-        Ok(self.review_card(vec![item], self.role()).await)
+        let policy = self.policy().await;
+        Ok(self.review_card(vec![item], self.role(), &policy).await)
     }
 
     /// "Keep current" for every held version of a card. The first keep names the version the
@@ -234,29 +270,84 @@ impl App {
     /// keep names the version the previous one wrote: anyone else's change in between is still
     /// refused with `changed_since_seen`, and the card is read again.
     pub async fn keep_current(&self, args: KeepArgs) -> Result<Vec<ReviewCard>, AppError> {
-        if args.review_ids.is_empty() {
+        let ids = parse_ids(&args.review_ids)?;
+        self.settle(ids, None, args.current_version).await
+    }
+
+    /// "Save merged" on a card: the group becomes the merged value, and the card's other held
+    /// versions are settled by keeping it. The person wrote the merge looking at every version
+    /// stacked in the card, so it answers all of them; leaving the others open would ask them
+    /// again about versions their merge already weighed. The merge goes to a conflict item (an
+    /// ownership-moved edit is taken or left, not merged).
+    pub async fn merge(&self, args: MergeArgs) -> Result<Vec<ReviewCard>, AppError> {
+        let mut ids = parse_ids(&args.review_ids)?;
+        let items = self.client.inbox(false).await?;
+        let is_conflict = |id: &fieldsync_core::ReviewId| {
+            items
+                .iter()
+                .any(|i| i.review_id == *id && i.kind == ReviewKind::Conflict)
+        };
+        let Some(at) = ids.iter().position(is_conflict) else {
             return Err(AppError::new(
                 "invalid",
-                "name the held versions to keep current over",
+                "a merged value is for a conflict; none of these held versions is one",
             ));
-        }
-        let ids = args
-            .review_ids
-            .iter()
-            .map(|id| parse_review_id(id))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut seen = args.current_version;
+        };
+        let first = ids.remove(at);
+        ids.insert(0, first);
+        // Typed and checked here, for every caller, by the rules the edit forms use: a merged
+        // total that is not its subtotal plus tax is refused with its sentence, not sent.
+        let item = items.iter().find(|i| i.review_id == first);
+        let values = match item.and_then(|i| i.group.map(|g| (i, g))) {
+            Some((item, group)) => {
+                let typed =
+                    typed_values(item.record_type, group, &args.values).map_err(|p| refusal(&p))?;
+                let typed = Value::Object(typed);
+                let current = item
+                    .current
+                    .as_ref()
+                    .map(|c| c.values.clone())
+                    .unwrap_or_else(|| json!({}));
+                let problems = check_group(item.record_type, group, &current, &typed);
+                if !problems.is_empty() {
+                    return Err(refusal(&problems));
+                }
+                typed
+            }
+            None => args.values,
+        };
+        self.settle(ids, Some(values), args.current_version).await
+    }
+
+    /// Resolves a card's items in turn: the first by the merged value when there is one (else
+    /// by keeping current), every next by keeping what the previous one wrote, each naming the
+    /// version it was decided on.
+    async fn settle(
+        &self,
+        ids: Vec<fieldsync_core::ReviewId>,
+        merged: Option<Value>,
+        mut seen: Option<i64>,
+    ) -> Result<Vec<ReviewCard>, AppError> {
         let mut done = Vec::new();
+        let mut merged = merged;
         for review_id in ids {
-            let request = ResolveRequest {
-                choice: ResolveChoice::Current,
-                values: None,
-                current_version: seen,
+            let request = match merged.take() {
+                Some(values) => ResolveRequest {
+                    choice: ResolveChoice::Merged,
+                    values: Some(values),
+                    current_version: seen,
+                },
+                None => ResolveRequest {
+                    choice: ResolveChoice::Current,
+                    values: None,
+                    current_version: seen,
+                },
             };
-            let answer = self.client.resolve(review_id, &request).await;
-            let answer = match answer {
+            let answer = match self.client.resolve(review_id, &request).await {
                 Ok(answer) => answer,
                 Err(e) => {
+                    // Those already settled stay settled; the card is read again and shows
+                    // what is left on the group as it stands.
                     let _ = self.client.sync_now().await;
                     return Err(e.into());
                 }
@@ -270,9 +361,10 @@ impl App {
         }
         let _ = self.client.sync_now().await;
         let role = self.role();
+        let policy = self.policy().await;
         let mut cards = Vec::new();
         for item in done {
-            cards.push(self.review_card(vec![item], role).await);
+            cards.push(self.review_card(vec![item], role, &policy).await);
         }
         Ok(cards)
     }
@@ -356,7 +448,28 @@ impl App {
         }
     }
 
-    async fn review_card(&self, stack: Vec<ReviewItem>, role: Option<Role>) -> ReviewCard {
+    /// The fields a merge form shows for this item's group: the edit forms' own, for the record
+    /// as this device has it.
+    async fn merge_fields(&self, item: &ReviewItem, policy: &Policy) -> Vec<FieldView> {
+        let Some(group) = item.group else {
+            return Vec::new();
+        };
+        let Ok(Some(view)) = self.client.record(item.record_id).await else {
+            return Vec::new();
+        };
+        self.group_views(item.record_type, &view, &shown_state(&view), policy)
+            .into_iter()
+            .find(|g| g.group == group.as_str())
+            .map(|g| g.fields)
+            .unwrap_or_default()
+    }
+
+    async fn review_card(
+        &self,
+        stack: Vec<ReviewItem>,
+        role: Option<Role>,
+        policy: &Policy,
+    ) -> ReviewCard {
         let newest = &stack[0];
         let what = newest
             .group
@@ -445,6 +558,12 @@ impl App {
                 }
             }
         }
+        let allows_merge = kind == ReviewKind::Conflict;
+        let merge_fields = if allows_merge {
+            self.merge_fields(newest, policy).await
+        } else {
+            Vec::new()
+        };
         ReviewCard {
             id: newest.review_id.to_string(),
             kind: kind.as_str().into(),
@@ -461,7 +580,8 @@ impl App {
             created_at: newest.created_at.to_rfc3339(),
             can_resolve: stack.iter().all(may),
             resolvers,
-            allows_merge: kind == ReviewKind::Conflict,
+            allows_merge,
+            merge_fields,
         }
     }
 

@@ -445,3 +445,138 @@ async fn a_duplicate_card_shows_both_jobs_as_they_are_now_and_a_void_on_a_stale_
     );
     assert!(find(inbox(&dana).await).is_none());
 }
+
+#[tokio::test]
+async fn a_merge_is_typed_and_checked_by_the_field_rules_and_settles_every_stacked_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = server_named(
+        dir.path(),
+        &[
+            ("olivia", "Olivia Chen", Role::Office),
+            ("fiona", "Fiona Marsh", Role::Finance),
+        ],
+    )
+    .await;
+    let olivia = device(dir.path(), &url, "olivia", "Front desk").await;
+    let customer = olivia.client().new_record_id();
+    olivia
+        .client()
+        .save(NewChange {
+            change_id: None,
+            record_type: RecordType::Customer,
+            record_id: customer,
+            group: None,
+            op: Op::Create,
+            values: json!({"profile": {"name": "Northgate Bakery"},
+                           "billing": {"billing_email": "old@northgate.example"}}),
+            file_sha256: None,
+        })
+        .await
+        .unwrap();
+    sync(&olivia).await;
+    let fiona = device(dir.path(), &url, "fiona", "Finance desk").await;
+    let billing = |values: Value| NewChange {
+        change_id: None,
+        record_type: RecordType::Customer,
+        record_id: customer,
+        group: Some(Group::Billing),
+        op: Op::Update,
+        values,
+        file_sha256: None,
+    };
+    fiona
+        .client()
+        .save(billing(
+            json!({"billing_email": "ledger@northgate.example"}),
+        ))
+        .await
+        .unwrap();
+    sync(&fiona).await;
+    // Olivia, on the version she had, changes the email and then the contact: both held.
+    olivia
+        .client()
+        .save_seen(
+            billing(json!({"billing_email": "accounts@northgate.example"})),
+            Some(1),
+        )
+        .await
+        .unwrap();
+    sync(&olivia).await;
+    olivia
+        .client()
+        .save(billing(json!({"billing_contact": "Pat Lee"})))
+        .await
+        .unwrap();
+    sync(&olivia).await;
+
+    let card = inbox(&fiona)
+        .await
+        .into_iter()
+        .find(|c| c["record_id"] == json!(customer.to_string()))
+        .unwrap();
+    assert_eq!(card["held"].as_array().unwrap().len(), 2, "{card:#}");
+    let email = card["merge_fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == json!("billing_email"))
+        .expect("the merge form has the edit form's fields");
+    assert_eq!(
+        email["kind"],
+        json!("email"),
+        "the same typed widget as the edit form"
+    );
+    let ids: Vec<Value> = card["held"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["review_id"].clone())
+        .collect();
+    let shown = card["current"]["version"].clone();
+
+    // A merged email that is not one is refused with the field rule's sentence; nothing changes.
+    let refused = fieldsync_app::bridge::dispatch(
+        &fiona,
+        "merge",
+        json!({"review_ids": ids, "values": {"billing_email": "not-an-email", "billing_contact": "Pat Lee"},
+               "current_version": shown}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.code, "invalid_change", "{refused:?}");
+    assert!(
+        refused
+            .message
+            .contains("does not look like an email address"),
+        "{refused:?}"
+    );
+    let still = inbox(&fiona)
+        .await
+        .into_iter()
+        .find(|c| c["record_id"] == json!(customer.to_string()))
+        .expect("a refused merge resolves nothing");
+    assert_eq!(still["held"].as_array().unwrap().len(), 2);
+
+    // A good merge settles the card: the group is the merged value, every version answered.
+    call(
+        &fiona,
+        "merge",
+        json!({"review_ids": ids, "values": {"billing_email": "accounts@northgate.example", "billing_contact": "Pat Lee"},
+               "current_version": shown}),
+    )
+    .await;
+    assert!(inbox(&fiona)
+        .await
+        .iter()
+        .all(|c| c["record_id"] != json!(customer.to_string())));
+    sync(&fiona).await;
+    let view = fiona.client().record(customer).await.unwrap().unwrap();
+    assert_eq!(
+        view.values[&Group::Billing]["billing_email"],
+        json!("accounts@northgate.example")
+    );
+    assert_eq!(
+        view.values[&Group::Billing]["billing_contact"],
+        json!("Pat Lee")
+    );
+}

@@ -13,10 +13,12 @@ import type { JobArgs } from "./JobArgs";
 import type { JobCard } from "./JobCard";
 import type { JobDetail } from "./JobDetail";
 import type { JobDraft } from "./JobDraft";
+import type { KeepArgs } from "./KeepArgs";
+import type { MergeArgs } from "./MergeArgs";
 import type { NewJobForm } from "./NewJobForm";
 import type { ReassignArgs } from "./ReassignArgs";
-import type { KeepArgs } from "./KeepArgs";
 import type { ReassignCheck } from "./ReassignCheck";
+import type { Reassigned } from "./Reassigned";
 import type { ReopenArgs } from "./ReopenArgs";
 import type { ReportArgs } from "./ReportArgs";
 import type { ReportCsv } from "./ReportCsv";
@@ -30,6 +32,7 @@ import type { SessionInfo } from "./SessionInfo";
 import type { SignInArgs } from "./SignInArgs";
 import type { StatusArgs } from "./StatusArgs";
 import type { SyncBanner } from "./SyncBanner";
+import type { VoidArgs } from "./VoidArgs";
 
 /**
  * Every command of the app's command layer (`bridge::dispatch`): its arguments and its answer.
@@ -50,12 +53,14 @@ export interface Commands {
   job: { args: JobArgs; result: JobDetail };
   inbox: { args: null; result: Array<ReviewCard> };
   resolve: { args: ResolveArgs; result: ReviewCard };
+  keep_current: { args: KeepArgs; result: Array<ReviewCard> };
+  merge: { args: MergeArgs; result: Array<ReviewCard> };
   reassign_check: { args: JobArgs; result: ReassignCheck };
-  reassign: { args: ReassignArgs; result: JobCard };
+  reassign: { args: ReassignArgs; result: Reassigned };
   reopen: { args: ReopenArgs; result: JobDetail };
+  void_job: { args: VoidArgs; result: SaveResult };
   set_status: { args: StatusArgs; result: SaveResult };
   create_job: { args: NewJobForm; result: CreateJobResult };
-  keep_current: { args: KeepArgs; result: Array<ReviewCard> };
   job_draft: { args: null; result: JobDraft | null };
   save_job_draft: { args: JobDraft; result: null };
   discard_job_draft: { args: DraftArgs; result: null };

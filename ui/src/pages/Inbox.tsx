@@ -1,13 +1,14 @@
 // The review inbox: one card per contested field group, its held versions stacked inside
 // (newest first) against the group as it stands now, with the choices this person's role may
 // make; and possible duplicates with both jobs as they are now.
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { api, errorText } from "../api";
 import type { DuplicatePair } from "../bindings/DuplicatePair";
 import type { FieldChange } from "../bindings/FieldChange";
 import type { HeldVersion } from "../bindings/HeldVersion";
 import type { JobCard } from "../bindings/JobCard";
 import type { ReviewCard } from "../bindings/ReviewCard";
+import { Fields, formState, formValues, kindsOf, type FieldProblems, type FormEntry } from "../components/Fields";
 import { Side, provenance } from "../components/Side";
 import { pretty, show, when } from "../format";
 
@@ -30,6 +31,7 @@ export function Inbox({
   // new picture, not at the top of the page.
   const [cardErrors, setCardErrors] = useState<Record<string, string>>({});
   const [voiding, setVoiding] = useState<string | null>(null);
+  const [merging, setMerging] = useState<string | null>(null);
   const reload = useCallback(() => api.inbox().then(setItems).catch((e) => setError(errorText(e))), []);
   useEffect(() => {
     reload();
@@ -110,9 +112,27 @@ export function Inbox({
             )}
             {card.kind !== "possible_duplicate" &&
               (card.can_resolve ? (
-                <div className="actions">
-                  <button onClick={() => keep(card)}>{card.held.length > 1 ? `Keep current (for all ${card.held.length})` : "Keep current"}</button>
-                </div>
+                merging === keyOf(card) ? (
+                  <MergeForm
+                    card={card}
+                    onCancel={() => setMerging(null)}
+                    onMerged={async () => {
+                      setMerging(null);
+                      await reload();
+                      onChanged();
+                    }}
+                    onRefused={reload}
+                  />
+                ) : (
+                  <div className="actions">
+                    <button onClick={() => keep(card)}>{card.held.length > 1 ? `Keep current (for all ${card.held.length})` : "Keep current"}</button>
+                    {card.allows_merge && card.merge_fields.length > 0 && (
+                      <button className="secondary" onClick={() => setMerging(keyOf(card))}>
+                        Merge…
+                      </button>
+                    )}
+                  </div>
+                )
               ) : (
                 <p className="muted small">Only {card.resolvers.join(" or ")} may resolve this.</p>
               ))}
@@ -354,5 +374,95 @@ function VoidDialog({
         </button>
       </div>
     </div>
+  );
+}
+
+/**
+ * The merged value as a form of the group's fields, with the edit forms' own typed widgets
+ * (`Fields`), prefilled from the current value. The field rules' sentences (`check_group`, the
+ * core's rules) show next to their fields before anything is sent; a refusal from the command
+ * layer or the server shows its sentence here, next to the form. It settles every version
+ * stacked in the card, on the version the form opened on.
+ */
+function MergeForm({
+  card,
+  onCancel,
+  onMerged,
+  onRefused,
+}: {
+  card: ReviewCard;
+  onCancel: () => void;
+  onMerged: () => Promise<void>;
+  onRefused: () => Promise<unknown>;
+}) {
+  const fields = card.merge_fields;
+  const kinds = kindsOf(fields);
+  // What the person looked at when the form opened: the merge is decided on that version.
+  const [seen] = useState(() => ({ version: card.current?.version ?? null, values: (card.current?.values ?? {}) as Record<string, unknown> }));
+  const [form, setForm] = useState<Record<string, FormEntry>>(() => formState(seen.values, kinds));
+  const [problems, setProblems] = useState<FieldProblems>({});
+  const [error, setError] = useState<string | null>(null);
+  const [saving, setSaving] = useState(false);
+  const checking = useRef(0);
+  const check = async (values: Record<string, unknown>): Promise<FieldProblems> => {
+    if (!card.group) return {};
+    const found = await api.checkGroup({ record_type: card.record_type, record_id: card.record_id, group: card.group, values });
+    return Object.fromEntries(found.map((p) => [p.field, p.message]));
+  };
+  useEffect(() => {
+    const now = ++checking.current;
+    // A short pause after the last key, as in the edit forms.
+    const timer = setTimeout(() => {
+      check(formValues(form, kinds))
+        .then((found) => checking.current === now && setProblems(found))
+        .catch(() => undefined);
+    }, 250);
+    return () => clearTimeout(timer);
+  }, [form]);
+  const save = async (e: React.FormEvent) => {
+    e.preventDefault();
+    setSaving(true);
+    try {
+      const values = formValues(form, kinds);
+      const found = await check(values);
+      checking.current++;
+      setProblems(found);
+      if (Object.keys(found).length > 0) {
+        setError(found[""] ?? "Not sent: correct the fields marked above.");
+        return;
+      }
+      await api.merge({ review_ids: card.held.map((h) => h.review_id), values, current_version: seen.version });
+      await onMerged();
+    } catch (err) {
+      setError(errorText(err));
+      await onRefused();
+    } finally {
+      setSaving(false);
+    }
+  };
+  const id = `merge-${card.record_id}-${card.group}`;
+  return (
+    <form className="dialog" onSubmit={save} aria-labelledby={`${id}-title`} data-testid="merge-form">
+      <h4 id={`${id}-title`} style={{ margin: 0 }}>
+        Merged {pretty(card.group ?? "value")}
+      </h4>
+      <p className="muted small" style={{ margin: 0 }}>
+        Starts from the current value. Saving it settles {card.held.length > 1 ? `all ${card.held.length} held versions` : "the held version"}.
+      </p>
+      <Fields fields={fields} form={form} onChange={(name, entry) => setForm((f) => ({ ...f, [name]: entry }))} problems={problems} idPrefix={id} disabled={saving} />
+      {error && (
+        <p className="error" role="alert" data-testid="merge-error">
+          {error}
+        </p>
+      )}
+      <div className="actions">
+        <button type="submit" disabled={saving}>
+          {saving ? "Saving…" : "Save merged"}
+        </button>
+        <button type="button" className="secondary" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </form>
   );
 }
