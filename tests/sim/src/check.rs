@@ -172,6 +172,253 @@ pub async fn check(world: &World) -> Result<(), Failure> {
     review_complete(&server, &policy)?;
     no_change_under_review_or_lock(&server, &policy)?;
     caches_converge(world, &server).await?;
+    let before = values_before(&server);
+    forms_saved_what_they_saw(world, &server, &policy, &before, &outboxes)?;
+    resolves_as_shown(world, &server, &before)?;
+    screens_agree_with_cache(world).await?;
+    Ok(())
+}
+
+/// Each log entry's group as it stood just before it (version and values), by seq, walking the
+/// applied entries in order: what a person's form or card is held against.
+type Before = BTreeMap<i64, (i64, Option<Value>)>;
+
+fn values_before(server: &Server) -> Before {
+    let mut standing: BTreeMap<(RecordId, Group), (i64, Value)> = BTreeMap::new();
+    let mut before = BTreeMap::new();
+    for entry in server.entries.values() {
+        if let Some(group) = entry.group {
+            let (version, values) = standing
+                .get(&(entry.record_id, group))
+                .cloned()
+                .map_or((0, None), |(v, vals)| (v, Some(vals)));
+            before.insert(entry.seq, (version, values));
+        }
+        if entry.outcome.status != OutcomeStatus::Applied {
+            continue;
+        }
+        match (entry.op, entry.group) {
+            (Op::Create, _) => {
+                for (g, v) in entry.values.as_object().into_iter().flatten() {
+                    if let Some(g) = Group::parse(g) {
+                        standing.insert((entry.record_id, g), (1, v.clone()));
+                    }
+                }
+                if let Some(record) = server.records.get(&entry.record_id) {
+                    for g in record.record_type.groups() {
+                        standing
+                            .entry((entry.record_id, *g))
+                            .or_insert((1, Value::Object(Default::default())));
+                    }
+                }
+            }
+            (_, Some(g)) => {
+                let version = entry.outcome.version.unwrap_or_default();
+                let version = version.max(standing.get(&(entry.record_id, g)).map_or(0, |s| s.0));
+                standing.insert((entry.record_id, g), (version, entry.values.clone()));
+            }
+            _ => {}
+        }
+    }
+    before
+}
+
+/// A form saves what its person saw (issue 11). In a manual-review group, every edit made in the
+/// office app and applied was made on the version that stood when it was applied, which is the
+/// version its form opened on, unless it changed nothing that stood: a value its author did not
+/// see is never overwritten without a review. In every group, an applied edit changed only the
+/// fields the person typed; the others stand as they were.
+fn forms_saved_what_they_saw(
+    world: &World,
+    server: &Server,
+    policy: &Policy,
+    before: &Before,
+    outboxes: &[Vec<OutboxRow>],
+) -> Result<(), Failure> {
+    for save in &world.app_saves {
+        let Some(entry) = server
+            .by_change
+            .get(&save.change_id)
+            .and_then(|s| s.first())
+            .and_then(|seq| server.entries.get(seq))
+        else {
+            continue;
+        };
+        if entry.outcome.status != OutcomeStatus::Applied {
+            continue;
+        }
+        let what = format!(
+            "{}: the {} {} {} form opened at v{} (change {}, seq {})",
+            world.devices[save.device].name,
+            save.record_type,
+            short(save.record_id),
+            save.group,
+            save.seen,
+            save.change_id,
+            entry.seq
+        );
+        let Some((stood, old)) = before.get(&entry.seq).cloned() else {
+            continue;
+        };
+        let manual = policy
+            .rule(save.record_type, save.group)
+            .is_some_and(|r| r.policy == PolicyKind::ManualReview);
+        let unchanged = old.as_ref() == Some(&entry.values);
+        if manual && stood != save.seen && !unchanged {
+            return Err(fail(format!(
+                "{what} was applied over v{stood}, a version its author never saw, without a review (sent on v{}, made v{}): {} became {}",
+                entry.base_version,
+                entry.outcome.version.unwrap_or(-1),
+                old.unwrap_or(Value::Null),
+                entry.values
+            )));
+        }
+        let typed = outboxes[save.device]
+            .iter()
+            .find(|r| r.change.change_id == save.change_id)
+            .map(|r| r.change.values.clone());
+        if let (Some(Value::Object(typed)), Some(Value::Object(old)), Value::Object(now)) =
+            (typed, old, &entry.values)
+        {
+            for (field, value) in now {
+                let expected = typed.get(field).or(old.get(field));
+                if expected != Some(value) {
+                    return Err(fail(format!(
+                        "{what} set {field} to {value}, which the person did not type (it was {:?})",
+                        old.get(field)
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A resolution applies the picture its card showed (issue 11): every choice the office app said
+/// was done was made while the group stood at the current version its card showed. A card whose
+/// group had moved on must have been refused (`changed_since_seen`), never applied.
+fn resolves_as_shown(world: &World, server: &Server, before: &Before) -> Result<(), Failure> {
+    let by_time: BTreeMap<(RecordId, DateTime<Utc>), i64> = server
+        .entries
+        .values()
+        .filter(|e| e.kind == LogKind::Resolution)
+        .map(|e| ((e.record_id, e.server_time), e.seq))
+        .collect();
+    for resolve in &world.app_resolves {
+        let (Some(shown), Some(_), Ok(())) = (resolve.shown, resolve.group, &resolve.answer) else {
+            continue;
+        };
+        let what = format!(
+            "{}: a choice on the card of {} ({}) that showed v{shown}",
+            world.devices[resolve.device].name,
+            short(resolve.record_id),
+            resolve.group.map(|g| g.as_str()).unwrap_or("-"),
+        );
+        let item = server
+            .reviews
+            .get(&resolve.review_id)
+            .ok_or_else(|| fail(format!("{what} was done, but its item is not in the inbox")))?;
+        let seq = item
+            .resolved_at
+            .and_then(|at| by_time.get(&(item.record_id, at)))
+            .ok_or_else(|| fail(format!("{what} was done, but no resolution is in the log")))?;
+        let stood = before.get(seq).map(|b| b.0).unwrap_or_default();
+        if stood != shown {
+            return Err(fail(format!(
+                "{what} was applied at seq {seq} on v{stood}: a version other than the one shown"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// No screen contradicts the cache at quiet (issue 11): on every office desk, each board row's
+/// state is the job panel's and the cached record's; each review card's current version is the
+/// cached group's; and the banner says "Synced", with nothing waiting and the server reached.
+async fn screens_agree_with_cache(world: &World) -> Result<(), Failure> {
+    use fieldsync_app::bridge::dispatch;
+    for device in &world.devices {
+        let Some(app) = &device.app else { continue };
+        let name = &device.name;
+        let call = |command: &'static str, args: Value| async move {
+            dispatch(app, command, args)
+                .await
+                .map_err(|e| fail(format!("{name}: the app's `{command}` at quiet: {e}")))
+        };
+        let banner = call("sync_status", Value::Null).await?;
+        let text = banner["text"].as_str().unwrap_or_default();
+        if !text.starts_with("Synced")
+            || banner["changes_pending"].as_i64() != Some(0)
+            || banner["files_pending"].as_i64() != Some(0)
+            || banner["server_reachable"].as_bool() != Some(true)
+        {
+            return Err(fail(format!(
+                "{name}: the banner at quiet (outbox empty, server reached) says {banner}"
+            )));
+        }
+        let board = call("board", serde_json::json!({})).await?;
+        for row in board.as_array().into_iter().flatten() {
+            let id = row["id"].as_str().unwrap_or_default().to_string();
+            let record_id: RecordId = id
+                .parse()
+                .map_err(|_| fail(format!("{name}: a board row without an id: {row}")))?;
+            let cached = device
+                .client
+                .cache()
+                .record(record_id)
+                .await
+                .map_err(|e| fail(format!("{name}: cache: {e}")))?
+                .ok_or_else(|| fail(format!("{name}: board row {id} is not in the cache")))?;
+            let panel = call("job", serde_json::json!({"job_id": id})).await?;
+            let cache_state = serde_json::to_value(cached.state).unwrap_or_default();
+            if row["state"] != cache_state || panel["card"]["state"] != cache_state {
+                return Err(fail(format!(
+                    "{name}: job {} ({}) shows {} on the board and {} on its panel; the cache has {cache_state}",
+                    short(record_id),
+                    cached.number.clone().unwrap_or_default(),
+                    row["state"],
+                    panel["card"]["state"]
+                )));
+            }
+            let (Owner::User(owner) | Owner::Team(owner)) = &cached.owner;
+            if row["owner"]["name"].as_str() != Some(owner.as_str()) {
+                return Err(fail(format!(
+                    "{name}: job {} shows owner {} on the board; the cache has {}",
+                    short(record_id),
+                    row["owner"]["name"],
+                    cached.owner
+                )));
+            }
+        }
+        let cards = call("inbox", Value::Null).await?;
+        for card in cards.as_array().into_iter().flatten() {
+            let (Some(id), Some(group), Some(version)) = (
+                card["record_id"]
+                    .as_str()
+                    .and_then(|s| s.parse::<RecordId>().ok()),
+                card["group"].as_str().and_then(Group::parse),
+                card["current"]["version"].as_i64(),
+            ) else {
+                continue;
+            };
+            let cached = device
+                .client
+                .cache()
+                .record(id)
+                .await
+                .map_err(|e| fail(format!("{name}: cache: {e}")))?;
+            let Some((cached_version, _)) = cached.as_ref().and_then(|c| c.groups.get(&group))
+            else {
+                continue;
+            };
+            if *cached_version != version {
+                return Err(fail(format!(
+                    "{name}: a review card on {} ({group}) shows current v{version}; the cache has v{cached_version}",
+                    short(id)
+                )));
+            }
+        }
+    }
     Ok(())
 }
 

@@ -8,6 +8,7 @@
 //! reassignment, a void, a resolution, a reopen). People act on what their own device shows.
 
 use chrono::{DateTime, Duration as Span, TimeZone, Utc};
+use fieldsync_app::App;
 use fieldsync_client::cache::CachedRecord;
 use fieldsync_client::client::RecordView;
 use fieldsync_client::{ChangeState, ClientConfig, NewChange, SyncClient};
@@ -26,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::net::{DeviceClock, FaultRates, KillPlan, Net, ServerClock, SimTime, SimTransport};
+use crate::office::{AppResolve, AppSave, Screen};
 use crate::{Failure, RunSummary};
 
 pub const PASSWORD: &str = "simulated password";
@@ -87,6 +89,11 @@ pub struct Device {
     /// When an offline device finds its network again.
     pub back_at: Option<DateTime<Utc>>,
     pub kills: u32,
+    /// The office app over this device's client, on office desks: their people act through its
+    /// commands (see [`crate::office`]).
+    pub app: Option<Arc<App>>,
+    /// The screen its person has open, with what it showed when it opened.
+    pub screen: Option<Screen>,
 }
 
 impl Device {
@@ -119,12 +126,15 @@ pub struct Counts {
     /// Office calls (reassign, reopen, resolve) the server carried out.
     pub office_calls_done: u64,
     pub sign_ins: u64,
+    /// Forms and status buttons pressed in the office app, and its review cards chosen on.
+    pub app_saves: u64,
+    pub app_resolves: u64,
 }
 
 pub struct World {
     pub seed: u64,
     pub steps: usize,
-    rng: StdRng,
+    pub(crate) rng: StdRng,
     pub time: Arc<SimTime>,
     pub net: Arc<Net>,
     pub dir: PathBuf,
@@ -139,6 +149,10 @@ pub struct World {
     pub technicians: Vec<String>,
     /// The highest seq the server ever reported, to check it never goes back after a crash.
     pub max_seq_seen: i64,
+    /// Edits made through the office app, with the version their form opened on.
+    pub app_saves: Vec<AppSave>,
+    /// Resolutions chosen through the office app, with the version their card showed.
+    pub app_resolves: Vec<AppResolve>,
 }
 
 /// The people of a run: (name, role, team).
@@ -193,6 +207,8 @@ impl World {
             tags: 0,
             technicians: (0..technicians).map(|i| format!("tech{i}")).collect(),
             max_seq_seen: 0,
+            app_saves: Vec::new(),
+            app_resolves: Vec::new(),
         };
         world.note(format!(
             "seed {seed}: {technicians} technicians, faults per thousand {rates:?}"
@@ -249,6 +265,7 @@ impl World {
                 .login(&user, PASSWORD)
                 .await
                 .map_err(err("sign a device in"))?;
+            let app = (role != Role::Technician).then(|| Arc::new(App::new(client.clone())));
             world.devices.push(Device {
                 user,
                 role,
@@ -262,6 +279,8 @@ impl World {
                 seen: Seen::default(),
                 back_at: None,
                 kills: 0,
+                app,
+                screen: None,
             });
         }
         Ok(world)
@@ -301,7 +320,7 @@ impl World {
     }
 
     /// A trace line: hashed (the run's fingerprint) and kept (the tail of a failure).
-    pub fn note(&mut self, line: String) {
+    pub(crate) fn note(&mut self, line: String) {
         self.trace_hasher.update(line.as_bytes());
         self.trace_hasher.update(b"\n");
         self.trace.push(line);
@@ -310,7 +329,7 @@ impl World {
         }
     }
 
-    fn drain_net_trace(&mut self) {
+    pub(crate) fn drain_net_trace(&mut self) {
         for line in self.net.take_trace() {
             self.note(line);
         }
@@ -320,7 +339,7 @@ impl World {
         hex::encode(self.trace_hasher.clone().finalize())
     }
 
-    fn tag(&mut self) -> String {
+    pub(crate) fn tag(&mut self) -> String {
         self.tags += 1;
         format!("a{}", self.tags)
     }
@@ -484,6 +503,11 @@ impl World {
         self.net.disarm(line);
         self.devices[d].client.cache().close().await;
         let client = open_client(self, line, &dir, &name, seed, skew).await?;
+        // The app starts again over the new client; whatever screen was open is gone.
+        if self.devices[d].app.is_some() {
+            self.devices[d].app = Some(Arc::new(App::new(client.clone())));
+        }
+        self.devices[d].screen = None;
         self.devices[d].client = client;
         self.counts.app_restarts += 1;
         self.note(format!("{name}: app {why}, restarted from its cache"));
@@ -580,7 +604,40 @@ impl World {
                 self.note(format!("{name}: {how} failed: {e}"));
             }
         }
+        self.banner_tells_the_truth(d).await?;
         self.observe(d).await
+    }
+
+    /// After each round on an office desk, the app's banner is held to the truth (issue 11): it
+    /// says "Synced" only when nothing waits in the outbox and the desk's last request was
+    /// answered. The truth is the simulation's own: the cache's depth and the network's record.
+    async fn banner_tells_the_truth(&mut self, d: usize) -> Result<(), Failure> {
+        if self.devices[d].app.is_none() {
+            return Ok(());
+        }
+        let Ok(banner) = self.command(d, "sync_status", Value::Null).await? else {
+            return Ok(());
+        };
+        let text = banner["text"].as_str().unwrap_or_default().to_string();
+        let name = self.devices[d].name.clone();
+        let (changes, files, _) = self.devices[d]
+            .client
+            .cache()
+            .depth()
+            .await
+            .map_err(|e| Failure::invariant(format!("{name}: cache: {e}")))?;
+        let answered = self.net.last_answered(self.devices[d].line);
+        if text.starts_with("Synced") && (changes + files > 0 || answered != Some(true)) {
+            return Err(Failure::invariant(format!(
+                "{name}: the banner says {text:?} with {changes} changes and {files} files waiting, the last request {}",
+                match answered {
+                    Some(true) => "answered",
+                    Some(false) => "unanswered",
+                    None => "never sent",
+                }
+            )));
+        }
+        Ok(())
     }
 
     /// Reads what a device shows and checks that nothing went backwards: its cursor, the
@@ -651,6 +708,11 @@ impl World {
             let change = self.devices[d].recent[i].clone();
             self.counts.resubmits += 1;
             return self.save(d, change, "form sent again").await;
+        }
+        // Office people work in the office app about half the time: through its commands, with
+        // screens left open across steps; the rest straight on the client, as before.
+        if self.devices[d].app.is_some() && self.rng.gen_bool(0.5) {
+            return self.act_in_app(d).await;
         }
         match self.devices[d].role {
             Role::Technician => self.act_technician(d).await,
@@ -887,6 +949,7 @@ impl World {
                 let request = ReassignRequest {
                     owner,
                     owner_epoch: Some(job.record.owner_epoch),
+                    reason: Some("the dispatcher moves the work".into()),
                 };
                 self.call(d, OfficeCall::Reassign(job_id, request), &what)
                     .await
@@ -970,7 +1033,7 @@ impl World {
             let tag = self.tag();
             let subtotal = self.rng.gen_range(50..500) as f64;
             let id = self.devices[d].client.new_record_id();
-            let values = json!({"totals": {"job_id": job.to_string(), "lines": [format!("{tag} invoice")], "subtotal": subtotal, "tax": subtotal / 5.0, "total": subtotal * 1.2, "currency": "EUR"}});
+            let values = json!({"totals": {"job_id": job.to_string(), "lines": [{"text": format!("{tag} invoice"), "amount": subtotal}], "subtotal": subtotal, "tax": subtotal / 5.0, "total": subtotal * 1.2, "currency": "EUR"}});
             return self
                 .save(
                     d,
@@ -985,17 +1048,24 @@ impl World {
         if roll < 45 {
             return self.resolve(d).await;
         }
-        let invoice = invoices[self.rng.gen_range(0..invoices.len())]
-            .record
-            .record_id;
+        let picked = &invoices[self.rng.gen_range(0..invoices.len())];
+        let invoice = picked.record.record_id;
+        // A correction keeps the invoice adding up (core field rules): new tax, and the total
+        // that goes with it on the subtotal this device sees.
+        let subtotal = picked
+            .values
+            .get(&Group::Totals)
+            .and_then(|t| t.get("subtotal"))
+            .and_then(Value::as_f64)
+            .unwrap_or_default();
         match roll {
             45..=74 => {
-                let total = self.rng.gen_range(50..900) as f64;
+                let tax = self.rng.gen_range(0..200) as f64;
                 let change = update(
                     RecordType::Invoice,
                     invoice,
                     Group::Totals,
-                    json!({"total": total}),
+                    json!({"tax": tax, "total": subtotal + tax}),
                 );
                 self.save(d, change, "corrects a total").await
             }
@@ -1033,7 +1103,8 @@ impl World {
                     RecordType::Customer,
                     customer,
                     Group::Profile,
-                    json!({"phone": format!("{tag} phone")}),
+                    // A phone must look like one (core field rules): the tag as its digits.
+                    json!({"phone": format!("+44 1632 {:0>6}", &tag[1..])}),
                 );
                 self.save(d, change, "edits a customer").await
             }
@@ -1311,7 +1382,7 @@ impl World {
     }
 
     /// A device's records of a type as its person sees them, in a fixed order.
-    async fn views(
+    pub(crate) async fn views(
         &mut self,
         d: usize,
         record_type: RecordType,
@@ -1553,7 +1624,11 @@ fn update(record_type: RecordType, record_id: RecordId, group: Group, values: Va
 }
 
 /// A merged value a resolver might type for a contested group.
-fn merged_values(record_type: RecordType, group: Option<Group>, rng: &mut StdRng) -> Option<Value> {
+pub(crate) fn merged_values(
+    record_type: RecordType,
+    group: Option<Group>,
+    rng: &mut StdRng,
+) -> Option<Value> {
     match (record_type, group?) {
         (RecordType::Job, Group::Status) => {
             let states = [State::InProgress, State::Paused, State::SignedOff];
@@ -1563,7 +1638,11 @@ fn merged_values(record_type: RecordType, group: Option<Group>, rng: &mut StdRng
             Some(json!({"labour_hours": rng.gen_range(1..=20) as f64 / 2.0}))
         }
         (RecordType::Invoice, Group::Totals) => {
-            Some(json!({"total": rng.gen_range(10..999) as f64}))
+            // The whole of the totals, adding up on its own (core field rules).
+            let subtotal = rng.gen_range(10..999) as f64;
+            Some(
+                json!({"lines": [{"text": "merged", "amount": subtotal}], "subtotal": subtotal, "tax": 0.0, "total": subtotal}),
+            )
         }
         (RecordType::Customer, Group::Billing) => {
             Some(json!({"billing_contact": "merged contact"}))

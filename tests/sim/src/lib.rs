@@ -16,6 +16,7 @@
 pub mod check;
 pub mod fleet;
 pub mod net;
+pub mod office;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -251,6 +251,8 @@ struct Line {
     kill: Option<KillPlan>,
     /// Fired when the kill strikes: the step loop drops the app's sync round and the app.
     killed: Option<Arc<tokio::sync::Notify>>,
+    /// Whether this device's last request had an answer (the truth a banner is held to).
+    answered: Option<bool>,
 }
 
 struct NetInner {
@@ -317,6 +319,12 @@ impl Net {
         if let Some(l) = lock(&self.inner).lines.get_mut(line) {
             l.online = online;
         }
+    }
+
+    /// Whether the line's last request was answered (by the server, or a proxy in front of it);
+    /// `None` before its first.
+    pub fn last_answered(&self, line: usize) -> Option<bool> {
+        lock(&self.inner).lines.get(line).and_then(|l| l.answered)
     }
 
     pub fn online(&self, line: usize) -> bool {
@@ -560,9 +568,14 @@ impl Net {
             (Err(_), Some(f)) => f.name().to_string(),
             (Err(e), None) => e.to_string(),
         };
-        lock(&self.inner)
+        let mut inner = lock(&self.inner);
+        inner
             .trace
             .push(format!("net: line {line} {label} -> {shown}"));
+        if let Some(l) = inner.lines.get_mut(line) {
+            l.answered = Some(answer.is_ok());
+        }
+        drop(inner);
         answer
     }
 }
