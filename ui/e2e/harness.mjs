@@ -60,12 +60,12 @@ export async function officeApp(base, dir, user) {
 
 /** A fresh demo server, the office app signed in as `user` on it, and a browser on the app; the
  * two processes go on `running`, for the test file's `after` to stop. */
-export async function officeSession(running, user) {
+export async function officeSession(running, user, context = {}) {
   const server = await demoServer();
   running.push(server.proc);
   const app = await officeApp(server.base, server.dir, user);
   running.push(app.proc);
-  const { b, page } = await open(app.url);
+  const { b, page } = await open(app.url, context);
   return { server, app, b, page };
 }
 
@@ -76,10 +76,11 @@ export async function browser() {
   });
 }
 
-/** A fresh browser on `url`, at the size the screenshots are taken. */
-export async function open(url) {
+/** A fresh browser on `url`, at the size the screenshots are taken. `context` adds browser
+ * context options, e.g. `{ timezoneId: "Europe/Berlin" }` for a person in another time zone. */
+export async function open(url, context = {}) {
   const b = await browser();
-  const page = await b.newPage({ viewport: { width: 1400, height: 900 } });
+  const page = await b.newPage({ viewport: { width: 1400, height: 900 }, ...context });
   await page.goto(url);
   return { b, page };
 }
@@ -131,4 +132,25 @@ export function update(recordType, recordId, group, baseVersion, values, ownerEp
     owner_epoch: ownerEpoch,
     device_time: new Date().toISOString(),
   };
+}
+
+/** Kills the demo server as a crash would (SIGKILL: no goodbye to its clients); `server` is a
+ * `demoServer()` answer. Its data dir stays for `restartDemoServer`. */
+export function killDemoServer(server) {
+  return new Promise((resolve) => {
+    const child = server.proc.child;
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once("exit", () => resolve());
+    child.kill("SIGKILL");
+  });
+}
+
+/** Starts the demo server again on the same port over the same data dir (no fresh seed); the
+ * new process replaces `server.proc` and is returned, for the test's list of things to stop. */
+export async function restartDemoServer(server) {
+  const listen = server.base.replace(/^http:\/\//, "");
+  const proc = start(["demo", "--no-app", "--no-devices", "--listen", listen, "--data-dir", join(server.dir, "server")], /Fieldsync demo server: (http:\/\/[0-9.:]+)/);
+  await proc.found;
+  server.proc = proc;
+  return proc;
 }

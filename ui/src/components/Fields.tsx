@@ -44,6 +44,8 @@ const EMPTY_ROW: LineRow = { description: "", quantity: "1", unit_price: "" };
  * - `problems`: field name -> sentence to show next to it (from `api.checkGroup`).
  * - `idPrefix`: unique per form on the page, for the inputs' ids.
  * - `disabled`: while a save is under way.
+ * Put it in a `<form noValidate>`: the browser's own bubbles for `type=email` or `min` would
+ * otherwise stop the submit with a sentence of their own instead of the core's.
  * To send: `changedFields(seenValues, form, kindsOf(fields))` for an edit (only what changed, an
  * emptied field as `null`), or `formValues(form, kindsOf(fields))` for the whole group.
  */

@@ -131,7 +131,9 @@ export function GroupCard({
         )}
       </div>
       {editing ? (
-        <form className="edit-form" onSubmit={save}>
+        // noValidate: the browser's own bubble ("Please include an '@'") would stand in for the
+        // core's sentence and stop the check; the field rules speak instead.
+        <form className="edit-form" onSubmit={save} noValidate>
           <p className="muted small">{EXPLAIN[group.badge]}</p>
           <Fields
             fields={group.fields}
