@@ -4,7 +4,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
-import { stop, shot, device, update, officeSession } from "./harness.mjs";
+import { demoServer, officeApp, open, stop, shot, device, update, officeSession } from "./harness.mjs";
 
 const require = createRequire(import.meta.url);
 const running = [];
@@ -94,6 +94,18 @@ test("held versions of one status are one card, newest first, each with who, dev
     );
     await shot(page, "inbox-stacked-after-take");
 
+    // A merged status the lifecycle does not know is refused by the command layer with its
+    // sentence, next to the form (never a raw exception).
+    await cards.first().getByRole("button", { name: "Merge…" }).click();
+    const merge = cards.first().locator("[data-testid=merge-form]");
+    await merge.getByLabel("State").fill("halfway");
+    await merge.getByRole("button", { name: "Save merged" }).click();
+    await merge.locator("[data-testid=merge-error]").waitFor({ timeout: 20000 });
+    assert.match(await merge.locator("[data-testid=merge-error]").innerText(), /“halfway” is not a state of a job: use one of assigned, opened/);
+    assert.doesNotMatch(await page.locator("body").innerText(), /SyntaxError|Unexpected token/);
+    await shot(page, "inbox-merge-refused-by-server");
+    await merge.getByRole("button", { name: "Cancel" }).click();
+
     // The link opens the job on the board.
     await cards.first().getByRole("button", { name: /^Open J-/ }).click();
     await page.locator("[data-testid=job-detail]").waitFor();
@@ -159,6 +171,73 @@ test("a possible duplicate shows both jobs as they are now, and voiding the new 
     assert.equal(last.values.state, "voided");
     assert.match(last.values.reason, /Same call as the cooler job/);
     assert.deepEqual(dialogs, [], "no browser dialog opened");
+  } finally {
+    await b.close();
+  }
+});
+
+test("a merge is a typed form of the group's fields: a value that breaks a rule gets its sentence, and nothing is sent", async () => {
+  const server = await demoServer();
+  running.push(server.proc);
+  // Two finance devices change the draft invoice's totals from the same version.
+  const desk = await device(server.base, "fiona", "Finance desk");
+  const laptop = await device(server.base, "fiona", "Fiona's laptop");
+  const changes = await desk.pullAll();
+  const draft = changes.find((c) => c.record_type === "invoice" && c.op === "create" && c.state === "draft");
+  assert.ok(draft, "the demo has a draft invoice");
+  const lines = draft.values.totals.lines;
+  const sum = lines.reduce((n, l) => n + Number(l.amount ?? Number(l.quantity) * Number(l.unit_price)), 0);
+  const [first] = await desk.push([update("invoice", draft.record_id, "totals", 1, { subtotal: sum, tax: 40, total: sum + 40 })]);
+  assert.equal(first.status, "applied", JSON.stringify(first));
+  const [second] = await laptop.push([update("invoice", draft.record_id, "totals", 1, { subtotal: sum, tax: 42, total: sum + 42 })]);
+  assert.equal(second.status, "held", JSON.stringify(second));
+
+  const app = await officeApp(server.base, server.dir, "fiona");
+  running.push(app.proc);
+  const { b, page } = await open(app.url);
+  const dialogs = noBrowserDialogs(page);
+  try {
+    await page.getByRole("button", { name: "Review inbox" }).click();
+    const card = page.locator("[data-testid=inbox] article[data-kind=conflict]", { hasText: "totals" });
+    await card.waitFor();
+    assert.match(await card.innerText(), /Fiona Marsh · Fiona's laptop/);
+    await card.getByRole("button", { name: "Merge…" }).click();
+    const form = card.locator("[data-testid=merge-form]");
+    await form.waitFor();
+    // The edit forms' typed widgets, prefilled from current: money fields are numbers, the
+    // lines are rows, nothing is a JSON text box.
+    const total = form.getByLabel("Total", { exact: true });
+    assert.equal(await total.getAttribute("type"), "number");
+    assert.equal(await total.inputValue(), String(sum + 40));
+    assert.equal(await form.getByLabel("Line 1 description").inputValue(), String(lines[0].description ?? lines[0].text));
+    assert.equal(await form.locator("input[aria-label='Merged value']").count(), 0);
+
+    // A total that is not subtotal plus tax: its sentence shows next to it, and Save sends nothing.
+    await form.getByLabel("Tax").fill("10");
+    await total.fill("999");
+    await form.locator("[data-testid=problem-total]").waitFor({ timeout: 10000 });
+    assert.match(await form.locator("[data-testid=problem-total]").innerText(), /total/i);
+    await form.getByRole("button", { name: "Save merged" }).click();
+    await form.locator("[data-testid=merge-error]").waitFor();
+    assert.match(await form.locator("[data-testid=merge-error]").innerText(), /Not sent: correct the fields marked above/);
+    assert.doesNotMatch(await page.locator("body").innerText(), /SyntaxError|Unexpected token/);
+    await shot(page, "inbox-merge-form-refused");
+    await accessible(page, "inbox with the merge form");
+    const still = await laptop.pullAll();
+    const status = still.filter((c) => c.record_id === draft.record_id && c.group === "totals").at(-1);
+    assert.equal(status.values.total, sum + 40, "nothing was sent");
+
+    // Corrected, it is sent and the card is settled.
+    await total.fill(String(sum + 10));
+    await page.waitForFunction(() => !document.querySelector("[data-testid=problem-total]"), null, { timeout: 10000 });
+    await form.getByRole("button", { name: "Save merged" }).click();
+    await page.waitForFunction(() => ![...document.querySelectorAll("[data-testid=inbox] article")].some((a) => a.textContent.includes("totals")), null, { timeout: 20000 });
+    const after = await laptop.pullAll();
+    const merged = after.filter((c) => c.record_id === draft.record_id && c.group === "totals").at(-1);
+    assert.equal(merged.values.total, sum + 10);
+    assert.equal(merged.values.tax, 10);
+    await shot(page, "inbox-merge-saved");
+    assert.deepEqual(dialogs, []);
   } finally {
     await b.close();
   }

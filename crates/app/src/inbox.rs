@@ -303,6 +303,22 @@ impl App {
                 let typed =
                     typed_values(item.record_type, group, &args.values).map_err(|p| refusal(&p))?;
                 let typed = Value::Object(typed);
+                if group == fieldsync_core::Group::Status {
+                    if let Some(state) = typed.get("state").and_then(Value::as_str) {
+                        let valid = item.record_type.states();
+                        if !State::parse(state).is_some_and(|s| valid.contains(&s)) {
+                            let names: Vec<&str> = valid.iter().map(|s| s.as_str()).collect();
+                            return Err(AppError::new(
+                                "invalid_change",
+                                format!(
+                                    "“{state}” is not a state of a {}: use one of {}.",
+                                    item.record_type.as_str().replace('_', " "),
+                                    names.join(", ")
+                                ),
+                            ));
+                        }
+                    }
+                }
                 let current = item
                     .current
                     .as_ref()
@@ -531,7 +547,7 @@ impl App {
                 );
                 let differing = fields
                     .iter()
-                    .filter(|f| !f.incoming.is_null() && f.incoming != f.current)
+                    .filter(|f| !f.incoming.is_null() && !same(&f.incoming, &f.current))
                     .map(|f| f.field.clone())
                     .collect();
                 HeldVersion {
@@ -648,6 +664,16 @@ fn stack_key(item: &ReviewItem) -> Option<(RecordId, fieldsync_core::Group)> {
     }
 }
 
+/// Whether two values say the same: 180 and 180.0 are one amount (a device may send either),
+/// and a card that called an untouched total "changed on both sides" would send a person
+/// looking for a difference that is not there.
+fn same(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
 /// Per field, which side moved it from the base. A field appears when base, current and the
 /// held version do not all agree on it (a field the held version does not name reads as the
 /// current value, since taking the version leaves it).
@@ -675,14 +701,14 @@ fn field_changes(
         let effective = i.clone().unwrap_or_else(|| c.clone());
         let changed = match base {
             None => "unknown",
-            Some(_) => match (b != c, i.as_ref().is_some_and(|i| *i != b)) {
+            Some(_) => match (!same(&b, &c), i.as_ref().is_some_and(|i| !same(i, &b))) {
                 (true, true) => "both",
                 (true, false) => "current",
                 (false, true) => "incoming",
                 (false, false) => continue,
             },
         };
-        if changed == "unknown" && effective == c {
+        if changed == "unknown" && same(&effective, &c) {
             continue;
         }
         out.push(FieldChange {
@@ -717,5 +743,12 @@ mod tests {
             .collect();
         by.sort();
         assert_eq!(by, vec![("reason", "incoming"), ("state", "current")]);
+        // One amount written two ways is not a change.
+        let fields = field_changes(
+            Some(&json!({"total": 180.0})),
+            Some(&json!({"total": 180})),
+            &json!({"total": 180}),
+        );
+        assert!(fields.is_empty(), "{fields:?}");
     }
 }
