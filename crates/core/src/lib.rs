@@ -3,6 +3,7 @@
 //! Everything here is pure: no I/O, no clock, no randomness. The server and the client call
 //! [`judge::judge`] and carry out what it decides; they never decide again.
 
+pub mod accounts;
 pub mod error;
 pub mod fields;
 pub mod ids;

@@ -314,6 +314,10 @@ pub struct LoginResponse {
     pub token: String,
     pub device_id: DeviceId,
     pub user: User,
+    /// The password was set by an admin (a first one or a reset): the app asks for a new one
+    /// before anything else (`POST /api/v1/auth/password`).
+    #[serde(default)]
+    pub must_change_password: bool,
 }
 
 /// The kinds of event the weekly sync review lists.

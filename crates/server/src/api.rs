@@ -5,7 +5,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::Router;
 use fieldsync_core::model::{may_list_devices, may_reassign, may_reopen, may_see_sync_review};
 use fieldsync_core::wire::{
@@ -22,6 +22,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use utoipa::OpenApi;
 
+use crate::admin;
 use crate::auth::{self, Authed};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::files;
@@ -34,7 +35,8 @@ pub use fieldsync_core::wire::{LoginRequest, LoginResponse};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Fieldsync sync API", description = "Offline-first sync for field service: every change judged by ownership and field-group policy."),
-    paths(login, push, pull, events, review_list, resolve, reassign, reopen, history, files::head_file, files::patch_file, devices, report, policy, healthz, metrics),
+    paths(login, push, pull, events, review_list, resolve, reassign, reopen, history, files::head_file, files::patch_file, devices, report, policy, healthz, metrics,
+        admin::list_users, admin::add_user, admin::change_user, admin::reset_password, admin::change_own_password, admin::revoke_device, admin::admin_log),
     components(schemas(ApiErrorBody)),
     modifiers(&BearerAuth)
 )]
@@ -74,6 +76,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/records/{type}/{id}/reopen", post(reopen))
         .route("/api/v1/records/{type}/{id}/history", get(history))
         .route("/api/v1/devices", get(devices))
+        .route("/api/v1/devices/{id}/revoke", post(admin::revoke_device))
+        .route(
+            "/api/v1/users",
+            get(admin::list_users).post(admin::add_user),
+        )
+        .route("/api/v1/users/{name}", patch(admin::change_user))
+        .route("/api/v1/users/{name}/password", post(admin::reset_password))
+        .route("/api/v1/auth/password", post(admin::change_own_password))
+        .route("/api/v1/admin/log", get(admin::admin_log))
         .route("/api/v1/report", get(report))
         .route("/api/v1/policy", get(policy))
         .route("/api/v1/openapi.json", get(openapi))
@@ -167,10 +178,16 @@ pub async fn login(
         )
         .await?;
     tracing::info!(user = %user.name, device = %device_name, %device_id, "signed in");
+    let must_change_password = state
+        .store
+        .account(&user.name)
+        .await?
+        .is_some_and(|a| a.must_change_password);
     Ok(ApiJson(LoginResponse {
         token,
         device_id,
         user,
+        must_change_password,
     }))
 }
 

@@ -1,6 +1,7 @@
 //! Fieldsync's sync server: the HTTP API of DESIGN.md over a store, with auth, events, files
 //! and metrics. [`router`] builds the app so tests can serve it on a port they bound first.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod error;

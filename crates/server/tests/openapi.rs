@@ -7,7 +7,7 @@ use fieldsync_server::api::ApiDoc;
 use utoipa::OpenApi;
 
 /// Where `core` defines its public types.
-const CORE_SOURCES: [&str; 9] = [
+const CORE_SOURCES: [&str; 10] = [
     include_str!("../../core/src/state.rs"),
     include_str!("../../core/src/wire.rs"),
     include_str!("../../core/src/model.rs"),
@@ -15,6 +15,7 @@ const CORE_SOURCES: [&str; 9] = [
     include_str!("../../core/src/ids.rs"),
     include_str!("../../core/src/error.rs"),
     include_str!("../../core/src/lifecycle.rs"),
+    include_str!("../../core/src/accounts.rs"),
     include_str!("../../core/src/report.rs"),
     include_str!("../../core/src/judge.rs"),
 ];

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use super::rows::{
-    AppliedRow, ChangeRow, ChildRow, DeviceRow, ExistingRow, GroupRow, GroupWrite, MoveRow,
-    NewChange, NewMove, NewRecord, NewReview, OpenJobRow, RecordRow, RecordUpdate, ReportRow,
-    ReviewFilter, ReviewRow, TokenRow, UserRow,
+    AccountRow, AdminEventRow, AppliedRow, ChangeRow, ChildRow, DeviceRow, ExistingRow, GroupRow,
+    GroupWrite, MoveRow, NewChange, NewMove, NewRecord, NewReview, OpenJobRow, RecordRow,
+    RecordUpdate, ReportRow, ReviewFilter, ReviewRow, TokenRow, UserRow,
 };
 use super::{DeviceReport, FileStatus, NewUser, StoreResult};
 
@@ -78,6 +78,16 @@ pub(crate) trait Tx: Send + Sized {
     /// Revokes a device (keeping the first revocation time); whether it exists.
     async fn revoke_device(&mut self, device_id: &str, now: DateTime<Utc>) -> StoreResult<bool>;
     async fn device_seen(&mut self, device_id: &str, now: DateTime<Utc>) -> StoreResult<()>;
+
+    // Accounts, as an admin manages them.
+    async fn accounts(&mut self) -> StoreResult<Vec<AccountRow>>;
+    /// One account, disabled or not; a write locks its row.
+    async fn account(&mut self, name: &str) -> StoreResult<Option<AccountRow>>;
+    /// Writes an account's display name, role, team, disabled time and must-change flag.
+    async fn update_account(&mut self, row: &AccountRow) -> StoreResult<()>;
+    async fn set_password(&mut self, name: &str, hash: &str, must_change: bool) -> StoreResult<()>;
+    async fn insert_admin_event(&mut self, event: &AdminEventRow) -> StoreResult<()>;
+    async fn admin_events(&mut self) -> StoreResult<Vec<AdminEventRow>>;
     async fn device_pulled(
         &mut self,
         device_id: &str,

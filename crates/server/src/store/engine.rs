@@ -12,6 +12,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use fieldsync_core::accounts::{Account, AdminEvent};
 use fieldsync_core::report;
 use fieldsync_core::wire::{
     OwnershipMove, PullResponse, ReassignRequest, ResolveRequest, ReviewCursor, ReviewItem,
@@ -22,6 +23,7 @@ use fieldsync_core::{
     RecordType, ReviewId,
 };
 
+use super::accounts::{self, AdminAction};
 use super::backend::{Backend, PokeFn, Tx};
 use super::batch::Batch;
 use super::office::{reassign_once, reopen_once, resolve_once};
@@ -121,6 +123,36 @@ impl<B: Backend> Store for B {
             return Err(StoreError::NotFound(format!("no device {device_id}")));
         }
         tx.commit().await
+    }
+
+    async fn accounts(&self) -> StoreResult<Vec<Account>> {
+        accounts::accounts(self).await
+    }
+
+    async fn account(&self, name: &str) -> StoreResult<Option<Account>> {
+        accounts::account(self, name).await
+    }
+
+    async fn administer(
+        &self,
+        by: &Author,
+        action: AdminAction,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Account>> {
+        accounts::administer(self, by, action, now).await
+    }
+
+    async fn change_own_password(
+        &self,
+        by: &Author,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        accounts::change_own_password(self, by, password_hash, now).await
+    }
+
+    async fn admin_log(&self) -> StoreResult<Vec<AdminEvent>> {
+        accounts::admin_log(self).await
     }
 
     async fn push(

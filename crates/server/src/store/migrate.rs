@@ -69,6 +69,7 @@ const TABLES: &[Table] = &[
             ("password_hash", Text),
             ("created_at", Time),
             ("disabled_at", Time),
+            ("must_change_password", Bool),
         ],
     },
     Table {
@@ -115,6 +116,18 @@ const TABLES: &[Table] = &[
             ("version", Int),
             ("vals", Text),
             ("contested", Bool),
+        ],
+    },
+    Table {
+        name: "admin_log",
+        key: "id",
+        columns: &[
+            ("id", Text),
+            ("at", Time),
+            ("by_user", Text),
+            ("action", Text),
+            ("target", Text),
+            ("detail", Text),
         ],
     },
     Table {

@@ -8,6 +8,7 @@
 //! of `rows.rs`); each backend (`sqlite.rs`, `postgres.rs`) supplies its SQL and its locks
 //! through the traits of `backend.rs`.
 
+mod accounts;
 pub(crate) mod backend;
 mod batch;
 mod engine;
@@ -18,11 +19,13 @@ mod records;
 mod rows;
 pub mod sqlite;
 
+pub use accounts::AdminAction;
 pub use backend::PokeFn;
 pub use engine::poke_fn;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use fieldsync_core::accounts::{Account, AdminEvent};
 use fieldsync_core::wire::{
     Outcome, PullResponse, ReassignRequest, ResolveRequest, ReviewItem, ReviewParams, SyncReport,
 };
@@ -158,6 +161,24 @@ pub trait Store: Send + Sync + 'static {
     async fn device_by_token(&self, token_hash: &str) -> StoreResult<Option<DeviceAuth>>;
     async fn list_devices(&self) -> StoreResult<Vec<DeviceInfo>>;
     async fn revoke_device(&self, device_id: DeviceId, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Every account, disabled ones too, as an admin manages them.
+    async fn accounts(&self) -> StoreResult<Vec<Account>>;
+    async fn account(&self, name: &str) -> StoreResult<Option<Account>>;
+    /// One admin action, logged in the same transaction; the account it touched, as it stands.
+    async fn administer(
+        &self,
+        by: &Author,
+        action: AdminAction,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Account>>;
+    /// A person's own new password (already hashed); clears the must-change flag.
+    async fn change_own_password(
+        &self,
+        by: &Author,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    async fn admin_log(&self) -> StoreResult<Vec<AdminEvent>>;
 
     /// Judges and commits a batch; one outcome per change, same order.
     async fn push(

@@ -43,10 +43,10 @@ use tokio::sync::watch;
 
 use super::backend::{Backend, PokeFn, Tx};
 use super::rows::{
-    finished_job_states, AppliedRow, ChangeRow, ChildRow, DeviceRow, ExistingRow, GroupRow,
-    GroupWrite, MoveRow, NewChange, NewMove, NewRecord, NewReview, OpenJobRow, RecordRow,
-    RecordUpdate, ReportRow, ReviewFilter, ReviewRow, TokenRow, UserRow, CHANGE_COLUMNS,
-    REPORT_SELECT, REVIEW_SELECT,
+    finished_job_states, AccountRow, AdminEventRow, AppliedRow, ChangeRow, ChildRow, DeviceRow,
+    ExistingRow, GroupRow, GroupWrite, MoveRow, NewChange, NewMove, NewRecord, NewReview,
+    OpenJobRow, RecordRow, RecordUpdate, ReportRow, ReviewFilter, ReviewRow, TokenRow, UserRow,
+    CHANGE_COLUMNS, REPORT_SELECT, REVIEW_SELECT,
 };
 use super::{DeviceReport, FileStatus, NewUser, StoreError, StoreResult};
 
@@ -416,6 +416,73 @@ impl Tx for PgTx {
         .execute(self.conn())
         .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn accounts(&mut self) -> StoreResult<Vec<AccountRow>> {
+        Ok(sqlx::query_as(
+            "SELECT name, display_name, role, team, created_at, disabled_at, must_change_password FROM users ORDER BY name",
+        )
+        .fetch_all(self.conn())
+        .await?)
+    }
+
+    async fn account(&mut self, name: &str) -> StoreResult<Option<AccountRow>> {
+        Ok(sqlx::query_as(
+            "SELECT name, display_name, role, team, created_at, disabled_at, must_change_password FROM users WHERE name = $1 FOR UPDATE",
+        )
+        .bind(name)
+        .fetch_optional(self.conn())
+        .await?)
+    }
+
+    async fn update_account(&mut self, row: &AccountRow) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE users SET display_name = $1, role = $2, team = $3, disabled_at = $4, must_change_password = $5 WHERE name = $6",
+        )
+        .bind(&row.display_name)
+        .bind(&row.role)
+        .bind(&row.team)
+        .bind(row.disabled_at)
+        .bind(row.must_change_password)
+        .bind(&row.name)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    async fn set_password(&mut self, name: &str, hash: &str, must_change: bool) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE users SET password_hash = $1, must_change_password = $2 WHERE name = $3",
+        )
+        .bind(hash)
+        .bind(must_change)
+        .bind(name)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_admin_event(&mut self, event: &AdminEventRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO admin_log (id, at, by_user, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&event.id)
+        .bind(event.at)
+        .bind(&event.by_user)
+        .bind(&event.action)
+        .bind(&event.target)
+        .bind(&event.detail)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    async fn admin_events(&mut self) -> StoreResult<Vec<AdminEventRow>> {
+        Ok(sqlx::query_as(
+            "SELECT id, at, by_user, action, target, detail FROM admin_log ORDER BY at, id",
+        )
+        .fetch_all(self.conn())
+        .await?)
     }
 
     async fn device_seen(&mut self, device_id: &str, now: DateTime<Utc>) -> StoreResult<()> {

@@ -7,6 +7,7 @@ use serde_json::Value;
 use sqlx::FromRow;
 use std::str::FromStr;
 
+use fieldsync_core::accounts::Account;
 use fieldsync_core::report::{LoggedChange, LoggedReview};
 use fieldsync_core::wire::{LogKind, PulledChange, ReviewItem, ReviewKind, VersionSide};
 use fieldsync_core::{Group, Op, Outcome, OutcomeStatus, Owner, Policy, RecordType, Role, State};
@@ -370,6 +371,43 @@ impl UserRow {
             team: self.team,
         })
     }
+}
+
+/// A user as an admin manages them: disabled ones too, never the password hash.
+#[derive(Debug, Clone, FromRow)]
+pub(crate) struct AccountRow {
+    pub name: String,
+    pub display_name: String,
+    pub role: String,
+    pub team: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub disabled_at: Option<DateTime<Utc>>,
+    pub must_change_password: bool,
+}
+
+impl AccountRow {
+    pub fn account(self) -> StoreResult<Account> {
+        Ok(Account {
+            role: role_of(&self.role)?,
+            name: self.name,
+            display_name: self.display_name,
+            team: self.team,
+            created_at: self.created_at,
+            disabled_at: self.disabled_at,
+            must_change_password: self.must_change_password,
+        })
+    }
+}
+
+/// One entry of the admin log: who did what to which account or device.
+#[derive(Debug, Clone, FromRow)]
+pub(crate) struct AdminEventRow {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    pub by_user: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
 }
 
 /// The device a token names, with its user.
