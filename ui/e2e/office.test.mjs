@@ -67,7 +67,7 @@ test("a supervisor resolves a status conflict and the resolution is in the timel
     assert.match(text, /paused/);
     assert.match(text, /Tom's tablet/);
     await shot(page, "supervisor-inbox");
-    await card.locator("text=Take incoming").click();
+    await card.getByRole("button", { name: /^Take this version/ }).click();
     await page.waitForFunction(() => !document.querySelector("[data-testid=inbox] article[data-kind=conflict]"));
     await page.click("text=Board");
     await page.locator("[data-testid=board] tbody tr", { hasText: "Heating not reaching" }).click();
@@ -129,10 +129,12 @@ test("finance resolves a totals conflict from the invoices page; a dispatcher ma
   const changes = await desk.pullAll();
   const draft = changes.find((c) => c.record_type === "invoice" && c.op === "create" && c.state === "draft");
   assert.ok(draft, "the demo has a draft invoice");
-  const [first] = await desk.push([update("invoice", draft.record_id, "totals", 1, { subtotal: 200, tax: 40, total: 240 })]);
-  assert.equal(first.status, "applied");
-  const [second] = await laptop.push([update("invoice", draft.record_id, "totals", 1, { subtotal: 210, tax: 42, total: 252 })]);
-  assert.equal(second.status, "held");
+  // The totals add up (the field rules refuse a total that is not the lines plus tax).
+  const subtotal = draft.values.totals.subtotal;
+  const [first] = await desk.push([update("invoice", draft.record_id, "totals", 1, { tax: 40, total: subtotal + 40 })]);
+  assert.equal(first.status, "applied", JSON.stringify(first));
+  const [second] = await laptop.push([update("invoice", draft.record_id, "totals", 1, { tax: 42, total: subtotal + 42 })]);
+  assert.equal(second.status, "held", JSON.stringify(second));
 
   const app = await officeApp(server.base, server.dir, "fiona");
   running.push(app.proc);
@@ -145,21 +147,25 @@ test("finance resolves a totals conflict from the invoices page; a dispatcher ma
     const card = page.locator("[data-testid=inbox] article[data-kind=conflict]");
     await card.waitFor();
     assert.match(await card.innerText(), /Fiona's laptop/);
-    await card.locator("input[aria-label='Merged value']").fill('{"subtotal": 205, "tax": 41, "total": 246}');
-    await card.locator("text=Save merged").click();
+    // The merged value is the group's own typed form, prefilled from current.
+    await card.getByRole("button", { name: "Merge…" }).click();
+    const form = card.locator("[data-testid=merge-form]");
+    await form.getByLabel("Tax").fill("41");
+    await form.getByLabel("Total", { exact: true }).fill(String(subtotal + 41));
+    await form.getByRole("button", { name: "Save merged" }).click();
     await page.waitForFunction(() => !document.querySelector("[data-testid=inbox] article[data-kind=conflict]"));
     await page.click("text=Invoices");
-    await page.waitForFunction(() => {
+    await page.waitForFunction((subtotal) => {
       const t = document.querySelector("[data-testid=invoices]")?.textContent ?? "";
-      return t.includes("246.00 GBP") && !document.querySelector("[data-testid=invoices] .under-review");
-    });
+      return t.includes(`${(subtotal + 41).toFixed(2)} GBP`) && !document.querySelector("[data-testid=invoices] .under-review");
+    }, subtotal);
     await shot(page, "finance-invoices-resolved");
   } finally {
     await b.close();
   }
 
   // A dispatcher does not see the totals conflict, and the server refuses their resolution.
-  const third = await laptop.push([update("invoice", draft.record_id, "totals", 1, { total: 999 })]);
+  const third = await laptop.push([update("invoice", draft.record_id, "totals", 1, { tax: 43, total: subtotal + 43 })]);
   assert.equal(third[0].status, "held");
   const dispatch = await officeApp(server.base, server.dir, "dana");
   running.push(dispatch.proc);
@@ -265,7 +271,15 @@ test("two supervisors on one inbox: a card re-reads the group after the other re
   try {
     await page.click("text=Review inbox");
     const cards = page.locator("[data-testid=inbox] article[data-kind=conflict]");
-    await page.waitForFunction(() => document.querySelectorAll("[data-testid=inbox] article[data-kind=conflict]").length === 2, null, { timeout: 20000 });
+    // One card for the one contested status, both held versions stacked in it.
+    await page.waitForFunction(
+      () => {
+        const all = [...document.querySelectorAll("[data-testid=inbox] article[data-kind=conflict]")];
+        return all.length === 1 && all[0].querySelectorAll("[data-testid=held-version]").length === 2;
+      },
+      null,
+      { timeout: 20000 },
+    );
 
     // The other desk settles the demo's card with a merged value: the status is "opened" now.
     const items = await fetch(`${server.base}/api/v1/review`, { headers: auth }).then((r) => r.json());
