@@ -19,7 +19,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use fieldsync_core::{Group, Policy, RecordType, Role};
 use fieldsync_server::auth::hash_password;
-use fieldsync_server::store::{NewUser, Store};
+use fieldsync_server::store::{AdminAction, NewUser, Store};
 use fieldsync_server::{AppState, Limits, SystemClock};
 use std::io::Read;
 use std::net::SocketAddr;
@@ -479,9 +479,11 @@ async fn main() -> Result<()> {
                 .read_to_string(&mut password)
                 .context("cannot read the password from standard input")?;
             let password = password.trim_end_matches(['\n', '\r']);
-            if password.len() < 8 {
-                bail!("the password must have at least 8 characters");
-            }
+            // The same rules as the admin page and the API (core's accounts).
+            fieldsync_core::accounts::check_user_name(&name)
+                .map_err(|r| anyhow::anyhow!(r.message))?;
+            fieldsync_core::accounts::check_password(&name, password)
+                .map_err(|r| anyhow::anyhow!(r.message))?;
             let hash = hash_password(password)
                 .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
             let store = open_store(&data).await?;
@@ -541,7 +543,15 @@ async fn main() -> Result<()> {
                 format!("`{device_id}` is not a device id (see fieldsync device list)")
             })?;
             let store = open_store(&data).await?;
-            store.revoke_device(id, chrono::Utc::now()).await?;
+            // Logged in the admin log like a revocation from the app, by the command line.
+            let by = fieldsync_core::Author {
+                user: "(command line)".into(),
+                role: Role::Admin,
+                team: None,
+            };
+            store
+                .administer(&by, AdminAction::RevokeDevice(id), chrono::Utc::now())
+                .await?;
             println!("revoked {device_id}: its token no longer works");
             Ok(())
         }
