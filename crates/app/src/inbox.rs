@@ -109,7 +109,7 @@ pub struct ReviewCard {
     pub record_type: String,
     pub record_number: Option<String>,
     pub group: Option<String>,
-    /// The group as it stands now (for a possible duplicate: the matched job's groups).
+    /// The group as it stands now (none for a possible duplicate: see `duplicate`).
     pub current: Option<SideView>,
     /// The held changes, newest first.
     pub held: Vec<HeldVersion>,
@@ -528,8 +528,11 @@ impl App {
         };
         // Every open item reads the group as it stands (the store re-reads it); the newest
         // version among them is the group now, should a commit fall between two reads.
+        // A possible duplicate's stored current side is the matched job as it was when the new
+        // one was flagged: long out of date, so the card shows the pair as read now instead.
         let current = stack
             .iter()
+            .filter(|i| i.kind != ReviewKind::PossibleDuplicate)
             .filter_map(|i| i.current.as_ref())
             .max_by_key(|c| c.version)
             .map(|c| self.side(c));

@@ -15,7 +15,7 @@ id: string,
  */
 kind: string, title: string, record_id: string, record_type: string, record_number: string | null, group: string | null, 
 /**
- * The group as it stands now (for a possible duplicate: the matched job's groups).
+ * The group as it stands now (none for a possible duplicate: see `duplicate`).
  */
 current: SideView | null, 
 /**
