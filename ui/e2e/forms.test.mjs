@@ -5,7 +5,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
-import { officeSession, shot, stop } from "./harness.mjs";
+import { device, officeSession, shot, stop, update } from "./harness.mjs";
 
 const require = createRequire(import.meta.url);
 const running = [];
@@ -237,6 +237,34 @@ test("an email that is not one and a phone that is not one show the core's sente
     await profile.getByRole("button", { name: "Edit profile" }).click();
     assert.equal(await profile.getByLabel("Phone").inputValue(), "", "the form reads empty");
     await shot(page, "forms-phone-cleared");
+  } finally {
+    await b.close();
+  }
+});
+
+test("an invoice's lines read as a small table on its review card, not as JSON", async () => {
+  const { server, b, page } = await officeSession(running, "fiona");
+  try {
+    const desk = await device(server.base, "fiona", "Second finance desk");
+    const other = await device(server.base, "fiona", "Third finance desk");
+    const created = (await desk.pullAll()).find((c) => c.record_type === "invoice" && c.op === "create" && c.values.totals?.subtotal === 180);
+    assert.ok(created, "the demo has a draft invoice of 180");
+    // Two desks correct the tax from the same version: the second is held for review.
+    const [first] = await desk.push([update("invoice", created.record_id, "totals", 1, { tax: 30, total: 210 }, 0)]);
+    assert.equal(first.status, "applied", JSON.stringify(first));
+    const [second] = await other.push([update("invoice", created.record_id, "totals", 1, { tax: 40, total: 220 }, 0)]);
+    assert.equal(second.status, "held", JSON.stringify(second));
+
+    await page.getByRole("button", { name: "Review inbox" }).click();
+    const card = page.locator("[data-testid=inbox] article", { hasText: "totals" }).first();
+    await card.waitFor({ timeout: 20000 });
+    const table = card.locator("[data-testid=invoice-lines]").first();
+    await table.waitFor({ timeout: 20000 });
+    assert.match(await table.innerText(), /Labour/);
+    assert.match(await table.innerText(), /180\.00/);
+    assert.doesNotMatch(await card.innerText(), /"amount"|\[\{/, "no JSON on the card");
+    await accessible(page, "review inbox with invoice lines");
+    await shot(page, "forms-invoice-lines");
   } finally {
     await b.close();
   }
