@@ -367,13 +367,20 @@ fn typed_field(key: &str, kind: FieldKind, value: &Value) -> Result<Value, Strin
         return Ok(Value::Null);
     }
     Ok(match kind {
-        FieldKind::Number => raw
-            .parse::<f64>()
-            .ok()
-            .filter(|n| n.is_finite() && *n >= 0.0)
-            .and_then(serde_json::Number::from_f64)
-            .map(Value::Number)
-            .ok_or_else(|| format!("{} must be a number, not “{raw}”", label(key)))?,
+        FieldKind::Number => {
+            let n = raw
+                .parse::<f64>()
+                .ok()
+                .filter(|n| n.is_finite())
+                .ok_or_else(|| format!("{} must be a number, not “{raw}”", label(key)))?;
+            // No office form takes a negative amount (hours, money, quantities).
+            if n < 0.0 {
+                return Err(format!("{} cannot be negative.", label(key)));
+            }
+            serde_json::Number::from_f64(n)
+                .map(Value::Number)
+                .ok_or_else(|| format!("{} must be a number, not “{raw}”", label(key)))?
+        }
         FieldKind::Time => {
             let at = chrono::DateTime::parse_from_rfc3339(&raw)
                 .or_else(|_| {
