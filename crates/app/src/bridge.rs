@@ -19,6 +19,10 @@ use tower_http::services::{ServeDir, ServeFile};
 use std::collections::BTreeMap;
 use ts_rs::{TypeVisitor, TS};
 
+use crate::admin::{
+    AccountView, AddAccountArgs, ChangeAccountArgs, DeviceArgs, OwnPasswordArgs, PeoplePage,
+    ResetPasswordArgs,
+};
 use crate::board::{
     BoardFilter, CreateJobResult, DraftArgs, JobDraft, NewJobForm, ReassignArgs, ReassignCheck,
     Reassigned,
@@ -123,7 +127,7 @@ macro_rules! args_type {
 }
 
 commands! {
-    session(app) -> Option<SessionInfo> { Ok(app.session()) }
+    session(app) -> Option<SessionInfo> { Ok(app.session().await) }
     sign_in(app, args: SignInArgs) -> SessionInfo { app.sign_in(args).await }
     sign_out(app) -> () { app.sign_out().await }
     sync_status(app) -> SyncBanner { app.sync_status().await }
@@ -152,6 +156,12 @@ commands! {
     invoices(app) -> Vec<InvoiceCard> { app.invoices().await }
     report(app, args: ReportArgs) -> ReportView { app.report(args).await }
     report_csv(app, args: ReportArgs) -> ReportCsv { app.report_csv(args).await }
+    people(app) -> PeoplePage { app.people().await }
+    add_account(app, args: AddAccountArgs) -> AccountView { app.add_account(args).await }
+    change_account(app, args: ChangeAccountArgs) -> AccountView { app.change_account(args).await }
+    reset_password(app, args: ResetPasswordArgs) -> AccountView { app.reset_password(args).await }
+    revoke_device(app, args: DeviceArgs) -> () { app.revoke_device(args).await }
+    change_own_password(app, args: OwnPasswordArgs) -> () { app.change_own_password(args).await }
 }
 
 /// One command of the table as the UI sees it.

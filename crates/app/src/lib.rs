@@ -12,6 +12,7 @@
 //! - `edit`: the one path for editing a field group, used by the job and customer pages;
 //! - `devices`: the devices the office sees, behind every owner's name;
 //! - [`live`]: the change notices the screens refresh on (from the sync loop, no polling);
+//! - [`admin`]: people and devices for the admin, and everyone's own password;
 //! - [`ids`]: action ids, made here and checked here;
 //! - [`views`]: the view types and helpers several pages share (a page's own types live in its
 //!   file);
@@ -22,6 +23,7 @@
 //! job page shows the board's card) names the page it leans on in its module documentation, and
 //! no two pages lean on each other.
 
+pub mod admin;
 pub mod board;
 pub mod bridge;
 pub mod customers;

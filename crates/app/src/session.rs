@@ -21,6 +21,8 @@ pub struct SessionInfo {
     pub can: Permissions,
     /// A job's states in lifecycle order, for the board's filter.
     pub job_states: Vec<State>,
+    /// An admin set this person's password: the app asks for their own before anything else.
+    pub must_change_password: bool,
 }
 
 /// The sync banner: plain words, the next sync time, and how much waits.
@@ -52,10 +54,12 @@ impl App {
             finance: matches!(role, Role::Finance),
             see_devices: may_list_devices(role),
             sync_review: may_see_sync_review(role),
+            administer: fieldsync_core::accounts::may_administer(role),
         }
     }
 
-    pub fn session(&self) -> Option<SessionInfo> {
+    pub async fn session(&self) -> Option<SessionInfo> {
+        let must_change_password = self.client.must_change_password().await.unwrap_or(false);
         self.client.user().map(|u| SessionInfo {
             can: App::permissions(u.role),
             user: u.name,
@@ -63,6 +67,7 @@ impl App {
             role: u.role.as_str().to_string(),
             team: u.team,
             job_states: JOB_STATES.to_vec(),
+            must_change_password,
         })
     }
 
@@ -74,6 +79,7 @@ impl App {
             self.devices_changed();
         }
         self.session()
+            .await
             .ok_or_else(|| AppError::new("unauthenticated", "sign-in did not complete"))
     }
 

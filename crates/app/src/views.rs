@@ -48,6 +48,8 @@ pub struct Permissions {
     pub see_devices: bool,
     /// Whether the weekly sync review is offered.
     pub sync_review: bool,
+    /// People and devices (the admin).
+    pub administer: bool,
 }
 
 /// A record's owner as a dispatcher needs to see it.

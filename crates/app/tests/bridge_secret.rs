@@ -67,7 +67,7 @@ async fn a_call_without_this_runs_secret_is_refused_and_the_right_one_is_answere
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    assert!(app.session().is_none(), "nothing signed in");
+    assert!(app.session().await.is_none(), "nothing signed in");
 
     // The right secret is answered: the session (none yet), and a sign-in that reaches the
     // client (which finds no server).

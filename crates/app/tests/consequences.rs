@@ -83,7 +83,12 @@ async fn a_reassignment_keeps_its_reason_and_undoes_in_one_click_until_someone_m
     let dana = signed_in(dir.path(), &url, "dana").await;
     let tom = signed_in(dir.path(), &url, "tom").await;
     let job = job_for_tom(&dana, &tom).await;
-    let check = call(&dana, "reassign_check", json!({ "job_id": job.to_string() })).await;
+    let check = call(
+        &dana,
+        "reassign_check",
+        json!({ "job_id": job.to_string() }),
+    )
+    .await;
 
     let blank = bridge::dispatch(
         &dana,
@@ -92,7 +97,10 @@ async fn a_reassignment_keeps_its_reason_and_undoes_in_one_click_until_someone_m
     )
     .await
     .unwrap_err();
-    assert_eq!(blank.code, "invalid", "a reassignment without a reason is refused");
+    assert_eq!(
+        blank.code, "invalid",
+        "a reassignment without a reason is refused"
+    );
 
     let done = call(
         &dana,
@@ -115,7 +123,12 @@ async fn a_reassignment_keeps_its_reason_and_undoes_in_one_click_until_someone_m
     // once anyone has moved the job again), the same undo is refused rather than moving it.
     let undo = done["undo"].clone();
     assert_eq!(undo["to_user"], json!("tom"));
-    let again = call(&dana, "reassign_check", json!({ "job_id": job.to_string() })).await;
+    let again = call(
+        &dana,
+        "reassign_check",
+        json!({ "job_id": job.to_string() }),
+    )
+    .await;
     assert_eq!(again["owner_epoch"], undo["owner_epoch"]);
 
     let undone = call(&dana, "reassign", undo.clone()).await;
@@ -126,7 +139,9 @@ async fn a_reassignment_keeps_its_reason_and_undoes_in_one_click_until_someone_m
         "an undo on a picture that moved is refused: {}",
         twice.message
     );
-    assert!(twice.message.starts_with("This changed since you opened it"));
+    assert!(twice
+        .message
+        .starts_with("This changed since you opened it"));
 }
 
 #[tokio::test]
@@ -141,7 +156,11 @@ async fn a_void_goes_on_the_status_its_dialog_showed_and_needs_a_reason() {
     let tom = signed_in(dir.path(), &url, "tom").await;
     let job = job_for_tom(&dana, &tom).await;
     let detail = call(&dana, "job", json!({ "job_id": job.to_string() })).await;
-    assert_eq!(detail["can_void"], json!(true), "a dispatcher may void a job");
+    assert_eq!(
+        detail["can_void"],
+        json!(true),
+        "a dispatcher may void a job"
+    );
     let shown = status_version(&dana, job).await;
 
     let blank = bridge::dispatch(
@@ -207,7 +226,11 @@ async fn a_void_goes_on_the_status_its_dialog_showed_and_needs_a_reason() {
     call(&dana, "sync_now", Value::Null).await;
     let detail = call(&dana, "job", json!({ "job_id": other.to_string() })).await;
     assert_eq!(detail["card"]["state"], json!("voided"));
-    assert_eq!(detail["can_void"], json!(false), "a voided job offers no second void");
+    assert_eq!(
+        detail["can_void"],
+        json!(false),
+        "a voided job offers no second void"
+    );
     let lines = timeline(&dana, other).await;
     assert!(
         lines.iter().any(|l| l == "voided: Customer cancelled"),

@@ -53,7 +53,7 @@ pub async fn start(
     .await?;
     let app = Arc::new(App::new(client.clone()));
     if let Some((username, password)) = sign_in {
-        if app.session().is_none() {
+        if app.session().await.is_none() {
             app.sign_in(SignInArgs {
                 username: username.into(),
                 password: password.into(),

@@ -1,15 +1,19 @@
 //! The API beyond sync, as this device: the office's review inbox, resolve, reassign, reopen,
-//! a record's history, the devices, the sync review and the policy in force. Each is a typed
+//! a record's history, the devices, the sync review, the policy in force, and the admin's
+//! people and devices. Each is a typed
 //! call of [`Transport`](crate::Transport) with the types of `core::wire`; a call that finds
 //! the server unreachable marks the device unreachable, as a sync round would, so no screen
 //! says "Synced" while nothing answers.
 
+use fieldsync_core::accounts::{
+    Account, AccountChange, AdminEvent, NewAccount, PasswordChange, PasswordReset,
+};
 use fieldsync_core::wire::{
     DeviceInfo, PolicyResponse, ReassignOutcome, ReassignRequest, RecordHistory, ReopenRequest,
     ReportParams, ResolveRequest, ResolveResponse, ReviewItem, ReviewParams, SyncReport,
     REVIEW_PAGE,
 };
-use fieldsync_core::{Outcome, RecordId, RecordType, ReviewId};
+use fieldsync_core::{DeviceId, Outcome, RecordId, RecordType, ReviewId};
 
 use crate::client::SyncClient;
 use crate::transport::TransportError;
@@ -111,5 +115,58 @@ impl SyncClient {
     pub async fn policy_in_force(&self) -> ClientResult<PolicyResponse> {
         let token = self.token()?;
         self.answered(self.transport().policy(&token).await)
+    }
+
+    /// Every account, disabled ones too (admin).
+    pub async fn accounts(&self) -> ClientResult<Vec<Account>> {
+        let token = self.token()?;
+        self.answered(self.transport().accounts(&token).await)
+    }
+
+    pub async fn add_account(&self, request: &NewAccount) -> ClientResult<Account> {
+        let token = self.token()?;
+        self.answered(self.transport().add_account(&token, request).await)
+    }
+
+    pub async fn change_account(
+        &self,
+        name: &str,
+        change: &AccountChange,
+    ) -> ClientResult<Account> {
+        let token = self.token()?;
+        self.answered(self.transport().change_account(&token, name, change).await)
+    }
+
+    pub async fn reset_password(&self, name: &str, password: &str) -> ClientResult<Account> {
+        let token = self.token()?;
+        let request = PasswordReset {
+            password: password.to_string(),
+        };
+        self.answered(
+            self.transport()
+                .reset_password(&token, name, &request)
+                .await,
+        )
+    }
+
+    /// The signed-in person's own new password.
+    pub async fn change_password(&self, request: &PasswordChange) -> ClientResult<()> {
+        let token = self.token()?;
+        self.answered(self.transport().change_password(&token, request).await)?;
+        self.inner
+            .cache
+            .set_meta("must_change_password", "")
+            .await?;
+        Ok(())
+    }
+
+    pub async fn revoke_device(&self, device_id: DeviceId) -> ClientResult<()> {
+        let token = self.token()?;
+        self.answered(self.transport().revoke_device(&token, device_id).await)
+    }
+
+    pub async fn admin_log(&self) -> ClientResult<Vec<AdminEvent>> {
+        let token = self.token()?;
+        self.answered(self.transport().admin_log(&token).await)
     }
 }

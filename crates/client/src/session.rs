@@ -28,6 +28,15 @@ impl SyncClient {
             .cache
             .set_meta("device_id", &answer.device_id.to_string())
             .await?;
+        // Kept beside the token: an app restarted before the person chose their own password
+        // still asks for it first.
+        self.inner
+            .cache
+            .set_meta(
+                "must_change_password",
+                if answer.must_change_password { "1" } else { "" },
+            )
+            .await?;
         *lock(&self.inner.session) = Some(Session {
             token: answer.token,
             user: answer.user.clone(),
@@ -40,6 +49,17 @@ impl SyncClient {
         self.inner.cache.set_meta("token", "").await?;
         *lock(&self.inner.session) = None;
         Ok(())
+    }
+
+    /// An admin set this person's password (a first one or a reset): they choose their own
+    /// before anything else.
+    pub async fn must_change_password(&self) -> ClientResult<bool> {
+        Ok(self
+            .inner
+            .cache
+            .meta("must_change_password")
+            .await?
+            .is_some_and(|v| v == "1"))
     }
 
     pub fn user(&self) -> Option<User> {

@@ -11,13 +11,16 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use fieldsync_core::accounts::{
+    check_user_name, Account, AccountChange, AdminEvent, NewAccount, PasswordChange, PasswordReset,
+};
 use fieldsync_core::wire::{
     ApiErrorBody, DeviceInfo, LoginRequest, LoginResponse, PolicyResponse, PullParams,
     PullResponse, PushRequest, PushResponse, ReassignOutcome, ReassignRequest, RecordHistory,
     ReopenRequest, ReportParams, ResolveRequest, ResolveResponse, ReviewItem, ReviewParams,
     SyncReport,
 };
-use fieldsync_core::{Change, Outcome, RecordId, RecordType, ReviewId};
+use fieldsync_core::{Change, DeviceId, Outcome, RecordId, RecordType, ReviewId};
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use reqwest::header::HeaderMap;
@@ -274,6 +277,77 @@ pub mod api {
         call(Method::GET, "/healthz".into(), None, None)
     }
 
+    pub fn accounts(token: &str) -> HttpCall {
+        call(Method::GET, "/api/v1/users".into(), Some(token), None)
+    }
+
+    pub fn add_account(token: &str, request: &NewAccount) -> Result<HttpCall, TransportError> {
+        Ok(call(
+            Method::POST,
+            "/api/v1/users".into(),
+            Some(token),
+            Some(json(request)?),
+        ))
+    }
+
+    /// A user name goes into the path: only the names core allows (plain ASCII) are sent, so
+    /// nothing needs escaping and a stray `/` cannot reach another route.
+    fn user_path(name: &str, tail: &str) -> Result<String, TransportError> {
+        check_user_name(name).map_err(|r| TransportError::Decode(r.message))?;
+        Ok(format!("/api/v1/users/{name}{tail}"))
+    }
+
+    pub fn change_account(
+        token: &str,
+        name: &str,
+        change: &AccountChange,
+    ) -> Result<HttpCall, TransportError> {
+        Ok(call(
+            Method::PATCH,
+            user_path(name, "")?,
+            Some(token),
+            Some(json(change)?),
+        ))
+    }
+
+    pub fn reset_password(
+        token: &str,
+        name: &str,
+        request: &PasswordReset,
+    ) -> Result<HttpCall, TransportError> {
+        Ok(call(
+            Method::POST,
+            user_path(name, "/password")?,
+            Some(token),
+            Some(json(request)?),
+        ))
+    }
+
+    pub fn change_password(
+        token: &str,
+        request: &PasswordChange,
+    ) -> Result<HttpCall, TransportError> {
+        Ok(call(
+            Method::POST,
+            "/api/v1/auth/password".into(),
+            Some(token),
+            Some(json(request)?),
+        ))
+    }
+
+    pub fn revoke_device(token: &str, device_id: DeviceId) -> HttpCall {
+        call(
+            Method::POST,
+            format!("/api/v1/devices/{device_id}/revoke"),
+            Some(token),
+            None,
+        )
+    }
+
+    pub fn admin_log(token: &str) -> HttpCall {
+        call(Method::GET, "/api/v1/admin/log".into(), Some(token), None)
+    }
+
     /// Turns a refusal into its code, sentence and `Retry-After`.
     pub fn refusal(answer: &HttpAnswer) -> TransportError {
         let status = answer.status;
@@ -476,6 +550,60 @@ pub trait Transport: Send + Sync + 'static {
 
     async fn devices(&self, token: &str) -> Result<Vec<DeviceInfo>, TransportError> {
         api::decode(self.exchange(api::devices(token)).await?)
+    }
+
+    /// Every account (admin).
+    async fn accounts(&self, token: &str) -> Result<Vec<Account>, TransportError> {
+        api::decode(self.exchange(api::accounts(token)).await?)
+    }
+
+    async fn add_account(
+        &self,
+        token: &str,
+        request: &NewAccount,
+    ) -> Result<Account, TransportError> {
+        api::decode(self.exchange(api::add_account(token, request)?).await?)
+    }
+
+    async fn change_account(
+        &self,
+        token: &str,
+        name: &str,
+        change: &AccountChange,
+    ) -> Result<Account, TransportError> {
+        api::decode(
+            self.exchange(api::change_account(token, name, change)?)
+                .await?,
+        )
+    }
+
+    async fn reset_password(
+        &self,
+        token: &str,
+        name: &str,
+        request: &PasswordReset,
+    ) -> Result<Account, TransportError> {
+        api::decode(
+            self.exchange(api::reset_password(token, name, request)?)
+                .await?,
+        )
+    }
+
+    /// The signed-in person's own new password.
+    async fn change_password(
+        &self,
+        token: &str,
+        request: &PasswordChange,
+    ) -> Result<(), TransportError> {
+        api::decode_empty(self.exchange(api::change_password(token, request)?).await?)
+    }
+
+    async fn revoke_device(&self, token: &str, device_id: DeviceId) -> Result<(), TransportError> {
+        api::decode_empty(self.exchange(api::revoke_device(token, device_id)).await?)
+    }
+
+    async fn admin_log(&self, token: &str) -> Result<Vec<AdminEvent>, TransportError> {
+        api::decode(self.exchange(api::admin_log(token)).await?)
     }
 
     async fn report(

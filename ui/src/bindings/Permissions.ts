@@ -7,4 +7,8 @@ export type Permissions = { create_job: boolean, reassign: boolean, reopen: bool
 /**
  * Whether the weekly sync review is offered.
  */
-sync_review: boolean, };
+sync_review: boolean, 
+/**
+ * People and devices (the admin).
+ */
+administer: boolean, };

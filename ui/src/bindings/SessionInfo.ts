@@ -6,4 +6,8 @@ export type SessionInfo = { user: string, display_name: string, role: string, te
 /**
  * A job's states in lifecycle order, for the board's filter.
  */
-job_states: Array<State>, };
+job_states: Array<State>, 
+/**
+ * An admin set this person's password: the app asks for their own before anything else.
+ */
+must_change_password: boolean, };
