@@ -3,7 +3,12 @@
 // answer does not compile. It picks the transport: Tauri's IPC inside the desktop shell, or the
 // loopback bridge (with the per-run secret from the page's address) in a browser.
 import { invoke, isTauri } from "@tauri-apps/api/core";
+import type { AddAccountArgs } from "./bindings/AddAccountArgs";
 import type { AppError } from "./bindings/AppError";
+import type { ChangeAccountArgs } from "./bindings/ChangeAccountArgs";
+import type { DeviceArgs } from "./bindings/DeviceArgs";
+import type { OwnPasswordArgs } from "./bindings/OwnPasswordArgs";
+import type { ResetPasswordArgs } from "./bindings/ResetPasswordArgs";
 import type { BoardFilter } from "./bindings/BoardFilter";
 import type { CheckGroupArgs } from "./bindings/CheckGroupArgs";
 import type { Commands } from "./bindings/commands";
@@ -94,4 +99,10 @@ export const api = {
   invoices: () => call("invoices", null),
   report: (args: ReportArgs) => call("report", args),
   reportCsv: (args: ReportArgs) => call("report_csv", args),
+  people: () => call("people", null),
+  addAccount: (args: AddAccountArgs) => call("add_account", args),
+  changeAccount: (args: ChangeAccountArgs) => call("change_account", args),
+  resetPassword: (args: ResetPasswordArgs) => call("reset_password", args),
+  revokeDevice: (args: DeviceArgs) => call("revoke_device", args),
+  changeOwnPassword: (args: OwnPasswordArgs) => call("change_own_password", args),
 };
