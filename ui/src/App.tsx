@@ -1,7 +1,7 @@
 // The app's shell: the session (sign-in until there is one), the header's navigation, the sync
 // banner, and which page is shown. Each page lives in its own file under pages/.
 import { useEffect, useState } from "react";
-import { api } from "./api";
+import { api, onChanged } from "./api";
 import type { SessionInfo } from "./bindings/SessionInfo";
 import type { SyncBanner } from "./bindings/SyncBanner";
 import { Banner } from "./components/Banner";
@@ -14,7 +14,12 @@ import { Job } from "./pages/Job";
 import { SyncReview } from "./pages/Review";
 import { Rules } from "./pages/Rules";
 
-const REFRESH_MS = 3000;
+/**
+ * Notices come in bursts (a round that pulls and pushes publishes several): the page reads
+ * again once per burst, this long after its first notice. Not a refresh timer: nothing is read
+ * unless the app said something changed.
+ */
+const COALESCE_MS = 50;
 
 export function App() {
   const [session, setSession] = useState<SessionInfo | null | undefined>(undefined);
@@ -28,13 +33,22 @@ export function App() {
   }, []);
   useEffect(() => {
     if (!session) return;
+    // Live, not polled: the banner and every page read again when the app's sync loop says
+    // something changed (a save, a round, the server gone or back, the device list).
+    let pending: number | null = null;
     const refresh = () => {
+      pending = null;
       api.syncStatus().then(setBanner).catch(() => undefined);
       setTick((t) => t + 1);
     };
     refresh();
-    const timer = window.setInterval(refresh, REFRESH_MS);
-    return () => window.clearInterval(timer);
+    const stop = onChanged(() => {
+      if (pending === null) pending = window.setTimeout(refresh, COALESCE_MS);
+    });
+    return () => {
+      stop();
+      if (pending !== null) window.clearTimeout(pending);
+    };
   }, [session]);
   if (session === undefined) return <p className="muted">Starting…</p>;
   if (session === null) return <SignIn onSignedIn={setSession} />;
@@ -90,7 +104,7 @@ export function App() {
           </button>
         </span>
       </header>
-      <Banner banner={banner} onSyncNow={syncNow} busy={busy} />
+      <Banner banner={banner} onSyncNow={syncNow} busy={busy} onReview={() => setView("inbox")} />
       <main>
         {view === "board" && <Board session={session} onOpen={setSelected} refreshKey={tick} />}
         {view === "inbox" && <Inbox onChanged={() => setTick((t) => t + 1)} refreshKey={tick} onOpenJob={(id) => { setSelected(id); setView("board"); }} />}

@@ -3,6 +3,7 @@
 // answer does not compile. It picks the transport: Tauri's IPC inside the desktop shell, or the
 // loopback bridge (with the per-run secret from the page's address) in a browser.
 import { invoke, isTauri } from "@tauri-apps/api/core";
+import { listen } from "@tauri-apps/api/event";
 import type { AddAccountArgs } from "./bindings/AddAccountArgs";
 import type { AppError } from "./bindings/AppError";
 import type { ChangeAccountArgs } from "./bindings/ChangeAccountArgs";
@@ -10,6 +11,7 @@ import type { DeviceArgs } from "./bindings/DeviceArgs";
 import type { OwnPasswordArgs } from "./bindings/OwnPasswordArgs";
 import type { ResetPasswordArgs } from "./bindings/ResetPasswordArgs";
 import type { BoardFilter } from "./bindings/BoardFilter";
+import type { Changed } from "./bindings/Changed";
 import type { CheckGroupArgs } from "./bindings/CheckGroupArgs";
 import type { Commands } from "./bindings/commands";
 import type { JobDraft } from "./bindings/JobDraft";
@@ -106,3 +108,44 @@ export const api = {
   revokeDevice: (args: DeviceArgs) => call("revoke_device", args),
   changeOwnPassword: (args: OwnPasswordArgs) => call("change_own_password", args),
 };
+
+/** The window event the desktop shell emits for each change notice (`live::TAURI_EVENT`). */
+const CHANGED_EVENT = "fieldsync://changed";
+
+/** What a notice says when the listener cannot know what changed (it just (re)connected). */
+const EVERYTHING: Changed = { status: true, records: true, reviews: true, devices: true };
+
+/**
+ * Calls `onChange` whenever the app's own sync loop changed something (a save, a round that
+ * pulled or pushed, the server gone or back, the device list): the app's change notices, so
+ * screens read again when there is something new instead of polling. Inside the desktop shell
+ * they are its window event; in a browser, the loopback bridge's SSE stream, which also says
+ * "everything" each time it (re)connects, since anything may have changed unheard. Returns the
+ * function that stops listening.
+ */
+export function onChanged(onChange: (changed: Changed) => void): () => void {
+  if (isTauri()) {
+    let stop: (() => void) | null = null;
+    let stopped = false;
+    listen<Changed>(CHANGED_EVENT, (event) => onChange(event.payload)).then((unlisten) => {
+      if (stopped) unlisten();
+      else stop = unlisten;
+    });
+    return () => {
+      stopped = true;
+      stop?.();
+    };
+  }
+  const source = new EventSource(`/api/${secret}/events`);
+  source.addEventListener("open", () => onChange(EVERYTHING));
+  source.addEventListener("changed", (event) => {
+    let changed = EVERYTHING;
+    try {
+      changed = JSON.parse((event as MessageEvent<string>).data) as Changed;
+    } catch {
+      // An unreadable notice still means something changed.
+    }
+    onChange(changed);
+  });
+  return () => source.close();
+}
