@@ -22,19 +22,58 @@ pub struct DemoParts {
     pub ui_dir: std::path::PathBuf,
 }
 
+/// Written in the data directory once the demo data is complete; a store without it is a seed
+/// that stopped half-way.
+const SEEDED: &str = "demo-seeded";
+
 pub async fn run(listen: SocketAddr, data_dir: &Path, parts: DemoParts) -> Result<()> {
     let seed_only = parts.seed_only;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
-    let store = SqliteStore::open(&data_dir.join("fieldsync.db")).await?;
-    let fresh = store.list_users().await?.is_empty();
-    if fresh {
-        add_users(&store).await?;
-    }
+    // Seeding only needs a server for a moment, on any free loopback port: `--seed-only` works
+    // while another demo holds 8640.
+    let listen = if seed_only {
+        SocketAddr::from(([127, 0, 0, 1], 0))
+    } else {
+        listen
+    };
+    // The port first: a run that cannot listen stops before it writes anything.
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen} (is another server running there? try --listen 127.0.0.1:0)"))?;
     let address = listener.local_addr()?;
+    let database = data_dir.join("fieldsync.db");
+    let marker = data_dir.join(SEEDED);
+    // A store without the marker was left half-seeded by a run that stopped (a crash, Ctrl-C
+    // mid-seed): it is set aside, never deleted, and the demo seeds afresh, so no later run takes
+    // an empty board for a seeded demo.
+    if database.exists() && !marker.exists() {
+        let aside = data_dir.join(format!(
+            "fieldsync.db.incomplete-{}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%S")
+        ));
+        for suffix in ["", "-wal", "-shm"] {
+            let from = data_dir.join(format!("fieldsync.db{suffix}"));
+            if from.exists() {
+                let to = aside.with_file_name(format!(
+                    "{}{suffix}",
+                    aside.file_name().unwrap_or_default().to_string_lossy()
+                ));
+                std::fs::rename(&from, &to).with_context(|| {
+                    format!("cannot set aside the half-seeded {}", from.display())
+                })?;
+            }
+        }
+        println!(
+            "A demo store that was never fully seeded is kept as {} and the demo starts afresh.",
+            aside.display()
+        );
+    }
+    let store = SqliteStore::open(&database).await?;
+    let fresh = !marker.exists();
+    if fresh {
+        add_users(&store).await?;
+    }
     let state = AppState::new(
         Arc::new(store.clone()),
         Policy::default_policy(),
@@ -49,6 +88,8 @@ pub async fn run(listen: SocketAddr, data_dir: &Path, parts: DemoParts) -> Resul
     let base = format!("http://{address}");
     if fresh {
         seed(&base).await.context("seeding the demo data")?;
+        std::fs::write(&marker, "the demo data is complete\n")
+            .with_context(|| format!("cannot write {}", marker.display()))?;
     }
     println!(
         "Fieldsync demo server: {base}  (data in {})",

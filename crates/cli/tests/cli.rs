@@ -440,3 +440,70 @@ fn report_asks_a_running_server_as_an_office_user() {
         text(&technician.stderr)
     );
 }
+
+/// A demo that cannot listen writes nothing, so the next run seeds; `--seed-only` needs no port
+/// at all; a store a stopped run left half-seeded (no `demo-seeded` marker) is set aside, kept,
+/// and seeded afresh instead of being served as an empty board.
+#[test]
+fn a_demo_that_stops_half_way_is_never_taken_for_a_seeded_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().to_string();
+    let out = fieldsync(&[
+        "demo",
+        "--listen",
+        &port,
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--no-app",
+        "--no-devices",
+    ]);
+    assert!(!out.status.success(), "a busy port stops the demo");
+    assert!(
+        text(&out.stderr).contains("cannot listen on"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        !data.join("fieldsync.db").exists(),
+        "nothing was written before the port was known"
+    );
+
+    // Seeding only: the busy port does not matter.
+    let out = fieldsync(&[
+        "demo",
+        "--listen",
+        &port,
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--seed-only",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(data.join("demo-seeded").exists());
+
+    // A run that stopped mid-seed leaves no marker: the next one keeps that store aside and seeds.
+    std::fs::remove_file(data.join("demo-seeded")).unwrap();
+    let out = fieldsync(&[
+        "demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--seed-only",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("never fully seeded"),
+        "{}",
+        text(&out.stdout)
+    );
+    let aside: Vec<String> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("fieldsync.db.incomplete-"))
+        .collect();
+    assert!(!aside.is_empty(), "the half-seeded store is kept");
+    assert!(data.join("demo-seeded").exists());
+    drop(busy);
+}
