@@ -364,16 +364,40 @@ enum PolicyCommand {
     },
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs to standard error, or to `file` when given (the demo's terminal tells its story, and
+/// one line per request would bury it).
+fn init_logging(format: LogFormat, file: Option<std::fs::File>) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FIELDSYNC_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Plain => builder.init(),
-        LogFormat::Json => builder.json().init(),
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match (format, file) {
+        (LogFormat::Plain, None) => builder.with_writer(std::io::stderr).init(),
+        (LogFormat::Json, None) => builder.json().with_writer(std::io::stderr).init(),
+        (LogFormat::Plain, Some(f)) => builder
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(f))
+            .init(),
+        (LogFormat::Json, Some(f)) => builder.json().with_writer(std::sync::Mutex::new(f)).init(),
     }
+}
+
+/// Where the demo's log goes: a file in its data directory unless the log was asked for
+/// (`FIELDSYNC_LOG` set), then the terminal as for every other command.
+fn demo_log(command: &Command) -> Option<(PathBuf, std::fs::File)> {
+    let Command::Demo(args) = command else {
+        return None;
+    };
+    if std::env::var_os("FIELDSYNC_LOG").is_some() {
+        return None;
+    }
+    std::fs::create_dir_all(&args.data_dir).ok()?;
+    let path = args.data_dir.join("demo.log");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .ok()?;
+    Some((path, file))
 }
 
 fn load_policy(path: Option<&Path>) -> Result<Policy> {
@@ -439,7 +463,16 @@ async fn shutdown_signal() {
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    match demo_log(&cli.command) {
+        Some((path, file)) => {
+            println!(
+                "The demo's log goes to {} (set FIELDSYNC_LOG=info to see it here).",
+                path.display()
+            );
+            init_logging(cli.log_format, Some(file));
+        }
+        None => init_logging(cli.log_format, None),
+    }
     match cli.command {
         Command::Serve(args) => {
             let (listen, data_dir, database, policy) = args.resolve()?;
