@@ -120,9 +120,20 @@ test("a possible duplicate shows both jobs as they are now, and voiding the new 
   const { server, b, page } = await officeSession(running, "dana");
   const dialogs = noBrowserDialogs(page);
   try {
+    // No change notices reach this page, so the dialog stays on the picture it opened on
+    // while Rita acts (a notice on its way, held still), and the refusal is what is tested.
+    await page.route("**/events", (route) => route.abort());
+    await page.reload();
     await page.getByRole("button", { name: "Review inbox" }).click();
     const card = page.locator("[data-testid=inbox] article[data-kind=possible_duplicate]");
     await card.waitFor();
+    // The app may still be on its first sync round: wait (with a deadline) until both jobs are
+    // on this device, then read them.
+    await page.waitForFunction(
+      () => [...document.querySelectorAll("[data-testid=duplicate-side]")].every((s) => !s.textContent.includes("Not on this device")) && document.querySelectorAll("[data-testid=duplicate-side]").length === 2,
+      null,
+      { timeout: 20000 },
+    );
     const sides = card.locator("[data-testid=duplicate-side]");
     const existing = await sides.nth(0).innerText();
     const fresh = await sides.nth(1).innerText();
@@ -158,7 +169,8 @@ test("a possible duplicate shows both jobs as they are now, and voiding the new 
     assert.equal(moved.status, "applied", JSON.stringify(moved));
     await confirm.click();
     await dialog.locator("text=This changed since you opened it").waitFor({ timeout: 20000 });
-    await page.waitForFunction(() => /in progress now/.test(document.querySelector("[role=dialog]")?.textContent ?? ""), null, { timeout: 20000 });
+    // Read again: the dialog and the card say what the job is now.
+    await page.waitForFunction(() => /working on it: it is in progress now/.test(document.querySelector("[role=dialog]")?.textContent ?? ""), null, { timeout: 20000 });
     assert.match(await card.locator("[data-testid=duplicate-side]").nth(1).innerText(), /in progress/);
     await shot(page, "inbox-void-refused");
 
@@ -238,6 +250,62 @@ test("a merge is a typed form of the group's fields: a value that breaks a rule 
     assert.equal(merged.values.tax, 10);
     await shot(page, "inbox-merge-saved");
     assert.deepEqual(dialogs, []);
+  } finally {
+    await b.close();
+  }
+});
+
+test("keeping current on a card whose group moved meanwhile is refused, and the card shows the group as it stands", async () => {
+  const { server, b, page } = await officeSession(running, "sam");
+  try {
+    // This page hears no change notices (the stream is refused from the first load), so the
+    // card stays as the person read it while another desk acts: a person looking at a card
+    // while a notice is on its way, held still.
+    await page.route("**/events", (route) => route.abort());
+    await page.reload();
+    const tablet = await device(server.base, "sam", "Supervisor tablet 2");
+    const job = await jobStatus(tablet, "Heating not reaching classroom 3");
+    const [joined] = await tablet.push([update("job", job.id, "status", job.version, { state: "in_progress" })]);
+    assert.equal(joined.status, "held", JSON.stringify(joined));
+    await page.getByRole("button", { name: "Review inbox" }).click();
+    const card = page.locator("[data-testid=inbox] article[data-kind=conflict]", { hasText: "status" });
+    await page.waitForFunction(
+      () => [...document.querySelectorAll("[data-testid=inbox] article[data-kind=conflict]")].some((a) => a.querySelectorAll("[data-testid=held-version]").length === 2),
+      null,
+      { timeout: 20000 },
+    );
+    // Another desk takes the newer version.
+    const login = await fetch(`${server.base}/api/v1/auth/login`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username: "sam", password: "fieldsync-demo", device_name: "Supervisor tablet 3" }),
+    }).then((r) => r.json());
+    const taken = await fetch(`${server.base}/api/v1/review/${joined.review_id}/resolve`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${login.token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ choice: "incoming" }),
+    });
+    assert.equal(taken.status, 200, await taken.text());
+    assert.match(await card.innerText(), /Current \(as it stands now\)[\s\S]*paused/, "the card still shows what the person read");
+
+    await card.getByRole("button", { name: /^Keep current/ }).click();
+    await card.locator("[data-testid=card-error]").waitFor({ timeout: 20000 });
+    assert.match(await card.locator("[data-testid=card-error]").innerText(), /This changed since you opened it/);
+    await page.waitForFunction(
+      () => {
+        const a = [...document.querySelectorAll("[data-testid=inbox] article[data-kind=conflict]")].find((x) => x.textContent.includes("status"));
+        return a && a.querySelectorAll("[data-testid=held-version]").length === 1 && /Current \(as it stands now\)[\s\S]*in progress[\s\S]*Incoming/.test(a.textContent);
+      },
+      null,
+      { timeout: 20000 },
+    );
+    await shot(page, "inbox-keep-refused");
+    // On the picture it shows now, keeping current keeps "in progress".
+    await card.getByRole("button", { name: /^Keep current/ }).click();
+    await page.waitForFunction(() => ![...document.querySelectorAll("[data-testid=inbox] article[data-kind=conflict]")].some((a) => a.textContent.includes("status")), null, { timeout: 20000 });
+    const changes = await tablet.pullAll();
+    const last = changes.filter((c) => c.record_id === job.id && c.group === "status").at(-1);
+    assert.equal(last.values.state, "in_progress");
   } finally {
     await b.close();
   }

@@ -188,6 +188,20 @@ fn refusal(problems: &[FieldProblem]) -> AppError {
     AppError::new("invalid_change", said.join(" "))
 }
 
+/// A choice on an item someone else resolved meanwhile was made on a picture that moved: the
+/// person reads it as the same "This changed since you opened it" as a moved version, with the
+/// server's sentence saying who resolved it.
+fn seen_moved(e: fieldsync_client::ClientError) -> AppError {
+    let e = AppError::from(e);
+    if e.code == "already_resolved" {
+        return changed_since_seen(format!(
+            "This changed since you opened it: {}. Look at it again before choosing.",
+            e.message
+        ));
+    }
+    e
+}
+
 fn changed_since_seen(message: String) -> AppError {
     AppError::new("changed_since_seen", message)
 }
@@ -259,7 +273,12 @@ impl App {
             values,
             current_version: args.current_version,
         };
-        let item = self.client.resolve(review_id, &request).await?.item;
+        let item = self
+            .client
+            .resolve(review_id, &request)
+            .await
+            .map_err(seen_moved)?
+            .item;
         let _ = self.client.sync_now().await;
         let policy = self.policy().await;
         Ok(self.review_card(vec![item], self.role(), &policy).await)
@@ -365,7 +384,7 @@ impl App {
                     // Those already settled stay settled; the card is read again and shows
                     // what is left on the group as it stands.
                     let _ = self.client.sync_now().await;
-                    return Err(e.into());
+                    return Err(seen_moved(e));
                 }
             };
             if seen.is_some() {

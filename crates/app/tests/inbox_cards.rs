@@ -237,6 +237,19 @@ async fn held_versions_of_one_status_stack_in_one_card_and_each_choice_names_wha
         json!({"review_id": held[1]["review_id"], "choice": "incoming", "values": null, "current_version": shown}),
     )
     .await;
+    // A card still showing that version, chosen again, was read before it was taken.
+    let again = fieldsync_app::bridge::dispatch(
+        &sam,
+        "keep_current",
+        json!({"review_ids": [held[1]["review_id"]], "current_version": shown}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(again.code, "changed_since_seen", "{again:?}");
+    assert!(
+        again.message.contains("already resolved by sam"),
+        "{again:?}"
+    );
     // The other version stays stacked, now against the new current.
     let card = status_card(&sam, job)
         .await
