@@ -27,6 +27,13 @@ async function accessible(page, screen) {
   );
 }
 
+/** Kills the server as a crash would; its process leaves the list `after` stops. */
+async function crash(server) {
+  const proc = server.proc;
+  await killDemoServer(server);
+  running.splice(running.indexOf(proc), 1);
+}
+
 /** A demo server and the office app signed in as `user` on it. */
 async function serverAndApp(user) {
   const server = await demoServer();
@@ -125,7 +132,7 @@ test("the server stops: unreachable within 5 s, never 'Synced'; an offline save 
     await accessible(page, "synced banner");
     await recordBanner(page);
 
-    await killDemoServer(server);
+    await crash(server);
     const killed = Date.now();
     await page.waitForFunction(
       () => (document.querySelector("[data-testid=sync-banner] .banner-text")?.textContent ?? "").startsWith("The server is unreachable. Working from this device's copy."),
@@ -196,7 +203,7 @@ test("offline, the board row and the open panel show the same state", async () =
   const { b, page } = await berlinPage(app.url);
   try {
     await page.waitForFunction(() => /^Synced/.test(document.querySelector("[data-testid=sync-banner] .banner-text")?.textContent ?? ""));
-    await killDemoServer(server);
+    await crash(server);
     await page.waitForFunction(() => (document.querySelector("[data-testid=sync-banner] .banner-text")?.textContent ?? "").startsWith("The server is unreachable"), null, { timeout: 5000 });
     const target = await moveStatus(page, "Boiler service");
     const panel = page.locator("[data-testid=job-detail] h2 .pill");
