@@ -118,10 +118,25 @@ impl SyncClient {
                             let current = values
                                 .remove(&group)
                                 .unwrap_or(Value::Object(Default::default()));
-                            values.insert(
-                                group,
-                                fieldsync_core::model::merge_values(&current, &row.change.values),
-                            );
+                            let mut merged =
+                                fieldsync_core::model::merge_values(&current, &row.change.values);
+                            // A void still in the outbox shows the state it ends in, as it will
+                            // once settled (the cache lays it in the same way): its values name
+                            // only the reason, and the job page would otherwise still show the
+                            // state it was voided from while the board's next read shows voided.
+                            if row.change.op == Op::Void && group == Group::Status {
+                                let named = row
+                                    .change
+                                    .values
+                                    .get("state")
+                                    .and_then(Value::as_str)
+                                    .and_then(fieldsync_core::State::parse);
+                                let end = record.record_type.void_state(named);
+                                if let Some(map) = merged.as_object_mut() {
+                                    map.insert("state".into(), Value::String(end.as_str().into()));
+                                }
+                            }
+                            values.insert(group, merged);
                         }
                     }
                 }

@@ -328,3 +328,32 @@ async fn synced_needs_a_round_that_reached_the_server_and_an_empty_outbox() {
     tom.client.sync_once().await.unwrap();
     assert!(tom.client.status().await.unwrap().revision > revision);
 }
+
+#[tokio::test]
+async fn a_void_still_in_the_outbox_shows_the_state_it_ends_in() {
+    let harness = Harness::start().await;
+    let dana = harness.api("dana").await;
+    let setup = job_for(&harness, &dana, "tom", "2 Ferry Lane").await;
+    let desk = harness.device("dana", "dana's desk", 10).await;
+    desk.client.sync_once().await.unwrap();
+    harness.proxy.go_down();
+    desk.save(fieldsync_client::NewChange {
+        change_id: None,
+        record_type: RecordType::Job,
+        record_id: setup.job,
+        group: None,
+        op: fieldsync_core::Op::Void,
+        values: json!({"reason": "customer cancelled"}),
+        file_sha256: None,
+    })
+    .await;
+    // The page and the board read the same view: while the void waits, it says where the job
+    // ends, not the state it was voided from.
+    let view = desk.client.record(setup.job).await.unwrap().unwrap();
+    let end = RecordType::Job.void_state(None);
+    assert_eq!(
+        view.values[&fieldsync_core::Group::Status]["state"],
+        json!(end.as_str())
+    );
+    assert_eq!(view.state, ChangeState::SavedOnDevice);
+}
