@@ -179,20 +179,21 @@ pub async fn check(world: &World) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Each log entry's group as it stood just before it (version and values), by seq, walking the
-/// applied entries in order: what a person's form or card is held against.
-type Before = BTreeMap<i64, (i64, Option<Value>)>;
+/// Each log entry's group as it stood just before it (version, values, and who made that
+/// version), by seq, walking the applied entries in order: what a person's form or card is held
+/// against.
+type Before = BTreeMap<i64, (i64, Option<Value>, String)>;
 
 fn values_before(server: &Server) -> Before {
-    let mut standing: BTreeMap<(RecordId, Group), (i64, Value)> = BTreeMap::new();
+    let mut standing: BTreeMap<(RecordId, Group), (i64, Value, String)> = BTreeMap::new();
     let mut before = BTreeMap::new();
     for entry in server.entries.values() {
         if let Some(group) = entry.group {
-            let (version, values) = standing
+            let (version, values, author) = standing
                 .get(&(entry.record_id, group))
                 .cloned()
-                .map_or((0, None), |(v, vals)| (v, Some(vals)));
-            before.insert(entry.seq, (version, values));
+                .map_or((0, None, String::new()), |(v, vals, a)| (v, Some(vals), a));
+            before.insert(entry.seq, (version, values, author));
         }
         if entry.outcome.status != OutcomeStatus::Applied {
             continue;
@@ -201,21 +202,26 @@ fn values_before(server: &Server) -> Before {
             (Op::Create, _) => {
                 for (g, v) in entry.values.as_object().into_iter().flatten() {
                     if let Some(g) = Group::parse(g) {
-                        standing.insert((entry.record_id, g), (1, v.clone()));
+                        standing.insert((entry.record_id, g), (1, v.clone(), entry.author.clone()));
                     }
                 }
                 if let Some(record) = server.records.get(&entry.record_id) {
                     for g in record.record_type.groups() {
-                        standing
-                            .entry((entry.record_id, *g))
-                            .or_insert((1, Value::Object(Default::default())));
+                        standing.entry((entry.record_id, *g)).or_insert((
+                            1,
+                            Value::Object(Default::default()),
+                            entry.author.clone(),
+                        ));
                     }
                 }
             }
             (_, Some(g)) => {
                 let version = entry.outcome.version.unwrap_or_default();
                 let version = version.max(standing.get(&(entry.record_id, g)).map_or(0, |s| s.0));
-                standing.insert((entry.record_id, g), (version, entry.values.clone()));
+                standing.insert(
+                    (entry.record_id, g),
+                    (version, entry.values.clone(), entry.author.clone()),
+                );
             }
             _ => {}
         }
@@ -224,10 +230,11 @@ fn values_before(server: &Server) -> Before {
 }
 
 /// A form saves what its person saw (issue 11). In a manual-review group, every edit made in the
-/// office app and applied was made on the version that stood when it was applied, which is the
-/// version its form opened on, unless it changed nothing that stood: a value its author did not
-/// see is never overwritten without a review. In every group, an applied edit changed only the
-/// fields the person typed; the others stand as they were.
+/// office app and applied was applied over a version its form showed (from the server's version
+/// the device had confirmed when the form opened, to that plus the device's own queued changes),
+/// or over one its author made themselves, or changed nothing that stood: a value its author did
+/// not see is never overwritten without a review. In every group, an applied edit changed only
+/// the fields the person typed; the others stand as they were.
 fn forms_saved_what_they_saw(
     world: &World,
     server: &Server,
@@ -248,25 +255,28 @@ fn forms_saved_what_they_saw(
             continue;
         }
         let what = format!(
-            "{}: the {} {} {} form opened at v{} (change {}, seq {})",
+            "{}: the {} {} {} form opened at v{} (v{} confirmed) (change {}, seq {})",
             world.devices[save.device].name,
             save.record_type,
             short(save.record_id),
             save.group,
             save.seen,
+            save.confirmed,
             save.change_id,
             entry.seq
         );
-        let Some((stood, old)) = before.get(&entry.seq).cloned() else {
+        let Some((stood, old, made_by)) = before.get(&entry.seq).cloned() else {
             continue;
         };
+        let seen = (save.confirmed..=save.seen).contains(&stood)
+            || made_by == world.devices[save.device].user;
         let manual = policy
             .rule(save.record_type, save.group)
             .is_some_and(|r| r.policy == PolicyKind::ManualReview);
         let unchanged = old.as_ref() == Some(&entry.values);
-        if manual && stood != save.seen && !unchanged {
+        if manual && !seen && !unchanged {
             return Err(fail(format!(
-                "{what} was applied over v{stood}, a version its author never saw, without a review (sent on v{}, made v{}): {} became {}",
+                "{what} was applied over v{stood} (by {made_by}), a version its author never saw, without a review (sent on v{}, made v{}): {} became {}",
                 entry.base_version,
                 entry.outcome.version.unwrap_or(-1),
                 old.unwrap_or(Value::Null),

@@ -31,6 +31,7 @@ pub enum Screen {
         record_id: RecordId,
         group: Group,
         version: i64,
+        confirmed: i64,
         /// The field this person will change, and what they will type.
         field: String,
         typed: String,
@@ -40,6 +41,7 @@ pub enum Screen {
     Status {
         job_id: RecordId,
         version: i64,
+        confirmed: i64,
         to: Value,
     },
     /// A review card, with the current version it showed (none for a card without a group).
@@ -50,6 +52,8 @@ pub enum Screen {
         shown: Option<i64>,
         choice: &'static str,
         values: Option<Value>,
+        /// For a possible duplicate: the new job's state as the card showed it.
+        seen_state: Value,
     },
     /// The reassign dialog, with the ownership epoch its warning was about.
     Reassign {
@@ -67,8 +71,13 @@ pub struct AppSave {
     pub record_type: RecordType,
     pub record_id: RecordId,
     pub group: Group,
-    /// The version the person saw: what the form showed when it opened.
+    /// The version the person saw: what the form showed when it opened (the server's version
+    /// the device had confirmed, plus this device's own changes of the group still queued).
     pub seen: i64,
+    /// The server's version the device had confirmed when the form opened: the form showed
+    /// its values, so a change applied on any version from here to `seen` was made on values
+    /// its person saw.
+    pub confirmed: i64,
 }
 
 /// A resolution chosen through the app, with the current version its card showed, and what the
@@ -155,14 +164,16 @@ impl World {
         }
         let role = self.devices[d].role;
         let roll = self.rng.gen_range(0..100);
+        // Half the time a review card: a card open while others resolve is where a stale
+        // choice would be made.
         let screen = match (role, roll) {
-            (Role::Office, 0..=69) => self.open_customer_form(d).await?,
-            (Role::Finance, 0..=34) => self.open_customer_form(d).await?,
-            (Role::Finance, 35..=59) => self.open_invoice_form(d).await?,
-            (Role::Supervisor, 0..=29) => self.open_job_form(d, Group::Work).await?,
-            (Role::Supervisor, 30..=59) => self.open_status(d).await?,
-            (Role::Dispatcher, 0..=39) => self.open_reassign(d).await?,
-            (Role::Dispatcher, 40..=59) => self.open_job_form(d, Group::Description).await?,
+            (Role::Office, 0..=59) => self.open_customer_form(d).await?,
+            (Role::Finance, 0..=24) => self.open_customer_form(d).await?,
+            (Role::Finance, 25..=44) => self.open_invoice_form(d).await?,
+            (Role::Supervisor, 0..=24) => self.open_job_form(d, Group::Work).await?,
+            (Role::Supervisor, 25..=49) => self.open_status(d).await?,
+            (Role::Dispatcher, 0..=29) => self.open_reassign(d).await?,
+            (Role::Dispatcher, 30..=44) => self.open_job_form(d, Group::Description).await?,
             _ => self.open_card(d).await?,
         };
         if screen.is_some() {
@@ -218,6 +229,7 @@ impl World {
         let Some(action_id) = self.action_id(d).await? else {
             return Ok(None);
         };
+        let confirmed = self.confirmed(d, record_id, group).await;
         let fields = editable_fields(record_type, group);
         let field = fields[self.rng.gen_range(0..fields.len())].to_string();
         let tag = self.tag();
@@ -232,6 +244,7 @@ impl World {
             record_id,
             group,
             version,
+            confirmed,
             field,
             typed,
             action_id,
@@ -349,9 +362,11 @@ impl World {
             "{name}: app: opens job {} at status v{version}, means to move it to {to}",
             short(id)
         ));
+        let confirmed = self.confirmed(d, id, Group::Status).await;
         Ok(Some(Screen::Status {
             job_id: id,
             version,
+            confirmed,
             to,
         }))
     }
@@ -411,10 +426,26 @@ impl World {
         let Some(card) = self.pick(open) else {
             return Ok(None);
         };
-        let (Some(review_id), Some(record_id)) = (text(&card, "id"), id_of(&card, "record_id"))
-        else {
+        // A card may stack several held versions of its group (each with its own review id,
+        // in the order the card lists them): the person takes one of them. A card that stacks
+        // nothing is its own item.
+        let held: Vec<(String, String)> = card["held"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .filter(|(_, h)| h["can_resolve"].as_bool() != Some(false))
+            .filter_map(|(i, h)| text(h, "review_id").map(|id| (format!("{i:04}"), id)))
+            .collect();
+        let review_id = match self.pick(held) {
+            Some(id) => Some(id),
+            None => text(&card, "id"),
+        };
+        let (Some(review_id), Some(record_id)) = (review_id, id_of(&card, "record_id")) else {
             return Ok(None);
         };
+        // A possible duplicate's card shows the new job's state; voiding it names that state.
+        let seen_state = card["duplicate"]["new"]["state"].clone();
         let group = text(&card, "group").and_then(|g| Group::parse(&g));
         let shown = card["current"]["version"].as_i64();
         let merge = card["allows_merge"].as_bool() == Some(true);
@@ -442,7 +473,21 @@ impl World {
             shown,
             choice,
             values,
+            seen_state,
         }))
+    }
+
+    /// The server's version of a group this device has confirmed (0 when it has none).
+    async fn confirmed(&mut self, d: usize, id: RecordId, group: Group) -> i64 {
+        let client = self.devices[d].client.clone();
+        client
+            .cache()
+            .record(id)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r| r.groups.get(&group).map(|g| g.0))
+            .unwrap_or(0)
     }
 
     async fn record_type_of(&mut self, d: usize, id: RecordId) -> Option<RecordType> {
@@ -465,6 +510,7 @@ impl World {
                 record_id,
                 group,
                 version,
+                confirmed,
                 field,
                 typed,
                 action_id,
@@ -481,7 +527,14 @@ impl World {
                 let taps = if self.rng.gen_bool(0.1) { 2 } else { 1 };
                 for tap in 0..taps {
                     let answer = self.command(d, "save_group", args.clone()).await?;
-                    let shown = self.saved(d, record_type, record_id, group, version, &answer);
+                    let shown = self.saved(
+                        d,
+                        record_type,
+                        record_id,
+                        group,
+                        (confirmed, version),
+                        &answer,
+                    );
                     self.note(format!(
                         "{name}: app: saves the {record_type} {} {group} form ({field}) opened at v{version}{} -> {shown}",
                         short(record_id),
@@ -493,6 +546,7 @@ impl World {
             Screen::Status {
                 job_id,
                 version,
+                confirmed,
                 to,
             } => {
                 let args = json!({
@@ -501,7 +555,14 @@ impl World {
                     "base_version": version,
                 });
                 let answer = self.command(d, "set_status", args).await?;
-                let shown = self.saved(d, RecordType::Job, job_id, Group::Status, version, &answer);
+                let shown = self.saved(
+                    d,
+                    RecordType::Job,
+                    job_id,
+                    Group::Status,
+                    (confirmed, version),
+                    &answer,
+                );
                 self.note(format!(
                     "{name}: app: moves job {} to {to} from the page at status v{version} -> {shown}",
                     short(job_id)
@@ -515,12 +576,16 @@ impl World {
                 shown,
                 choice,
                 values,
+                seen_state,
             } => {
+                let tag = self.tag();
                 let args = json!({
                     "review_id": review_id,
                     "choice": choice,
                     "values": values,
                     "current_version": shown,
+                    "seen_state": seen_state,
+                    "reason": format!("{tag} duplicate"),
                 });
                 let answer = self.command(d, "resolve", args).await?;
                 let result = answer.as_ref().map(|_| ()).map_err(|e| e.code.clone());
@@ -582,7 +647,7 @@ impl World {
         record_type: RecordType,
         record_id: RecordId,
         group: Group,
-        seen: i64,
+        (confirmed, seen): (i64, i64),
         answer: &Result<Value, AppError>,
     ) -> String {
         match answer {
@@ -614,6 +679,7 @@ impl World {
                         record_id,
                         group,
                         seen,
+                        confirmed,
                     });
                 }
                 text(result, "state_label").unwrap_or_default()
