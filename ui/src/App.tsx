@@ -5,12 +5,14 @@ import { api, onChanged } from "./api";
 import type { SessionInfo } from "./bindings/SessionInfo";
 import type { SyncBanner } from "./bindings/SyncBanner";
 import { Banner } from "./components/Banner";
+import { ChangePassword } from "./components/ChangePassword";
 import { SignIn } from "./components/SignIn";
 import { Board } from "./pages/Board";
 import { Customers } from "./pages/Customers";
 import { Inbox } from "./pages/Inbox";
 import { Invoices } from "./pages/Invoices";
 import { Job } from "./pages/Job";
+import { People } from "./pages/People";
 import { SyncReview } from "./pages/Review";
 import { Rules } from "./pages/Rules";
 
@@ -24,7 +26,8 @@ const COALESCE_MS = 50;
 export function App() {
   const [session, setSession] = useState<SessionInfo | null | undefined>(undefined);
   const [banner, setBanner] = useState<SyncBanner | null>(null);
-  const [view, setView] = useState<"board" | "inbox" | "customers" | "invoices" | "rules" | "report">("board");
+  const [view, setView] = useState<"board" | "inbox" | "customers" | "invoices" | "rules" | "report" | "people">("board");
+  const [changingPassword, setChangingPassword] = useState(false);
   const [selected, setSelected] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [tick, setTick] = useState(0);
@@ -52,6 +55,16 @@ export function App() {
   }, [session]);
   if (session === undefined) return <p className="muted">Starting…</p>;
   if (session === null) return <SignIn onSignedIn={setSession} />;
+  // A password an admin set (a first one, a reset) is replaced before anything else.
+  if (session.must_change_password)
+    return (
+      <ChangePassword
+        required
+        onDone={() => {
+          api.session().then(setSession).catch(() => setSession(null));
+        }}
+      />
+    );
   const syncNow = async () => {
     setBusy(true);
     try {
@@ -90,9 +103,17 @@ export function App() {
               Sync review
             </button>
           )}
+          {session.can.administer && (
+            <button className={view === "people" ? "current" : "secondary"} aria-current={view === "people" ? "page" : undefined} onClick={() => setView("people")}>
+              People and devices
+            </button>
+          )}
         </nav>
         <span className="who">
           {session.display_name} · {session.role}
+          <button className="secondary" onClick={() => setChangingPassword(true)}>
+            Password…
+          </button>
           <button
             className="secondary"
             onClick={async () => {
@@ -106,6 +127,8 @@ export function App() {
       </header>
       <Banner banner={banner} onSyncNow={syncNow} busy={busy} onReview={() => setView("inbox")} />
       <main>
+        {changingPassword && <ChangePassword required={false} onDone={() => setChangingPassword(false)} />}
+        {view === "people" && <People refreshKey={tick} />}
         {view === "board" && <Board session={session} onOpen={setSelected} refreshKey={tick} />}
         {view === "inbox" && <Inbox onChanged={() => setTick((t) => t + 1)} refreshKey={tick} onOpenJob={(id) => { setSelected(id); setView("board"); }} />}
         {view === "customers" && <Customers refreshKey={tick} />}

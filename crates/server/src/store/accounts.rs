@@ -152,6 +152,14 @@ pub(crate) async fn administer<B: Backend>(
         }
         AdminAction::RevokeDevice(device_id) => {
             let id = device_id.to_string();
+            // The log names the device as people know it ("Tom's tablet (tom)"), not only its id.
+            let named = tx
+                .devices()
+                .await?
+                .into_iter()
+                .find(|d| d.device_id == id)
+                .map(|d| format!("{} ({}): ", d.name, d.user_name))
+                .unwrap_or_default();
             if !tx.revoke_device(&id, now).await? {
                 return Err(StoreError::NotFound(format!(
                     "there is no device {device_id}"
@@ -161,7 +169,7 @@ pub(crate) async fn administer<B: Backend>(
                 by,
                 "revoke_device",
                 &id,
-                "its token is refused from now on".into(),
+                format!("{named}its token is refused from now on"),
                 now,
             );
             (None, entry)

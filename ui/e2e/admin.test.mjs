@@ -1,0 +1,89 @@
+// People and devices in the office app: the admin adds a technician with a first password, the
+// technician signs in and must choose their own before anything else, and the admin revokes their
+// device in a dialog; in Debian's Chromium against the real server and command layer.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { open, shot, stop, start, officeSession, root } from "./harness.mjs";
+
+const require = createRequire(import.meta.url);
+const running = [];
+after(async () => {
+  for (const proc of running.reverse()) await stop(proc);
+});
+
+async function accessible(page, screen) {
+  await page.addScriptTag({ path: require.resolve("axe-core/axe.min.js") });
+  const result = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
+  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  assert.deepEqual(
+    bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`),
+    [],
+    `accessibility problems on the ${screen}`,
+  );
+}
+
+test("an admin adds a technician, who chooses a password at first sign-in; the admin revokes the device", async () => {
+  const { server, b, page } = await officeSession(running, "ada");
+  try {
+    await page.getByRole("button", { name: "People and devices" }).click();
+    await page.locator("[data-testid=accounts]").waitFor();
+    await page.getByRole("button", { name: "Add a person…" }).click();
+    const dialog = page.locator("[role=dialog][aria-label='Add a person']");
+    await dialog.getByLabel("User name (what they sign in with)").fill("Tess Ng");
+    await dialog.getByLabel("Name shown on screens").fill("Tess Ng");
+    await dialog.getByLabel("Role").selectOption("technician");
+    await dialog.getByLabel("Team (optional)").fill("north");
+    await dialog.getByLabel("First password (they change it at first sign-in)").fill("first password");
+    await dialog.getByRole("button", { name: "Add", exact: true }).click();
+    // Core's rule for user names, in its own words, and nothing added.
+    assert.match(await dialog.locator("[role=alert]").innerText(), /cannot be a user name/);
+    await dialog.getByLabel("User name (what they sign in with)").fill("tess");
+    await dialog.getByRole("button", { name: "Add", exact: true }).click();
+    const row = page.locator("[data-testid=accounts] tr[data-user=tess]");
+    await row.waitFor();
+    assert.match(await row.innerText(), /chooses a new password at next sign-in/);
+    await accessible(page, "people page");
+    await shot(page, "admin-people");
+
+    // Tess signs in on her own app: her own password comes first.
+    const tessApp = start(["app", "--server", server.base, "--data-dir", join(server.dir, "app-tess"), "--ui-dir", join(root, "ui", "dist")], /Fieldsync office app: (\S+)/);
+    running.push(tessApp);
+    const [, url] = await tessApp.found;
+    const tess = await open(url);
+    try {
+      await tess.page.getByLabel("User name").fill("tess");
+      await tess.page.getByLabel("Password").fill("first password");
+      await tess.page.getByRole("button", { name: "Sign in" }).click();
+      await tess.page.getByRole("heading", { name: "Choose your password" }).waitFor();
+      await accessible(tess.page, "choose-your-password screen");
+      await shot(tess.page, "technician-first-password");
+      await tess.page.getByLabel("Current password").fill("first password");
+      await tess.page.getByLabel("New password (at least 8 characters)").fill("tess's own secret");
+      await tess.page.getByLabel("New password again").fill("tess's own secret");
+      await tess.page.getByRole("button", { name: "Save password" }).click();
+      await tess.page.locator("[data-testid=sync-banner]").waitFor();
+    } finally {
+      await tess.b.close();
+    }
+
+    // The admin sees her device and revokes it, after a dialog that says what happens.
+    await page.getByRole("button", { name: "People and devices" }).click();
+    const device = page.locator("[data-testid=devices] tr", { hasText: "Tess Ng" });
+    await device.waitFor();
+    await device.getByRole("button", { name: /^Revoke/ }).click();
+    const revoke = page.locator("[role=dialog]", { hasText: "stops syncing" });
+    await revoke.waitFor();
+    await shot(page, "admin-revoke-dialog");
+    await revoke.getByRole("button", { name: "Revoke the device" }).click();
+    await device.filter({ hasText: "revoked" }).waitFor();
+    const log = await page.locator("[data-testid=admin-log]").innerText();
+    // Newest first; the kinds read in capitals on screen.
+    assert.match(log, /revoke device .*\(tess\): its token is refused/i);
+    assert.match(log, /change own password\s+tess/i);
+    assert.match(log, /add user\s+tess/i);
+  } finally {
+    await b.close();
+  }
+});
