@@ -129,6 +129,8 @@ pub struct Counts {
     /// Forms and status buttons pressed in the office app, and its review cards chosen on.
     pub app_saves: u64,
     pub app_resolves: u64,
+    /// Apps killed inside a local transaction (a save, a pull's fold); see [`crate::kills`].
+    pub kills_in_transactions: u64,
 }
 
 pub struct World {
@@ -476,6 +478,9 @@ impl World {
                     calls_left: self.rng.gen_range(0..4),
                     after_delivery: self.rng.gen_bool(0.5),
                 });
+                if self.rng.gen_bool(0.03) {
+                    return self.fold_killed(d).await;
+                }
                 if self.rng.gen_bool(0.12) {
                     self.arm_typing(d).await?;
                 }
@@ -489,7 +494,7 @@ impl World {
         Ok(())
     }
 
-    async fn restart_app(&mut self, d: usize, why: &str) -> Result<(), Failure> {
+    pub(crate) async fn restart_app(&mut self, d: usize, why: &str) -> Result<(), Failure> {
         let (line, dir, name, seed, skew) = {
             let dev = &self.devices[d];
             (
@@ -1282,6 +1287,10 @@ impl World {
         if change.change_id.is_none() {
             change.change_id = Some(client.new_change_id());
         }
+        if self.rng.gen_bool(0.04) {
+            self.counts.saves += 1;
+            return self.save_killed(d, change, what).await;
+        }
         let taps = if self.rng.gen_bool(0.15) { 2 } else { 1 };
         for tap in 0..taps {
             let result = record_save(&client, &self.saves, d, change.clone()).await;
@@ -1521,7 +1530,7 @@ async fn open_client(
 
 /// Saves a change and remembers it if the device accepted it; a refusal on the device (a
 /// read-only record, say) is a person told no, not a saved change.
-async fn record_save(
+pub(crate) async fn record_save(
     client: &SyncClient,
     saves: &Mutex<Vec<Saved>>,
     device: usize,

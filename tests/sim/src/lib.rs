@@ -15,6 +15,7 @@
 
 pub mod check;
 pub mod fleet;
+pub mod kills;
 pub mod net;
 pub mod office;
 
