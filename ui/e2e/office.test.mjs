@@ -363,3 +363,21 @@ test("voiding a job a technician has started says so first, needs a reason, and 
     await b.close();
   }
 });
+
+test("a job an open review is about reads 'Needs review' on its row and in its panel, with a way to its card", async () => {
+  const { b, page } = await officeSession(running, "sam");
+  try {
+    // The demo's status conflict is on J-000003, its possible duplicate on J-000004 and J-000005.
+    const row = page.locator("[data-testid=board] tbody tr[data-number='J-000003']");
+    await row.getByRole("button", { name: /needs review/i }).waitFor({ timeout: 20000 });
+    const calm = page.locator("[data-testid=board] tbody tr[data-number='J-000001']");
+    assert.equal(await calm.getByRole("button", { name: /needs review/i }).count(), 0, "a job nobody contests does not say so");
+    await row.click();
+    await page.locator("[data-testid=needs-review]").waitFor();
+    await shot(page, "supervisor-needs-review");
+    await page.locator("[data-testid=needs-review]").getByRole("button", { name: "Open the review inbox" }).click();
+    await page.locator("[data-testid=inbox] article", { hasText: "J-000003" }).waitFor();
+  } finally {
+    await b.close();
+  }
+});

@@ -129,7 +129,7 @@ export function App() {
       <main>
         {changingPassword && <ChangePassword required={false} onDone={() => setChangingPassword(false)} />}
         {view === "people" && <People refreshKey={tick} />}
-        {view === "board" && <Board session={session} onOpen={setSelected} refreshKey={tick} />}
+        {view === "board" && <Board session={session} onOpen={setSelected} onReview={() => setView("inbox")} refreshKey={tick} />}
         {view === "inbox" && <Inbox onChanged={() => setTick((t) => t + 1)} refreshKey={tick} onOpenJob={(id) => { setSelected(id); setView("board"); }} />}
         {view === "customers" && <Customers refreshKey={tick} />}
         {view === "invoices" && <Invoices refreshKey={tick} onReview={() => setView("inbox")} />}
@@ -142,7 +142,7 @@ export function App() {
             }}
           />
         )}
-        {selected && view === "board" && <Job jobId={selected} onClose={() => setSelected(null)} refreshKey={tick} />}
+        {selected && view === "board" && <Job jobId={selected} onClose={() => setSelected(null)} onReview={() => setView("inbox")} refreshKey={tick} />}
       </main>
     </div>
   );

@@ -140,6 +140,30 @@ impl App {
     }
 
     pub(crate) async fn card(&self, view: &fieldsync_client::client::RecordView) -> JobCard {
+        let reviews = self.under_review().await;
+        self.card_with(view, &reviews).await
+    }
+
+    /// The records an open review item is about, as this device last pulled them: their rows
+    /// and panels read "Needs review" with a way to the card, whatever their own sync state.
+    pub(crate) async fn under_review(&self) -> std::collections::HashSet<String> {
+        self.client
+            .review_items()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|item| {
+                std::iter::once(item.record_id.to_string())
+                    .chain(item.matched_record_id.map(|m| m.to_string()))
+            })
+            .collect()
+    }
+
+    pub(crate) async fn card_with(
+        &self,
+        view: &fieldsync_client::client::RecordView,
+        under_review: &std::collections::HashSet<String>,
+    ) -> JobCard {
         let schedule = view
             .values
             .get(&Group::Schedule)
@@ -164,6 +188,7 @@ impl App {
             sync_label: view.state.label(self.client.now()),
             sync_level: level_of(&view.state).into(),
             read_only: view.record.read_only,
+            needs_review: under_review.contains(&view.record.record_id.to_string()),
         }
     }
 
@@ -183,8 +208,9 @@ impl App {
             .map(str::to_lowercase)
             .filter(|s| !s.is_empty());
         let mut cards = Vec::new();
+        let reviews = self.under_review().await;
         for view in self.client.records(RecordType::Job).await? {
-            let card = self.card(&view).await;
+            let card = self.card_with(&view, &reviews).await;
             if let Some(state) = filter.state {
                 if card.state != state {
                     continue;

@@ -82,6 +82,9 @@ pub struct JobCard {
     /// `synced`, `pending`, `failed`, `held` or `rejected`.
     pub sync_level: String,
     pub read_only: bool,
+    /// An open review item is about this job (a conflict on one of its groups, a possible
+    /// duplicate it is part of): it reads "Needs review" with a way to its card.
+    pub needs_review: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]

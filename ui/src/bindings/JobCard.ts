@@ -6,4 +6,9 @@ export type JobCard = { id: string, number: string | null, customer: string, sit
 /**
  * `synced`, `pending`, `failed`, `held` or `rejected`.
  */
-sync_level: string, read_only: boolean, };
+sync_level: string, read_only: boolean, 
+/**
+ * An open review item is about this job (a conflict on one of its groups, a possible
+ * duplicate it is part of): it reads "Needs review" with a way to its card.
+ */
+needs_review: boolean, };

@@ -10,7 +10,18 @@ import type { State } from "../bindings/State";
 import { Owner } from "../components/Owner";
 import { clock, localInput, pretty } from "../format";
 
-export function Board({ session, onOpen, refreshKey }: { session: SessionInfo; onOpen: (id: string) => void; refreshKey: number }) {
+export function Board({
+  session,
+  onOpen,
+  onReview,
+  refreshKey,
+}: {
+  session: SessionInfo;
+  onOpen: (id: string) => void;
+  /** To the review inbox, from a row that needs review. */
+  onReview: () => void;
+  refreshKey: number;
+}) {
   const [jobs, setJobs] = useState<JobCard[]>([]);
   const [text, setText] = useState("");
   const [state, setState] = useState<State | "">("");
@@ -83,6 +94,22 @@ export function Board({ session, onOpen, refreshKey }: { session: SessionInfo; o
               </td>
               <td>
                 <span className={`sync sync-${job.sync_level}`}>{job.sync_label}</span>
+                {job.needs_review && (
+                  <div>
+                    <button
+                      className="link needs-review"
+                      onClick={(e) => {
+                        // The row opens the job; this goes to the card instead.
+                        e.stopPropagation();
+                        onReview();
+                      }}
+                      onKeyDown={(e) => e.stopPropagation()}
+                      aria-label={`${job.number ?? "This job"} needs review: open the review inbox`}
+                    >
+                      Needs review
+                    </button>
+                  </div>
+                )}
               </td>
             </tr>
           ))}

@@ -10,7 +10,7 @@ import { Owner } from "../components/Owner";
 import { pretty, when } from "../format";
 import { useEscape } from "../useEscape";
 
-export function Job({ jobId, onClose, refreshKey }: { jobId: string; onClose: () => void; refreshKey: number }) {
+export function Job({ jobId, onClose, onReview, refreshKey }: { jobId: string; onClose: () => void; onReview?: () => void; refreshKey: number }) {
   const [job, setJob] = useState<JobDetail | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [reassigning, setReassigning] = useState(false);
@@ -38,6 +38,16 @@ export function Job({ jobId, onClose, refreshKey }: { jobId: string; onClose: ()
       </p>
       <Owner owner={job.card.owner} />
       <p className={`sync sync-${job.card.sync_level}`}>{job.card.sync_label}</p>
+      {job.card.needs_review && (
+        <p className="warning-box" data-testid="needs-review">
+          Needs review: a person chooses between versions of this job in the review inbox.{" "}
+          {onReview && (
+            <button className="link" onClick={onReview}>
+              Open the review inbox
+            </button>
+          )}
+        </p>
+      )}
       {notice && (
         <p className="notice" role="status">
           {notice}
