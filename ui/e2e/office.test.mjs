@@ -375,7 +375,7 @@ test("a job an open review is about reads 'Needs review' on its row and in its p
     await row.click();
     await page.locator("[data-testid=needs-review]").waitFor();
     await shot(page, "supervisor-needs-review");
-    await page.locator("[data-testid=needs-review]").getByRole("button", { name: "Open the review inbox" }).click();
+    await page.locator("[data-testid=needs-review]").getByRole("button", { name: "Go to its review card" }).click();
     await page.locator("[data-testid=inbox] article", { hasText: "J-000003" }).waitFor();
   } finally {
     await b.close();

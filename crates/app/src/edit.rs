@@ -160,10 +160,20 @@ impl App {
                     // Who owns a job moves only by reassignment, with its warning first.
                     .filter(|(name, _, _)| *name != "assignee")
                     .filter_map(|(name, kind, _)| {
+                        let options = if *group == Group::Status && *name == "state" {
+                            record_type
+                                .states()
+                                .iter()
+                                .map(|s| s.as_str().to_string())
+                                .collect()
+                        } else {
+                            Vec::new()
+                        };
                         Some(FieldView {
                             name: (*name).into(),
                             label: label(name),
                             kind: input_kind(record_type, *group, name, *kind)?.into(),
+                            options,
                         })
                     })
                     .collect(),

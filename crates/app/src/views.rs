@@ -112,6 +112,9 @@ pub struct FieldView {
     pub label: String,
     /// `text`, `number` or `time`.
     pub kind: String,
+    /// The values the field may take, when it is one of a fixed set (a record's lifecycle
+    /// state): the form offers them to pick from instead of a free text box.
+    pub options: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]

@@ -4,4 +4,9 @@ export type FieldView = { name: string, label: string,
 /**
  * `text`, `number` or `time`.
  */
-kind: string, };
+kind: string, 
+/**
+ * The values the field may take, when it is one of a fixed set (a record's lifecycle
+ * state): the form offers them to pick from instead of a free text box.
+ */
+options: Array<string>, };

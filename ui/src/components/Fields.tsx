@@ -86,6 +86,31 @@ export function Fields({
             </fieldset>
           );
         }
+        if (f.options.length > 0) {
+          // One of a fixed set (a lifecycle state): picked, never typed.
+          return (
+            <div key={f.name} className="field" style={{ display: "grid", gap: 2, fontSize: 13 }}>
+              <label htmlFor={id}>{f.label}</label>
+              <select
+                id={id}
+                name={f.name}
+                value={typeof entry === "string" ? entry : ""}
+                disabled={disabled}
+                aria-invalid={problem ? true : undefined}
+                aria-describedby={problem ? problemId : undefined}
+                onChange={(e) => onChange(f.name, e.target.value)}
+              >
+                <option value="">Choose…</option>
+                {f.options.map((o) => (
+                  <option key={o} value={o}>
+                    {o.replace(/_/g, " ")}
+                  </option>
+                ))}
+              </select>
+              {note}
+            </div>
+          );
+        }
         const input = INPUT[f.kind] ?? INPUT.text;
         return (
           <div key={f.name} className="field" style={{ display: "grid", gap: 2, fontSize: 13 }}>

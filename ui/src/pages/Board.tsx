@@ -104,7 +104,7 @@ export function Board({
                         onReview();
                       }}
                       onKeyDown={(e) => e.stopPropagation()}
-                      aria-label={`${job.number ?? "This job"} needs review: open the review inbox`}
+                      aria-label={`${job.number ?? "This job"} needs review: go to its card`}
                     >
                       Needs review
                     </button>

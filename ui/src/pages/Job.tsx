@@ -43,7 +43,7 @@ export function Job({ jobId, onClose, onReview, refreshKey }: { jobId: string; o
           Needs review: a person chooses between versions of this job in the review inbox.{" "}
           {onReview && (
             <button className="link" onClick={onReview}>
-              Open the review inbox
+              Go to its review card
             </button>
           )}
         </p>
