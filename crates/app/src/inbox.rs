@@ -750,9 +750,14 @@ mod tests {
 
     #[test]
     fn each_field_says_which_side_moved_it_from_the_base() {
-        let base = json!({"state": "in_progress", "reason": "x"});
-        let current = json!({"state": "paused", "reason": "x"});
-        let incoming = json!({"state": "signed_off"});
+        let (in_progress, paused, signed_off) = (
+            State::InProgress.as_str(),
+            State::Paused.as_str(),
+            State::SignedOff.as_str(),
+        );
+        let base = json!({"state": in_progress, "reason": "x"});
+        let current = json!({"state": paused, "reason": "x"});
+        let incoming = json!({"state": signed_off});
         let fields = field_changes(Some(&base), Some(&current), &incoming);
         assert_eq!(fields.len(), 1, "{fields:?}");
         assert_eq!(fields[0].field, "state");

@@ -60,6 +60,8 @@ pub struct JobDetail {
     pub can_change_status: bool,
     /// This person may void the job (a voider the policy names; the job not already voided).
     pub can_void: bool,
+    /// Work has begun on it: the void dialog says so.
+    pub work_started: bool,
     pub next_states: Vec<State>,
 }
 
@@ -132,6 +134,7 @@ impl App {
             && !card.state.is_voided();
         Ok(JobDetail {
             can_void,
+            work_started: card.state.is_work_started(),
             can_reopen: can.reopen && card.state.is_reopenable(),
             can_reassign: can.reassign && card.state.is_open(),
             can_change_status: can.change_status && card.state.is_open(),

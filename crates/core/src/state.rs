@@ -126,6 +126,15 @@ impl State {
         !matches!(self, State::Closed | State::Voided | State::Archived)
     }
 
+    /// Work has begun on the job (a technician started it, or went further): voiding it now
+    /// throws work away, so the void dialog says so.
+    pub fn is_work_started(self) -> bool {
+        matches!(
+            self,
+            State::InProgress | State::Paused | State::SignedOff | State::Closed | State::Reopened
+        )
+    }
+
     /// A job reopen applies to: signed off or closed.
     pub fn is_reopenable(self) -> bool {
         matches!(self, State::SignedOff | State::Closed)

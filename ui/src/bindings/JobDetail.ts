@@ -12,4 +12,8 @@ timeline_from_server: boolean, notes: Array<string>, can_reopen: boolean, can_re
 /**
  * This person may void the job (a voider the policy names; the job not already voided).
  */
-can_void: boolean, next_states: Array<State>, };
+can_void: boolean, 
+/**
+ * Work has begun on it: the void dialog says so.
+ */
+work_started: boolean, next_states: Array<State>, };

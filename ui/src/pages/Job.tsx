@@ -310,7 +310,7 @@ function Void({ job, onDone }: { job: JobDetail; onDone: (message: string | null
       .then((made) => setAction(made.action_id))
       .catch((e) => setError(errorText(e)));
   }, [job.card.id]);
-  const started = !["assigned", "opened"].includes(job.card.state);
+  const started = job.work_started;
   return (
     <div className="dialog" role="dialog" aria-label="Void job">
       <h3>Void {job.card.number ?? "this job"}</h3>

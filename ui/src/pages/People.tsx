@@ -81,7 +81,7 @@ export function People({ refreshKey }: { refreshKey: number }) {
               <td>{a.team ?? "—"}</td>
               <td>{moment(a.created_at)}</td>
               <td>
-                {a.disabled_at ? `disabled ${when(a.disabled_at)}` : "active"}
+                {a.disabled_at ? `disabled ${when(a.disabled_at)}` : "can sign in"}
                 {a.must_change_password && <div className="muted small">chooses a new password at next sign-in</div>}
               </td>
               <td>
