@@ -131,6 +131,8 @@ pub struct Counts {
     pub app_resolves: u64,
     /// Apps killed inside a local transaction (a save, a pull's fold); see [`crate::kills`].
     pub kills_in_transactions: u64,
+    /// Devices that arrived late, with more than a pull page to catch up on.
+    pub late_devices: u64,
 }
 
 pub struct World {
@@ -155,6 +157,8 @@ pub struct World {
     pub app_saves: Vec<AppSave>,
     /// Resolutions chosen through the office app, with the version their card showed.
     pub app_resolves: Vec<AppResolve>,
+    /// The step at which a late device arrives (a share of seeds), after the office's import.
+    late_at: Option<usize>,
 }
 
 /// The people of a run: (name, role, team).
@@ -211,6 +215,7 @@ impl World {
             max_seq_seen: 0,
             app_saves: Vec::new(),
             app_resolves: Vec::new(),
+            late_at: None,
         };
         world.note(format!(
             "seed {seed}: {technicians} technicians, faults per thousand {rates:?}"
@@ -257,35 +262,142 @@ impl World {
         }
         devices.push(("olivia".into(), Role::Office, "olivia desk".into()));
         for (user, role, name) in devices {
-            let line = world.net.add_line();
-            let device_dir = dir.join(format!("device-{line}"));
-            std::fs::create_dir_all(&device_dir).map_err(err("make a device directory"))?;
-            let device_seed = seed.wrapping_mul(0x9e37_79b9).wrapping_add(line as u64 + 1);
-            let skew = Span::seconds(world.rng.gen_range(-600..=600));
-            let client = open_client(&world, line, &device_dir, &name, device_seed, skew).await?;
-            client
-                .login(&user, PASSWORD)
-                .await
-                .map_err(err("sign a device in"))?;
-            let app = (role != Role::Technician).then(|| Arc::new(App::new(client.clone())));
-            world.devices.push(Device {
-                user,
-                role,
-                name,
-                line,
-                dir: device_dir,
-                seed: device_seed,
-                skew,
-                client,
-                recent: Vec::new(),
-                seen: Seen::default(),
-                back_at: None,
-                kills: 0,
-                app,
-                screen: None,
-            });
+            world.add_device(&user, role, &name).await?;
+        }
+        // A share of seeds: the office's log grows past a pull page before a new laptop's first
+        // sync, so that device pages through the pull (a thousand changes a page) in the storm.
+        if world.rng.gen_bool(0.1) {
+            world.late_at = Some(world.rng.gen_range(0..steps.max(1)));
         }
         Ok(world)
+    }
+
+    /// A device signed in (on a calm network: it is set up at the office) and added to the fleet.
+    async fn add_device(&mut self, user: &str, role: Role, name: &str) -> Result<usize, Failure> {
+        let line = self.net.add_line();
+        let device_dir = self.dir.join(format!("device-{line}"));
+        std::fs::create_dir_all(&device_dir).map_err(err("make a device directory"))?;
+        let device_seed = self
+            .seed
+            .wrapping_mul(0x9e37_79b9)
+            .wrapping_add(line as u64 + 1);
+        let skew = Span::seconds(self.rng.gen_range(-600..=600));
+        let client = open_client(self, line, &device_dir, name, device_seed, skew).await?;
+        let calm = self.net.calm();
+        self.net.set_calm(true);
+        let signed_in = client.login(user, PASSWORD).await;
+        self.net.set_calm(calm);
+        signed_in.map_err(err("sign a device in"))?;
+        let app = (role != Role::Technician).then(|| Arc::new(App::new(client.clone())));
+        self.devices.push(Device {
+            user: user.to_string(),
+            role,
+            name: name.to_string(),
+            line,
+            dir: device_dir,
+            seed: device_seed,
+            skew,
+            client,
+            recent: Vec::new(),
+            seen: Seen::default(),
+            back_at: None,
+            kills: 0,
+            app,
+            screen: None,
+        });
+        Ok(self.devices.len() - 1)
+    }
+
+    /// The office's import: more than a pull page of changes (phone numbers of the customers),
+    /// pushed on a calm network by an import tool of the office's (a client of its own with big
+    /// batches, outside the fleet), before the late device arrives.
+    async fn import(&mut self) -> Result<(), Failure> {
+        let line = self.net.add_line();
+        let dir = self.dir.join("import");
+        std::fs::create_dir_all(&dir).map_err(err("make the import's directory"))?;
+        let mut config = ClientConfig::new("olivia import", &dir.join("files"), self.seed ^ 0x1a);
+        config.max_batch = 500;
+        let client = SyncClient::open(
+            &dir.join("cache.db"),
+            Arc::new(SimTransport {
+                net: self.net.clone(),
+                line,
+            }),
+            Arc::new(DeviceClock {
+                time: self.time.clone(),
+                skew: Span::zero(),
+            }),
+            config,
+        )
+        .await
+        .map_err(err("open the import's client"))?;
+        client
+            .login("olivia", PASSWORD)
+            .await
+            .map_err(err("sign the import in"))?;
+        client
+            .sync_now()
+            .await
+            .map_err(err("the import's first sync"))?;
+        // Forty customers, then their phone numbers a few dozen times each: each save reads its
+        // record's outbox rows, so the rows are spread over many records.
+        let mut customers = Vec::new();
+        for i in 0..40 {
+            let id = client.new_record_id();
+            let values = json!({
+                "profile": {"name": format!("imported customer {i}"), "site_address": SITES[i % SITES.len()]},
+                "billing": {"billing_contact": format!("imported billing {i}")},
+            });
+            client
+                .save(create(RecordType::Customer, id, values))
+                .await
+                .map_err(|e| Failure::invariant(format!("the import's save: {e}")))?;
+            customers.push(id);
+        }
+        let n = 1000 + self.rng.gen_range(50..300);
+        for i in 0..n {
+            let change = update(
+                RecordType::Customer,
+                customers[i % customers.len()],
+                Group::Profile,
+                json!({"phone": format!("0{}", 100_000 + i)}),
+            );
+            client
+                .save(change)
+                .await
+                .map_err(|e| Failure::invariant(format!("the import's save: {e}")))?;
+        }
+        for _ in 0..100 {
+            let (waiting, _, _) = client
+                .cache()
+                .depth()
+                .await
+                .map_err(|e| Failure::invariant(format!("cache: {e}")))?;
+            if waiting == 0 {
+                break;
+            }
+            client.sync_now().await.map_err(err("the import's sync"))?;
+        }
+        client.cache().close().await;
+        self.drain_net_trace();
+        self.note(format!("olivia import: {n} phone numbers imported"));
+        Ok(())
+    }
+
+    /// The late device arrives: a new office laptop, signed in, and its first sync.
+    async fn arrive(&mut self) -> Result<(), Failure> {
+        let d = self
+            .add_device("olivia", Role::Office, "olivia laptop")
+            .await?;
+        let max = match &self.store {
+            Some(store) => store.max_seq().await.unwrap_or_default(),
+            None => 0,
+        };
+        self.note(format!(
+            "olivia laptop: set up and signed in, {max} changes in the log before its first sync"
+        ));
+        self.counts.late_devices += 1;
+        self.sync(d, true).await
     }
 
     /// Starts (or restarts) the server over its database file and files directory.
@@ -356,7 +468,12 @@ impl World {
         for step in 0..self.steps {
             let at = self.elapsed();
             self.note(format!("-- step {step} at {at}"));
-            self.step().await?;
+            if self.late_at.is_some_and(|at| at <= step) && self.net.server_up() {
+                self.late_at = None;
+                self.arrive().await?;
+            } else {
+                self.step().await?;
+            }
             self.drain_net_trace();
             if self.net.take_crashed() {
                 self.crash_server().await;
@@ -391,6 +508,9 @@ impl World {
         }
         for d in 0..self.devices.len() {
             self.sync(d, true).await?;
+        }
+        if self.late_at.is_some() {
+            self.import().await?;
         }
         self.drain_net_trace();
         self.net.set_calm(false);
@@ -1423,6 +1543,9 @@ impl World {
         for d in 0..self.devices.len() {
             self.net.set_online(self.devices[d].line, true);
             self.devices[d].back_at = None;
+        }
+        if self.late_at.take().is_some() {
+            self.arrive().await?;
         }
         self.net.deliver_due(true).await;
         self.drain_net_trace();

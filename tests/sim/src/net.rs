@@ -331,6 +331,10 @@ impl Net {
         lock(&self.inner).lines.get(line).is_some_and(|l| l.online)
     }
 
+    pub fn calm(&self) -> bool {
+        lock(&self.inner).calm
+    }
+
     pub fn set_calm(&self, calm: bool) {
         lock(&self.inner).calm = calm;
     }
