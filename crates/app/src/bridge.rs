@@ -33,7 +33,7 @@ use crate::ids::ActionId;
 use crate::inbox::{KeepArgs, MergeArgs, ResolveArgs, ReviewCard};
 use crate::invoices::InvoiceCard;
 use crate::job::{JobDetail, ReopenArgs, StatusArgs, VoidArgs};
-use crate::report::{ReportArgs, ReportCsv, ReportView};
+use crate::report::{ReportArgs, ReportCsv, ReportView, SaveCsvArgs, SavedFile};
 use crate::rules::RuleView;
 use crate::session::{SessionInfo, SyncBanner};
 use crate::views::{JobArgs, JobCard, SaveResult, SignInArgs};
@@ -156,6 +156,7 @@ commands! {
     invoices(app) -> Vec<InvoiceCard> { app.invoices().await }
     report(app, args: ReportArgs) -> ReportView { app.report(args).await }
     report_csv(app, args: ReportArgs) -> ReportCsv { app.report_csv(args).await }
+    save_report_csv(app, args: SaveCsvArgs) -> SavedFile { app.save_report_csv(args).await }
     people(app) -> PeoplePage { app.people().await }
     add_account(app, args: AddAccountArgs) -> AccountView { app.add_account(args).await }
     change_account(app, args: ChangeAccountArgs) -> AccountView { app.change_account(args).await }

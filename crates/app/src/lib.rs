@@ -13,6 +13,7 @@
 //! - `devices`: the devices the office sees, behind every owner's name;
 //! - [`live`]: the change notices the screens refresh on (from the sync loop, no polling);
 //! - [`admin`]: people and devices for the admin, and everyone's own password;
+//! - [`alerts`]: the desktop notifications for new review items;
 //! - [`ids`]: action ids, made here and checked here;
 //! - [`views`]: the view types and helpers several pages share (a page's own types live in its
 //!   file);
@@ -24,6 +25,7 @@
 //! no two pages lean on each other.
 
 pub mod admin;
+pub mod alerts;
 pub mod board;
 pub mod bridge;
 pub mod customers;
@@ -56,6 +58,11 @@ pub struct App {
     policy: Mutex<Option<Policy>>,
     /// The change notices the screens read again on (see [`live`]).
     live: live::Live,
+    /// Where a file goes when the person has no save dialog to choose a place (a browser on
+    /// loopback); set by whoever runs the app (see [`report`]).
+    exports: Mutex<Option<std::path::PathBuf>>,
+    /// The review items already announced (see [`alerts`]).
+    alerted: Mutex<alerts::Alerted>,
 }
 
 impl App {
@@ -65,11 +72,25 @@ impl App {
             devices: Mutex::new(Vec::new()),
             policy: Mutex::new(None),
             live: live::Live::new(),
+            exports: Mutex::new(None),
+            alerted: Mutex::new(alerts::Alerted::default()),
         }
     }
 
     pub fn client(&self) -> &SyncClient {
         &self.client
+    }
+
+    /// The folder exports go to when no place was chosen.
+    pub fn set_exports_dir(&self, dir: std::path::PathBuf) {
+        *self.exports.lock().unwrap_or_else(|p| p.into_inner()) = Some(dir);
+    }
+
+    pub(crate) fn exports_dir(&self) -> Option<std::path::PathBuf> {
+        self.exports
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn role(&self) -> Option<Role> {

@@ -142,6 +142,30 @@ pub struct ReportCsv {
     pub text: String,
 }
 
+/// Saving the period's CSV as a file: at the path the person chose in the save dialog (the
+/// desktop window), or, without one (a browser on loopback, which has no dialog), in the app's
+/// exports folder. A download link would do nothing in the desktop window's webview.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct SaveCsvArgs {
+    pub days: u32,
+    #[serde(default)]
+    #[ts(optional)]
+    pub slow_minutes: Option<u32>,
+    /// Where to write it: an absolute path ending in `.csv`.
+    pub path: Option<String>,
+}
+
+/// Where a file was written, to say so on screen.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct SavedFile {
+    pub path: String,
+    pub filename: String,
+    #[ts(type = "number")]
+    pub rows: u64,
+}
+
 pub fn kind_label(kind: ReportKind) -> &'static str {
     match kind {
         ReportKind::PossibleDuplicate => "Possible duplicate",
@@ -431,7 +455,60 @@ impl App {
         Ok(view(&report, args.days))
     }
 
-    /// The same period's events as CSV, for a download.
+    /// Writes the period's events as CSV where the person chose (or in the exports folder).
+    pub async fn save_report_csv(&self, args: SaveCsvArgs) -> Result<SavedFile, AppError> {
+        let csv = self
+            .report_csv(ReportArgs {
+                days: args.days,
+                slow_minutes: args.slow_minutes,
+            })
+            .await?;
+        let path = match args
+            .path
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            Some(chosen) => {
+                let path = std::path::PathBuf::from(chosen);
+                let is_csv = path
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+                if !path.is_absolute() || !is_csv {
+                    return Err(AppError::new(
+                        "invalid",
+                        format!("`{chosen}` is not a place for a CSV file: choose a file ending in .csv"),
+                    ));
+                }
+                path
+            }
+            None => {
+                let dir = self
+                    .exports_dir()
+                    .ok_or_else(|| AppError::new("invalid", "Choose where to save the file."))?;
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    AppError::new(
+                        "internal",
+                        format!("the folder {} could not be made: {e}", dir.display()),
+                    )
+                })?;
+                dir.join(&csv.filename)
+            }
+        };
+        std::fs::write(&path, csv.text.as_bytes()).map_err(|e| {
+            AppError::new(
+                "internal",
+                format!("{} could not be written: {e}", path.display()),
+            )
+        })?;
+        Ok(SavedFile {
+            rows: csv.text.lines().count().saturating_sub(1) as u64,
+            path: path.display().to_string(),
+            filename: csv.filename,
+        })
+    }
+
+    /// The same period's events as CSV.
     pub async fn report_csv(&self, args: ReportArgs) -> Result<ReportCsv, AppError> {
         let report = self.fetch_report(&args).await?;
         let text = csv(&report)

@@ -52,7 +52,9 @@ async fn an_admin_adds_a_technician_who_chooses_a_password_and_whose_device_is_r
             "is not a role",
         ),
     ] {
-        let refused = bridge::dispatch(&ada, "add_account", args).await.unwrap_err();
+        let refused = bridge::dispatch(&ada, "add_account", args)
+            .await
+            .unwrap_err();
         assert_eq!(refused.code, "invalid");
         assert!(refused.message.contains(says), "{}", refused.message);
     }

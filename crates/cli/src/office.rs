@@ -52,6 +52,8 @@ pub async fn start(
     )
     .await?;
     let app = Arc::new(App::new(client.clone()));
+    // A browser has no save dialog: exports go beside the app's cache, and the page says where.
+    app.set_exports_dir(data_dir.join("exports"));
     if let Some((username, password)) = sign_in {
         if app.session().await.is_none() {
             app.sign_in(SignInArgs {

@@ -33,8 +33,10 @@ import type { ResetPasswordArgs } from "./ResetPasswordArgs";
 import type { ResolveArgs } from "./ResolveArgs";
 import type { ReviewCard } from "./ReviewCard";
 import type { RuleView } from "./RuleView";
+import type { SaveCsvArgs } from "./SaveCsvArgs";
 import type { SaveGroupArgs } from "./SaveGroupArgs";
 import type { SaveResult } from "./SaveResult";
+import type { SavedFile } from "./SavedFile";
 import type { SessionInfo } from "./SessionInfo";
 import type { SignInArgs } from "./SignInArgs";
 import type { StatusArgs } from "./StatusArgs";
@@ -75,6 +77,7 @@ export interface Commands {
   invoices: { args: null; result: Array<InvoiceCard> };
   report: { args: ReportArgs; result: ReportView };
   report_csv: { args: ReportArgs; result: ReportCsv };
+  save_report_csv: { args: SaveCsvArgs; result: SavedFile };
   people: { args: null; result: PeoplePage };
   add_account: { args: AddAccountArgs; result: AccountView };
   change_account: { args: ChangeAccountArgs; result: AccountView };
