@@ -14,7 +14,7 @@ use fieldsync_core::{
     Author, ChangeId, Group, Op, OutcomeStatus, Owner, Policy, PolicyKind, RecordId, RecordState,
     RecordType, Role, State,
 };
-use fieldsync_server::store::{DeviceReport, HistoryEntry, Store};
+use fieldsync_server::store::{DeviceReport, HistoryEntry};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -17,7 +17,7 @@ use fieldsync_core::wire::{
 };
 use fieldsync_core::{ChangeId, Group, Op, Owner, RecordId, RecordType, ReviewId, Role, State};
 use fieldsync_server::store::{NewUser, Store};
-use fieldsync_server::{AppState, Limits, SqliteStore};
+use fieldsync_server::{AppState, Limits, PgOptions, PgStore, SqliteStore};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -143,7 +143,12 @@ pub struct World {
     pub net: Arc<Net>,
     pub dir: PathBuf,
     pub devices: Vec<Device>,
-    pub store: Option<SqliteStore>,
+    /// The store the checker and the step loop read (the first instance's, on PostgreSQL).
+    pub store: Option<Arc<dyn Store>>,
+    /// Every running instance's store, to close when the server crashes.
+    stores: Vec<Arc<dyn Store>>,
+    /// On PostgreSQL (a share of seeds): the run's own database, served by two instances.
+    pub pg: Option<crate::pg::PgDatabase>,
     server_down_until: Option<DateTime<Utc>>,
     pub saves: Arc<Mutex<Vec<Saved>>>,
     pub trace: Vec<String>,
@@ -205,6 +210,8 @@ impl World {
             dir: dir.to_path_buf(),
             devices: Vec::new(),
             store: None,
+            stores: Vec::new(),
+            pg: None,
             server_down_until: None,
             saves: Arc::new(Mutex::new(Vec::new())),
             trace: Vec::new(),
@@ -220,9 +227,13 @@ impl World {
         world.note(format!(
             "seed {seed}: {technicians} technicians, faults per thousand {rates:?}"
         ));
-        let store = SqliteStore::open(&dir.join("server.db"))
-            .await
-            .map_err(err("open the server's store"))?;
+        // A share of seeds run the server on PostgreSQL with two instances over one database,
+        // the devices spread over the two (see `net::Net::set_servers`).
+        if world.rng.gen_bool(0.1) {
+            world.pg = Some(crate::pg::PgDatabase::create(seed).await?);
+            world.note("server: PostgreSQL, two instances over one database".into());
+        }
+        let store = world.open_store().await?;
         let hash = cheap_hash()?;
         for (name, role, team) in people(technicians) {
             store
@@ -400,35 +411,65 @@ impl World {
         self.sync(d, true).await
     }
 
-    /// Starts (or restarts) the server over its database file and files directory.
+    /// One instance's store: SQLite over the run's file, or a connection pool to its database.
+    async fn open_store(&self) -> Result<Arc<dyn Store>, Failure> {
+        Ok(match &self.pg {
+            Some(db) => Arc::new(
+                PgStore::connect_with(
+                    &db.url(),
+                    PgOptions {
+                        max_connections: 4,
+                        ..PgOptions::default()
+                    },
+                )
+                .await
+                .map_err(err("connect to the run's PostgreSQL database"))?,
+            ),
+            None => Arc::new(
+                SqliteStore::open(&self.dir.join("server.db"))
+                    .await
+                    .map_err(err("open the server's store"))?,
+            ),
+        })
+    }
+
+    /// Starts (or restarts) the server over its database (file or PostgreSQL) and its files
+    /// directory: one instance, or two over one PostgreSQL database.
     async fn start_server(&mut self) -> Result<(), Failure> {
-        let store = SqliteStore::open(&self.dir.join("server.db"))
-            .await
-            .map_err(err("open the server's store"))?;
-        // The rate limiters read the wall clock (governor): set far above anything the fleet
-        // does, so no answer depends on how fast the host runs the simulation.
-        let limits = Limits {
-            device_rate: 1_000_000,
-            device_burst: 1_000_000,
-            login_per_minute: 1_000_000,
-            ..Limits::default()
-        };
-        let state = AppState::new(
-            Arc::new(store.clone()),
-            fieldsync_core::Policy::default_policy(),
-            self.dir.join("server-files"),
-            Arc::new(ServerClock(self.time.clone())),
-            limits,
-        );
-        self.net.set_server(Some(fieldsync_server::router(state)));
-        self.store = Some(store);
+        let instances = if self.pg.is_some() { 2 } else { 1 };
+        let mut routers = Vec::new();
+        for _ in 0..instances {
+            let store = self.open_store().await?;
+            // The rate limiters read the wall clock (governor): set far above anything the fleet
+            // does, so no answer depends on how fast the host runs the simulation.
+            let limits = Limits {
+                device_rate: 1_000_000,
+                device_burst: 1_000_000,
+                login_per_minute: 1_000_000,
+                ..Limits::default()
+            };
+            let state = AppState::new(
+                store.clone(),
+                fieldsync_core::Policy::default_policy(),
+                self.dir.join("server-files"),
+                Arc::new(ServerClock(self.time.clone())),
+                limits.clone(),
+            );
+            routers.push(fieldsync_server::router(state));
+            if self.store.is_none() {
+                self.store = Some(store.clone());
+            }
+            self.stores.push(store);
+        }
+        self.net.set_servers(routers);
         Ok(())
     }
 
     /// The server process dies: its router and its connections go; the files stay.
-    async fn crash_server(&mut self) {
+    pub(crate) async fn crash_server(&mut self) {
         self.net.set_server(None);
-        if let Some(store) = self.store.take() {
+        self.store = None;
+        for store in std::mem::take(&mut self.stores) {
             store.close().await;
         }
     }

@@ -18,6 +18,7 @@ pub mod fleet;
 pub mod kills;
 pub mod net;
 pub mod office;
+pub mod pg;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -132,6 +133,10 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<RunSummary, Failure> {
             check::check(&world).await
         }
         .await;
+        world.crash_server().await;
+        if let Some(db) = &world.pg {
+            db.drop_database().await;
+        }
         match outcome {
             Ok(()) => Ok(world.summary()),
             Err(mut failure) => {

@@ -228,6 +228,7 @@ struct Delayed {
     due: DateTime<Utc>,
     /// Order of arrival, so two due at once are delivered in a fixed order.
     order: u64,
+    line: usize,
     request: SimRequest,
 }
 
@@ -274,7 +275,9 @@ struct NetInner {
 /// The network between the fleet and the server.
 pub struct Net {
     inner: Mutex<NetInner>,
-    server: Mutex<Option<Router>>,
+    /// The server's instances (one, or two over one PostgreSQL database); none while it is
+    /// down. A device's requests go to the instance of its line.
+    server: Mutex<Vec<Router>>,
     time: Arc<SimTime>,
 }
 
@@ -292,7 +295,7 @@ impl Net {
                 trace: Vec::new(),
                 crashed: false,
             }),
-            server: Mutex::new(None),
+            server: Mutex::new(Vec::new()),
             time,
         }
     }
@@ -308,11 +311,16 @@ impl Net {
     }
 
     pub fn set_server(&self, router: Option<Router>) {
-        *lock(&self.server) = router;
+        *lock(&self.server) = router.into_iter().collect();
+    }
+
+    /// Every instance of the server at once (a line's requests go to instance `line % n`).
+    pub fn set_servers(&self, routers: Vec<Router>) {
+        *lock(&self.server) = routers;
     }
 
     pub fn server_up(&self) -> bool {
-        lock(&self.server).is_some()
+        !lock(&self.server).is_empty()
     }
 
     pub fn set_online(&self, line: usize, online: bool) {
@@ -396,7 +404,7 @@ impl Net {
                 pick.map(|i| inner.delayed.remove(i))
             };
             let Some(delayed) = next else { return };
-            let status = match self.deliver(&delayed.request).await {
+            let status = match self.deliver(delayed.line, &delayed.request).await {
                 Some(reply) => reply.status.as_u16().to_string(),
                 None => "server down, lost".to_string(),
             };
@@ -409,8 +417,11 @@ impl Net {
     }
 
     /// Hands a request to the server, if it is up.
-    async fn deliver(&self, request: &SimRequest) -> Option<Reply> {
-        let router = lock(&self.server).clone()?;
+    async fn deliver(&self, line: usize, request: &SimRequest) -> Option<Reply> {
+        let router = {
+            let servers = lock(&self.server);
+            servers.get(line % servers.len().max(1))?.clone()
+        };
         let http = request.to_http()?;
         let response = match router.oneshot(http).await {
             Ok(response) => response,
@@ -445,7 +456,7 @@ impl Net {
         }
         let fault = if !l.online {
             Some(Fault::Offline)
-        } else if lock(&self.server).is_none() {
+        } else if lock(&self.server).is_empty() {
             Some(Fault::ServerDown)
         } else if inner.calm {
             None
@@ -494,7 +505,10 @@ impl Net {
         }
         if let Some((after_delivery, killed)) = kill {
             if after_delivery && fault.is_none() {
-                let status = self.deliver(&request).await.map(|r| r.status.as_u16());
+                let status = self
+                    .deliver(line, &request)
+                    .await
+                    .map(|r| r.status.as_u16());
                 lock(&self.inner).trace.push(format!(
                     "net: {label} -> {status:?}, then the app is killed"
                 ));
@@ -513,12 +527,12 @@ impl Net {
             Some(Fault::ServerDown) => Err(cut("connection refused")),
             Some(Fault::DropRequest) => Err(cut("the request was lost")),
             Some(Fault::DropReply) => {
-                let _ = self.deliver(&request).await;
+                let _ = self.deliver(line, &request).await;
                 Err(cut("the answer was lost"))
             }
             Some(Fault::Duplicate) => {
-                let _ = self.deliver(&request).await;
-                self.deliver(&request)
+                let _ = self.deliver(line, &request).await;
+                self.deliver(line, &request)
                     .await
                     .ok_or_else(|| cut("connection refused"))
             }
@@ -530,6 +544,7 @@ impl Net {
                 inner.delayed.push(Delayed {
                     due: self.time.now() + wait,
                     order,
+                    line,
                     request: request.clone(),
                 });
                 Err(cut("timed out"))
@@ -542,7 +557,7 @@ impl Net {
                 ),
             }),
             Some(Fault::CrashAfterCommit) => {
-                let _ = self.deliver(&request).await;
+                let _ = self.deliver(line, &request).await;
                 self.set_server(None);
                 lock(&self.inner).crashed = true;
                 Err(cut("the connection closed"))
@@ -562,7 +577,7 @@ impl Net {
                 })
             }
             None => self
-                .deliver(&request)
+                .deliver(line, &request)
                 .await
                 .ok_or_else(|| cut("connection refused")),
         };
