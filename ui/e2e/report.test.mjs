@@ -152,10 +152,17 @@ test("the sync review lists every kind of event per device and per rule, and exp
     await slowCard.click();
     assert.ok((await events.count()) >= 6);
 
-    // Export CSV: a real download with every event.
-    const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Export CSV" }).click()]);
-    assert.match(download.suggestedFilename(), /^fieldsync-sync-review-\d{4}-\d{2}-\d{2}-to-\d{4}-\d{2}-\d{2}\.csv$/);
-    const csv = await readFile(await download.path(), "utf8");
+    // Export CSV: a file the app writes (a browser has no save dialog: its exports folder),
+    // never a download link, which does nothing in the desktop window; the page says where.
+    let downloads = 0;
+    page.on("download", () => downloads++);
+    await page.getByRole("button", { name: "Export CSV" }).click();
+    const said = page.locator("[role=status]", { hasText: "events saved to" });
+    await said.waitFor();
+    const [, path] = (await said.innerText()).match(/events saved to (\S+\.csv)/);
+    assert.match(path, /\/exports\/fieldsync-sync-review-\d{4}-\d{2}-\d{2}-to-\d{4}-\d{2}-\d{2}\.csv$/);
+    assert.equal(downloads, 0, "no browser download");
+    const csv = await readFile(path, "utf8");
     const [header, ...rows] = csv.trim().split("\n");
     assert.equal(header.split(",").slice(0, 4).join(","), "kind,cause,rule,code");
     const kinds = rows.map((r) => r.split(",")[0]);

@@ -22,6 +22,7 @@ import type { ReassignArgs } from "./bindings/ReassignArgs";
 import type { ReopenArgs } from "./bindings/ReopenArgs";
 import type { ReportArgs } from "./bindings/ReportArgs";
 import type { ResolveArgs } from "./bindings/ResolveArgs";
+import type { SaveCsvArgs } from "./bindings/SaveCsvArgs";
 import type { SaveGroupArgs } from "./bindings/SaveGroupArgs";
 import type { SignInArgs } from "./bindings/SignInArgs";
 import type { StatusArgs } from "./bindings/StatusArgs";
@@ -101,6 +102,8 @@ export const api = {
   invoices: () => call("invoices", null),
   report: (args: ReportArgs) => call("report", args),
   reportCsv: (args: ReportArgs) => call("report_csv", args),
+  /** The sync review's CSV written as a file: at `path`, or in the app's exports folder. */
+  saveReportCsv: (args: SaveCsvArgs) => call("save_report_csv", args),
   people: () => call("people", null),
   addAccount: (args: AddAccountArgs) => call("add_account", args),
   changeAccount: (args: ChangeAccountArgs) => call("change_account", args),

@@ -1,6 +1,8 @@
 // The weekly sync review: every possible duplicate, conflict, rejection, ownership-moved hold and
 // slow change of a period, per device and per rule, so a team sees whether its problems come
 // from ownership, a conflict rule or retry timing; exportable as CSV.
+import { isTauri } from "@tauri-apps/api/core";
+import { save } from "@tauri-apps/plugin-dialog";
 import { useCallback, useEffect, useState } from "react";
 import { api, errorText } from "../api";
 import type { ReportCountsView } from "../bindings/ReportCountsView";
@@ -22,16 +24,13 @@ function moment(iso: string): string {
   return new Date(iso).toLocaleString([], { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
 }
 
-/** Offers text as a file download through a Blob link. */
-function download(filename: string, text: string) {
-  const url = URL.createObjectURL(new Blob([text], { type: "text/csv;charset=utf-8" }));
-  const link = document.createElement("a");
-  link.href = url;
-  link.download = filename;
-  document.body.appendChild(link);
-  link.click();
-  link.remove();
-  window.setTimeout(() => URL.revokeObjectURL(url), 10000);
+/** Where the CSV goes: in the desktop window, the place the person picks in the system's save
+ * dialog (null when they cancel); in a browser, which has no such dialog, the app's exports
+ * folder (the page says where). Never a download link: it does nothing in the desktop window. */
+async function chooseCsvPath(filename: string): Promise<string | null | undefined> {
+  if (!isTauri()) return undefined;
+  const picked = await save({ defaultPath: filename, filters: [{ name: "CSV", extensions: ["csv"] }] });
+  return picked ?? null;
 }
 
 function Counts({ counts }: { counts: ReportCountsView }) {
@@ -75,9 +74,11 @@ export function SyncReview({ onOpenJob }: { onOpenJob: (jobId: string) => void }
     setExporting(true);
     setError(null);
     try {
-      const csv = await api.reportCsv({ days });
-      download(csv.filename, csv.text);
-      setExported(csv.filename);
+      const filename = report ? `fieldsync-sync-review-${report.since.slice(0, 10)}-to-${report.until.slice(0, 10)}.csv` : "fieldsync-sync-review.csv";
+      const path = await chooseCsvPath(filename);
+      if (path === null) return; // the person cancelled the dialog
+      const saved = await api.saveReportCsv({ days, path: path ?? null });
+      setExported(`${saved.rows} events saved to ${saved.path}`);
     } catch (e) {
       setError(errorText(e));
     } finally {
@@ -123,7 +124,7 @@ export function SyncReview({ onOpenJob }: { onOpenJob: (jobId: string) => void }
       )}
       {exported && (
         <p className="muted small" role="status">
-          Saved {exported}
+          {exported}
         </p>
       )}
       {report && (
