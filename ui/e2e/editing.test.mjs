@@ -232,6 +232,14 @@ test("a billing form left open while finance changes the email saves what office
     const [changed] = await finance.push([update("customer", customer.record_id, "billing", 1, { billing_email: "finance@riverside.example" }, 0)]);
     assert.equal(changed.status, "applied", JSON.stringify(changed));
     await page.waitForFunction(() => (document.querySelector("[data-testid=group-billing]")?.textContent ?? "").includes("v2"), null, { timeout: 20000 });
+    // The open form says the group moved, which field, its value now, and what Save will do.
+    const moved = panel.locator("[data-testid=form-moved]");
+    await moved.waitFor();
+    const told = await moved.innerText();
+    assert.match(told, /changed since you opened the form \(billing email\)/);
+    assert.match(told, /finance@riverside\.example/);
+    assert.match(told, /both go to the review inbox/);
+    await shot(page, "office-form-moved-under-it");
 
     await panel.getByLabel("Billing email").fill("accounts@riverside.example");
     await panel.getByRole("button", { name: "Save" }).click();

@@ -115,6 +115,12 @@ export function GroupCard({
       setSaving(false);
     }
   };
+  // The group moved on while the form was open (another person, another device): the form says
+  // so, which fields, what they are now, and what Save will do with them under the group's rule.
+  const moved = editing && seen !== null && group.version !== seen.version;
+  const movedFields = moved
+    ? group.fields.filter((f) => JSON.stringify(values[f.name] ?? null) !== JSON.stringify(seen?.values[f.name] ?? null))
+    : [];
   const badgeId = `badge-${recordId}-${group.group}`;
   return (
     <section className="group" aria-labelledby={`${badgeId}-title`} data-testid={`group-${group.group}`}>
@@ -135,6 +141,29 @@ export function GroupCard({
         // core's sentence and stop the check; the field rules speak instead.
         <form className="edit-form" onSubmit={save} noValidate>
           <p className="muted small">{EXPLAIN[group.badge]}</p>
+          {moved && (
+            <div className="warning-box" role="status" data-testid="form-moved">
+              ⚠ This changed since you opened the form
+              {movedFields.length > 0 ? ` (${movedFields.map((f) => f.label.toLowerCase()).join(", ")})` : ""}. Now:
+              <Values values={Object.fromEntries(movedFields.map((f) => [f.name, values[f.name]]))} />
+              {group.badge === "needs review"
+                ? "If you save, your version and theirs both go to the review inbox; nothing is overwritten."
+                : "If you save, only the fields you changed are sent, and for those your values replace these."}{" "}
+              <button
+                type="button"
+                className="link"
+                onClick={() => {
+                  // Start again from what stands now; the form's action id stays (one change).
+                  setSeen({ version: group.version, values });
+                  setForm(formState(values, kinds));
+                  setProblems({});
+                  setError(null);
+                }}
+              >
+                Start again from these values
+              </button>
+            </div>
+          )}
           <Fields
             fields={group.fields}
             form={form}
