@@ -68,7 +68,9 @@ test("an admin adds a technician, who chooses a password at first sign-in; the a
       await tess.b.close();
     }
 
-    // The admin sees her device and revokes it, after a dialog that says what happens.
+    // The admin sees her device (the page read again) and revokes it, after a dialog that
+    // says what happens.
+    await page.getByRole("button", { name: "Board" }).click();
     await page.getByRole("button", { name: "People and devices" }).click();
     const device = page.locator("[data-testid=devices] tr", { hasText: "Tess Ng" });
     await device.waitFor();
@@ -83,6 +85,35 @@ test("an admin adds a technician, who chooses a password at first sign-in; the a
     assert.match(log, /revoke device .*\(tess\): its token is refused/i);
     assert.match(log, /change own password\s+tess/i);
     assert.match(log, /add user\s+tess/i);
+  } finally {
+    await b.close();
+  }
+});
+
+test("an app whose device an admin revokes goes to the sign-in screen and says why", async () => {
+  const { server, b, page } = await officeSession(running, "dana");
+  try {
+    await page.locator("[data-testid=board] tbody tr").first().waitFor();
+    // The admin revokes Dana's office app from the server's API.
+    const login = await fetch(`${server.base}/api/v1/auth/login`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username: "ada", password: "fieldsync-demo", device_name: "Admin laptop" }),
+    }).then((r) => r.json());
+    const auth = { Authorization: `Bearer ${login.token}`, "Content-Type": "application/json" };
+    const devices = await fetch(`${server.base}/api/v1/devices`, { headers: auth }).then((r) => r.json());
+    const mine = devices.find((d) => d.user === "dana" && d.name.startsWith("Office app"));
+    assert.ok(mine, JSON.stringify(devices.map((d) => `${d.user}: ${d.name}`)));
+    const revoked = await fetch(`${server.base}/api/v1/devices/${mine.device_id}/revoke`, { method: "POST", headers: auth });
+    assert.equal(revoked.status, 204);
+    // The next call the app makes is refused; it goes to sign-in with the server's words,
+    // never a banner that says it is "reaching the server".
+    await page.getByRole("button", { name: "Sync now" }).click();
+    const why = page.locator("[data-testid=signed-out-reason]");
+    await why.waitFor({ timeout: 10000 });
+    assert.match(await why.innerText(), /revoked/);
+    await accessible(page, "sign-in after a revoked device");
+    await shot(page, "signed-out-revoked");
   } finally {
     await b.close();
   }

@@ -31,8 +31,15 @@ export function App() {
   const [selected, setSelected] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [tick, setTick] = useState(0);
+  // Why the server ended this device's session, for the sign-in screen (none when the person
+  // signed out themselves).
+  const [signedOut, setSignedOut] = useState<string | null>(null);
   useEffect(() => {
     api.session().then(setSession).catch(() => setSession(null));
+    api
+      .syncStatus()
+      .then((b) => setSignedOut(b.signed_out))
+      .catch(() => undefined);
   }, []);
   useEffect(() => {
     if (!session) return;
@@ -41,7 +48,18 @@ export function App() {
     let pending: number | null = null;
     const refresh = () => {
       pending = null;
-      api.syncStatus().then(setBanner).catch(() => undefined);
+      api
+        .syncStatus()
+        .then((b) => {
+          if (b.signed_out !== null) {
+            // The server refused this device's sign-in: say why on the sign-in screen.
+            setSignedOut(b.signed_out);
+            setSession(null);
+            return;
+          }
+          setBanner(b);
+        })
+        .catch(() => undefined);
       setTick((t) => t + 1);
     };
     refresh();
@@ -54,7 +72,16 @@ export function App() {
     };
   }, [session]);
   if (session === undefined) return <p className="muted">Starting…</p>;
-  if (session === null) return <SignIn onSignedIn={setSession} />;
+  if (session === null)
+    return (
+      <SignIn
+        reason={signedOut}
+        onSignedIn={(s) => {
+          setSignedOut(null);
+          setSession(s);
+        }}
+      />
+    );
   // A password an admin set (a first one, a reset) is replaced before anything else.
   if (session.must_change_password)
     return (

@@ -41,6 +41,12 @@ pub struct SyncBanner {
     /// This person's changes held or refused: the banner links to the review inbox for them.
     pub needs_review: u32,
     pub summary: Vec<String>,
+    /// When the round those lines tell of ended.
+    pub summary_at: Option<String>,
+    /// The server ended this device's session (revoked, replaced, the person disabled): why, in
+    /// its words. The app goes to the sign-in screen and says so; the outbox stays for the same
+    /// person's next sign-in.
+    pub signed_out: Option<String>,
 }
 
 impl App {
@@ -119,6 +125,12 @@ impl App {
             server_reachable: status.server_reachable,
             synced: status.is_synced(),
             needs_review: status.needs_attention as u32,
+            summary_at: status.summary_at.map(|t| t.to_rfc3339()),
+            signed_out: if self.client.user().is_none() {
+                self.client.signed_out_reason().await.ok().flatten()
+            } else {
+                None
+            },
             summary: status.summary,
         })
     }

@@ -277,6 +277,11 @@ struct AppArgs {
     /// The built UI (ui/dist).
     #[arg(long)]
     ui_dir: Option<PathBuf>,
+    /// The name this device signs in with, what dispatchers see beside its person. By default
+    /// it names the data directory ("Office app (office-dana)"): one data directory is one
+    /// device, so two apps of one person on two directories never replace each other's sign-in.
+    #[arg(long, env = "FIELDSYNC_DEVICE_NAME")]
+    device_name: Option<String>,
     /// Sign in as this user at start (with --password).
     #[arg(long)]
     user: Option<String>,
@@ -650,7 +655,14 @@ async fn main() -> Result<()> {
                 args.listen,
                 &ui,
                 args.user.as_deref().map(|u| (u, args.password.as_str())),
-                "Office desktop",
+                &args.device_name.clone().unwrap_or_else(|| {
+                    let dir = std::path::absolute(&args.data_dir).unwrap_or(args.data_dir.clone());
+                    let name = dir
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| "office".into());
+                    format!("Office app ({name})")
+                }),
             )
             .await?;
             println!("Fieldsync office app: {}", running.url);

@@ -144,6 +144,11 @@ pub(crate) struct State {
     pub(crate) revision: u64,
     pub(crate) last_synced: Option<DateTime<Utc>>,
     pub(crate) summary: Vec<String>,
+    /// When the round that wrote `summary` ended: the lines are that round's news, not now's.
+    pub(crate) summary_at: Option<DateTime<Utc>>,
+    /// The server refused this device's token (revoked, replaced, the person disabled): why, in
+    /// its words, until the token is forgotten in the cache too (see `session.rs`).
+    pub(crate) refused_session: Option<String>,
     pub(crate) rng: rand::rngs::StdRng,
     pub(crate) draws: u64,
     /// The server answered `Retry-After`: nothing is sent to it before this time (unless a
@@ -220,6 +225,8 @@ impl SyncClient {
                     revision: 0,
                     last_synced: None,
                     summary: Vec::new(),
+                    summary_at: None,
+                    refused_session: None,
                     rng: rand::rngs::StdRng::seed_from_u64(id_seed),
                     draws: 0,
                     server_wait: None,

@@ -57,6 +57,7 @@ impl SyncClient {
 
     fn lane_failed(&self, lane: Lane, error: &TransportError) {
         self.obey_retry_after(error);
+        self.note_refused_session(error);
         let now = self.now();
         let mut state = lock(&self.inner.state);
         state.draws += 1;

@@ -23,6 +23,11 @@ impl SyncClient {
     /// Runs one office call and remembers whether the server answered at all.
     fn answered<T>(&self, answer: Result<T, TransportError>) -> ClientResult<T> {
         self.note_unreachable(&answer);
+        if let Err(e) = &answer {
+            // Persisted at the next round's end (this is not async); from now on nothing is
+            // sent under the refused token.
+            self.note_refused_session(e);
+        }
         Ok(answer?)
     }
 

@@ -29,6 +29,9 @@ impl SyncClient {
 
     async fn round(&self, force: bool) -> ClientResult<SyncReport> {
         let _one_at_a_time = self.inner.round.lock().await;
+        // A session the server refused during an office call is written down now, before the
+        // missing token stops the round.
+        self.forget_refused_session().await?;
         let token = self.token()?;
         let mut report = SyncReport::default();
         let mut answered: Vec<(Change, Outcome)> = Vec::new();
@@ -78,8 +81,10 @@ impl SyncClient {
             }
             if !report.summary.is_empty() {
                 state.summary = report.summary.clone();
+                state.summary_at = Some(self.now());
             }
         }
+        self.forget_refused_session().await?;
         self.publish().await?;
         Ok(report)
     }
@@ -105,6 +110,7 @@ impl SyncClient {
         let failed = |e: TransportError| -> ClientError {
             lock(&self.inner.state).reachable = !matches!(e, TransportError::Unreachable(_));
             self.obey_retry_after(&e);
+            self.note_refused_session(&e);
             e.into()
         };
         let mut page = fetch(after).await.map_err(failed)?;
@@ -249,7 +255,15 @@ impl SyncClient {
     async fn listen(&self, mut shutdown: watch::Receiver<bool>) {
         let mut attempt = 0u32;
         loop {
-            let Ok(token) = self.token() else { break };
+            // Signed out (or the server ended the session): no stream until someone signs in
+            // again on this device; the same loop then opens it, so pokes reach the new
+            // session too.
+            let Ok(token) = self.token() else {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    _ = shutdown.changed() => return,
+                }
+            };
             match self.inner.transport.events(&token).await {
                 Ok(mut stream) => {
                     attempt = 0;
@@ -274,6 +288,12 @@ impl SyncClient {
                         // It answered (a refusal, a limit): it is there, just not streaming.
                         self.obey_retry_after(&e);
                         self.set_reachable(true);
+                        if e.is_unauthenticated() {
+                            // The token is refused (a revoked device, a replaced sign-in):
+                            // the device is signed out now, not after the next round.
+                            self.note_refused_session(&e);
+                            let _ = self.forget_refused_session().await;
+                        }
                     }
                 }
             }

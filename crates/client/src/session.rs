@@ -5,6 +5,7 @@ use fieldsync_core::wire::{LoginRequest, User};
 use fieldsync_core::Owner;
 
 use crate::client::{lock, Session, SyncClient};
+use crate::transport::TransportError;
 use crate::{ClientError, ClientResult};
 
 impl SyncClient {
@@ -28,6 +29,8 @@ impl SyncClient {
             .cache
             .set_meta("device_id", &answer.device_id.to_string())
             .await?;
+        self.inner.cache.set_meta("signed_out_reason", "").await?;
+        lock(&self.inner.state).refused_session = None;
         // Kept beside the token: an app restarted before the person chose their own password
         // still asks for it first.
         self.inner
@@ -42,6 +45,51 @@ impl SyncClient {
             user: answer.user.clone(),
         });
         Ok(answer.user)
+    }
+
+    /// The server answered 401 to this device's token: the device is no longer signed in. The
+    /// token goes at once from memory (nothing more is sent under it, nothing retries it) and,
+    /// at [`SyncClient::forget_refused_session`], from the cache; the outbox stays, and goes
+    /// once the person signs in again. Why is kept for the sign-in screen.
+    pub(crate) fn note_refused_session(&self, error: &TransportError) {
+        if !error.is_unauthenticated() {
+            return;
+        }
+        let reason = match error {
+            TransportError::Refused { message, .. } => message.clone(),
+            _ => String::new(),
+        };
+        *lock(&self.inner.session) = None;
+        lock(&self.inner.state).refused_session = Some(reason);
+    }
+
+    /// Writes a refused session to the cache: no token, and the reason, so a restart opens on
+    /// the sign-in screen with it.
+    pub(crate) async fn forget_refused_session(&self) -> ClientResult<()> {
+        let reason = lock(&self.inner.state).refused_session.take();
+        if let Some(reason) = reason {
+            self.inner.cache.set_meta("token", "").await?;
+            self.inner
+                .cache
+                .set_meta("signed_out_reason", &reason)
+                .await?;
+            self.publish().await?;
+        }
+        Ok(())
+    }
+
+    /// Why this device is signed out, when the server ended its session (a revoked device, an
+    /// expired or replaced sign-in, a disabled person) rather than the person signing out.
+    pub async fn signed_out_reason(&self) -> ClientResult<Option<String>> {
+        if let Some(reason) = lock(&self.inner.state).refused_session.clone() {
+            return Ok(Some(reason));
+        }
+        Ok(self
+            .inner
+            .cache
+            .meta("signed_out_reason")
+            .await?
+            .filter(|r| !r.is_empty()))
     }
 
     /// Signs out: the token is forgotten; the outbox and cache stay for the next sign-in.

@@ -104,6 +104,8 @@ pub struct SyncStatus {
     pub last_synced: Option<DateTime<Utc>>,
     /// The plain summary of the last sync round, one line per job.
     pub summary: Vec<String>,
+    /// When that round ended: a screen shows the lines as news of then, not as the state now.
+    pub summary_at: Option<DateTime<Utc>>,
 }
 
 impl SyncStatus {

@@ -217,6 +217,7 @@ impl SyncClient {
                 needs_attention: attention.max(0) as u64,
                 last_synced: state.last_synced,
                 summary: state.summary.clone(),
+                summary_at: state.summary_at,
             }
         };
         // Only a real change wakes the watchers: a screen that reads the status on each

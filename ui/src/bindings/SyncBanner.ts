@@ -15,4 +15,14 @@ synced: boolean,
 /**
  * This person's changes held or refused: the banner links to the review inbox for them.
  */
-needs_review: number, summary: Array<string>, };
+needs_review: number, summary: Array<string>, 
+/**
+ * When the round those lines tell of ended.
+ */
+summary_at: string | null, 
+/**
+ * The server ended this device's session (revoked, replaced, the person disabled): why, in
+ * its words. The app goes to the sign-in screen and says so; the outbox stays for the same
+ * person's next sign-in.
+ */
+signed_out: string | null, };

@@ -34,7 +34,10 @@ export function Banner({
         {busy ? "Syncing…" : "Sync now"}
       </button>
       {banner.summary.length > 0 && (
-        <ul className="summary">
+        // The last round's news, labelled with its time: under a red banner it must not read
+        // as what is true now.
+        <ul className="summary" aria-label={banner.summary_at ? `The sync round at ${clock(banner.summary_at)}` : "The last sync round"}>
+          {banner.summary_at && <li className="muted small">At {clock(banner.summary_at)}:</li>}
           {banner.summary.map((line) => (
             <li key={line}>{line}</li>
           ))}

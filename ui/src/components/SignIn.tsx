@@ -3,7 +3,7 @@ import { useState } from "react";
 import { api, errorText } from "../api";
 import type { SessionInfo } from "../bindings/SessionInfo";
 
-export function SignIn({ onSignedIn }: { onSignedIn: (s: SessionInfo) => void }) {
+export function SignIn({ onSignedIn, reason = null }: { onSignedIn: (s: SessionInfo) => void; reason?: string | null }) {
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
   const [error, setError] = useState<string | null>(null);
@@ -26,6 +26,11 @@ export function SignIn({ onSignedIn }: { onSignedIn: (s: SessionInfo) => void })
     >
       <h1>Fieldsync</h1>
       <p className="muted">Sign in to the office.</p>
+      {reason && (
+        <p className="warning-box" role="alert" data-testid="signed-out-reason">
+          You were signed out: {reason}. Nothing you saved on this device is lost: it waits here to be sent after you sign in.
+        </p>
+      )}
       <label>
         User name
         <input name="username" value={username} onChange={(e) => setUsername(e.target.value)} autoFocus />

@@ -197,7 +197,26 @@ function NewJob() {
     setMessage(null);
     setOpen(false);
   };
-  if (!open) return <button onClick={() => setOpen(true)}>New job</button>;
+  if (!open)
+    return (
+      <>
+        <button
+          onClick={() => {
+            // What the last form said belongs to that form: a new one starts without it.
+            setMessage(null);
+            setOpen(true);
+          }}
+        >
+          New job
+        </button>
+        {message && (
+          <span className="muted small" role="status">
+            {" "}
+            {message}
+          </span>
+        )}
+      </>
+    );
   const submit = async (confirm: boolean) => {
     if (!actionId) return;
     try {
@@ -211,8 +230,10 @@ function NewJob() {
         confirm_duplicate: confirm,
       });
       setMatches(result.matches);
+      if (!result.created) setMessage(null);
       if (result.created) {
-        setMessage(`Job saved: ${result.state_label}`);
+        const at = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+        setMessage(`New job saved at ${at} (${(result.state_label ?? "").toLowerCase()} then).`);
         setForm(EMPTY_FORM);
         setOpen(false);
       }

@@ -10,6 +10,9 @@ import { Owner } from "../components/Owner";
 import { pretty, when } from "../format";
 import { useEscape } from "../useEscape";
 
+/** The time of day now: a notice says when it happened, so it never reads as the state now. */
+const nowClock = () => new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+
 export function Job({ jobId, onClose, onReview, refreshKey }: { jobId: string; onClose: () => void; onReview?: () => void; refreshKey: number }) {
   const [job, setJob] = useState<JobDetail | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -60,7 +63,7 @@ export function Job({ jobId, onClose, onReview, refreshKey }: { jobId: string; o
                 try {
                   const done = await api.reassign(back);
                   setUndo(null);
-                  setNotice(`Back with ${done.to.display_name}.`);
+                  setNotice(`Back with ${done.to.display_name} at ${nowClock()}.`);
                   load();
                 } catch (e) {
                   setUndo(null);
@@ -92,7 +95,7 @@ export function Job({ jobId, onClose, onReview, refreshKey }: { jobId: string; o
                   // a collision for review, not a silent overwrite.
                   const shown = job.groups.find((g) => g.group === "status")?.version ?? null;
                   const saved = await api.setStatus({ job_id: job.card.id, state: s, base_version: shown });
-                  setNotice(`Status → ${pretty(s)}: ${saved.state_label}`);
+                  setNotice(`Status → ${pretty(s)} at ${nowClock()} (${saved.state_label.toLowerCase()} then).`);
                   load();
                 } catch (e) {
                   setNotice(errorText(e));
@@ -119,7 +122,7 @@ export function Job({ jobId, onClose, onReview, refreshKey }: { jobId: string; o
             setReassigning(false);
             if (done) {
               setUndo(done);
-              setNotice(`Reassigned from ${done.from.display_name} to ${done.to.display_name}.`);
+              setNotice(`Reassigned from ${done.from.display_name} to ${done.to.display_name} at ${nowClock()}.`);
             }
             load();
           }}
@@ -350,7 +353,7 @@ function Void({ job, onDone }: { job: JobDetail; onDone: (message: string | null
             setSaving(true);
             try {
               const saved = await api.voidJob({ job_id: job.card.id, reason: reason.trim(), base_version: shown, action_id: action });
-              onDone(`Voided: ${saved.state_label}`);
+              onDone(`Voided at ${nowClock()} (${saved.state_label.toLowerCase()} then).`);
             } catch (e) {
               setError(errorText(e));
             } finally {
