@@ -139,3 +139,17 @@ describe("clearing and lines", () => {
     expect(formValues({ phone: "", total: "231.00" }, kinds)).toEqual({ phone: null, total: "231.00" });
   });
 });
+
+describe("show", () => {
+  it("reads lists and nested values in words, never JSON", () => {
+    const lines = [
+      { description: "Labour", quantity: 2, unit_price: 90 },
+      { description: "Valve", quantity: 1, unit_price: 12.5 },
+    ];
+    expect(show(lines)).toBe("description Labour, quantity 2, unit price 90; description Valve, quantity 1, unit price 12.5");
+    expect(show([])).toBe("none");
+    expect(show(3)).toBe("3");
+    expect(show(null)).toBe("—");
+    expect(show(lines)).not.toContain("{");
+  });
+});

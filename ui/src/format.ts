@@ -30,7 +30,14 @@ const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/;
 export function show(v: unknown): string {
   if (typeof v === "string") return ISO.test(v) ? new Date(v).toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) : pretty(v);
   if (v === null || v === undefined) return "—";
-  return JSON.stringify(v);
+  // Lists and nested values in words (an invoice's lines in a review card's table), never JSON.
+  if (Array.isArray(v)) return v.length === 0 ? "none" : v.map(show).join("; ");
+  if (typeof v === "object")
+    return Object.entries(v as Record<string, unknown>)
+      .filter(([k]) => !HIDDEN.has(k))
+      .map(([k, x]) => `${pretty(k)} ${show(x)}`)
+      .join(", ");
+  return String(v);
 }
 
 /** A stored value as a form field's text. A time reads as the "YYYY-MM-DDTHH:MM" a

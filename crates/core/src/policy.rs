@@ -583,7 +583,7 @@ impl Policy {
                     "status, money, approvals and labour must never be overwritten silently.",
                 PolicyKind::AppendOnly =>
                     "notes, photos, part lines and logs only grow; nothing anyone adds is lost.",
-                PolicyKind::OwnerOnly => "one owner writes it, so there is no one to collide with.",
+                PolicyKind::OwnerOnly => "it belongs to the record's owner (and the roles named above); anyone else is refused, and between those who may, the newest save wins for the fields it changed, with an open form warned when it moved.",
             }
         ));
         Some(out)

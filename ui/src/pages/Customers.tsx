@@ -28,7 +28,7 @@ export function Customers({ refreshKey }: { refreshKey: number }) {
         <div className="toolbar">
           <label>
             Search customers
-            <input value={text} onChange={(e) => setText(e.target.value)} placeholder="name, number or address" />
+            <input value={text} onChange={(e) => setText(e.target.value)} placeholder="name, number or address" aria-label="Search customers" />
           </label>
         </div>
         {error && <p className="error">{error}</p>}

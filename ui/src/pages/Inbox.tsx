@@ -33,6 +33,20 @@ export function Inbox({
   const [voiding, setVoiding] = useState<string | null>(null);
   const [merging, setMerging] = useState<string | null>(null);
   const reload = useCallback(() => api.inbox().then(setItems).catch((e) => setError(errorText(e))), []);
+  // A card someone else settled while this person had its merge form or void dialog open
+  // leaves a note instead of vanishing with what they were typing.
+  const [gone, setGone] = useState<string | null>(null);
+  const shown = useRef<ReviewCard[]>([]);
+  useEffect(() => {
+    const open = merging ?? voiding;
+    if (open && !items.some((c) => keyOf(c) === open || c.id === open)) {
+      const was = shown.current.find((c) => keyOf(c) === open || c.id === open);
+      if (was) setGone(`“${was.title}” was settled by someone else while you had it open; what they chose is in the job's timeline.`);
+      setMerging(null);
+      setVoiding(null);
+    }
+    shown.current = items;
+  }, [items]);
   useEffect(() => {
     reload();
   }, [refreshKey, reload]);
@@ -64,6 +78,14 @@ export function Inbox({
   return (
     <section data-testid="inbox" aria-label="Review inbox">
       {error && <p className="error">{error}</p>}
+      {gone && (
+        <p className="notice" role="status" data-testid="card-gone">
+          {gone}{" "}
+          <button className="link" onClick={() => setGone(null)}>
+            Dismiss
+          </button>
+        </p>
+      )}
       {items.length === 0 && <p className="muted">Nothing waits for review.</p>}
       {items.map((card) => {
         const cardError = cardErrors[keyOf(card)];
@@ -125,7 +147,9 @@ export function Inbox({
                   />
                 ) : (
                   <div className="actions">
-                    <button onClick={() => keep(card)}>{card.held.length > 1 ? `Keep current (for all ${card.held.length})` : "Keep current"}</button>
+                    <button onClick={() => keep(card)} aria-label={`Keep current${card.record_number ? ` for ${card.record_number}` : ""}${card.held.length > 1 ? ` (for all ${card.held.length})` : ""}`}>
+                      {card.held.length > 1 ? `Keep current (for all ${card.held.length})` : "Keep current"}
+                    </button>
                     {card.allows_merge && card.merge_fields.length > 0 && (
                       <button className="secondary" onClick={() => setMerging(keyOf(card))}>
                         Merge…

@@ -205,7 +205,7 @@ function Reassign({ job, onDone }: { job: JobDetail; onDone: (done: Reassigned |
       )}
       <label>
         New owner
-        <select value={to} onChange={(e) => setTo(e.target.value)} aria-label="New owner">
+        <select value={to} onChange={(e) => setTo(e.target.value)} aria-label="New owner" autoFocus>
           <option value="">Choose…</option>
           {check.candidates.map((c) => (
             <option key={c.name} value={c.name}>
@@ -268,7 +268,7 @@ function Reopen({ job, onDone }: { job: JobDetail; onDone: (reopened: JobDetail 
       </p>
       <label>
         Why is it reopened?
-        <input value={reason} onChange={(e) => setReason(e.target.value)} aria-label="Reason for reopening" />
+        <input value={reason} onChange={(e) => setReason(e.target.value)} aria-label="Reason for reopening" autoFocus />
       </label>
       {error && <p className="error">{error}</p>}
       <div className="actions">
@@ -338,7 +338,7 @@ function Void({ job, onDone }: { job: JobDetail; onDone: (message: string | null
       )}
       <label>
         Why is it voided?
-        <input value={reason} onChange={(e) => setReason(e.target.value)} aria-label="Reason for voiding" />
+        <input value={reason} onChange={(e) => setReason(e.target.value)} aria-label="Reason for voiding" autoFocus />
       </label>
       {error && (
         <p className="error" role="alert">

@@ -175,7 +175,7 @@ function AddPerson({ roles, onDone, onCancel }: { roles: string[]; onDone: (m: s
       <h3>Add a person</h3>
       <label>
         User name (what they sign in with)
-        <input value={form.name} onChange={field("name")} autoComplete="off" />
+        <input value={form.name} onChange={field("name")} autoComplete="off" autoFocus />
       </label>
       <label>
         Name shown on screens
@@ -223,6 +223,8 @@ function EditPerson({ account, roles, onDone, onCancel }: { account: AccountView
   const [password, setPassword] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  // Disabling asks first and says what it does: one click does not lock a person out.
+  const [confirmDisable, setConfirmDisable] = useState(false);
   const run = async (what: () => Promise<string>) => {
     setBusy(true);
     setError(null);
@@ -297,7 +299,12 @@ function EditPerson({ account, roles, onDone, onCancel }: { account: AccountView
         >
           Reset password
         </button>
-        {!account.is_me && (
+        {!account.is_me && !account.disabled_at && !confirmDisable && (
+          <button className="danger" disabled={busy} onClick={() => setConfirmDisable(true)}>
+            Disable…
+          </button>
+        )}
+        {!account.is_me && (account.disabled_at || confirmDisable) && (
           <button
             className={account.disabled_at ? "secondary" : "danger"}
             disabled={busy}
@@ -310,10 +317,16 @@ function EditPerson({ account, roles, onDone, onCancel }: { account: AccountView
               })
             }
           >
-            {account.disabled_at ? "Enable" : "Disable"}
+            {account.disabled_at ? "Enable" : `Disable ${account.display_name}`}
           </button>
         )}
       </div>
+      {confirmDisable && !account.disabled_at && (
+        <p className="warning-box" data-testid="disable-consequences">
+          ⚠ {account.display_name} cannot sign in any more, and every device of theirs is refused from its next call (what those devices have not synced stays on
+          them). Jobs they own stay theirs until a dispatcher reassigns them. Their records and history are kept; Enable lets them back.
+        </p>
+      )}
       {error && (
         <p className="error" role="alert">
           {error}
