@@ -1,7 +1,7 @@
 // The app's shell: the session (sign-in until there is one), the header's navigation, the sync
 // banner, and which page is shown. Each page lives in its own file under pages/.
 import { useEffect, useState } from "react";
-import { api, onChanged } from "./api";
+import { api, onChanged, onMenu } from "./api";
 import type { SessionInfo } from "./bindings/SessionInfo";
 import type { SyncBanner } from "./bindings/SyncBanner";
 import { Banner } from "./components/Banner";
@@ -70,6 +70,18 @@ export function App() {
       stop();
       if (pending !== null) window.clearTimeout(pending);
     };
+  }, [session]);
+  // The desktop menu's choices (and their shortcuts); a browser has no menu.
+  useEffect(() => {
+    if (!session) return;
+    return onMenu((id) => {
+      if (id === "sync-now") void api.syncNow().then(setBanner);
+      else if (id === "password") setChangingPassword(true);
+      else if (id === "board" || id === "find") {
+        setView("board");
+        if (id === "find") window.setTimeout(() => document.querySelector<HTMLInputElement>("input[aria-label='Search jobs']")?.focus(), 0);
+      } else if (id === "inbox") setView("inbox");
+    });
   }, [session]);
   if (session === undefined) return <p className="muted">Starting…</p>;
   if (session === null)

@@ -152,3 +152,25 @@ export function onChanged(onChange: (changed: Changed) => void): () => void {
   });
   return () => source.close();
 }
+
+/** The window event the desktop shell's menu sends, with the choice's id. */
+const MENU_EVENT = "fieldsync://menu";
+
+/**
+ * Calls `onChoice` with the id of each menu choice (`sync-now`, `find`, `board`, `inbox`,
+ * `password`) the desktop shell's menu sends; a browser has no such menu, so there it does
+ * nothing. Returns the function that stops listening.
+ */
+export function onMenu(onChoice: (id: string) => void): () => void {
+  if (!isTauri()) return () => undefined;
+  let stop: (() => void) | null = null;
+  let stopped = false;
+  listen<string>(MENU_EVENT, (event) => onChoice(event.payload)).then((unlisten) => {
+    if (stopped) unlisten();
+    else stop = unlisten;
+  });
+  return () => {
+    stopped = true;
+    stop?.();
+  };
+}
