@@ -768,6 +768,12 @@ impl World {
                     )));
                 }
                 self.note(format!("{name}: {how} failed: {e}"));
+                // A refused session signs the device out (the app goes to its sign-in screen,
+                // the outbox kept): its person signs in again.
+                if self.devices[d].client.user().is_none() {
+                    self.sign_in(d, "is at the sign-in screen and signs in")
+                        .await;
+                }
             }
         }
         self.banner_tells_the_truth(d).await?;
