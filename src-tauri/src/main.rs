@@ -20,9 +20,8 @@ const MENU_EVENT: &str = "fieldsync://menu";
 
 /// The menu: the app's own choices with their shortcuts, and the platform's usual ones.
 fn menu(handle: &tauri::AppHandle) -> tauri::Result<Menu<tauri::Wry>> {
-    let item = |id: &str, text: &str, accel: &str| {
-        MenuItem::with_id(handle, id, text, true, Some(accel))
-    };
+    let item =
+        |id: &str, text: &str, accel: &str| MenuItem::with_id(handle, id, text, true, Some(accel));
     let app = Submenu::with_items(
         handle,
         "Fieldsync",
@@ -153,7 +152,9 @@ fn main() {
                                 .body(&alert.body)
                                 .show();
                             if let Err(e) = shown {
-                                eprintln!("fieldsync desktop: a notification could not be shown: {e}");
+                                eprintln!(
+                                    "fieldsync desktop: a notification could not be shown: {e}"
+                                );
                             }
                         }
                     }

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::net::{DeviceClock, FaultRates, KillPlan, Net, ServerClock, SimTime, SimTransport};
-use crate::office::{AppResolve, AppSave, Screen};
+use crate::screens::{AppResolve, AppSave, Screen};
 use crate::{Failure, RunSummary};
 
 pub const PASSWORD: &str = "simulated password";

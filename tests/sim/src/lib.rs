@@ -19,6 +19,7 @@ pub mod kills;
 pub mod net;
 pub mod office;
 pub mod pg;
+pub mod screens;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
