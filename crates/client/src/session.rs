@@ -44,6 +44,7 @@ impl SyncClient {
             token: answer.token,
             user: answer.user.clone(),
         });
+        self.publish().await?;
         Ok(answer.user)
     }
 
@@ -60,7 +61,10 @@ impl SyncClient {
             _ => String::new(),
         };
         *lock(&self.inner.session) = None;
-        lock(&self.inner.state).refused_session = Some(reason);
+        let mut state = lock(&self.inner.state);
+        state.refused_session = Some(reason);
+        // The request was refused, not answered: the last round did not reach the server.
+        state.round_reached = false;
     }
 
     /// Writes a refused session to the cache: no token, and the reason, so a restart opens on
@@ -96,7 +100,7 @@ impl SyncClient {
     pub async fn sign_out(&self) -> ClientResult<()> {
         self.inner.cache.set_meta("token", "").await?;
         *lock(&self.inner.session) = None;
-        Ok(())
+        self.publish().await
     }
 
     /// An admin set this person's password (a first one or a reset): they choose their own

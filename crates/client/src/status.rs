@@ -96,6 +96,9 @@ pub struct SyncStatus {
     /// Whether the last sync round got through to the server: "Synced" needs it as well as an
     /// empty outbox, so a device that has not heard from the server never claims it.
     pub round_reached_server: bool,
+    /// Someone is signed in on this device. Signed out (by the person, or because the server
+    /// refused the token) nothing is sent, so nothing may read "Synced".
+    pub signed_in: bool,
     /// Grows whenever this device's copy of the records changed (a pull brought something, a
     /// push was answered): a screen watching the status reads again when it moves.
     pub revision: u64,
@@ -115,6 +118,13 @@ impl SyncStatus {
         // What a person saved: each photo's file waits with its change, counted once.
         let pending = self.changes.pending;
         let waiting = format!("Waiting to sync: {pending} saved on this device.");
+        if !self.signed_in {
+            return if pending > 0 {
+                format!("Not signed in: nothing is sent until you sign in. {waiting}")
+            } else {
+                "Not signed in: nothing is sent until you sign in.".to_string()
+            };
+        }
         // Out of reach comes first: nothing is failing that a person could act on, the device
         // simply works from its own copy until the server is back.
         if !self.server_reachable {
@@ -147,7 +157,8 @@ impl SyncStatus {
 
     /// Whether the banner may say "Synced": nothing waits and the last round reached the server.
     pub fn is_synced(&self) -> bool {
-        self.server_reachable
+        self.signed_in
+            && self.server_reachable
             && self.round_reached_server
             && self.changes.pending == 0
             && self.files.pending == 0

@@ -196,6 +196,7 @@ impl SyncClient {
 
     pub(crate) async fn publish(&self) -> ClientResult<()> {
         let (changes, files, attention) = self.inner.cache.status_counts().await?;
+        let signed_in = lock(&self.inner.session).is_some();
         let status = {
             let state = lock(&self.inner.state);
             let lane = |l: &LaneState, pending: i64| LaneStatus {
@@ -213,6 +214,7 @@ impl SyncClient {
                 files: lane(&state.files, files),
                 server_reachable: state.reachable,
                 round_reached_server: state.round_reached,
+                signed_in,
                 revision: state.revision,
                 needs_attention: attention.max(0) as u64,
                 last_synced: state.last_synced,
