@@ -253,7 +253,15 @@ async fn soak(args: &SoakArgs, pid: u32, base: &str, password: &str) -> Result<(
         let _ = task.await;
     }
     let middle = middle.unwrap_or(end);
-    let after = Sample::of(pid)?;
+    // The server learns that a device's event stream is gone only when it next writes to it (a
+    // poke, or the keep-alive every 15 s): the sockets are read again until they are released
+    // or the keep-alive has certainly run, not once at an instant that races it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut after = Sample::of(pid)?;
+    while after.sockets > idle.sockets + 8 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        after = Sample::of(pid)?;
+    }
 
     println!(
         "{:<18}{:>14}{:>14}{:>14}{:>14}{:>16}",

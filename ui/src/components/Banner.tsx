@@ -37,7 +37,7 @@ export function Banner({
         // The last round's news, labelled with its time: under a red banner it must not read
         // as what is true now.
         <ul className="summary" aria-label={banner.summary_at ? `The sync round at ${clock(banner.summary_at)}` : "The last sync round"}>
-          {banner.summary_at && <li className="muted small">At {clock(banner.summary_at)}:</li>}
+          {banner.summary_at && <li className="small summary-at">At {clock(banner.summary_at)}:</li>}
           {banner.summary.map((line) => (
             <li key={line}>{line}</li>
           ))}
