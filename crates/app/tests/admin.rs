@@ -7,22 +7,9 @@
 mod common;
 
 use common::*;
-use fieldsync_app::{bridge, App};
+use fieldsync_app::bridge;
 use fieldsync_core::Role;
 use serde_json::{json, Value};
-
-async fn signed_in(dir: &std::path::Path, url: &str, user: &str, password: &str) -> App {
-    let dir = dir.join(user);
-    std::fs::create_dir_all(&dir).unwrap();
-    let app = open_on(&dir, url).await;
-    call(
-        &app,
-        "sign_in",
-        json!({"username": user, "password": password}),
-    )
-    .await;
-    app
-}
 
 #[tokio::test]
 async fn an_admin_adds_a_technician_who_chooses_a_password_and_whose_device_is_revoked() {
@@ -32,7 +19,7 @@ async fn an_admin_adds_a_technician_who_chooses_a_password_and_whose_device_is_r
         &[("ada", Role::Admin), ("dana", Role::Dispatcher)],
     )
     .await;
-    let ada = signed_in(dir.path(), &url, "ada", PASSWORD).await;
+    let ada = signed_in_with(dir.path(), &url, "ada", PASSWORD).await;
     let session = call(&ada, "session", Value::Null).await;
     assert_eq!(session["can"]["administer"], json!(true));
     assert_eq!(session["must_change_password"], json!(false));
@@ -74,7 +61,7 @@ async fn an_admin_adds_a_technician_who_chooses_a_password_and_whose_device_is_r
     assert_eq!(added["must_change_password"], json!(true));
 
     // Tess signs in on her tablet: the app asks for her own password before anything else.
-    let tess = signed_in(dir.path(), &url, "tess", "first password").await;
+    let tess = signed_in_with(dir.path(), &url, "tess", "first password").await;
     let hers = call(&tess, "session", Value::Null).await;
     assert_eq!(hers["must_change_password"], json!(true));
     assert_eq!(hers["can"]["administer"], json!(false));
@@ -143,7 +130,7 @@ async fn an_admin_adds_a_technician_who_chooses_a_password_and_whose_device_is_r
     );
 
     // A dispatcher may not manage people.
-    let dana = signed_in(dir.path(), &url, "dana", PASSWORD).await;
+    let dana = signed_in_with(dir.path(), &url, "dana", PASSWORD).await;
     for (command, args) in [
         ("people", Value::Null),
         (

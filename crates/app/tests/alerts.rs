@@ -6,23 +6,9 @@
 mod common;
 
 use common::*;
-use fieldsync_app::App;
 use fieldsync_client::NewChange;
 use fieldsync_core::{Group, Op, RecordId, RecordType, Role, State};
 use serde_json::{json, Value};
-
-async fn signed_in(dir: &std::path::Path, url: &str, user: &str) -> App {
-    let dir = dir.join(user);
-    std::fs::create_dir_all(&dir).unwrap();
-    let app = open_on(&dir, url).await;
-    call(
-        &app,
-        "sign_in",
-        json!({"username": user, "password": PASSWORD}),
-    )
-    .await;
-    app
-}
 
 fn status(job: RecordId, state: State) -> NewChange {
     NewChange {

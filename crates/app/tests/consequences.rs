@@ -13,19 +13,6 @@ use fieldsync_client::NewChange;
 use fieldsync_core::{Group, Op, RecordId, RecordType, Role};
 use serde_json::{json, Value};
 
-async fn signed_in(dir: &std::path::Path, url: &str, user: &str) -> App {
-    let dir = dir.join(user);
-    std::fs::create_dir_all(&dir).unwrap();
-    let app = open_on(&dir, url).await;
-    call(
-        &app,
-        "sign_in",
-        json!({"username": user, "password": PASSWORD}),
-    )
-    .await;
-    app
-}
-
 /// A job for `tom`, created by the dispatcher and synced; tom's device has it too.
 async fn job_for_tom(dana: &App, tom: &App) -> RecordId {
     let form = call(dana, "new_action_id", Value::Null).await;

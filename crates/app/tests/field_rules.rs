@@ -12,19 +12,6 @@ use fieldsync_client::NewChange;
 use fieldsync_core::{Group, Op, RecordId, RecordType, Role};
 use serde_json::{json, Value};
 
-async fn signed_in(dir: &std::path::Path, url: &str, user: &str) -> App {
-    let dir = dir.join(user);
-    std::fs::create_dir_all(&dir).unwrap();
-    let app = open_on(&dir, url).await;
-    call(
-        &app,
-        "sign_in",
-        json!({"username": user, "password": PASSWORD}),
-    )
-    .await;
-    app
-}
-
 fn args(customer: RecordId, group: &str, values: Value) -> Value {
     json!({"record_type": "customer", "record_id": customer.to_string(), "group": group,
            "values": values, "action_id": null, "base_version": null})

@@ -17,17 +17,25 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
 
-async fn signed_in(dir: &std::path::Path, url: &str, user: &str) -> Arc<App> {
-    let dir = dir.join(user);
-    std::fs::create_dir_all(&dir).unwrap();
-    let app = open_on(&dir, url).await;
-    call(
-        &app,
-        "sign_in",
-        json!({"username": user, "password": PASSWORD}),
-    )
-    .await;
-    Arc::new(app)
+async fn signed_in_shared(dir: &std::path::Path, url: &str, user: &str) -> Arc<App> {
+    Arc::new(signed_in(dir, url, user).await)
+}
+
+/// Waits (a poll with a deadline) until the app's own loop has had its first round with the
+/// server, so the notices that follow are about what the test does, not about starting up.
+async fn settled(app: &App) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = app.client().status().await.unwrap();
+        if status.round_reached_server {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no first round: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The app's two background loops, as the shells run them.
@@ -91,13 +99,13 @@ async fn another_persons_commit_reaches_the_notices_and_the_board_without_any_ca
         &[("dana", Role::Dispatcher), ("sam", Role::Supervisor)],
     )
     .await;
-    let dana = signed_in(dir.path(), &url, "dana").await;
-    let sam = signed_in(dir.path(), &url, "sam").await;
+    let dana = signed_in_shared(dir.path(), &url, "dana").await;
+    let sam = signed_in_shared(dir.path(), &url, "sam").await;
     let _dana_runs = run(&dana);
     let _sam_runs = run(&sam);
     let mut notices = dana.changes();
-    // Let dana's first round and stream settle, then listen from a clean slate.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Dana's first round done, the test listens from a clean slate.
+    settled(&dana).await;
     while notices.try_recv().is_ok() {}
 
     let job = new_job(&sam, "Pier 9", "dana").await;
@@ -117,8 +125,8 @@ async fn the_bridge_serves_the_notices_as_server_sent_events_behind_the_secret()
         &[("dana", Role::Dispatcher), ("sam", Role::Supervisor)],
     )
     .await;
-    let dana = signed_in(dir.path(), &url, "dana").await;
-    let sam = signed_in(dir.path(), &url, "sam").await;
+    let dana = signed_in_shared(dir.path(), &url, "dana").await;
+    let sam = signed_in_shared(dir.path(), &url, "sam").await;
     let stop = run(&dana);
     let _sam_runs = run(&sam);
     let secret = bridge::new_secret();
@@ -127,9 +135,7 @@ async fn the_bridge_serves_the_notices_as_server_sent_events_behind_the_secret()
     let router = bridge::router(dana.clone(), secret.clone(), None);
     let serving = tokio::spawn(async move {
         axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                tokio::time::sleep(Duration::from_secs(3600)).await;
-            })
+            .with_graceful_shutdown(std::future::pending())
             .await
     });
 
@@ -151,7 +157,7 @@ async fn the_bridge_serves_the_notices_as_server_sent_events_behind_the_secret()
         .to_str()
         .unwrap()
         .starts_with("text/event-stream"));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    settled(&dana).await;
     let job = new_job(&sam, "Pier 10", "dana").await;
     let mut text = String::new();
     tokio::time::timeout(Duration::from_secs(3), async {
@@ -183,8 +189,8 @@ async fn the_owner_columns_unsynced_count_follows_the_technicians_device_after_r
         &[("dana", Role::Dispatcher), ("tom", Role::Technician)],
     )
     .await;
-    let dana = signed_in(dir.path(), &url, "dana").await;
-    let tom = signed_in(dir.path(), &url, "tom").await;
+    let dana = signed_in_shared(dir.path(), &url, "dana").await;
+    let tom = signed_in_shared(dir.path(), &url, "tom").await;
     let job = new_job(&dana, "Pier 11", "tom").await;
     call(&dana, "sync_now", Value::Null).await;
     let _dana_runs = run(&dana);

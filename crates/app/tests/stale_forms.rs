@@ -14,19 +14,6 @@ use fieldsync_client::NewChange;
 use fieldsync_core::{Group, Op, RecordId, RecordType, Role};
 use serde_json::{json, Value};
 
-async fn signed_in(dir: &std::path::Path, url: &str, user: &str) -> App {
-    let dir = dir.join(user);
-    std::fs::create_dir_all(&dir).unwrap();
-    let app = open_on(&dir, url).await;
-    call(
-        &app,
-        "sign_in",
-        json!({"username": user, "password": PASSWORD}),
-    )
-    .await;
-    app
-}
-
 /// The group's version as the customer page shows it now.
 async fn shown_version(app: &App, customer: RecordId, group: &str) -> i64 {
     let detail = call(

@@ -76,3 +76,22 @@ pub async fn server_with(dir: &std::path::Path, users: &[(&str, Role)]) -> Strin
 pub async fn call(app: &App, command: &str, args: Value) -> Value {
     bridge::dispatch(app, command, args).await.unwrap()
 }
+
+/// The office app of `user` on its own cache under `dir`, signed in with `password`.
+pub async fn signed_in_with(dir: &std::path::Path, url: &str, user: &str, password: &str) -> App {
+    let dir = dir.join(user);
+    std::fs::create_dir_all(&dir).unwrap();
+    let app = open_on(&dir, url).await;
+    call(
+        &app,
+        "sign_in",
+        serde_json::json!({"username": user, "password": password}),
+    )
+    .await;
+    app
+}
+
+/// The office app of `user`, signed in with the tests' password.
+pub async fn signed_in(dir: &std::path::Path, url: &str, user: &str) -> App {
+    signed_in_with(dir, url, user, PASSWORD).await
+}
