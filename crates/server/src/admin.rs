@@ -186,7 +186,8 @@ pub async fn change_own_password(
 }
 
 /// `POST /api/v1/devices/{id}/revoke`: a lost or stolen device's token is refused from now on
-/// (admin). What it reported as unsynced stays in the device list.
+/// (admin). What it reported as unsynced stays in the device list. Revoking it again answers
+/// the same and logs nothing, since nothing changed.
 #[utoipa::path(post, path = "/api/v1/devices/{id}/revoke", tag = "admin",
     params(("id" = uuid::Uuid, Path, description = "the device id")),
     responses((status = 204, description = "revoked"), (status = 403, description = "forbidden", body = ApiErrorBody),

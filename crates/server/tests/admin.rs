@@ -330,3 +330,107 @@ async fn nobody_but_an_admin_manages_people_or_devices(backend: Backend) {
     );
 }
 store_test!(nobody_but_an_admin_manages_people_or_devices);
+
+/// What the admin pass of scripts/schemathesis does to itself and to a revoked device: an admin
+/// cannot lock themselves out (their own role and disabling are refused, a reset of their own
+/// password leaves their token valid), revoking a revoked device again answers as done without
+/// a second log entry or a new revoked time, and revoking their own device ends only that
+/// device's sign-in, with a 401 rather than an error.
+async fn an_admin_cannot_lock_themselves_out_and_a_second_revoke_is_not_logged(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let p = server.everyone().await;
+    let ada = &p.ada;
+
+    let own_role = expect_error(
+        patch(ada, "/api/v1/users/ada", json!({"role": "dispatcher"})).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+    assert!(
+        own_role.message.contains("own role"),
+        "{}",
+        own_role.message
+    );
+    expect_error(
+        patch(ada, "/api/v1/users/ada", json!({"disabled": true})).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+    let reset = json_of(
+        ada.post(
+            "/api/v1/users/ada/password",
+            json!({"password": "ada resets herself"}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(reset["role"], json!("admin"));
+    assert_eq!(reset["disabled_at"], json!(null), "{reset}");
+    assert_eq!(ada.get("/api/v1/users").await.status(), StatusCode::OK);
+
+    // Tom's tablet revoked twice: one revoke, one entry, the first time kept.
+    let revoke_tom = format!("/api/v1/devices/{}/revoke", p.tom.device_id);
+    json_of(
+        ada.post(&revoke_tom, json!({})).await,
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    let revoked_at = |devices: &Value| {
+        devices
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["device_id"] == json!(p.tom.device_id.to_string()))
+            .unwrap()["revoked_at"]
+            .clone()
+    };
+    let first = revoked_at(&json_of(ada.get("/api/v1/devices").await, StatusCode::OK).await);
+    assert!(first.is_string());
+    json_of(
+        ada.post(&revoke_tom, json!({})).await,
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    let again = revoked_at(&json_of(ada.get("/api/v1/devices").await, StatusCode::OK).await);
+    assert_eq!(again, first, "the first revoke's time stays");
+    let log = json_of(ada.get("/api/v1/admin/log").await, StatusCode::OK).await;
+    let revokes = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == json!("revoke_device"))
+        .count();
+    assert_eq!(revokes, 1, "one revoke logged: {log}");
+    // A device nobody has is still not found.
+    expect_error(
+        ada.post(
+            &format!("/api/v1/devices/{}/revoke", uuid::Uuid::now_v7()),
+            json!({}),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+
+    // Ada revokes the device she is signed in on: done, and its token refused from then on.
+    json_of(
+        ada.post(
+            &format!("/api/v1/devices/{}/revoke", ada.device_id),
+            json!({}),
+        )
+        .await,
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    expect_error(
+        ada.get("/api/v1/users").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+}
+store_test!(an_admin_cannot_lock_themselves_out_and_a_second_revoke_is_not_logged);

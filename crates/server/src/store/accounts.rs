@@ -152,12 +152,17 @@ pub(crate) async fn administer<B: Backend>(
         }
         AdminAction::RevokeDevice(device_id) => {
             let id = device_id.to_string();
+            let device = tx.devices().await?.into_iter().find(|d| d.device_id == id);
+            // Revoking a revoked device again changes nothing (its first time stays), so, as a
+            // change that changes nothing, it answers as done and is not logged again: the log
+            // names only actions that happened (the admin pass of scripts/schemathesis logged
+            // the same revoke dozens of times).
+            if device.as_ref().is_some_and(|d| d.revoked_at.is_some()) {
+                tx.commit().await?;
+                return Ok(None);
+            }
             // The log names the device as people know it ("Tom's tablet (tom)"), not only its id.
-            let named = tx
-                .devices()
-                .await?
-                .into_iter()
-                .find(|d| d.device_id == id)
+            let named = device
                 .map(|d| format!("{} ({}): ", d.name, d.user_name))
                 .unwrap_or_default();
             if !tx.revoke_device(&id, now).await? {
