@@ -35,10 +35,14 @@ build_ui() {
 }
 
 # What the Tauri desktop shell needs to build, and to be driven in a real window under Xvfb
-# (tauri-driver plus Debian's WebKitWebDriver).
+# (tauri-driver plus Debian's WebKitWebDriver); a session bus with an unlocked keyring for the
+# single-instance plugin and the stored sign-in (dbus-run-session, gnome-keyring); screenshots of
+# the whole screen (imagemagick's import); `rpm -qip` to read the .rpm that scripts/bundle makes
+# (Tauri writes the .deb and .rpm itself, with no packaging tools).
 ensure_desktop_tools() {
   apt_install libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev \
-    libsoup-3.0-dev libjavascriptcoregtk-4.1-dev libssl-dev file xvfb xauth webkit2gtk-driver
+    libsoup-3.0-dev libjavascriptcoregtk-4.1-dev libssl-dev file xvfb xauth webkit2gtk-driver \
+    dbus-x11 gnome-keyring imagemagick rpm
   command -v tauri-driver >/dev/null 2>&1 || cargo install tauri-driver --locked --quiet
 }
 
