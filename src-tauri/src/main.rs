@@ -8,8 +8,10 @@
 //! lives in `crates/app`.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+use fieldsync_app::credentials::KeyringTokens;
+use fieldsync_app::desk::{Desk, DeskPreset};
 use fieldsync_app::{bridge, App, AppError};
-use fieldsync_client::{ClientConfig, HttpTransport, SyncClient, SystemClock};
+use fieldsync_client::SystemClock;
 use std::sync::Arc;
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::{Emitter, Manager};
@@ -28,7 +30,8 @@ fn menu(handle: &tauri::AppHandle) -> tauri::Result<Menu<tauri::Wry>> {
         true,
         &[
             &item("sync-now", "Sync now", "CmdOrCtrl+R")?,
-            &item("password", "Change password…", "CmdOrCtrl+,")?,
+            &item("settings", "Settings…", "CmdOrCtrl+,")?,
+            &item("password", "Change password…", "CmdOrCtrl+Shift+P")?,
             &PredefinedMenuItem::separator(handle)?,
             &PredefinedMenuItem::about(handle, Some("About Fieldsync"), None)?,
             &PredefinedMenuItem::separator(handle)?,
@@ -74,8 +77,11 @@ async fn call(
 }
 
 fn main() {
-    let server =
-        std::env::var("FIELDSYNC_SERVER").unwrap_or_else(|_| "http://127.0.0.1:8640".into());
+    // The demo and the tests name the server; an installed app asks on its first run.
+    let preset = DeskPreset {
+        server: std::env::var("FIELDSYNC_SERVER").ok(),
+        computer_name: std::env::var("FIELDSYNC_DEVICE_NAME").ok(),
+    };
     tauri::Builder::default()
         // First: a second launch hands over to this one (and exits) before it opens anything.
         .plugin(tauri_plugin_single_instance::init(|handle, _args, _cwd| {
@@ -95,36 +101,28 @@ fn main() {
         .setup(move |handle| {
             let dir = handle.path().app_data_dir()?;
             std::fs::create_dir_all(&dir)?;
-            let transport = HttpTransport::new(&server).map_err(|e| e.to_string())?;
-            let mut config =
-                ClientConfig::new("Office desktop", &dir.join("files"), rand::random());
-            // A desk on mains power looks for a lost server every couple of seconds, so the
-            // banner turns "Synced" soon after it is back.
-            config.reconnect_cap = std::time::Duration::from_secs(2);
-            let client = tauri::async_runtime::block_on(SyncClient::open(
-                &dir.join("cache.db"),
-                Arc::new(transport),
+            // The computer's settings and each person's own cache, outbox and files under the
+            // app's data folder; their tokens in the credential store.
+            let desk = Desk::open(
+                &dir,
+                preset.clone(),
+                KeyringTokens::for_desk(),
                 Arc::new(SystemClock),
-                config,
-            ))
+            )
             .map_err(|e| e.to_string())?;
+            let app = Arc::new(tauri::async_runtime::block_on(App::on_desk(desk)));
             let (stop, stop_rx) = tokio::sync::watch::channel(false);
-            let app = Arc::new(App::new(client.clone()));
             // Where an export goes if the person gives no place (the UI asks the save dialog
             // first; this is only the fallback).
             if let Ok(downloads) = handle.path().download_dir() {
                 app.set_exports_dir(downloads);
             }
-            let background = client.clone();
-            let sync_rx = stop_rx.clone();
+            let background = app.clone();
             tauri::async_runtime::spawn(async move {
                 // Kept alive for the app's lifetime: the sender lives in the task.
                 let _keep = stop;
-                background.run(sync_rx).await
+                background.run(stop_rx).await
             });
-            let live = app.clone();
-            let live_rx = stop_rx.clone();
-            tauri::async_runtime::spawn(async move { live.run_live(live_rx).await });
             // Each notice goes to the window as it comes; a window that fell behind gets one
             // "everything" rather than a gap.
             let mut notices = app.changes();

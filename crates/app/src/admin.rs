@@ -144,7 +144,11 @@ impl App {
     }
 
     fn account_view(&self, a: Account) -> AccountView {
-        let me = self.client.user().map(|u| u.name).unwrap_or_default();
+        let me = self
+            .client()
+            .and_then(|c| c.user())
+            .map(|u| u.name)
+            .unwrap_or_default();
         AccountView {
             is_me: a.name == me,
             name: a.name,
@@ -160,9 +164,9 @@ impl App {
     /// The people page (admin).
     pub async fn people(&self) -> Result<PeoplePage, AppError> {
         self.admin_only()?;
-        let accounts = self.client.accounts().await?;
-        let devices = self.client.devices().await?;
-        let log = self.client.admin_log().await?;
+        let accounts = self.active()?.accounts().await?;
+        let devices = self.active()?.devices().await?;
+        let log = self.active()?.admin_log().await?;
         Ok(PeoplePage {
             accounts: accounts.into_iter().map(|a| self.account_view(a)).collect(),
             devices: devices
@@ -203,7 +207,7 @@ impl App {
         check_password(&name, &args.password).map_err(invalid)?;
         let team = Some(args.team.trim().to_string()).filter(|t| !t.is_empty());
         let account = self
-            .client
+            .active()?
             .add_account(&NewAccount {
                 name,
                 display_name: args.display_name.trim().to_string(),
@@ -228,7 +232,7 @@ impl App {
                 .map(|t| Some(t.trim().to_string()).filter(|t| !t.is_empty())),
             disabled: args.disabled,
         };
-        let account = self.client.change_account(&args.name, &change).await?;
+        let account = self.active()?.change_account(&args.name, &change).await?;
         // A disabled person's devices lose their tokens: the owner column should say so now.
         self.refresh_devices().await;
         Ok(self.account_view(account))
@@ -238,7 +242,7 @@ impl App {
         self.admin_only()?;
         check_password(&args.name, &args.password).map_err(invalid)?;
         let account = self
-            .client
+            .active()?
             .reset_password(&args.name, &args.password)
             .await?;
         Ok(self.account_view(account))
@@ -253,7 +257,7 @@ impl App {
                 format!("`{}` is not a device id", args.device_id),
             )
         })?;
-        self.client.revoke_device(id).await?;
+        self.active()?.revoke_device(id).await?;
         self.refresh_devices().await;
         Ok(())
     }
@@ -261,7 +265,7 @@ impl App {
     /// Everyone's own password; the first thing asked when an admin set it.
     pub async fn change_own_password(&self, args: OwnPasswordArgs) -> Result<(), AppError> {
         let me = self
-            .client
+            .active()?
             .user()
             .ok_or_else(|| AppError::new("unauthenticated", "Sign in first."))?;
         check_password(&me.name, &args.new_password).map_err(invalid)?;
@@ -271,7 +275,7 @@ impl App {
                 "The new password must differ from the current one.",
             ));
         }
-        self.client
+        self.active()?
             .change_password(&PasswordChange {
                 current_password: args.current_password,
                 new_password: args.new_password,

@@ -29,7 +29,7 @@ impl App {
         let Some(role) = self.role() else {
             return Ok(Vec::new());
         };
-        let items = self.client.review_items().await?;
+        let items = self.active()?.review_items().await?;
         let mut alerted = self.alerted.lock().unwrap_or_else(|p| p.into_inner());
         let first_look = alerted.0.is_none();
         let told = alerted.0.get_or_insert_with(HashSet::new);

@@ -129,7 +129,10 @@ impl App {
         let Some(id) = id.and_then(|i| i.parse::<RecordId>().ok()) else {
             return "—".into();
         };
-        match self.client.record(id).await {
+        let Ok(client) = self.active() else {
+            return "—".into();
+        };
+        match client.record(id).await {
             Ok(Some(view)) => view
                 .values
                 .get(&Group::Profile)
@@ -147,7 +150,10 @@ impl App {
     /// The records an open review item is about, as this device last pulled them: their rows
     /// and panels read "Needs review" with a way to the card, whatever their own sync state.
     pub(crate) async fn under_review(&self) -> std::collections::HashSet<String> {
-        self.client
+        let Ok(client) = self.active() else {
+            return Default::default();
+        };
+        client
             .review_items()
             .await
             .unwrap_or_default()
@@ -185,7 +191,7 @@ impl App {
             summary,
             window_start: text(&schedule, "window_start"),
             owner: self.owner_view(&view.record.owner),
-            sync_label: view.state.label(self.client.now()),
+            sync_label: view.state.label(self.now()),
             sync_level: level_of(&view.state).into(),
             read_only: view.record.read_only,
             needs_review: under_review.contains(&view.record.record_id.to_string()),
@@ -209,7 +215,7 @@ impl App {
             .filter(|s| !s.is_empty());
         let mut cards = Vec::new();
         let reviews = self.under_review().await;
-        for view in self.client.records(RecordType::Job).await? {
+        for view in self.active()?.records(RecordType::Job).await? {
             let card = self.card_with(&view, &reviews).await;
             if let Some(state) = filter.state {
                 if card.state != state {
@@ -251,7 +257,7 @@ impl App {
             draft_id: form.action_id.clone(),
         };
         let matches: Vec<MatchView> = self
-            .client
+            .active()?
             .find_matches(&candidate)
             .await?
             .into_iter()
@@ -270,14 +276,14 @@ impl App {
                 state_label: None,
             });
         }
-        let record_id = self.client.new_record_id();
+        let record_id = self.active()?.new_record_id();
         let mut schedule =
             json!({"customer_id": form.customer_id, "site": form.site, "assignee": form.assignee});
         if let Some(start) = form.window_start.filter(|s| !s.is_empty()) {
             schedule["window_start"] = json!(start);
         }
         let (_, state) = self
-            .client
+            .active()?
             .save(NewChange {
                 change_id,
                 record_type: RecordType::Job,
@@ -289,7 +295,7 @@ impl App {
             })
             .await?;
         if let Some(draft) = &form.action_id {
-            self.client
+            self.active()?
                 .cache()
                 .close_draft(draft, &record_id.to_string())
                 .await?;
@@ -298,13 +304,13 @@ impl App {
             created: true,
             job_id: Some(record_id.to_string()),
             matches,
-            state_label: Some(state.label(self.client.now())),
+            state_label: Some(state.label(self.active()?.now())),
         })
     }
 
     /// The new job form left open last (none once it became a job or was discarded).
     pub async fn job_draft(&self) -> Result<Option<JobDraft>, AppError> {
-        let drafts = self.client.cache().drafts(RecordType::Job).await?;
+        let drafts = self.active()?.cache().drafts(RecordType::Job).await?;
         let Some((action_id, values, saved_at)) = drafts.into_iter().next() else {
             return Ok(None);
         };
@@ -334,8 +340,8 @@ impl App {
             },
             "description": {"summary": draft.summary},
         });
-        let now = self.client.now();
-        self.client
+        let now = self.active()?.now();
+        self.active()?
             .cache()
             .save_draft(&draft.action_id, RecordType::Job, &values, now)
             .await?;
@@ -345,7 +351,7 @@ impl App {
     /// The person throws the form away: the draft stays on the device, no longer offered.
     pub async fn discard_job_draft(&self, args: DraftArgs) -> Result<(), AppError> {
         parse_action_id(Some(&args.action_id))?;
-        self.client
+        self.active()?
             .cache()
             .close_draft(&args.action_id, "discarded")
             .await?;
@@ -358,12 +364,12 @@ impl App {
         let id = parse_id(&job_id)?;
         self.refresh_devices().await;
         let view = self
-            .client
+            .active()?
             .record(id)
             .await?
             .ok_or_else(|| AppError::new("not_found", "this job is not on this device"))?;
         let owner = self.owner_view(&view.record.owner);
-        let now = self.client.now();
+        let now = self.active()?.now();
         let mut parts = Vec::new();
         if let Some(n) = owner.unsynced.filter(|n| *n > 0) {
             parts.push(format!(
@@ -434,10 +440,13 @@ impl App {
             owner_epoch: args.owner_epoch,
             reason: Some(reason.to_string()),
         };
-        let done = self.client.reassign(RecordType::Job, id, &request).await?;
-        let _ = self.client.sync_now().await;
+        let done = self
+            .active()?
+            .reassign(RecordType::Job, id, &request)
+            .await?;
+        let _ = self.active()?.sync_now().await;
         let view = self
-            .client
+            .active()?
             .record(id)
             .await?
             .ok_or_else(|| AppError::new("not_found", "this job is not on this device"))?;

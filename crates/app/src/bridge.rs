@@ -129,10 +129,13 @@ macro_rules! args_type {
 commands! {
     session(app) -> Option<SessionInfo> { Ok(app.session().await) }
     sign_in(app, args: SignInArgs) -> SessionInfo { app.sign_in(args).await }
-    sign_out(app) -> () { app.sign_out().await }
+    sign_out(app) -> crate::session::SignedOut { app.sign_out().await }
+    desk(app) -> Option<crate::desk::DeskView> { Ok(app.desk_view()) }
+    check_server(_app, args: crate::desk::ServerArgs) -> crate::desk::ServerCheck { Ok(crate::desk::check_server(&args.server).await) }
+    save_settings(app, settings: crate::desk::DeskSettings) -> crate::desk::DeskView { app.save_settings(settings).await }
     sync_status(app) -> SyncBanner { app.sync_status().await }
     sync_now(app) -> SyncBanner { app.sync_now().await }
-    new_action_id(app) -> ActionId { Ok(app.new_action_id()) }
+    new_action_id(app) -> ActionId { app.new_action_id() }
     board(app, filter: BoardFilter) -> Vec<JobCard> { app.board(filter).await }
     customers(app) -> Vec<CustomerView> { app.customers().await }
     customer(app, args: CustomerArgs) -> CustomerDetail { app.customer(args.customer_id).await }

@@ -41,7 +41,7 @@ pub struct CustomerArgs {
 impl App {
     pub async fn customers(&self) -> Result<Vec<CustomerView>, AppError> {
         Ok(self
-            .client
+            .active()?
             .records(RecordType::Customer)
             .await?
             .into_iter()
@@ -65,7 +65,7 @@ impl App {
     pub async fn customer(&self, customer_id: String) -> Result<CustomerDetail, AppError> {
         let id = parse_id(&customer_id)?;
         let view = self
-            .client
+            .active()?
             .record(id)
             .await?
             .filter(|v| v.record.record_type == RecordType::Customer)
@@ -83,7 +83,7 @@ impl App {
             number: view.record.number.clone(),
             name,
             groups: self.group_views(RecordType::Customer, &view, &view.record.state, &policy),
-            sync_label: view.state.label(self.client.now()),
+            sync_label: view.state.label(self.active()?.now()),
             sync_level: level_of(&view.state).into(),
         })
     }

@@ -20,10 +20,13 @@ impl App {
         if !self.role().is_some_and(may_list_devices) {
             return false;
         }
-        let list = match self.client.devices().await {
+        let Ok(client) = self.active() else {
+            return false;
+        };
+        let list = match client.devices().await {
             Ok(list) => {
                 if let Ok(saved) = serde_json::to_string(&list) {
-                    let _ = self.client.cache().set_meta("devices", &saved).await;
+                    let _ = client.cache().set_meta("devices", &saved).await;
                 }
                 list
             }
@@ -36,7 +39,7 @@ impl App {
                 {
                     return false;
                 }
-                match self.client.cache().meta("devices").await {
+                match client.cache().meta("devices").await {
                     Ok(Some(saved)) => match serde_json::from_str::<Vec<DeviceInfo>>(&saved) {
                         Ok(list) => list,
                         Err(_) => return false,

@@ -116,7 +116,7 @@ impl App {
         state: &State,
         policy: &Policy,
     ) -> Vec<GroupView> {
-        let user = self.client.user();
+        let user = self.client().and_then(|c| c.user());
         let mut groups = Vec::new();
         for group in record_type.groups() {
             let Some(rule) = policy.rule(record_type, *group) else {
@@ -192,12 +192,12 @@ impl App {
         let id = parse_id(&args.record_id)?;
         let change_id = parse_action_id(args.action_id.as_deref())?;
         let view = self
-            .client
+            .active()?
             .record(id)
             .await?
             .ok_or_else(|| AppError::new("not_found", "this record is not on this device"))?;
         let user = self
-            .client
+            .active()?
             .user()
             .ok_or_else(|| AppError::new("unauthenticated", "Sign in first."))?;
         let policy = self.policy().await;
@@ -257,10 +257,10 @@ impl App {
             values,
             file_sha256: None,
         };
-        let (change_id, state) = self.client.save_seen(change, args.base_version).await?;
+        let (change_id, state) = self.active()?.save_seen(change, args.base_version).await?;
         Ok(SaveResult {
             change_id: change_id.to_string(),
-            state_label: state.label(self.client.now()),
+            state_label: state.label(self.active()?.now()),
         })
     }
 
@@ -273,7 +273,7 @@ impl App {
         let current = match args.record_id.as_deref() {
             Some(id) => {
                 let id = parse_id(id)?;
-                let view = self.client.record(id).await?.ok_or_else(|| {
+                let view = self.active()?.record(id).await?.ok_or_else(|| {
                     AppError::new("not_found", "this record is not on this device")
                 })?;
                 view.values.get(&group).cloned().unwrap_or(json!({}))

@@ -43,9 +43,9 @@ pub(crate) fn parse_action_id(action_id: Option<&str>) -> Result<Option<ChangeId
 
 impl App {
     /// A new action id: a UUIDv7 made by the sync client, the same generator as its change ids.
-    pub fn new_action_id(&self) -> ActionId {
-        ActionId {
-            action_id: self.client.new_change_id().to_string(),
-        }
+    pub fn new_action_id(&self) -> Result<ActionId, AppError> {
+        Ok(ActionId {
+            action_id: self.active()?.new_change_id().to_string(),
+        })
     }
 }

@@ -209,9 +209,9 @@ fn changed_since_seen(message: String) -> AppError {
 impl App {
     /// The review inbox for this user's role, one card per contested group, newest first.
     pub async fn inbox(&self) -> Result<Vec<ReviewCard>, AppError> {
-        let items: Vec<ReviewItem> = match self.client.inbox(false).await {
+        let items: Vec<ReviewItem> = match self.active()?.inbox(false).await {
             Ok(list) => list,
-            Err(_) => self.client.review_items().await?,
+            Err(_) => self.active()?.review_items().await?,
         };
         self.refresh_devices().await;
         let role = self.role();
@@ -255,7 +255,7 @@ impl App {
         })?;
         let mut values = args.values.clone();
         if choice == ResolveChoice::Current {
-            let items = self.client.inbox(false).await?;
+            let items = self.active()?.inbox(false).await?;
             if let Some(item) = items.iter().find(|i| i.review_id == review_id) {
                 if item.kind == ReviewKind::PossibleDuplicate {
                     self.check_void(item, &args).await?;
@@ -274,12 +274,12 @@ impl App {
             current_version: args.current_version,
         };
         let item = self
-            .client
+            .active()?
             .resolve(review_id, &request)
             .await
             .map_err(seen_moved)?
             .item;
-        let _ = self.client.sync_now().await;
+        let _ = self.active()?.sync_now().await;
         let policy = self.policy().await;
         Ok(self.review_card(vec![item], self.role(), &policy).await)
     }
@@ -300,7 +300,7 @@ impl App {
     /// ownership-moved edit is taken or left, not merged).
     pub async fn merge(&self, args: MergeArgs) -> Result<Vec<ReviewCard>, AppError> {
         let mut ids = parse_ids(&args.review_ids)?;
-        let items = self.client.inbox(false).await?;
+        let items = self.active()?.inbox(false).await?;
         let is_conflict = |id: &fieldsync_core::ReviewId| {
             items
                 .iter()
@@ -378,12 +378,12 @@ impl App {
                     current_version: seen,
                 },
             };
-            let answer = match self.client.resolve(review_id, &request).await {
+            let answer = match self.active()?.resolve(review_id, &request).await {
                 Ok(answer) => answer,
                 Err(e) => {
                     // Those already settled stay settled; the card is read again and shows
                     // what is left on the group as it stands.
-                    let _ = self.client.sync_now().await;
+                    let _ = self.active()?.sync_now().await;
                     return Err(seen_moved(e));
                 }
             };
@@ -394,7 +394,7 @@ impl App {
             }
             done.push(answer.item);
         }
-        let _ = self.client.sync_now().await;
+        let _ = self.active()?.sync_now().await;
         let role = self.role();
         let policy = self.policy().await;
         let mut cards = Vec::new();
@@ -414,8 +414,8 @@ impl App {
             ));
         };
         // Read the job as it is now, not as this device last pulled it.
-        let _ = self.client.sync_now().await;
-        let view = self.client.record(item.record_id).await?;
+        let _ = self.active()?.sync_now().await;
+        let view = self.active()?.record(item.record_id).await?;
         let now = view.as_ref().map(shown_state);
         if now != Some(seen) {
             let number = item.number.clone().unwrap_or_else(|| "The new job".into());
@@ -430,7 +430,7 @@ impl App {
 
     /// A job's card when this device has the job.
     async fn job_card(&self, id: RecordId) -> Option<JobCard> {
-        let view = self.client.record(id).await.ok().flatten()?;
+        let view = self.active().ok()?.record(id).await.ok().flatten()?;
         if view.record.record_type != RecordType::Job {
             return None;
         }
@@ -443,7 +443,7 @@ impl App {
             return self.job_card(item.record_id).await;
         }
         let mut job_id = None;
-        if let Ok(Some(view)) = self.client.record(item.record_id).await {
+        if let Ok(Some(view)) = self.active().ok()?.record(item.record_id).await {
             job_id = view
                 .values
                 .values()
@@ -489,7 +489,10 @@ impl App {
         let Some(group) = item.group else {
             return Vec::new();
         };
-        let Ok(Some(view)) = self.client.record(item.record_id).await else {
+        let Ok(client) = self.active() else {
+            return Vec::new();
+        };
+        let Ok(Some(view)) = client.record(item.record_id).await else {
             return Vec::new();
         };
         self.group_views(item.record_type, &view, &shown_state(&view), policy)

@@ -40,7 +40,7 @@ impl App {
             .map(|r| (r.record_id, r.id))
             .collect();
         let mut out = Vec::new();
-        for view in self.client.records(RecordType::Invoice).await? {
+        for view in self.active()?.records(RecordType::Invoice).await? {
             let totals = view
                 .values
                 .get(&Group::Totals)
@@ -48,7 +48,11 @@ impl App {
                 .unwrap_or(Value::Null);
             let job_number = match text(&totals, "job_id").and_then(|j| j.parse::<RecordId>().ok())
             {
-                Some(job) => self.client.record(job).await?.and_then(|j| j.record.number),
+                Some(job) => self
+                    .active()?
+                    .record(job)
+                    .await?
+                    .and_then(|j| j.record.number),
                 None => None,
             };
             let id = view.record.record_id.to_string();
@@ -66,7 +70,7 @@ impl App {
                 total: totals.get("total").and_then(Value::as_f64),
                 under_review: review.is_some(),
                 review_id: review,
-                sync_label: view.state.label(self.client.now()),
+                sync_label: view.state.label(self.active()?.now()),
                 id,
             });
         }

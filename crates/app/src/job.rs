@@ -104,19 +104,19 @@ impl App {
     pub async fn job(&self, job_id: String) -> Result<JobDetail, AppError> {
         let id = parse_id(&job_id)?;
         let view = self
-            .client
+            .active()?
             .record(id)
             .await?
             .ok_or_else(|| AppError::new("not_found", "this job is not on this device"))?;
         let policy = self.policy().await;
         let card = self.card(&view).await;
         let groups = self.group_views(RecordType::Job, &view, &card.state, &policy);
-        let (timeline, from_server) = match self.client.history(RecordType::Job, id).await {
+        let (timeline, from_server) = match self.active()?.history(RecordType::Job, id).await {
             Ok(history) => (timeline_from_server(&history), true),
             Err(_) => (self.local_timeline(id).await?, false),
         };
         let mut notes = Vec::new();
-        for note in self.client.records(RecordType::JobNote).await? {
+        for note in self.active()?.records(RecordType::JobNote).await? {
             if note.record.job_id == Some(id) {
                 if let Some(t) = note.values.get(&Group::Text).and_then(|t| text(t, "text")) {
                     notes.push(t);
@@ -148,10 +148,10 @@ impl App {
     }
 
     async fn local_timeline(&self, id: RecordId) -> Result<Vec<TimelineEntry>, AppError> {
-        let me = self.client.user().map(|u| u.name).unwrap_or_default();
-        let now = self.client.now();
+        let me = self.active()?.user().map(|u| u.name).unwrap_or_default();
+        let now = self.active()?.now();
         Ok(self
-            .client
+            .active()?
             .cache()
             .outbox_for(id)
             .await?
@@ -190,10 +190,10 @@ impl App {
             values: json!({"state": args.state}),
             file_sha256: None,
         };
-        let (change_id, state) = self.client.save_seen(change, args.base_version).await?;
+        let (change_id, state) = self.active()?.save_seen(change, args.base_version).await?;
         Ok(SaveResult {
             change_id: change_id.to_string(),
-            state_label: state.label(self.client.now()),
+            state_label: state.label(self.active()?.now()),
         })
     }
 
@@ -217,10 +217,10 @@ impl App {
             values: json!({ "reason": reason }),
             file_sha256: None,
         };
-        let (change_id, state) = self.client.save_seen(change, args.base_version).await?;
+        let (change_id, state) = self.active()?.save_seen(change, args.base_version).await?;
         Ok(SaveResult {
             change_id: change_id.to_string(),
-            state_label: state.label(self.client.now()),
+            state_label: state.label(self.active()?.now()),
         })
     }
 
@@ -229,8 +229,8 @@ impl App {
         let request = ReopenRequest {
             reason: args.reason.clone(),
         };
-        self.client.reopen(RecordType::Job, id, &request).await?;
-        let _ = self.client.sync_now().await;
+        self.active()?.reopen(RecordType::Job, id, &request).await?;
+        let _ = self.active()?.sync_now().await;
         self.job(args.job_id).await
     }
 }

@@ -4,6 +4,8 @@
 //!
 //! Where things live:
 //! - [`session`]: signing in and out, the session, the sync banner, "Sync now";
+//! - [`desk`]: the computer (its settings, each person's own cache and outbox) and
+//!   [`credentials`] (their tokens in the credential store);
 //! - [`board`]: the board of jobs, creating a job, the reassignment check and reassigning;
 //! - [`job`]: one job's detail and timeline, its status, reopening it;
 //! - [`inbox`]: the review inbox and resolving an item;
@@ -28,7 +30,9 @@ pub mod admin;
 pub mod alerts;
 pub mod board;
 pub mod bridge;
+pub mod credentials;
 pub mod customers;
+pub mod desk;
 mod devices;
 pub mod edit;
 pub mod ids;
@@ -49,9 +53,16 @@ use ts_rs::TS;
 
 pub use views::*;
 
-/// The app: one signed-in office device.
+/// The app: one office computer, and whoever is signed in on it.
 pub struct App {
-    client: SyncClient,
+    /// The signed-in person's client (or the last one's, signed out by the server, so its
+    /// reason can be shown). An app on a [`desk::Desk`] opens each person's own on sign-in;
+    /// one made with [`App::new`] has the one client it was given.
+    current: Mutex<Option<SyncClient>>,
+    /// The computer, when the app serves whoever signs in on it.
+    desk: Option<desk::Desk>,
+    /// Bumped when `current` is another person's client: the background loops move to it.
+    switched: tokio::sync::watch::Sender<u64>,
     /// The server's device list, kept for when it is unreachable (see `devices`).
     devices: Mutex<Vec<fieldsync_core::wire::DeviceInfo>>,
     /// The server's policy, kept for when it is unreachable (see [`rules`]).
@@ -66,9 +77,29 @@ pub struct App {
 }
 
 impl App {
+    /// An app over one client: one person's device (the simulation's office actors, tests).
     pub fn new(client: SyncClient) -> App {
+        App::with(Some(client), None)
+    }
+
+    /// An app on a shared computer: each person who signs in gets their own client. It opens
+    /// on the screens of whoever was signed in when it last closed, if their session stands.
+    pub async fn on_desk(desk: desk::Desk) -> App {
+        let mut current = None;
+        if let Some(user) = desk.last_user().filter(|u| desk.knows(u)) {
+            match desk.open_client(&user, rand::random()).await {
+                Ok(client) => current = Some(client),
+                Err(e) => tracing::warn!(error = %e, "the last person's cache could not be opened"),
+            }
+        }
+        App::with(current, Some(desk))
+    }
+
+    fn with(current: Option<SyncClient>, desk: Option<desk::Desk>) -> App {
         App {
-            client,
+            current: Mutex::new(current),
+            desk,
+            switched: tokio::sync::watch::channel(0).0,
             devices: Mutex::new(Vec::new()),
             policy: Mutex::new(None),
             live: live::Live::new(),
@@ -77,8 +108,44 @@ impl App {
         }
     }
 
-    pub fn client(&self) -> &SyncClient {
-        &self.client
+    /// The client in use now, signed in or not; none before anyone signed in on a desk.
+    pub fn client(&self) -> Option<SyncClient> {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The signed-in person's client: every command that reads or changes records goes through
+    /// it, so on a desk nothing of a signed-out person's cache is shown or changed. An app over
+    /// one client is one person's device: it works from its cache signed out too, as a field
+    /// device does, and its outbox waits for the same person's next sign-in.
+    pub(crate) fn active(&self) -> Result<SyncClient, AppError> {
+        self.client()
+            .filter(|c| self.desk.is_none() || c.user().is_some())
+            .ok_or_else(|| AppError::new("unauthenticated", "Sign in first."))
+    }
+
+    /// Puts `client` in use: the background loops move to it.
+    pub(crate) fn switch_to(&self, client: Option<SyncClient>) {
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = client;
+        self.switched.send_modify(|n| *n += 1);
+    }
+
+    /// Whether `client` is the one in use (not replaced while a sign-in was under way).
+    pub(crate) fn is_current(&self, client: &SyncClient) -> bool {
+        self.client().is_some_and(|c| c.same_as(client))
+    }
+
+    /// The time now, by the clock the app was given (the client's).
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.client()
+            .map(|c| c.now())
+            .unwrap_or_else(chrono::Utc::now)
+    }
+
+    pub fn desk(&self) -> Option<&desk::Desk> {
+        self.desk.as_ref()
     }
 
     /// The folder exports go to when no place was chosen.
@@ -94,7 +161,7 @@ impl App {
     }
 
     fn role(&self) -> Option<Role> {
-        self.client.user().map(|u| u.role)
+        self.client().and_then(|c| c.user()).map(|u| u.role)
     }
 }
 

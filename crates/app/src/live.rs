@@ -1,12 +1,12 @@
 //! Change notifications: one stream of "something changed" for the screens, made from the sync
 //! loop's own events, so no screen polls. The client publishes its status on a watch channel
 //! whenever it really changed (a save, a push answered, a pull that brought something, the
-//! server gone or back); [`App::run_live`] turns that into coarse [`Changed`] notices, and
+//! server gone or back); [`App::run`] turns that into coarse [`Changed`] notices, and
 //! keeps the device list (the owner column's unsynced changes) fresh after rounds, throttled.
 //! The Tauri shell forwards each notice as a window event, the bridge serves them as SSE
 //! (`GET /api/{secret}/events`); the UI reads again on each. It leans on `devices`.
 
-use fieldsync_client::SyncStatus;
+use fieldsync_client::{SyncClient, SyncStatus};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
@@ -52,7 +52,7 @@ impl Changed {
 /// [`Changed::everything`] from the bridge rather than a gap.
 pub(crate) struct Live {
     tx: broadcast::Sender<Changed>,
-    /// Turns true when [`App::run_live`] stops: the streams of notices end with it, so a
+    /// Turns true when [`App::run`] stops: the streams of notices end with it, so a
     /// server shutting down gracefully is not held open by a page's stream.
     closed: watch::Sender<bool>,
 }
@@ -127,11 +127,48 @@ impl App {
         self.live.closed.subscribe()
     }
 
+    /// The app's background work until `shutdown`: the signed-in person's sync loop
+    /// ([`fieldsync_client::SyncClient::run`]) and its notices beside it. When another person
+    /// signs in on the desk, both stop for the last person's client and start on theirs, so
+    /// one person's outbox is only ever sent while they are the one signed in.
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
+        let mut switched = self.switched.subscribe();
+        loop {
+            switched.borrow_and_update();
+            let (stop, stop_rx) = watch::channel(false);
+            let work = async {
+                if let Some(client) = self.client() {
+                    let looping = client.clone();
+                    let rx = stop_rx.clone();
+                    tokio::join!(looping.run(rx), self.notices(client, stop_rx.clone()));
+                } else {
+                    std::future::pending::<()>().await
+                }
+            };
+            tokio::pin!(work);
+            let (ended, done) = tokio::select! {
+                _ = &mut work => (true, true),
+                _ = shutdown.changed() => (false, true),
+                _ = switched.changed() => (false, false),
+            };
+            // The loops finish what they were doing (a round in flight) before the next starts.
+            let _ = stop.send(true);
+            if !ended {
+                work.await;
+            }
+            if done || *shutdown.borrow() {
+                break;
+            }
+            // Everything a screen shows belongs to someone else now.
+            self.live.send(Changed::everything());
+        }
+        self.live.closed.send_replace(true);
+    }
+
     /// Turns the client's status changes into notices until `shutdown`, and re-reads the
-    /// device list after rounds (throttled, with one trailing read). The shells run it beside
-    /// the client's own loop ([`fieldsync_client::SyncClient::run`]).
-    pub async fn run_live(&self, mut shutdown: watch::Receiver<bool>) {
-        let mut status = self.client.subscribe();
+    /// device list after rounds (throttled, with one trailing read).
+    async fn notices(&self, client: SyncClient, mut shutdown: watch::Receiver<bool>) {
+        let mut status = client.subscribe();
         let mut seen = Shown::of(&status.borrow_and_update());
         let mut devices_at: Option<Instant> = None;
         let mut last_read: Option<Instant> = None;
@@ -188,7 +225,6 @@ impl App {
                 _ = shutdown.changed() => break,
             }
         }
-        self.live.closed.send_replace(true);
     }
 
     /// Tells the listeners the device list moved (a read at sign-in or at "Sync now").

@@ -439,13 +439,13 @@ impl App {
                 "a change is slow after at least one minute",
             ));
         }
-        let since = self.client().now() - Duration::days(i64::from(args.days));
+        let since = self.active()?.now() - Duration::days(i64::from(args.days));
         let params = ReportParams {
             since,
             until: None,
             slow_secs: Some(i64::from(slow_minutes) * 60),
         };
-        Ok(self.client().sync_review(&params).await?)
+        Ok(self.active()?.sync_review(&params).await?)
     }
 
     /// The sync review of the last `days` days, from the server (it needs the server: the

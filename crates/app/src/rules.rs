@@ -21,7 +21,11 @@ pub struct RuleView {
 impl App {
     /// The server's policy, kept for when it is unreachable; the shipped one before the first.
     pub(crate) async fn policy(&self) -> Policy {
-        if let Ok(answer) = self.client.policy_in_force().await {
+        let answer = match self.active() {
+            Ok(client) => client.policy_in_force().await.ok(),
+            Err(_) => None,
+        };
+        if let Some(answer) = answer {
             let policy = answer.policy;
             *self.policy.lock().unwrap_or_else(|p| p.into_inner()) = Some(policy.clone());
             return policy;

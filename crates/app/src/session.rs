@@ -25,6 +25,16 @@ pub struct SessionInfo {
     pub must_change_password: bool,
 }
 
+/// What signing out left behind on this computer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct SignedOut {
+    /// Changes (and files) of this person's not yet synced, kept for their next sign-in here.
+    pub unsynced: u32,
+    /// "3 of Dana's changes are not synced yet; ...", when there are any.
+    pub message: Option<String>,
+}
+
 /// The sync banner: plain words, the next sync time, and how much waits.
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
 #[ts(export)]
@@ -49,6 +59,25 @@ pub struct SyncBanner {
     pub signed_out: Option<String>,
 }
 
+impl SyncBanner {
+    /// Nobody signed in on this computer: nothing of anyone's is shown or sent.
+    fn nobody() -> SyncBanner {
+        SyncBanner {
+            level: "pending".into(),
+            text: "Not signed in: nothing is sent until you sign in.".into(),
+            next_sync: None,
+            changes_pending: 0,
+            files_pending: 0,
+            server_reachable: true,
+            synced: false,
+            needs_review: 0,
+            summary: Vec::new(),
+            summary_at: None,
+            signed_out: None,
+        }
+    }
+}
+
 impl App {
     pub(crate) fn permissions(role: Role) -> Permissions {
         Permissions {
@@ -65,8 +94,9 @@ impl App {
     }
 
     pub async fn session(&self) -> Option<SessionInfo> {
-        let must_change_password = self.client.must_change_password().await.unwrap_or(false);
-        self.client.user().map(|u| SessionInfo {
+        let client = self.active().ok()?;
+        let must_change_password = client.must_change_password().await.unwrap_or(false);
+        client.user().map(|u| SessionInfo {
             can: App::permissions(u.role),
             user: u.name,
             display_name: u.display_name,
@@ -77,10 +107,59 @@ impl App {
         })
     }
 
+    /// Signs a person in. On a desk they get their own client (their cache, outbox and token,
+    /// opened from their folder, or made on their first sign-in here); whoever's client was in
+    /// use is left as it is, its outbox kept for their own next sign-in.
     pub async fn sign_in(&self, args: SignInArgs) -> Result<SessionInfo, AppError> {
-        self.client.login(&args.username, &args.password).await?;
+        let Some(desk) = &self.desk else {
+            let client = self
+                .client()
+                .ok_or_else(|| AppError::new("unauthenticated", "This app has no client."))?;
+            client.login(&args.username, &args.password).await?;
+            return self.signed_in(client).await;
+        };
+        let name = args.username.trim().to_lowercase();
+        let current = self.client();
+        let theirs = match &current {
+            Some(c) if c.cached_user().await?.is_some_and(|u| u.name == name) => Some(c.clone()),
+            _ => None,
+        };
+        let client = match theirs {
+            Some(client) => {
+                client.login(&name, &args.password).await?;
+                client
+            }
+            None => {
+                let known = desk.knows(&name);
+                let client = desk.open_client(&name, rand::random()).await?;
+                if let Err(e) = client.login(&name, &args.password).await {
+                    drop(client);
+                    if !known {
+                        // A mistyped name or password leaves no folder behind.
+                        desk.forget_new(&name);
+                    }
+                    return Err(e.into());
+                }
+                if let Some(previous) = current {
+                    self.leave(&previous).await;
+                }
+                self.switch_to(Some(client.clone()));
+                client
+            }
+        };
+        let session = self.signed_in(client).await?;
+        desk.set_last_user(Some(&session.user));
+        desk.note_unsynced(&session.user, &session.display_name, 0);
+        Ok(session)
+    }
+
+    /// Fills the screens of a person just signed in.
+    async fn signed_in(
+        &self,
+        client: fieldsync_client::SyncClient,
+    ) -> Result<SessionInfo, AppError> {
         // A first sync fills the board; a failure here is shown by the banner, not as a sign-in error.
-        let _ = self.client.sync_now().await;
+        let _ = client.sync_now().await;
         if self.refresh_devices().await {
             self.devices_changed();
         }
@@ -89,16 +168,67 @@ impl App {
             .ok_or_else(|| AppError::new("unauthenticated", "sign-in did not complete"))
     }
 
-    pub async fn sign_out(&self) -> Result<(), AppError> {
-        Ok(self.client.sign_out().await?)
+    /// Notes what `client`'s person leaves unsynced on this computer, for the sign-in screen.
+    async fn leave(&self, client: &fieldsync_client::SyncClient) -> u32 {
+        let pending = match client.status().await {
+            Ok(s) => (s.changes.pending + s.files.pending) as u32,
+            Err(_) => 0,
+        };
+        if let (Some(desk), Ok(Some(user))) = (&self.desk, client.cached_user().await) {
+            desk.note_unsynced(&user.name, &user.display_name, pending);
+        }
+        pending
+    }
+
+    /// Signs out. What the person has not synced stays in their own outbox on this computer
+    /// and goes when they sign in here again; the answer says how much, in words.
+    pub async fn sign_out(&self) -> Result<SignedOut, AppError> {
+        let Some(client) = self.client() else {
+            return Ok(SignedOut::default());
+        };
+        let who = client.cached_user().await?;
+        client.sign_out().await?;
+        let unsynced = self.leave(&client).await;
+        if let Some(desk) = &self.desk {
+            desk.set_last_user(None);
+            if self.is_current(&client) {
+                self.switch_to(None);
+            }
+        }
+        Ok(SignedOut {
+            unsynced,
+            message: who.and_then(|u| crate::desk::unsynced_sentence(&u.display_name, unsynced)),
+        })
+    }
+
+    /// The computer's settings and who left work on it, for the first-run, settings and sign-in
+    /// screens; none for an app over one client.
+    pub fn desk_view(&self) -> Option<crate::desk::DeskView> {
+        self.desk.as_ref().map(|d| d.view())
+    }
+
+    pub async fn save_settings(
+        &self,
+        settings: crate::desk::DeskSettings,
+    ) -> Result<crate::desk::DeskView, AppError> {
+        match &self.desk {
+            Some(desk) => desk.save(settings).await,
+            None => Err(AppError::new(
+                "fixed_settings",
+                "This app's settings come from how it was started.",
+            )),
+        }
     }
 
     /// The banner as it stands. Its words come from the client (`SyncStatus::banner`) and hold
     /// no clock time: the next try travels as an RFC 3339 instant (`next_sync`), which the UI
     /// shows in the person's own time, so the banner has one time format and it is theirs.
     pub async fn sync_status(&self) -> Result<SyncBanner, AppError> {
-        let status = self.client.status().await?;
-        let now = self.client.now();
+        let Some(client) = self.client() else {
+            return Ok(SyncBanner::nobody());
+        };
+        let status = client.status().await?;
+        let now = client.now();
         let pending = status.changes.pending + status.files.pending;
         let failing = [&status.changes, &status.files]
             .into_iter()
@@ -126,8 +256,8 @@ impl App {
             synced: status.is_synced(),
             needs_review: status.needs_attention as u32,
             summary_at: status.summary_at.map(|t| t.to_rfc3339()),
-            signed_out: if self.client.user().is_none() {
-                self.client.signed_out_reason().await.ok().flatten()
+            signed_out: if client.user().is_none() {
+                client.signed_out_reason().await.ok().flatten()
             } else {
                 None
             },
@@ -137,7 +267,7 @@ impl App {
 
     /// "Sync now": both lanes at once; the banner says what still failed.
     pub async fn sync_now(&self) -> Result<SyncBanner, AppError> {
-        let report = self.client.sync_now().await?;
+        let report = self.active()?.sync_now().await?;
         if self.refresh_devices().await {
             self.devices_changed();
         }

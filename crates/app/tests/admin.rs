@@ -85,7 +85,7 @@ async fn an_admin_adds_a_technician_who_chooses_a_password_and_whose_device_is_r
         .await
         .unwrap_err();
     assert_eq!(forbidden.code, "forbidden");
-    tess.client().sync_now().await.unwrap();
+    tess.client().unwrap().sync_now().await.unwrap();
 
     // Her tablet is lost: the admin finds it and revokes it; its next call is refused.
     let page = call(&ada, "people", Value::Null).await;
@@ -103,7 +103,7 @@ async fn an_admin_adds_a_technician_who_chooses_a_password_and_whose_device_is_r
         json!({"device_id": tablet["device_id"]}),
     )
     .await;
-    let round = tess.client().sync_now().await.unwrap();
+    let round = tess.client().unwrap().sync_now().await.unwrap();
     assert!(
         !round.failed.is_empty(),
         "a revoked device's token is refused: {round:?}"

@@ -57,21 +57,26 @@ async fn a_new_review_item_is_announced_once_to_who_may_resolve_it() {
     )
     .await;
     let job: RecordId = created["job_id"].as_str().unwrap().parse().unwrap();
-    dana.client().sync_now().await.unwrap();
-    tom.client().sync_now().await.unwrap();
+    dana.client().unwrap().sync_now().await.unwrap();
+    tom.client().unwrap().sync_now().await.unwrap();
     // Sam marks the job in progress while Tom, not yet having pulled that, pauses it from the
     // version he has: a status conflict.
-    sam.client().sync_now().await.unwrap();
+    sam.client().unwrap().sync_now().await.unwrap();
     sam.client()
+        .unwrap()
         .save(status(job, State::InProgress))
         .await
         .unwrap();
-    sam.client().sync_now().await.unwrap();
-    tom.client().save(status(job, State::Paused)).await.unwrap();
-    let round = tom.client().sync_now().await.unwrap();
+    sam.client().unwrap().sync_now().await.unwrap();
+    tom.client()
+        .unwrap()
+        .save(status(job, State::Paused))
+        .await
+        .unwrap();
+    let round = tom.client().unwrap().sync_now().await.unwrap();
     assert_eq!(round.held, 1, "{round:?}");
 
-    sam.client().sync_now().await.unwrap();
+    sam.client().unwrap().sync_now().await.unwrap();
     let alerts = sam.new_review_alerts().await.unwrap();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert!(alerts[0].title.ends_with("needs review"), "{alerts:?}");
@@ -80,7 +85,7 @@ async fn a_new_review_item_is_announced_once_to_who_may_resolve_it() {
         sam.new_review_alerts().await.unwrap().is_empty(),
         "announced once"
     );
-    fiona.client().sync_now().await.unwrap();
+    fiona.client().unwrap().sync_now().await.unwrap();
     assert!(
         fiona.new_review_alerts().await.unwrap().is_empty(),
         "finance does not resolve a job's status"

@@ -28,8 +28,8 @@ async fn job_for_tom(dana: &App, tom: &App) -> RecordId {
     .await;
     let job: RecordId = created["job_id"].as_str().unwrap().parse().unwrap();
     call(dana, "sync_now", Value::Null).await;
-    tom.client().sync_now().await.unwrap();
-    assert!(tom.client().record(job).await.unwrap().is_some());
+    tom.client().unwrap().sync_now().await.unwrap();
+    assert!(tom.client().unwrap().record(job).await.unwrap().is_some());
     job
 }
 
@@ -161,6 +161,7 @@ async fn a_void_goes_on_the_status_its_dialog_showed_and_needs_a_reason() {
 
     // The dialog is open on the assigned job; meanwhile tom starts it and that syncs.
     tom.client()
+        .unwrap()
         .save(NewChange {
             change_id: None,
             record_type: RecordType::Job,
@@ -172,7 +173,7 @@ async fn a_void_goes_on_the_status_its_dialog_showed_and_needs_a_reason() {
         })
         .await
         .unwrap();
-    tom.client().sync_now().await.unwrap();
+    tom.client().unwrap().sync_now().await.unwrap();
     call(&dana, "sync_now", Value::Null).await;
     assert!(status_version(&dana, job).await > shown);
 

@@ -20,6 +20,7 @@ fn args(customer: RecordId, group: &str, values: Value) -> Value {
 /// How many changes this device has waiting to sync.
 async fn waiting(app: &App, customer: RecordId) -> usize {
     app.client()
+        .unwrap()
         .record(customer)
         .await
         .unwrap()
@@ -32,9 +33,10 @@ async fn a_form_hears_the_core_sentence_next_to_the_field_and_nothing_is_queued(
     let dir = tempfile::tempdir().unwrap();
     let url = server_with(dir.path(), &[("olivia", Role::Office)]).await;
     let olivia = signed_in(dir.path(), &url, "olivia").await;
-    let customer = olivia.client().new_record_id();
+    let customer = olivia.client().unwrap().new_record_id();
     olivia
         .client()
+        .unwrap()
         .save(NewChange {
             change_id: None,
             record_type: RecordType::Customer,
@@ -126,7 +128,13 @@ async fn a_form_hears_the_core_sentence_next_to_the_field_and_nothing_is_queued(
     .await;
     call(&olivia, "sync_now", Value::Null).await;
     assert_eq!(waiting(&olivia, customer).await, 0);
-    let view = olivia.client().record(customer).await.unwrap().unwrap();
+    let view = olivia
+        .client()
+        .unwrap()
+        .record(customer)
+        .await
+        .unwrap()
+        .unwrap();
     let profile = &view.values[&Group::Profile];
     assert_eq!(profile["nickname"], Value::Null);
     assert_eq!(profile["phone"], Value::Null);

@@ -78,11 +78,12 @@ async fn device(dir: &std::path::Path, url: &str, user: &str, device: &str) -> A
 }
 
 async fn sync(app: &App) {
-    app.client().sync_now().await.unwrap();
+    app.client().unwrap().sync_now().await.unwrap();
 }
 
 async fn set_state(app: &App, job: RecordId, state: &str) {
     app.client()
+        .unwrap()
         .save(NewChange {
             change_id: None,
             record_type: RecordType::Job,
@@ -114,9 +115,10 @@ async fn status_card(app: &App, job: RecordId) -> Option<Value> {
 }
 
 async fn new_customer(olivia: &App) -> RecordId {
-    let customer = olivia.client().new_record_id();
+    let customer = olivia.client().unwrap().new_record_id();
     olivia
         .client()
+        .unwrap()
         .save(NewChange {
             change_id: None,
             record_type: RecordType::Customer,
@@ -174,6 +176,7 @@ async fn held_versions_of_one_status_stack_in_one_card_and_each_choice_names_wha
     // Sam pauses the job; Tom, not having pulled, signs it off from the same version: held.
     set_state(&sam, job, "paused").await;
     tom.client()
+        .unwrap()
         .save(NewChange {
             change_id: None,
             record_type: RecordType::Job,
@@ -291,7 +294,7 @@ async fn held_versions_of_one_status_stack_in_one_card_and_each_choice_names_wha
     )
     .await;
     assert!(status_card(&sam, job).await.is_none());
-    let view = sam.client().record(job).await.unwrap().unwrap();
+    let view = sam.client().unwrap().record(job).await.unwrap().unwrap();
     assert_eq!(view.values[&Group::Status]["state"], json!("signed_off"));
 }
 
@@ -318,6 +321,7 @@ async fn keep_current_on_a_card_keeps_it_for_every_stacked_version() {
     let sam = device(dir.path(), &url, "sam", "Supervisor desk").await;
     set_state(&sam, job, "paused").await;
     tom.client()
+        .unwrap()
         .save(NewChange {
             change_id: None,
             record_type: RecordType::Job,
@@ -352,7 +356,7 @@ async fn keep_current_on_a_card_keeps_it_for_every_stacked_version() {
         status_card(&sam, job).await.is_none(),
         "every stacked version resolved"
     );
-    let view = sam.client().record(job).await.unwrap().unwrap();
+    let view = sam.client().unwrap().record(job).await.unwrap().unwrap();
     assert_eq!(
         view.values[&Group::Status]["state"],
         json!("paused"),
@@ -427,7 +431,7 @@ async fn a_duplicate_card_shows_both_jobs_as_they_are_now_and_a_void_on_a_stale_
         refused.message.contains("This changed since you opened it"),
         "{refused:?}"
     );
-    let view = dana.client().record(fresh).await.unwrap().unwrap();
+    let view = dana.client().unwrap().record(fresh).await.unwrap().unwrap();
     assert_eq!(
         view.record.state.as_str(),
         "in_progress",
@@ -446,7 +450,7 @@ async fn a_duplicate_card_shows_both_jobs_as_they_are_now_and_a_void_on_a_stale_
     )
     .await;
     sync(&dana).await;
-    let view = dana.client().record(fresh).await.unwrap().unwrap();
+    let view = dana.client().unwrap().record(fresh).await.unwrap().unwrap();
     assert_eq!(view.record.state.as_str(), "voided");
     let reason = view.values[&Group::Status]["reason"]
         .as_str()
@@ -471,9 +475,10 @@ async fn a_merge_is_typed_and_checked_by_the_field_rules_and_settles_every_stack
     )
     .await;
     let olivia = device(dir.path(), &url, "olivia", "Front desk").await;
-    let customer = olivia.client().new_record_id();
+    let customer = olivia.client().unwrap().new_record_id();
     olivia
         .client()
+        .unwrap()
         .save(NewChange {
             change_id: None,
             record_type: RecordType::Customer,
@@ -499,6 +504,7 @@ async fn a_merge_is_typed_and_checked_by_the_field_rules_and_settles_every_stack
     };
     fiona
         .client()
+        .unwrap()
         .save(billing(
             json!({"billing_email": "ledger@northgate.example"}),
         ))
@@ -508,6 +514,7 @@ async fn a_merge_is_typed_and_checked_by_the_field_rules_and_settles_every_stack
     // Olivia, on the version she had, changes the email and then the contact: both held.
     olivia
         .client()
+        .unwrap()
         .save_seen(
             billing(json!({"billing_email": "accounts@northgate.example"})),
             Some(1),
@@ -517,6 +524,7 @@ async fn a_merge_is_typed_and_checked_by_the_field_rules_and_settles_every_stack
     sync(&olivia).await;
     olivia
         .client()
+        .unwrap()
         .save(billing(json!({"billing_contact": "Pat Lee"})))
         .await
         .unwrap();
@@ -583,7 +591,13 @@ async fn a_merge_is_typed_and_checked_by_the_field_rules_and_settles_every_stack
         .iter()
         .all(|c| c["record_id"] != json!(customer.to_string())));
     sync(&fiona).await;
-    let view = fiona.client().record(customer).await.unwrap().unwrap();
+    let view = fiona
+        .client()
+        .unwrap()
+        .record(customer)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         view.values[&Group::Billing]["billing_email"],
         json!("accounts@northgate.example")

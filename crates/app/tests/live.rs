@@ -26,7 +26,7 @@ async fn signed_in_shared(dir: &std::path::Path, url: &str, user: &str) -> Arc<A
 async fn settled(app: &App) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let status = app.client().status().await.unwrap();
+        let status = app.client().unwrap().status().await.unwrap();
         if status.round_reached_server {
             return;
         }
@@ -38,14 +38,11 @@ async fn settled(app: &App) {
     }
 }
 
-/// The app's two background loops, as the shells run them.
+/// The app's background work (the sync loop and its notices), as the shells run it.
 fn run(app: &Arc<App>) -> tokio::sync::watch::Sender<bool> {
     let (stop, rx) = tokio::sync::watch::channel(false);
-    let client = app.client().clone();
-    let sync_rx = rx.clone();
-    tokio::spawn(async move { client.run(sync_rx).await });
-    let live = app.clone();
-    tokio::spawn(async move { live.run_live(rx).await });
+    let app = app.clone();
+    tokio::spawn(async move { app.run(rx).await });
     stop
 }
 
@@ -206,7 +203,11 @@ async fn the_owner_columns_unsynced_count_follows_the_technicians_device_after_r
 
     // Tom's device reports three changes waiting (as its pulls do while its pushes fail);
     // someone's commit then pokes dana's app, and its owner column has them, unasked.
-    let token = tom.client().cache().meta("token").await.unwrap().unwrap();
+    use fieldsync_client::TokenStore;
+    let token = fieldsync_client::FileTokens::beside(&dir.path().join("tom").join("cache.db"))
+        .load()
+        .unwrap()
+        .unwrap();
     HttpTransport::new(&url)
         .unwrap()
         .pull(&token, 0, 1, 3, Some(chrono::Utc::now()))
@@ -220,10 +221,11 @@ async fn the_owner_columns_unsynced_count_follows_the_technicians_device_after_r
     // Tom's device syncs (its push pokes, its pull reports an empty outbox just after): the
     // count goes back to none waiting with nobody opening anything.
     tom.client()
+        .unwrap()
         .save(fieldsync_client::NewChange {
             change_id: None,
             record_type: fieldsync_core::RecordType::JobNote,
-            record_id: tom.client().new_record_id(),
+            record_id: tom.client().unwrap().new_record_id(),
             group: None,
             op: fieldsync_core::Op::Create,
             values: json!({"text": {"job_id": job, "text": "on site"}}),
@@ -231,7 +233,7 @@ async fn the_owner_columns_unsynced_count_follows_the_technicians_device_after_r
         })
         .await
         .unwrap();
-    tom.client().sync_once().await.unwrap();
+    tom.client().unwrap().sync_once().await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(6);
     loop {
         notice(&mut notices, Duration::from_secs(6), |c| c.devices).await;

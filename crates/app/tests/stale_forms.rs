@@ -33,7 +33,13 @@ async fn shown_version(app: &App, customer: RecordId, group: &str) -> i64 {
 }
 
 async fn group_values(app: &App, customer: RecordId, group: Group) -> Value {
-    let view = app.client().record(customer).await.unwrap().unwrap();
+    let view = app
+        .client()
+        .unwrap()
+        .record(customer)
+        .await
+        .unwrap()
+        .unwrap();
     view.values[&group].clone()
 }
 
@@ -53,9 +59,10 @@ async fn a_stale_billing_form_goes_to_review_and_a_stale_profile_form_keeps_the_
     let fiona = signed_in(dir.path(), &url, "fiona").await;
     let dana = signed_in(dir.path(), &url, "dana").await;
 
-    let customer = olivia.client().new_record_id();
+    let customer = olivia.client().unwrap().new_record_id();
     olivia
         .client()
+        .unwrap()
         .save(NewChange {
             change_id: None,
             record_type: RecordType::Customer,

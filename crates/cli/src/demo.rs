@@ -106,7 +106,7 @@ pub async fn run(listen: SocketAddr, data_dir: &Path, parts: DemoParts) -> Resul
     let mut office = None;
     if !seed_only && parts.app {
         let running = crate::office::start(
-            &base,
+            Some(&base),
             &data_dir.join("office"),
             "127.0.0.1:0".parse()?,
             &parts.ui_dir,

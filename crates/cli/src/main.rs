@@ -261,17 +261,14 @@ struct FieldArgs {
 
 #[derive(Args)]
 struct AppArgs {
-    /// The server's address.
-    #[arg(
-        long,
-        env = "FIELDSYNC_SERVER",
-        default_value = "http://127.0.0.1:8640"
-    )]
-    server: String,
+    /// The server's address. Without it the app asks on its first run (checked against the
+    /// server's /healthz) and keeps the answer in its data directory; with it, that is fixed.
+    #[arg(long, env = "FIELDSYNC_SERVER")]
+    server: Option<String>,
     /// Address for the app's loopback service.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
-    /// Where the app keeps its cache and outbox.
+    /// Where the app keeps its settings and each person's own cache and outbox.
     #[arg(long, default_value = "./fieldsync-office")]
     data_dir: PathBuf,
     /// The built UI (ui/dist).
@@ -650,7 +647,7 @@ async fn main() -> Result<()> {
         Command::App(args) => {
             let ui = args.ui_dir.unwrap_or_else(office::default_ui_dir);
             let running = office::start(
-                &args.server,
+                args.server.as_deref(),
                 &args.data_dir,
                 args.listen,
                 &ui,

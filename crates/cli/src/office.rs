@@ -2,8 +2,9 @@
 //! headless demo and browser tests (the Tauri shell serves the same commands over IPC).
 
 use anyhow::{Context, Result};
+use fieldsync_app::desk::{Desk, DeskPreset};
 use fieldsync_app::{bridge, App, SignInArgs};
-use fieldsync_client::{ClientConfig, HttpTransport, SyncClient, SystemClock};
+use fieldsync_client::SystemClock;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,10 +30,11 @@ impl RunningApp {
     }
 }
 
-/// Opens the app's own client (cache and outbox in `data_dir`), optionally signs in, and serves
-/// the UI and the commands on `listen`.
+/// Opens the app on a desk in `data_dir` (each person's own cache and outbox in a folder of
+/// their own; with `server` given there is no first run),
+/// optionally signs in, and serves the UI and the commands on `listen`.
 pub async fn start(
-    server: &str,
+    server: Option<&str>,
     data_dir: &Path,
     listen: SocketAddr,
     ui_dir: &Path,
@@ -40,22 +42,22 @@ pub async fn start(
     device_name: &str,
 ) -> Result<RunningApp> {
     std::fs::create_dir_all(data_dir)?;
-    let mut config = ClientConfig::new(device_name, &data_dir.join("files"), rand::random());
-    // An office desk looks for a server that went away every couple of seconds, so its banner
-    // turns "Synced" soon after the server is back, with nobody pressing anything.
-    config.reconnect_cap = std::time::Duration::from_secs(2);
-    let client = SyncClient::open(
-        &data_dir.join("cache.db"),
-        Arc::new(HttpTransport::new(server)?),
+    // A browser on loopback has no credential store to ask: tokens in private files.
+    let desk = Desk::open(
+        data_dir,
+        DeskPreset {
+            server: server.map(str::to_string),
+            computer_name: Some(device_name.to_string()),
+        },
+        Desk::file_tokens(),
         Arc::new(SystemClock),
-        config,
     )
-    .await?;
-    let app = Arc::new(App::new(client.clone()));
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let app = Arc::new(App::on_desk(desk).await);
     // A browser has no save dialog: exports go beside the app's cache, and the page says where.
     app.set_exports_dir(data_dir.join("exports"));
     if let Some((username, password)) = sign_in {
-        if app.session().await.is_none() {
+        if app.session().await.is_none_or(|s| s.user != username) {
             app.sign_in(SignInArgs {
                 username: username.into(),
                 password: password.into(),
@@ -84,12 +86,10 @@ pub async fn start(
     });
     // The app syncs by itself: on its own saves, on the server's pokes, and on its lanes' timers;
     // what each round changed goes to the page as a notice (`GET /api/{secret}/events`).
-    let live_stop = stop_rx.clone();
-    let sync = tokio::spawn(async move { client.run(stop_rx).await });
-    let live = tokio::spawn(async move { app.run_live(live_stop).await });
+    let background = tokio::spawn(async move { app.run(stop_rx).await });
     Ok(RunningApp {
         url,
         stop,
-        tasks: vec![serve, sync, live],
+        tasks: vec![serve, background],
     })
 }

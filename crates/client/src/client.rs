@@ -19,6 +19,7 @@ use tokio::sync::{watch, Notify};
 use crate::cache::{Cache, CachedRecord};
 use crate::clock::Clock;
 use crate::status::{ChangeState, SyncStatus};
+use crate::tokens::{FileTokens, TokenStore};
 use crate::transport::{Transport, TransportError};
 use crate::ClientResult;
 
@@ -168,6 +169,8 @@ pub(crate) struct Inner {
     pub(crate) wake: Notify,
     /// One sync round at a time.
     pub(crate) round: tokio::sync::Mutex<()>,
+    /// Where the session token is kept (see `tokens.rs`): not in the cache.
+    pub(crate) tokens: Arc<dyn TokenStore>,
 }
 
 /// The sync client. Cheap to clone; clones share one cache and one engine.
@@ -182,16 +185,35 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl SyncClient {
-    /// Opens the client over its cache file. A restart finds its outbox, cursor and token again.
+    /// Opens the client over its cache file, its token in a file beside it that only this user
+    /// can read. A restart finds its outbox, cursor and token again.
     pub async fn open(
         cache_path: &Path,
         transport: Arc<dyn Transport>,
         clock: Arc<dyn Clock>,
         config: ClientConfig,
     ) -> ClientResult<SyncClient> {
+        let tokens = Arc::new(FileTokens::beside(cache_path));
+        SyncClient::open_with_tokens(cache_path, transport, clock, config, tokens).await
+    }
+
+    /// Opens the client with its token kept in `tokens` (the desktop's credential store).
+    pub async fn open_with_tokens(
+        cache_path: &Path,
+        transport: Arc<dyn Transport>,
+        clock: Arc<dyn Clock>,
+        config: ClientConfig,
+        tokens: Arc<dyn TokenStore>,
+    ) -> ClientResult<SyncClient> {
         let cache = Cache::open(cache_path).await?;
         std::fs::create_dir_all(&config.files_dir)?;
-        let session = match (cache.meta("token").await?, cache.meta("user").await?) {
+        // A cache from before tokens left it keeps its sign-in: the token moves to its store
+        // and out of the database.
+        if let Some(old) = cache.meta("token").await?.filter(|t| !t.is_empty()) {
+            tokens.save(&old)?;
+            cache.set_meta("token", "").await?;
+        }
+        let session = match (tokens.load()?, cache.meta("user").await?) {
             (Some(token), Some(user)) if !token.is_empty() => Some(Session {
                 token,
                 user: serde_json::from_str(&user)?,
@@ -236,10 +258,16 @@ impl SyncClient {
                 status,
                 wake: Notify::new(),
                 round: tokio::sync::Mutex::new(()),
+                tokens,
             }),
         };
         client.publish().await?;
         Ok(client)
+    }
+
+    /// Whether `other` is a clone of this client (one cache, one engine).
+    pub fn same_as(&self, other: &SyncClient) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     pub fn cache(&self) -> &Cache {

@@ -18,6 +18,7 @@ pub mod schedule;
 mod session;
 pub mod status;
 mod text;
+pub mod tokens;
 pub mod transport;
 mod views;
 
@@ -25,6 +26,7 @@ pub use client::{ClientConfig, DeviceHint, NewChange, SyncClient, SyncReport};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use outbox::OutboxState;
 pub use status::{ChangeState, LaneStatus, SyncStatus};
+pub use tokens::{FileTokens, TokenStore};
 pub use transport::{HttpTransport, Transport, TransportError};
 
 /// The client's error.

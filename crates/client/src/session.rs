@@ -1,5 +1,5 @@
-//! Signing in and out: the device's token and the signed-in user, kept in the cache so a restart
-//! stays signed in.
+//! Signing in and out: the device's token (in its token store, see `tokens.rs`) and the
+//! signed-in user (in the cache), kept so a restart stays signed in.
 
 use fieldsync_core::wire::{LoginRequest, User};
 use fieldsync_core::Owner;
@@ -20,7 +20,7 @@ impl SyncClient {
                 device_name: self.inner.config.device_name.clone(),
             })
             .await?;
-        self.inner.cache.set_meta("token", &answer.token).await?;
+        self.inner.tokens.save(&answer.token)?;
         self.inner
             .cache
             .set_meta("user", &serde_json::to_string(&answer.user)?)
@@ -72,7 +72,7 @@ impl SyncClient {
     pub(crate) async fn forget_refused_session(&self) -> ClientResult<()> {
         let reason = lock(&self.inner.state).refused_session.take();
         if let Some(reason) = reason {
-            self.inner.cache.set_meta("token", "").await?;
+            self.inner.tokens.clear()?;
             self.inner
                 .cache
                 .set_meta("signed_out_reason", &reason)
@@ -98,7 +98,7 @@ impl SyncClient {
 
     /// Signs out: the token is forgotten; the outbox and cache stay for the next sign-in.
     pub async fn sign_out(&self) -> ClientResult<()> {
-        self.inner.cache.set_meta("token", "").await?;
+        self.inner.tokens.clear()?;
         *lock(&self.inner.session) = None;
         self.publish().await
     }
@@ -112,6 +112,14 @@ impl SyncClient {
             .meta("must_change_password")
             .await?
             .is_some_and(|v| v == "1"))
+    }
+
+    /// Who last signed in on this cache, signed in now or not: whose outbox this is.
+    pub async fn cached_user(&self) -> ClientResult<Option<User>> {
+        match self.inner.cache.meta("user").await? {
+            Some(user) if !user.is_empty() => Ok(Some(serde_json::from_str(&user)?)),
+            _ => Ok(None),
+        }
     }
 
     pub fn user(&self) -> Option<User> {

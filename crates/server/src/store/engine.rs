@@ -587,15 +587,12 @@ async fn register_once<B: Backend>(
 ) -> StoreResult<DeviceId> {
     let mut tx = backend.write().await?;
     let device_id = match tx.device_named(user, device_name).await? {
-        Some((id, revoked)) => {
+        Some((id, _revoked)) => {
             // Signing in again on the same device keeps its id (and its reported outbox) and
-            // replaces its token; a revoked device stays revoked until an admin says otherwise.
-            if revoked.is_some() {
-                return Err(StoreError::Refused(
-                    ErrorCode::Forbidden,
-                    format!("the device {device_name} was revoked by an admin"),
-                ));
-            }
+            // replaces its token. A revoked device too: revoking ends its session (its token is
+            // refused for good), and whoever signs in on it again needs the person's password,
+            // so what it held can still reach the server. To keep a person out, an admin
+            // disables them or resets their password.
             tx.set_device_token(&id, token_hash, now).await?;
             parse(&id, "device id")?
         }

@@ -359,7 +359,7 @@ impl Tx for PgTx {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        sqlx::query("UPDATE devices SET token_hash = $1, last_seen = $2 WHERE device_id = $3")
+        sqlx::query("UPDATE devices SET token_hash = $1, last_seen = $2, revoked_at = NULL WHERE device_id = $3")
             .bind(token_hash)
             .bind(now)
             .bind(device_id)

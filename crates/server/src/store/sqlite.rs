@@ -179,7 +179,7 @@ impl Tx for SqliteTx {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        sqlx::query("UPDATE devices SET token_hash = ?, last_seen = ? WHERE device_id = ?")
+        sqlx::query("UPDATE devices SET token_hash = ?, last_seen = ?, revoked_at = NULL WHERE device_id = ?")
             .bind(token_hash)
             .bind(now)
             .bind(device_id)
