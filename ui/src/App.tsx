@@ -2,10 +2,12 @@
 // banner, and which page is shown. Each page lives in its own file under pages/.
 import { useEffect, useState } from "react";
 import { api, onChanged, onMenu } from "./api";
+import type { DeskView } from "./bindings/DeskView";
 import type { SessionInfo } from "./bindings/SessionInfo";
 import type { SyncBanner } from "./bindings/SyncBanner";
 import { Banner } from "./components/Banner";
 import { ChangePassword } from "./components/ChangePassword";
+import { DeskForm } from "./components/DeskSettings";
 import { SignIn } from "./components/SignIn";
 import { Board } from "./pages/Board";
 import { Customers } from "./pages/Customers";
@@ -34,8 +36,31 @@ export function App() {
   // Why the server ended this device's session, for the sign-in screen (none when the person
   // signed out themselves).
   const [signedOut, setSignedOut] = useState<string | null>(null);
+  // This computer's settings and whose work waits on it (none for an app with no desk), and
+  // whether its settings are open (a screen before sign-in, a dialog after).
+  const [desk, setDesk] = useState<DeskView | null | undefined>(undefined);
+  const [settingsOpen, setSettingsOpen] = useState(false);
+  // What the last sign-out left unsynced on this computer, said once on the sign-in screen.
+  const [left, setLeft] = useState<string | null>(null);
+  const readDesk = () =>
+    api
+      .desk()
+      .then(setDesk)
+      .catch(() => setDesk(null));
+  // Back to the sign-in screen: nothing of the last person's stays on screen for the next one
+  // (their page, their open job, their banner), and the list of who waits here is read again.
+  const leave = () => {
+    setSession(null);
+    setBanner(null);
+    setSelected(null);
+    setView("board");
+    setChangingPassword(false);
+    setSettingsOpen(false);
+    void readDesk();
+  };
   useEffect(() => {
     api.session().then(setSession).catch(() => setSession(null));
+    void readDesk();
     api
       .syncStatus()
       .then((b) => setSignedOut(b.signed_out))
@@ -54,7 +79,7 @@ export function App() {
           if (b.signed_out !== null) {
             // The server refused this device's sign-in: say why on the sign-in screen.
             setSignedOut(b.signed_out);
-            setSession(null);
+            leave();
             return;
           }
           setBanner(b);
@@ -71,6 +96,8 @@ export function App() {
       if (pending !== null) window.clearTimeout(pending);
     };
   }, [session]);
+  // "Settings…" in the desktop menu, signed in or not.
+  useEffect(() => onMenu((id) => id === "settings" && setSettingsOpen(true)), []);
   // The desktop menu's choices (and their shortcuts); a browser has no menu.
   useEffect(() => {
     if (!session) return;
@@ -83,13 +110,33 @@ export function App() {
       } else if (id === "inbox") setView("inbox");
     });
   }, [session]);
-  if (session === undefined) return <p className="muted">Starting…</p>;
+  if (session === undefined || desk === undefined) return <p className="muted">Starting…</p>;
+  // No server address yet: nothing else can work, so the first run asks for it.
+  if (session === null && desk?.first_run) return <DeskForm desk={desk} mode="first-run" onSaved={setDesk} />;
+  if (session === null && desk && settingsOpen)
+    return (
+      <DeskForm
+        desk={desk}
+        mode="screen"
+        onSaved={(d) => {
+          setDesk(d);
+          setSettingsOpen(false);
+        }}
+        onClose={() => setSettingsOpen(false)}
+      />
+    );
   if (session === null)
     return (
       <SignIn
         reason={signedOut}
+        left={left}
+        desk={desk}
+        onSettings={() => setSettingsOpen(true)}
         onSignedIn={(s) => {
           setSignedOut(null);
+          setLeft(null);
+          setSettingsOpen(false);
+          void readDesk();
           setSession(s);
         }}
       />
@@ -153,11 +200,17 @@ export function App() {
           <button className="secondary" onClick={() => setChangingPassword(true)}>
             Password…
           </button>
+          {desk && (
+            <button className="secondary" onClick={() => setSettingsOpen(true)}>
+              Settings…
+            </button>
+          )}
           <button
             className="secondary"
             onClick={async () => {
-              await api.signOut();
-              setSession(null);
+              const out = await api.signOut();
+              setLeft(out.message);
+              leave();
             }}
           >
             Sign out
@@ -167,6 +220,7 @@ export function App() {
       <Banner banner={banner} onSyncNow={syncNow} busy={busy} onReview={() => setView("inbox")} />
       <main>
         {changingPassword && <ChangePassword required={false} onDone={() => setChangingPassword(false)} />}
+        {settingsOpen && desk && <DeskForm desk={desk} mode="dialog" onSaved={setDesk} onClose={() => setSettingsOpen(false)} />}
         {view === "people" && <People refreshKey={tick} />}
         {view === "board" && <Board session={session} onOpen={setSelected} onReview={() => setView("inbox")} refreshKey={tick} />}
         {view === "inbox" && <Inbox onChanged={() => setTick((t) => t + 1)} refreshKey={tick} onOpenJob={(id) => { setSelected(id); setView("board"); }} />}

@@ -7,6 +7,7 @@ import { listen } from "@tauri-apps/api/event";
 import type { AddAccountArgs } from "./bindings/AddAccountArgs";
 import type { AppError } from "./bindings/AppError";
 import type { ChangeAccountArgs } from "./bindings/ChangeAccountArgs";
+import type { DeskSettings } from "./bindings/DeskSettings";
 import type { DeviceArgs } from "./bindings/DeviceArgs";
 import type { OwnPasswordArgs } from "./bindings/OwnPasswordArgs";
 import type { ResetPasswordArgs } from "./bindings/ResetPasswordArgs";
@@ -72,6 +73,13 @@ export const api = {
   session: () => call("session", null),
   signIn: (args: SignInArgs) => call("sign_in", args),
   signOut: () => call("sign_out", null),
+  /** This computer's settings and whose work waits on it; null for an app with no desk. */
+  desk: () => call("desk", null),
+  /** Asks an address's /healthz; the answer's sentence says what came back, good or bad. */
+  checkServer: (server: string) => call("check_server", { server }),
+  /** Checks the address, then keeps both settings; refused (`server_check`, `invalid`,
+   * `fixed_settings`) with the sentence to show. */
+  saveSettings: (settings: DeskSettings) => call("save_settings", settings),
   syncStatus: () => call("sync_status", null),
   syncNow: () => call("sync_now", null),
   /** A fresh id for a form, made when it opens: saving the same form twice is one change. */
@@ -158,7 +166,7 @@ const MENU_EVENT = "fieldsync://menu";
 
 /**
  * Calls `onChoice` with the id of each menu choice (`sync-now`, `find`, `board`, `inbox`,
- * `password`) the desktop shell's menu sends; a browser has no such menu, so there it does
+ * `password`, `settings`) the desktop shell's menu sends; a browser has no such menu, so there it does
  * nothing. Returns the function that stops listening.
  */
 export function onMenu(onChoice: (id: string) => void): () => void {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { afterEach, beforeEach } from "vitest";
-import { changedFields, entryValue, formState, formText, formValues, fromLocalInput, lineRows, linesValue, pretty, show, when } from "./format";
+import { changedFields, entryValue, formState, formText, formValues, fromLocalInput, lineRows, linesValue, pretty, show, waitingLine, when } from "./format";
 
 describe("when", () => {
   const now = Date.parse("2026-11-26T12:00:00Z");
@@ -151,5 +151,12 @@ describe("show", () => {
     expect(show(3)).toBe("3");
     expect(show(null)).toBe("—");
     expect(show(lines)).not.toContain("{");
+  });
+});
+
+describe("waitingLine", () => {
+  it("names the person and counts their changes, one or many", () => {
+    expect(waitingLine({ display_name: "Dana Reyes", changes: 1 })).toBe("Dana Reyes, 1 change — sent when they sign in again");
+    expect(waitingLine({ display_name: "Dana Reyes", changes: 3 })).toBe("Dana Reyes, 3 changes — sent when they sign in again");
   });
 });

@@ -161,3 +161,10 @@ export function localInput(iso: string): string {
   const pad = (n: number) => String(n).padStart(2, "0");
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
+
+/** One person's line in the sign-in screen's "Waiting on this computer": "Dana Reyes, 3 changes
+ * — sent when they sign in again". */
+export function waitingLine(w: { display_name: string; changes: number }): string {
+  const count = w.changes === 1 ? "1 change" : `${w.changes} changes`;
+  return `${w.display_name}, ${count} — sent when they sign in again`;
+}
