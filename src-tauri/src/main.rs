@@ -81,6 +81,7 @@ fn main() {
     let preset = DeskPreset {
         server: std::env::var("FIELDSYNC_SERVER").ok(),
         computer_name: std::env::var("FIELDSYNC_DEVICE_NAME").ok(),
+        default_computer_name: None,
     };
     tauri::Builder::default()
         // First: a second launch hands over to this one (and exits) before it opens anything.

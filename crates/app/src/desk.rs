@@ -74,6 +74,8 @@ pub struct DeskPreset {
     /// A server address given by whoever started the app; it wins over the saved one.
     pub server: Option<String>,
     pub computer_name: Option<String>,
+    /// The computer's name when none was given or saved (instead of the hostname).
+    pub default_computer_name: Option<String>,
 }
 
 /// How a person's token is kept: chosen by the shell (the desktop asks the credential store).
@@ -122,7 +124,7 @@ impl Desk {
             settings.computer_name = name;
         }
         if settings.computer_name.trim().is_empty() {
-            settings.computer_name = hostname();
+            settings.computer_name = preset.default_computer_name.unwrap_or_else(hostname);
         }
         Ok(Desk {
             dir: dir.to_path_buf(),
@@ -339,7 +341,8 @@ pub async fn check_server(server: &str) -> ServerCheck {
         ok,
         message,
     };
-    let url = match reqwest::Url::parse(&server) {
+    // Joined as text: a server under a path (behind a proxy) has its /healthz under that path.
+    let url = match reqwest::Url::parse(&format!("{server}/healthz")) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => url,
         _ => {
             return answer(
@@ -351,8 +354,7 @@ pub async fn check_server(server: &str) -> ServerCheck {
     let Ok(http) = reqwest::Client::builder().timeout(CHECK_TIMEOUT).build() else {
         return answer(false, "This computer cannot make web requests.".into());
     };
-    let health = url.join("healthz").unwrap_or(url);
-    match http.get(health).send().await {
+    match http.get(url).send().await {
         Err(e) if e.is_timeout() => answer(
             false,
             format!("{server} did not answer within {} seconds. Check the address, and that this computer can reach the server.", CHECK_TIMEOUT.as_secs()),

@@ -142,7 +142,9 @@ impl App {
                     let rx = stop_rx.clone();
                     tokio::join!(looping.run(rx), self.notices(client, stop_rx.clone()));
                 } else {
-                    std::future::pending::<()>().await
+                    // Nobody signed in: nothing runs until someone does, or the app stops.
+                    let mut idle = stop_rx.clone();
+                    let _ = idle.wait_for(|stop| *stop).await;
                 }
             };
             tokio::pin!(work);

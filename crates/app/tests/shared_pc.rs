@@ -22,6 +22,7 @@ async fn desk(dir: &Path, server: &str) -> App {
         DeskPreset {
             server: Some(server.into()),
             computer_name: Some("Front desk PC".into()),
+            default_computer_name: None,
         },
         Desk::file_tokens(),
         Arc::new(SystemClock),
@@ -311,4 +312,39 @@ async fn the_server_address_is_checked_before_it_is_kept() {
     .unwrap();
     assert_eq!(desk.settings().server.as_deref(), Some(url.as_str()));
     assert_eq!(desk.settings().computer_name, "Front desk PC");
+}
+
+#[tokio::test]
+async fn the_background_work_follows_whoever_signs_in_and_stops_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = server_with(
+        dir.path(),
+        &[("dana", Role::Dispatcher), ("sam", Role::Supervisor)],
+    )
+    .await;
+    let app = Arc::new(desk(dir.path(), &url).await);
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn({
+        let app = app.clone();
+        async move { app.run(rx).await }
+    });
+    // Nobody signed in: it idles, and stops when asked.
+    sign_in(&app, "dana").await;
+    unsent_job(&app, "Sent by Dana's own loop").await;
+    // Dana's loop sends her save by itself (a poll with a deadline on what the banner says).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let banner = call(&app, "sync_status", Value::Null).await;
+        if banner["changes_pending"] == 0 && banner["synced"] == true {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{banner}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    call(&app, "sign_out", Value::Null).await;
+    let _ = stop.send(true);
+    tokio::time::timeout(std::time::Duration::from_secs(5), running)
+        .await
+        .expect("the app's background work ends when asked, with nobody signed in")
+        .unwrap();
 }

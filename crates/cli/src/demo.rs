@@ -111,6 +111,7 @@ pub async fn run(listen: SocketAddr, data_dir: &Path, parts: DemoParts) -> Resul
             "127.0.0.1:0".parse()?,
             &parts.ui_dir,
             Some(("dana", DEMO_PASSWORD)),
+            Some("Dispatch desktop"),
             "Dispatch desktop",
         )
         .await

@@ -652,14 +652,15 @@ async fn main() -> Result<()> {
                 args.listen,
                 &ui,
                 args.user.as_deref().map(|u| (u, args.password.as_str())),
-                &args.device_name.clone().unwrap_or_else(|| {
+                args.device_name.as_deref(),
+                &{
                     let dir = std::path::absolute(&args.data_dir).unwrap_or(args.data_dir.clone());
                     let name = dir
                         .file_name()
                         .map(|n| n.to_string_lossy().into_owned())
                         .unwrap_or_else(|| "office".into());
                     format!("Office app ({name})")
-                }),
+                },
             )
             .await?;
             println!("Fieldsync office app: {}", running.url);

@@ -39,7 +39,8 @@ pub async fn start(
     listen: SocketAddr,
     ui_dir: &Path,
     sign_in: Option<(&str, &str)>,
-    device_name: &str,
+    device_name: Option<&str>,
+    default_device_name: &str,
 ) -> Result<RunningApp> {
     std::fs::create_dir_all(data_dir)?;
     // A browser on loopback has no credential store to ask: tokens in private files.
@@ -47,7 +48,8 @@ pub async fn start(
         data_dir,
         DeskPreset {
             server: server.map(str::to_string),
-            computer_name: Some(device_name.to_string()),
+            computer_name: device_name.map(str::to_string),
+            default_computer_name: Some(default_device_name.to_string()),
         },
         Desk::file_tokens(),
         Arc::new(SystemClock),
