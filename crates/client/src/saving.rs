@@ -1,5 +1,6 @@
 //! Saving a person's action: the change goes to the outbox, durably, before any network call;
-//! the ids of new changes and records; files attached for the file lane.
+//! the ids of new changes and records; files attached for the file lane, and files fetched
+//! from the server into the same folder.
 
 use fieldsync_core::{Change, ChangeId, Group, Op, Owner, RecordId, RecordType};
 use rand::RngCore;
@@ -47,6 +48,40 @@ impl SyncClient {
             tokio::fs::rename(&partial, &path).await?;
         }
         Ok(sha)
+    }
+
+    /// A file a record names, as a path in this device's files folder: kept there once fetched
+    /// (or attached here), since the bytes under a hash never change. The bytes are checked
+    /// against the hash before they are kept.
+    pub async fn download_file(&self, sha256: &str) -> ClientResult<std::path::PathBuf> {
+        let valid = sha256.len() == 64
+            && sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !valid {
+            return Err(ClientError::Invalid(format!(
+                "`{sha256}` is not a file's SHA-256 (64 lowercase hex digits)"
+            )));
+        }
+        let path = self.inner.config.files_dir.join(sha256);
+        if tokio::fs::try_exists(&path).await? {
+            return Ok(path);
+        }
+        let token = self.token()?;
+        let answer = self.transport().download(&token, sha256).await;
+        self.note_unreachable(&answer);
+        let bytes = answer?;
+        // Its own temporary name, so two fetches of one file at once do not write into each
+        // other; the rename makes the file appear whole or not at all.
+        let partial = self
+            .inner
+            .config
+            .files_dir
+            .join(format!("{sha256}.{}.download", self.new_uuid()));
+        tokio::fs::write(&partial, &bytes).await?;
+        tokio::fs::File::open(&partial).await?.sync_all().await?;
+        tokio::fs::rename(&partial, &path).await?;
+        Ok(path)
     }
 
     /// Saves a user action to the outbox, durably, before anything touches the network, made on

@@ -108,6 +108,7 @@ impl HttpAnswer {
 /// written once for every transport.
 pub mod api {
     use super::*;
+    use sha2::Digest;
 
     fn json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, TransportError> {
         serde_json::to_vec(value).map_err(|e| TransportError::Decode(e.to_string()))
@@ -195,6 +196,16 @@ pub mod api {
             ],
             body: bytes,
         }
+    }
+
+    /// A whole file, by its hash.
+    pub fn download(token: &str, sha256: &str) -> HttpCall {
+        call(
+            Method::GET,
+            format!("/api/v1/files/{sha256}"),
+            Some(token),
+            None,
+        )
     }
 
     pub fn review(token: &str, params: &ReviewParams) -> Result<HttpCall, TransportError> {
@@ -417,6 +428,19 @@ pub mod api {
             .ok_or_else(|| TransportError::Decode("PATCH answer without Upload-Offset".into()))
     }
 
+    /// A file's bytes, checked against the hash that names them: a server (or anything on the
+    /// way) that sends other bytes is not believed.
+    pub fn decode_download(answer: HttpAnswer, sha256: &str) -> Result<Vec<u8>, TransportError> {
+        let answer = success(answer)?;
+        let got = hex::encode(sha2::Sha256::digest(&answer.body));
+        if got != sha256 {
+            return Err(TransportError::Decode(format!(
+                "the file {sha256} arrived as other bytes ({got})"
+            )));
+        }
+        Ok(answer.body)
+    }
+
     /// Any success: the answer's body is not read.
     pub fn decode_empty(answer: HttpAnswer) -> Result<(), TransportError> {
         success(answer).map(|_| ())
@@ -487,6 +511,11 @@ pub trait Transport: Send + Sync + 'static {
             self.exchange(api::upload(token, sha256, offset, length, bytes))
                 .await?,
         )
+    }
+
+    /// A whole file the caller may see, by its hash, checked against it.
+    async fn download(&self, token: &str, sha256: &str) -> Result<Vec<u8>, TransportError> {
+        api::decode_download(self.exchange(api::download(token, sha256)).await?, sha256)
     }
 
     /// The review inbox for the caller's roles.
@@ -710,5 +739,38 @@ impl Transport for HttpTransport {
                     .as_i64()
             });
         Ok(stream.boxed())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: &[u8]) -> HttpAnswer {
+        HttpAnswer {
+            status,
+            headers: HeaderMap::new(),
+            body: body.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_download_is_believed_only_when_its_bytes_match_its_hash() {
+        use sha2::Digest;
+        let sha = hex::encode(sha2::Sha256::digest(b"the photo"));
+        assert_eq!(
+            api::decode_download(answer(200, b"the photo"), &sha).unwrap(),
+            b"the photo"
+        );
+        assert!(matches!(
+            api::decode_download(answer(200, b"another photo"), &sha),
+            Err(TransportError::Decode(_))
+        ));
+        let refused = br#"{"code":"forbidden","message":"not yours"}"#;
+        assert!(matches!(
+            api::decode_download(answer(403, refused), &sha),
+            Err(TransportError::Refused { status: 403, ref code, .. }) if code == "forbidden"
+        ));
     }
 }

@@ -35,7 +35,7 @@ pub use fieldsync_core::wire::{LoginRequest, LoginResponse};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Fieldsync sync API", description = "Offline-first sync for field service: every change judged by ownership and field-group policy."),
-    paths(login, push, pull, events, review_list, resolve, reassign, reopen, history, files::head_file, files::patch_file, devices, report, policy, healthz, metrics,
+    paths(login, push, pull, events, review_list, resolve, reassign, reopen, history, files::head_file, files::patch_file, files::get_file, devices, report, policy, healthz, metrics,
         admin::list_users, admin::add_user, admin::change_user, admin::reset_password, admin::change_own_password, admin::revoke_device, admin::admin_log),
     components(schemas(ApiErrorBody)),
     modifiers(&BearerAuth)
@@ -62,7 +62,9 @@ pub fn router(state: AppState) -> Router {
     let files = Router::new()
         .route(
             "/api/v1/files/{sha256}",
-            axum::routing::head(files::head_file).patch(files::patch_file),
+            axum::routing::head(files::head_file)
+                .patch(files::patch_file)
+                .get(files::get_file),
         )
         .layer(DefaultBodyLimit::max(chunk_limit));
     Router::new()

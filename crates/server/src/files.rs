@@ -1,13 +1,14 @@
 //! The file lane's server side: resumable uploads with tus 1.0 core semantics at
-//! `/api/v1/files/{sha256}`, the hash checked when the last byte arrives.
+//! `/api/v1/files/{sha256}`, the hash checked when the last byte arrives, and the download of a
+//! whole file by whoever may see a record that names it.
 //!
 //! The upload is created by its first PATCH (which names `Upload-Length`) rather than by a tus
 //! POST, because the file's name is its hash: a device that knows the hash knows the URL.
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use fieldsync_core::ErrorCode;
 use sha2::{Digest, Sha256};
@@ -16,6 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use crate::auth::Authed;
 use crate::error::{ApiError, ApiPath};
+use crate::store::FileAccess;
 use crate::AppState;
 
 const TUS_VERSION: &str = "1.0.0";
@@ -284,6 +286,158 @@ pub async fn patch_file(
         end as i64,
         status.length,
     ))
+}
+
+/// A file's content never changes under its name (the name is its hash), so a browser or
+/// device may keep it for good; `private` because it is one person's to see, not a proxy's.
+const FILE_CACHE_CONTROL: &str = "private, max-age=31536000, immutable";
+
+/// `GET /api/v1/files/{sha256}`: a whole, hash-checked file, for whoever may see a record that
+/// names it (office roles: any such file; a technician: those of their jobs).
+#[utoipa::path(get, path = "/api/v1/files/{sha256}", tag = "files",
+    params(("sha256" = String, Path, description = "the file's SHA-256, lowercase hex", pattern = "^[0-9a-f]{64}$", min_length = 64, max_length = 64),
+        ("Range" = Option<String>, Header, description = "one range of bytes, `bytes=a-b`, `bytes=a-` or `bytes=-n`"),
+        ("If-None-Match" = Option<String>, Header, description = "the ETag a cached copy has; 304 when it is this file's")),
+    responses((status = 200, description = "the file's bytes; ETag is the quoted SHA-256", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 206, description = "the range asked for; Content-Range says which bytes", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 304, description = "If-None-Match named this file's ETag"),
+        (status = 403, description = "forbidden: only records outside the caller's scope name this file", body = fieldsync_core::wire::ApiErrorBody),
+        (status = 404, description = "not_found: no whole file by this hash, or no record names it", body = fieldsync_core::wire::ApiErrorBody),
+        (status = 416, description = "the range lies outside the file; Content-Range gives its length", body = fieldsync_core::wire::ApiErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_file(
+    State(state): State<AppState>,
+    Authed(device): Authed,
+    ApiPath(sha): ApiPath<String>,
+    mut request: Request,
+) -> Result<Response, ApiError> {
+    check_sha(&sha)?;
+    // A `.part` is bytes on their way, not yet checked against the hash: never served.
+    if !state
+        .store
+        .file_status(&sha)
+        .await?
+        .is_some_and(|status| status.complete)
+    {
+        return Err(ApiError::not_found(
+            "the server has no whole file by this hash",
+        ));
+    }
+    match state.store.file_access(&device.author, &sha).await? {
+        FileAccess::Visible => {}
+        FileAccess::Unreferenced => {
+            return Err(ApiError::not_found("no record names a file by this hash"))
+        }
+        FileAccess::OutOfScope => {
+            return Err(ApiError::forbidden(format!(
+                "this file belongs to a job that is not yours to see, {}",
+                device.author.user
+            )))
+        }
+    }
+    let etag = format!("\"{sha}\"");
+    let cached = request
+        .headers()
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .any(|v| names_etag(v, &etag));
+    // The content under a hash is the same for good, so a cached copy is always this one: a
+    // Range with an If-Range naming another validator cannot be answered in part.
+    if let Some(if_range) = request.headers().get(header::IF_RANGE) {
+        if if_range.as_bytes() != etag.as_bytes() {
+            request.headers_mut().remove(header::RANGE);
+        }
+    }
+    let etag = HeaderValue::from_str(&etag).map_err(|_| ApiError::internal())?;
+    if cached {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        response.headers_mut().insert(header::ETAG, etag);
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(FILE_CACHE_CONTROL),
+        );
+        return Ok(response);
+    }
+    let (_, path) = paths(&state, &sha);
+    let content_type = sniff(&path).await?;
+    // tower-http's ServeFile (0.6.11) does Range, 416, Last-Modified and If-Modified-Since, but
+    // no ETag or If-None-Match (added upstream later, and from mtime, not content): those are
+    // above, from the hash.
+    let served = tower_http::services::ServeFile::new(&path)
+        .try_call(request)
+        .await
+        .map_err(io_error)?;
+    let (mut parts, body) = served.into_parts();
+    match parts.status {
+        StatusCode::OK | StatusCode::PARTIAL_CONTENT => {}
+        StatusCode::RANGE_NOT_SATISFIABLE => {
+            let mut response = ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                fieldsync_core::ErrorCode::BadRequest,
+                "ask for one range of bytes inside the file; Content-Range gives its length",
+            )
+            .into_response();
+            if let Some(range) = parts.headers.get(header::CONTENT_RANGE) {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_RANGE, range.clone());
+            }
+            return Ok(response);
+        }
+        StatusCode::NOT_FOUND => {
+            tracing::error!(sha256 = %sha, "a complete file is missing from the files directory");
+            return Err(ApiError::internal());
+        }
+        // 304 (If-Modified-Since) and 412 (If-Unmodified-Since) as ServeFile decided them.
+        _ => return Ok(Response::from_parts(parts, Body::empty())),
+    }
+    let headers = &mut parts.headers;
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        "X-Content-Type-Options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::ETAG, etag);
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(FILE_CACHE_CONTROL),
+    );
+    Ok(Response::from_parts(parts, Body::new(body)))
+}
+
+/// Whether an `If-None-Match` value names this ETag (or `*`); a weak `W/` one matches too, as
+/// RFC 9110 section 13.1.2 compares for this header.
+fn names_etag(value: &HeaderValue, etag: &str) -> bool {
+    value.to_str().is_ok_and(|list| {
+        list.split(',')
+            .map(str::trim)
+            .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
+    })
+}
+
+/// The file's type from its first bytes, for the kinds a field device makes (photos, signature
+/// images, PDFs); anything else is plain bytes. Never a type a browser would run (HTML, SVG):
+/// the bytes are whatever a device sent.
+async fn sniff(path: &std::path::Path) -> Result<&'static str, ApiError> {
+    let mut head = [0u8; 12];
+    let mut file = tokio::fs::File::open(path).await.map_err(io_error)?;
+    let mut filled = 0;
+    while filled < head.len() {
+        let n = file.read(&mut head[filled..]).await.map_err(io_error)?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    Ok(match &head[..filled] {
+        [0xFF, 0xD8, 0xFF, ..] => "image/jpeg",
+        [0x89, b'P', b'N', b'G', ..] => "image/png",
+        [b'G', b'I', b'F', b'8', ..] => "image/gif",
+        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => "image/webp",
+        [_, _, _, _, b'f', b't', b'y', b'p', b'h', b'e', b'i', b'c', ..] => "image/heic",
+        [b'%', b'P', b'D', b'F', ..] => "application/pdf",
+        _ => "application/octet-stream",
+    })
 }
 
 fn io_error(e: std::io::Error) -> ApiError {

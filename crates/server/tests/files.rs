@@ -1,5 +1,5 @@
 //! The file lane: resumable uploads with tus 1.0 core semantics, the hash checked at the last
-//! byte, and a photo that waits for its file.
+//! byte, a photo that waits for its file, and downloads: who may fetch a file, ranges and ETags.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -293,4 +293,273 @@ async fn a_photo_waits_for_its_file_and_is_applied_once_the_file_is_whole(backen
         "the technician pulls the photos of their jobs"
     );
     assert_eq!(photos[0].values["file"]["sha256"], json!(sha));
+}
+
+/// Uploads a whole file in one PATCH; its hash.
+async fn upload(who: &Client, bytes: &[u8]) -> String {
+    let sha = sha_of(bytes);
+    let response = patch(who, &sha, 0, Some(bytes.len()), bytes).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    sha
+}
+
+/// A photo on `job` with these bytes, uploaded and pushed by `who`; the file's hash.
+async fn photo_on(who: &Client, job: fieldsync_core::RecordId, bytes: &[u8]) -> String {
+    let sha = upload(who, bytes).await;
+    let outcome = who
+        .push_one(create(
+            RecordType::Photo,
+            new_id(),
+            json!({"file": {"job_id": job.to_string(), "sha256": sha}}),
+        ))
+        .await;
+    assert_eq!(outcome.status, OutcomeStatus::Applied, "{outcome:?}");
+    sha
+}
+
+async fn download(who: &Client, sha: &str) -> reqwest::Response {
+    who.get(&format!("/api/v1/files/{sha}")).await
+}
+
+/// A JPEG's first bytes, then the seed's pattern.
+fn jpeg_bytes(seed: u8, len: usize) -> Vec<u8> {
+    let mut bytes = photo_bytes(seed, len);
+    bytes[..4].copy_from_slice(&[0xFF, 0xD8, 0xFF, 0xE0]);
+    bytes
+}
+
+store_test!(the_office_and_the_jobs_technician_download_its_files_and_no_other_technician);
+async fn the_office_and_the_jobs_technician_download_its_files_and_no_other_technician(
+    backend: Backend,
+) {
+    let server = TestServer::start(backend).await;
+    let p = server.everyone().await;
+    let customer = p.olivia.new_customer("Harbour View").await;
+    let toms_job = p.dana.new_job(customer, "tom").await;
+    let kais_job = p.dana.new_job(customer, "kai").await;
+    let photo = jpeg_bytes(11, 20_000);
+    let sha = photo_on(&p.tom, toms_job, &photo).await;
+
+    for who in p.office().into_iter().chain([&p.tom]) {
+        let response = download(who, &sha).await;
+        assert_eq!(response.status(), StatusCode::OK, "{}", who.user);
+        let headers = response.headers();
+        assert_eq!(headers["etag"], format!("\"{sha}\"").as_str());
+        assert_eq!(headers["content-type"], "image/jpeg");
+        assert_eq!(headers["content-length"], "20000");
+        assert_eq!(headers["accept-ranges"], "bytes");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(
+            headers["cache-control"],
+            "private, max-age=31536000, immutable"
+        );
+        assert_eq!(response.bytes().await.unwrap(), photo, "{}", who.user);
+    }
+    let refused = download(&p.kai, &sha).await;
+    expect_error(refused, StatusCode::FORBIDDEN, "forbidden").await;
+
+    // A signature image is the job's: its technician fetches it, another does not.
+    let signature = photo_bytes(12, 3_000);
+    let signature_sha = upload(&p.tom, &signature).await;
+    let signed = p
+        .tom
+        .push_one(update(
+            RecordType::Job,
+            toms_job,
+            fieldsync_core::Group::Signature,
+            1,
+            json!({"signer": "Ms Quay", "image_sha256": signature_sha}),
+        ))
+        .await;
+    assert_eq!(signed.status, OutcomeStatus::Applied, "{signed:?}");
+    let response = download(&p.tom, &signature_sha).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/octet-stream"
+    );
+    assert_eq!(response.bytes().await.unwrap(), signature);
+    let response = download(&p.sam, &signature_sha).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    expect_error(
+        download(&p.kai, &signature_sha).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+
+    // The same bytes attached on Kai's job too: each may fetch it, through their own record.
+    photo_on(&p.kai, kais_job, &photo).await;
+    let response = download(&p.kai, &sha).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.bytes().await.unwrap(), photo);
+
+    // Reassigning Tom's job to Kai moves its files with it.
+    let response = p.dana.reassign(toms_job, "kai").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        download(&p.kai, &signature_sha).await.status(),
+        StatusCode::OK
+    );
+    expect_error(
+        download(&p.tom, &signature_sha).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+}
+
+store_test!(unknown_unnamed_and_unfinished_files_are_not_found);
+async fn unknown_unnamed_and_unfinished_files_are_not_found(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let p = server.everyone().await;
+
+    let unknown = sha_of(b"nobody has these bytes");
+    for who in [&p.tom, &p.dana] {
+        expect_error(
+            download(who, &unknown).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
+    }
+
+    // Whole, but no record names it: nobody's to see, its uploader's neither.
+    let unnamed = upload(&p.tom, &photo_bytes(21, 1_000)).await;
+    assert!(server.files_dir().join(&unnamed).exists());
+    for who in [&p.tom, &p.dana] {
+        expect_error(
+            download(who, &unnamed).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
+    }
+
+    // Half uploaded: the `.part` holds bytes not yet checked against the hash.
+    let bytes = photo_bytes(22, 4_000);
+    let sha = sha_of(&bytes);
+    let response = patch(&p.tom, &sha, 0, Some(bytes.len()), &bytes[..1_000]).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(server.files_dir().join(format!("{sha}.part")).exists());
+    for who in [&p.tom, &p.dana] {
+        expect_error(
+            download(who, &sha).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
+    }
+
+    for bad in [
+        sha.to_uppercase(),
+        format!("{sha}.part"),
+        "..%2Fsecret".into(),
+    ] {
+        expect_error(
+            download(&p.dana, &bad).await,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        )
+        .await;
+    }
+}
+
+store_test!(a_range_is_served_in_part_and_a_cached_copy_is_not_sent_again);
+async fn a_range_is_served_in_part_and_a_cached_copy_is_not_sent_again(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let p = server.everyone().await;
+    let customer = p.olivia.new_customer("Harbour View").await;
+    let job = p.dana.new_job(customer, "tom").await;
+    let photo = jpeg_bytes(31, 10_000);
+    let sha = photo_on(&p.tom, job, &photo).await;
+    let path = format!("/api/v1/files/{sha}");
+    let etag = format!("\"{sha}\"");
+    let ranged = |range: &str| {
+        p.tom
+            .request(Method::GET, &path)
+            .header("range", range.to_string())
+    };
+
+    for (range, from, to) in [
+        ("bytes=100-199", 100, 199),
+        ("bytes=9990-", 9_990, 9_999),
+        ("bytes=-10", 9_990, 9_999),
+        ("bytes=0-0", 0, 0),
+    ] {
+        let response = ranged(range).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT, "{range}");
+        assert_eq!(
+            response.headers()["content-range"],
+            format!("bytes {from}-{to}/10000").as_str(),
+            "{range}"
+        );
+        assert_eq!(response.headers()["etag"], etag.as_str());
+        assert_eq!(response.bytes().await.unwrap(), photo[from..=to], "{range}");
+    }
+
+    // A range outside the file: 416, with the file's length.
+    let response = ranged("bytes=20000-20100").send().await.unwrap();
+    assert_eq!(
+        response.headers()["content-range"].to_str().unwrap(),
+        "bytes */10000"
+    );
+    expect_error(response, StatusCode::RANGE_NOT_SATISFIABLE, "bad_request").await;
+
+    // If-Range naming another validator: the whole file, not a part of something else.
+    let response = ranged("bytes=0-9")
+        .header("if-range", "\"not-this-file\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.bytes().await.unwrap().len(), 10_000);
+    let response = ranged("bytes=0-9")
+        .header("if-range", etag.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT);
+
+    // A copy cached under this ETag is not sent again, however the header names it.
+    for if_none_match in [
+        etag.clone(),
+        format!("W/{etag}"),
+        format!("\"{}\", {etag}", sha_of(b"another")),
+        "*".to_string(),
+    ] {
+        let response = p
+            .tom
+            .request(Method::GET, &path)
+            .header("if-none-match", if_none_match.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::NOT_MODIFIED,
+            "{if_none_match}"
+        );
+        assert_eq!(response.headers()["etag"], etag.as_str());
+        assert!(response.bytes().await.unwrap().is_empty());
+    }
+    let response = p
+        .tom
+        .request(Method::GET, &path)
+        .header("if-none-match", format!("\"{}\"", sha_of(b"another")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.bytes().await.unwrap(), photo);
+
+    // Nobody learns whether a file they may not see is cached: the scope comes first.
+    let response = p
+        .kai
+        .request(Method::GET, &path)
+        .header("if-none-match", etag.clone())
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, StatusCode::FORBIDDEN, "forbidden").await;
 }

@@ -94,6 +94,9 @@ async fn every_endpoint_for_every_role(backend: Backend) {
             .await
             .unwrap();
         assert_eq!(head.status(), StatusCode::OK, "{name} upload status");
+        // A file no record names is nobody's to download, not even its uploader's.
+        let get = who.get(&format!("/api/v1/files/{sha}")).await;
+        expect_error(get, StatusCode::NOT_FOUND, "not_found").await;
 
         // The device list is for the office.
         let devices = who.get("/api/v1/devices").await;
@@ -197,6 +200,7 @@ fn authed_calls(job: RecordId, review: &str) -> Vec<(Method, String, Option<Valu
         (Method::GET, "/api/v1/policy".into(), None),
         (Method::HEAD, format!("/api/v1/files/{sha}"), None),
         (Method::PATCH, format!("/api/v1/files/{sha}"), None),
+        (Method::GET, format!("/api/v1/files/{sha}"), None),
     ]
 }
 

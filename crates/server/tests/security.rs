@@ -54,6 +54,9 @@ enum Call {
     FileHead,
     /// `PATCH /files/{sha256}`: the next bytes of an upload half done.
     FilePatch,
+    /// `GET /files/{sha256}`: own = the file of a photo on Tom's job (for every role), theirs
+    /// = the file of Kai's photo, or Kai's upload half done.
+    FileGet,
     /// `GET /devices`.
     Devices,
     /// `GET /policy`.
@@ -295,6 +298,17 @@ fn matrix() -> Vec<Row> {
             refused(503, "file_pending"),
         ));
     }
+    // Downloading: the office any file a record names; a technician those of their own jobs.
+    // A file still on its way is nobody's yet.
+    rows.push(row(Technician, FileGet, OWN, OK));
+    rows.push(row(Technician, FileGet, KAIS_PHOTO, forbidden()));
+    for role in office {
+        rows.push(row(role, FileGet, OWN, OK));
+        rows.push(row(role, FileGet, KAIS_PHOTO, OK));
+    }
+    for role in Role::ALL {
+        rows.push(row(role, FileGet, KAIS_UPLOAD, not_found()));
+    }
     for role in Role::ALL {
         let devices = if role == Technician { forbidden() } else { OK };
         rows.push(row(role, Devices, NONE, devices));
@@ -318,6 +332,9 @@ struct World {
     kai_part: RecordId,
     kai_photo: RecordId,
     kai_invoice: RecordId,
+    /// The whole files of Kai's photo and of a photo on Tom's job.
+    kai_photo_sha: String,
+    tom_photo_sha: String,
     /// An open item of each role's own kind, and one on Kai's job.
     own_items: Vec<(Role, ReviewId)>,
     kai_item: ReviewId,
@@ -545,6 +562,16 @@ impl World {
                                 "caption": "new tap"}}),
             ))
             .await;
+        let tom_file = Upload::begin(&p.tom, "tom's finished photo").await;
+        tom_file.finish(&p.tom).await;
+        p.tom
+            .apply(create(
+                RecordType::Photo,
+                new_id(),
+                json!({"file": {"job_id": tom_job.to_string(), "sha256": tom_file.sha,
+                                "caption": "old boiler"}}),
+            ))
+            .await;
         let mut own_items = vec![];
         for role in Role::ALL {
             if let Some(item) = own_item(&p, role, customer).await {
@@ -572,6 +599,8 @@ impl World {
             kai_part,
             kai_photo,
             kai_invoice,
+            kai_photo_sha: photo_file.sha,
+            tom_photo_sha: tom_file.sha,
             own_items,
             kai_item,
             uploads,
@@ -850,6 +879,14 @@ impl World {
                 }
                 got
             }
+            Call::FileGet => {
+                let sha = match row.whose {
+                    Whose::Own => &self.tom_photo_sha,
+                    Whose::Theirs(Kais::Photo) => &self.kai_photo_sha,
+                    _ => &self.kai_upload.sha,
+                };
+                answer(who.get(&format!("/api/v1/files/{sha}")).await).await
+            }
             Call::Devices => answer(who.get("/api/v1/devices").await).await,
             Call::Policy => answer(who.get("/api/v1/policy").await).await,
         }
@@ -980,6 +1017,7 @@ fn authed_calls(job: RecordId, review: ReviewId, sha: &str) -> Vec<(Method, Stri
         get("/api/v1/policy".into()),
         (Method::HEAD, format!("/api/v1/files/{sha}"), Value::Null),
         (Method::PATCH, format!("/api/v1/files/{sha}"), Value::Null),
+        get(format!("/api/v1/files/{sha}")),
     ]
 }
 

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use super::rows::{
-    AccountRow, AdminEventRow, AppliedRow, ChangeRow, ChildRow, DeviceRow, ExistingRow, GroupRow,
-    GroupWrite, MoveRow, NewChange, NewMove, NewRecord, NewReview, OpenJobRow, RecordRow,
+    AccountRow, AdminEventRow, AppliedRow, ChangeRow, ChildRow, DeviceRow, ExistingRow, FileRef,
+    GroupRow, GroupWrite, MoveRow, NewChange, NewMove, NewRecord, NewReview, OpenJobRow, RecordRow,
     RecordUpdate, ReportRow, ReviewFilter, ReviewRow, TokenRow, UserRow,
 };
 use super::{DeviceReport, FileStatus, NewUser, StoreResult};
@@ -223,4 +223,8 @@ pub(crate) trait Tx: Send + Sized {
         complete: bool,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
+    /// Remembers that these records name these files (a pair known already is kept once).
+    async fn insert_file_refs(&mut self, refs: &[FileRef]) -> StoreResult<()>;
+    /// The records that name a file, now or in an earlier version of the group.
+    async fn records_naming_file(&mut self, sha256: &str) -> StoreResult<Vec<String>>;
 }

@@ -27,7 +27,7 @@ use fieldsync_core::{
 
 use super::backend::Tx;
 use super::records::{insert_review, load_record, version_side, LogRow};
-use super::rows::{parse, GroupWrite, NewChange, NewRecord, RecordRow, RecordUpdate};
+use super::rows::{files_named, parse, GroupWrite, NewChange, NewRecord, RecordRow, RecordUpdate};
 use super::{DeviceAuth, StoreError, StoreResult};
 
 /// A record as the batch knows it: shared, so reading a job for each of a hundred notes does
@@ -289,9 +289,11 @@ impl<'a> Batch<'a> {
             tx.insert_records(&new_rows).await?;
         }
         let mut groups = Vec::new();
+        let mut files = Vec::new();
         for (id, group) in std::mem::take(&mut self.dirty_groups) {
             if let Some(Some(known)) = self.records.get(&id) {
                 if let Some(g) = known.0.groups.get(&group) {
+                    files.extend(files_named(known.0.record_type, group, &id, &g.values));
                     groups.push(GroupWrite {
                         record_id: id,
                         group: group.as_str(),
@@ -304,6 +306,9 @@ impl<'a> Batch<'a> {
         }
         if !groups.is_empty() {
             tx.upsert_groups(&groups).await?;
+        }
+        if !files.is_empty() {
+            tx.insert_file_refs(&files).await?;
         }
         let mut updates = Vec::new();
         for id in std::mem::take(&mut self.dirty_records) {

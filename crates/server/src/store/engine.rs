@@ -30,8 +30,8 @@ use super::office::{reassign_once, reopen_once, resolve_once};
 use super::records::{load_record, version_side};
 use super::rows::{owner_of, parse, record_type_of, role_of, RecordRow, ReviewFilter};
 use super::{
-    DeviceAuth, DeviceInfo, DeviceReport, FileStatus, HistoryEntry, NewUser, ReassignOutcome,
-    RecordHistory, Store, StoreError, StoreResult, User,
+    DeviceAuth, DeviceInfo, DeviceReport, FileAccess, FileStatus, HistoryEntry, NewUser,
+    ReassignOutcome, RecordHistory, Store, StoreError, StoreResult, User,
 };
 
 /// The open review items a pull carries: the newest that concern the puller (the inbox itself
@@ -437,6 +437,24 @@ impl<B: Backend> Store for B {
         let mut tx = self.write().await?;
         tx.file_progress(sha256, received, complete, now).await?;
         tx.commit().await
+    }
+
+    async fn file_access(&self, author: &Author, sha256: &str) -> StoreResult<FileAccess> {
+        let mut tx = self.read().await?;
+        let naming = tx.records_naming_file(sha256).await?;
+        if naming.is_empty() {
+            return Ok(FileAccess::Unreferenced);
+        }
+        // A file is named by one record, or a handful (the same photo attached twice): loading
+        // each until one is in scope stays cheap, and office roles stop at the first.
+        for id in &naming {
+            if let Some((record, row)) = load_record(&mut tx, id).await? {
+                if in_scope(&mut tx, author, &record, &row).await? {
+                    return Ok(FileAccess::Visible);
+                }
+            }
+        }
+        Ok(FileAccess::OutOfScope)
     }
 
     async fn close(&self) {

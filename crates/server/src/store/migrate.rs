@@ -214,6 +214,11 @@ const TABLES: &[Table] = &[
             ("completed_at", Time),
         ],
     },
+    Table {
+        name: "file_refs",
+        key: "sha256, record_id",
+        columns: &[("sha256", Text), ("record_id", Text)],
+    },
 ];
 
 /// Rows per INSERT on the target.

@@ -144,6 +144,17 @@ pub struct FileStatus {
     pub created_by: String,
 }
 
+/// Who may fetch a file, as the records that name it decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileAccess {
+    /// No record names the file: nothing makes it anyone's to see.
+    Unreferenced,
+    /// Records name it, none of them in the caller's scope.
+    OutOfScope,
+    /// A record the caller may see names it.
+    Visible,
+}
+
 /// One store backend. Every method that writes runs in one transaction.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -260,6 +271,10 @@ pub trait Store: Send + Sync + 'static {
         complete: bool,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
+
+    /// Whether `author` may fetch a file: by the same scope rule as a record's history, applied
+    /// to each record that names the file (see `file_refs`).
+    async fn file_access(&self, author: &Author, sha256: &str) -> StoreResult<FileAccess>;
 
     /// Closes the store's connections.
     async fn close(&self);

@@ -22,7 +22,7 @@ use fieldsync_core::{
 use super::backend::{Backend, Tx};
 use super::batch::Batch;
 use super::records::{load_record, lock_with_job, LogRow};
-use super::rows::{parse, GroupWrite, NewMove, RecordRow, RecordUpdate};
+use super::rows::{files_named, parse, GroupWrite, NewMove, RecordRow, RecordUpdate};
 use super::{DeviceAuth, ReassignOutcome, StoreError, StoreResult};
 
 /// The core's refusal, as the store's.
@@ -465,6 +465,10 @@ async fn write_group<T: Tx>(
         contested: record.group(group).is_some_and(|g| g.contested),
     }])
     .await?;
+    let files = files_named(record.record_type, group, &record_id, values);
+    if !files.is_empty() {
+        tx.insert_file_refs(&files).await?;
+    }
     let text = |k: &str| {
         (group == Group::Schedule)
             .then(|| values.get(k).and_then(Value::as_str).map(str::to_string))

@@ -44,7 +44,7 @@ use tokio::sync::watch;
 use super::backend::{Backend, PokeFn, Tx};
 use super::rows::{
     finished_job_states, AccountRow, AdminEventRow, AppliedRow, ChangeRow, ChildRow, DeviceRow,
-    ExistingRow, GroupRow, GroupWrite, MoveRow, NewChange, NewMove, NewRecord, NewReview,
+    ExistingRow, FileRef, GroupRow, GroupWrite, MoveRow, NewChange, NewMove, NewRecord, NewReview,
     OpenJobRow, RecordRow, RecordUpdate, ReportRow, ReviewFilter, ReviewRow, TokenRow, UserRow,
     CHANGE_COLUMNS, REPORT_SELECT, REVIEW_SELECT,
 };
@@ -1110,5 +1110,30 @@ impl Tx for PgTx {
             .execute(self.conn())
             .await?;
         Ok(())
+    }
+
+    async fn insert_file_refs(&mut self, refs: &[FileRef]) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO file_refs (sha256, record_id) \
+             SELECT * FROM UNNEST($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+        )
+        .bind(refs.iter().map(|r| r.sha256.as_str()).collect::<Vec<_>>())
+        .bind(
+            refs.iter()
+                .map(|r| r.record_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    async fn records_naming_file(&mut self, sha256: &str) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT record_id FROM file_refs WHERE sha256 = $1 ORDER BY record_id",
+        )
+        .bind(sha256)
+        .fetch_all(self.conn())
+        .await?)
     }
 }

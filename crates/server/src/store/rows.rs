@@ -503,6 +503,33 @@ pub(crate) struct GroupWrite {
     pub contested: bool,
 }
 
+/// A record that names a file in one of its groups (`file_refs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FileRef {
+    pub sha256: String,
+    pub record_id: String,
+}
+
+/// The files a group's values name: its fields of kind SHA-256, as core's field table has them
+/// (today a photo's `file.sha256` and a job's `signature.image_sha256`), so a field added there
+/// is found here without a second list.
+pub(crate) fn files_named(
+    record_type: RecordType,
+    group: Group,
+    record_id: &str,
+    values: &Value,
+) -> Vec<FileRef> {
+    fieldsync_core::model::fields(record_type, group)
+        .iter()
+        .filter(|(_, kind, _)| *kind == fieldsync_core::model::FieldKind::Sha256)
+        .filter_map(|(name, _, _)| values.get(*name).and_then(Value::as_str))
+        .map(|sha| FileRef {
+            sha256: sha.to_string(),
+            record_id: record_id.to_string(),
+        })
+        .collect()
+}
+
 /// What changes in a record's own columns; `None` keeps the stored value.
 #[derive(Debug, Clone)]
 pub(crate) struct RecordUpdate {

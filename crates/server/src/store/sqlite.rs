@@ -17,7 +17,7 @@ use std::time::Duration;
 use super::backend::{Backend, Tx};
 use super::rows::{
     finished_job_states, AccountRow, AdminEventRow, AppliedRow, ChangeRow, ChildRow, DeviceRow,
-    ExistingRow, GroupRow, GroupWrite, MoveRow, NewChange, NewMove, NewRecord, NewReview,
+    ExistingRow, FileRef, GroupRow, GroupWrite, MoveRow, NewChange, NewMove, NewRecord, NewReview,
     OpenJobRow, RecordRow, RecordUpdate, ReportRow, ReviewFilter, ReviewRow, TokenRow, UserRow,
     CHANGE_COLUMNS, REPORT_SELECT, REVIEW_SELECT,
 };
@@ -945,6 +945,27 @@ impl Tx for SqliteTx {
             .execute(self.conn())
             .await?;
         Ok(())
+    }
+
+    async fn insert_file_refs(&mut self, refs: &[FileRef]) -> StoreResult<()> {
+        for chunk in refs.chunks(ROWS_PER_STATEMENT) {
+            let mut query =
+                QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO file_refs (sha256, record_id) ");
+            query.push_values(chunk, |mut b, r| {
+                b.push_bind(&r.sha256).push_bind(&r.record_id);
+            });
+            query.build().execute(self.conn()).await?;
+        }
+        Ok(())
+    }
+
+    async fn records_naming_file(&mut self, sha256: &str) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT record_id FROM file_refs WHERE sha256 = ? ORDER BY record_id",
+        )
+        .bind(sha256)
+        .fetch_all(self.conn())
+        .await?)
     }
 }
 
