@@ -75,7 +75,7 @@ test("an admin adds a technician, who chooses a password at first sign-in; the a
     const device = page.locator("[data-testid=devices] tr", { hasText: "Tess Ng" });
     await device.waitFor();
     await device.getByRole("button", { name: /^Revoke/ }).click();
-    const revoke = page.locator("[role=dialog]", { hasText: "stops syncing" });
+    const revoke = page.locator("[role=dialog]", { hasText: "ends the session" });
     await revoke.waitFor();
     await shot(page, "admin-revoke-dialog");
     await revoke.getByRole("button", { name: "Revoke the device" }).click();

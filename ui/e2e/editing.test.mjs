@@ -32,7 +32,7 @@ test("office staff edit a customer: the profile is last write wins, a colliding 
     const panel = page.locator("[data-testid=customer-detail]");
     await panel.waitFor();
     assert.match(await panel.locator("[data-testid=group-profile]").innerText(), /last write wins/);
-    assert.match(await panel.locator("[data-testid=group-billing]").innerText(), /needs review/);
+    assert.match(await panel.locator("[data-testid=group-billing]").innerText(), /manual review/);
 
     await panel.getByRole("button", { name: "Edit profile" }).click();
     await panel.getByLabel("Phone").fill("+44 20 7946 0999");
@@ -87,7 +87,7 @@ test("a supervisor logs labour; a technician's labour from the same version goes
     await page.locator("[data-testid=board] tbody tr", { hasText: "Oven thermostat" }).click();
     const detail = page.locator("[data-testid=job-detail]");
     const work = detail.locator("[data-testid=group-work]");
-    assert.match(await work.innerText(), /needs review/);
+    assert.match(await work.innerText(), /manual review/);
     await work.getByRole("button", { name: "Edit work" }).click();
     await work.getByLabel("Labour hours").fill("2.5");
     await work.getByRole("button", { name: "Save" }).click();

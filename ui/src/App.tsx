@@ -1,7 +1,7 @@
 // The app's shell: the session (sign-in until there is one), the header's navigation, the sync
 // banner, and which page is shown. Each page lives in its own file under pages/.
 import { useEffect, useState } from "react";
-import { api, onChanged, onMenu } from "./api";
+import { api, ApiError, onChanged, onMenu } from "./api";
 import type { DeskView } from "./bindings/DeskView";
 import type { SessionInfo } from "./bindings/SessionInfo";
 import type { SyncBanner } from "./bindings/SyncBanner";
@@ -24,6 +24,21 @@ import { Rules } from "./pages/Rules";
  * unless the app said something changed.
  */
 const COALESCE_MS = 50;
+
+/** A banner to start from when the page has heard nothing from the app yet. */
+const EMPTY_BANNER: SyncBanner = {
+  level: "pending",
+  text: "",
+  next_sync: null,
+  changes_pending: 0,
+  files_pending: 0,
+  server_reachable: false,
+  synced: false,
+  needs_review: 0,
+  summary: [],
+  summary_at: null,
+  signed_out: null,
+};
 
 export function App() {
   const [session, setSession] = useState<SessionInfo | null | undefined>(undefined);
@@ -84,7 +99,20 @@ export function App() {
           }
           setBanner(b);
         })
-        .catch(() => undefined);
+        .catch((e) => {
+          // The page lost the app itself (a browser tab whose `fieldsync app` stopped): the
+          // banner must not go on saying what it said last, "Synced" least of all.
+          if (e instanceof ApiError && e.code === "app_unreachable") {
+            setBanner((b) => ({
+              ...(b ?? EMPTY_BANNER),
+              level: "failed",
+              text: "This page lost the Fieldsync app on this computer. Your saved work is safe in the app; this page shows it again when the app runs.",
+              synced: false,
+              summary: [],
+              summary_at: null,
+            }));
+          }
+        });
       setTick((t) => t + 1);
     };
     refresh();

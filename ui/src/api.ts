@@ -149,6 +149,9 @@ export function onChanged(onChange: (changed: Changed) => void): () => void {
   }
   const source = new EventSource(`/api/${secret}/events`);
   source.addEventListener("open", () => onChange(EVERYTHING));
+  // The stream broke (the app stopped, or is restarting): the page reads again, so a banner
+  // whose app is gone says so instead of what it said last. EventSource reconnects by itself.
+  source.addEventListener("error", () => onChange(EVERYTHING));
   source.addEventListener("changed", (event) => {
     let changed = EVERYTHING;
     try {

@@ -319,9 +319,21 @@ pub fn unsynced_sentence(display_name: &str, changes: u32) -> Option<String> {
     }
 }
 
-/// The address as the app will use it: trimmed, without a trailing slash.
+/// The address as the app will use it: trimmed, without a trailing slash, and with a scheme
+/// when a person typed none ("192.168.1.20:8640" is a server on the office network, spoken to
+/// over plain HTTP; a bare name such as "sync.example.com" is taken as HTTPS).
 fn normalise(server: &str) -> String {
-    server.trim().trim_end_matches('/').to_string()
+    let server = server.trim().trim_end_matches('/');
+    if server.is_empty() || server.contains("://") {
+        return server.to_string();
+    }
+    let host = server.split(['/', ':']).next().unwrap_or_default();
+    let local = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok();
+    if local || server.contains(':') {
+        format!("http://{server}")
+    } else {
+        format!("https://{server}")
+    }
 }
 
 /// What the computer calls itself; "Office PC" when it will not say.
@@ -335,6 +347,7 @@ pub fn hostname() -> String {
 
 /// Asks `server` for its `/healthz`, and says in a sentence what came back.
 pub async fn check_server(server: &str) -> ServerCheck {
+    let typed = server.trim().to_string();
     let server = normalise(server);
     let answer = |ok: bool, message: String| ServerCheck {
         server: server.clone(),
@@ -347,7 +360,7 @@ pub async fn check_server(server: &str) -> ServerCheck {
         _ => {
             return answer(
                 false,
-                format!("\"{server}\" is not a web address. It looks like https://sync.example.com or http://192.168.1.20:8640."),
+                format!("\"{typed}\" is not a web address. It looks like https://sync.example.com or http://192.168.1.20:8640."),
             )
         }
     };

@@ -128,7 +128,7 @@ impl App {
             } else {
                 match rule.policy {
                     PolicyKind::LastWriteWins => "last write wins",
-                    PolicyKind::ManualReview => "needs review",
+                    PolicyKind::ManualReview => "manual review",
                     PolicyKind::AppendOnly => "shared",
                     PolicyKind::OwnerOnly => "owner only",
                 }

@@ -111,6 +111,19 @@ impl App {
     /// opened from their folder, or made on their first sign-in here); whoever's client was in
     /// use is left as it is, its outbox kept for their own next sign-in.
     pub async fn sign_in(&self, args: SignInArgs) -> Result<SessionInfo, AppError> {
+        self.sign_in_as(args).await.map_err(|e| match e.code.as_str() {
+            "unreachable" => AppError::new(
+                "unreachable",
+                "Signing in needs the server, and it cannot be reached from this computer now. Try again when it is back; nothing saved on this computer is lost.",
+            ),
+            "invalid_credentials" => {
+                AppError::new("invalid_credentials", "The user name or password is wrong.")
+            }
+            _ => e,
+        })
+    }
+
+    async fn sign_in_as(&self, args: SignInArgs) -> Result<SessionInfo, AppError> {
         let Some(desk) = &self.desk else {
             let client = self
                 .client()

@@ -92,7 +92,8 @@ pub struct JobCard {
 pub struct GroupView {
     pub group: String,
     pub policy: String,
-    /// `last write wins`, `needs review`, `shared`, `owner only` or `locked`.
+    /// `last write wins`, `manual review` (the rule, not an open review: that is "Needs review"),
+    /// `shared`, `owner only` or `locked`.
     pub badge: String,
     #[ts(type = "Record<string, unknown>")]
     pub values: Value,

@@ -272,6 +272,15 @@ async fn the_server_address_is_checked_before_it_is_kept() {
     let right = call(&app, "check_server", json!({"server": format!("{url}/")})).await;
     assert_eq!(right["ok"], true, "{right}");
     assert_eq!(right["server"], url);
+    // Typed without its scheme, as people do: a server on the office network is plain HTTP.
+    let bare = call(
+        &app,
+        "check_server",
+        json!({"server": url.trim_start_matches("http://")}),
+    )
+    .await;
+    assert_eq!(bare["ok"], true, "{bare}");
+    assert_eq!(bare["server"], url);
 
     let refused = fieldsync_app::bridge::dispatch(
         &app,

@@ -3,7 +3,8 @@ import type { FieldView } from "./FieldView";
 
 export type GroupView = { group: string, policy: string, 
 /**
- * `last write wins`, `needs review`, `shared`, `owner only` or `locked`.
+ * `last write wins`, `manual review` (the rule, not an open review: that is "Needs review"),
+ * `shared`, `owner only` or `locked`.
  */
 badge: string, values: Record<string, unknown>, 
 /**

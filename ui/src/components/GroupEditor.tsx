@@ -9,7 +9,7 @@ import { Values } from "./Values";
 
 const EXPLAIN: Record<string, string> = {
   "last write wins": "The newest save wins; the older value stays in the timeline.",
-  "needs review": "If someone else changed it too, both versions go to the review inbox.",
+  "manual review": "If someone else changed it too, both versions go to the review inbox.",
   shared: "Everyone adds; nothing is overwritten.",
   "owner only": "Only its owner changes it.",
   locked: "Locked: the record is closed or signed off.",
@@ -146,7 +146,7 @@ export function GroupCard({
               ⚠ This changed since you opened the form
               {movedFields.length > 0 ? ` (${movedFields.map((f) => f.label.toLowerCase()).join(", ")})` : ""}. Now:
               <Values values={Object.fromEntries(movedFields.map((f) => [f.name, values[f.name]]))} />
-              {group.badge === "needs review"
+              {group.badge === "manual review"
                 ? "If you save, your version and theirs both go to the review inbox; nothing is overwritten."
                 : "If you save, only the fields you changed are sent, and for those your values replace these."}{" "}
               <button

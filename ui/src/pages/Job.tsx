@@ -54,6 +54,7 @@ export function Job({ jobId, onClose, onReview, refreshKey }: { jobId: string; o
       {notice && (
         <p className="notice" role="status">
           {notice}
+          {undo?.undo && " "}
           {undo?.undo && (
             <button
               className="link"

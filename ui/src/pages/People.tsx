@@ -343,7 +343,7 @@ function RevokeDevice({ device, onDone, onCancel }: { device: DeviceView; onDone
     <div className="dialog" role="dialog" aria-label={`Revoke ${device.name}`}>
       <h3>Revoke {device.name}</h3>
       <p>
-        {device.display_name}'s device stops syncing at its next call: its sign-in is refused. {device.display_name} can sign in again on another device.
+        This ends the session of {device.display_name} on {device.name} at once: its next call is refused and it goes to the sign-in screen. Signing in on it again needs {device.display_name}'s password; to keep {device.display_name} out altogether, also disable them or reset their password.
       </p>
       {device.unsynced ? (
         <p className="warning-box">
