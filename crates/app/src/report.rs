@@ -3,6 +3,7 @@
 //! `fieldsync report --csv`.
 
 use chrono::{Duration, SecondsFormat};
+use fieldsync_core::report::spreadsheet_safe;
 use fieldsync_core::wire::{
     ReportCause, ReportCounts, ReportEvent, ReportKind, ReportParams, SyncReport,
 };
@@ -393,6 +394,9 @@ pub fn csv(report: &SyncReport) -> Result<String, csv::Error> {
     let mut out = csv::Writer::from_writer(Vec::new());
     out.write_record(CSV_COLUMNS)?;
     let time = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    // Text that people or devices typed (names, numbers, messages) is made safe for a
+    // spreadsheet; the ids, codes, times and counts are the app's own.
+    let text = |s: Option<&str>| spreadsheet_safe(s.unwrap_or_default()).into_owned();
     for e in &report.events {
         out.write_record([
             e.kind.as_str().to_string(),
@@ -400,20 +404,20 @@ pub fn csv(report: &SyncReport) -> Result<String, csv::Error> {
             e.rule.clone(),
             e.code.clone().unwrap_or_default(),
             e.record_type.as_str().to_string(),
-            e.number.clone().unwrap_or_default(),
+            text(e.number.as_deref()),
             e.record_id.to_string(),
             e.group.map(|g| g.as_str().to_string()).unwrap_or_default(),
             e.op.as_str().to_string(),
-            e.author.clone(),
-            e.device_name.clone().unwrap_or_default(),
-            e.device_user.clone().unwrap_or_default(),
+            text(Some(&e.author)),
+            text(e.device_name.as_deref()),
+            text(e.device_user.as_deref()),
             e.device_id.map(|d| d.to_string()).unwrap_or_default(),
             time(e.server_time),
             time(e.device_time),
             e.delay_secs.to_string(),
             e.review_state.clone().unwrap_or_default(),
-            e.matched_number.clone().unwrap_or_default(),
-            e.message.clone().unwrap_or_default(),
+            text(e.matched_number.as_deref()),
+            text(e.message.as_deref()),
             e.change_id.to_string(),
         ])?;
     }
@@ -590,6 +594,27 @@ mod tests {
             field("message"),
             "the job belongs to tom, line one\nline two"
         );
+    }
+
+    #[test]
+    fn text_a_spreadsheet_would_run_as_a_formula_is_written_as_text() {
+        let mut e = event(ReportKind::Rejected, Some("=HYPERLINK(\"http://x\",\"y\")"));
+        e.device_name = Some("@SUM(A1:A9)".into());
+        e.author = "+tom".into();
+        let text = csv(&report(vec![e])).unwrap();
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let row = reader.records().next().unwrap().unwrap();
+        let field =
+            |name: &str| row[CSV_COLUMNS.iter().position(|c| *c == name).unwrap()].to_string();
+        assert_eq!(field("message"), "'=HYPERLINK(\"http://x\",\"y\")");
+        assert_eq!(field("device"), "'@SUM(A1:A9)");
+        assert_eq!(field("author"), "'+tom");
+        // The app's own values are left as they are.
+        assert_eq!(field("delay_secs"), "11400");
+        for c in ["-1", "\tx", "\rx"] {
+            assert!(spreadsheet_safe(c).starts_with('\''), "{c:?}");
+        }
+        assert_eq!(spreadsheet_safe("Pier 4"), "Pier 4");
     }
 
     #[test]

@@ -55,6 +55,19 @@ pub struct LoggedReview {
 /// How long a change took from its device to the server, in whole seconds. The device's own
 /// time is the wire's record of when the person saved it; a device clock ahead of the server's
 /// reads as no delay rather than a negative one.
+/// A text cell made safe for a spreadsheet: one that starts with `=`, `+`, `-`, `@`, a tab or
+/// a carriage return would be read as a formula by Excel, LibreOffice or Sheets (a device name
+/// or a note typed as `=HYPERLINK(...)` runs when the office opens the export), so it gets a
+/// leading `'`, which the spreadsheet shows as text and hides. Every CSV the product writes
+/// passes its text through here; numbers and times it makes itself do not need it.
+pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
 pub fn delay_secs(server_time: DateTime<Utc>, device_time: DateTime<Utc>) -> i64 {
     (server_time - device_time).num_seconds().max(0)
 }
