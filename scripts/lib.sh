@@ -42,7 +42,7 @@ build_ui() {
 ensure_desktop_tools() {
   apt_install libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev \
     libsoup-3.0-dev libjavascriptcoregtk-4.1-dev libssl-dev file xvfb xauth webkit2gtk-driver \
-    dbus-x11 gnome-keyring imagemagick rpm
+    dbus-x11 gnome-keyring imagemagick rpm xdotool
   command -v tauri-driver >/dev/null 2>&1 || cargo install tauri-driver --locked --quiet
 }
 
