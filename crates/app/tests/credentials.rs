@@ -9,6 +9,23 @@ use fieldsync_app::credentials::KeyringTokens;
 use fieldsync_client::TokenStore;
 
 #[test]
+fn with_no_session_bus_the_store_is_not_asked_and_the_token_is_kept_in_a_private_file() {
+    // No bus named: keyring would start one itself (and a keyring daemon with a prompt); the
+    // app does not ask it, and the token is in the file at once.
+    std::env::remove_var("DBUS_SESSION_BUS_ADDRESS");
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let tokens = KeyringTokens::new(dir.path(), "sam");
+    tokens.save("token-of-sam").unwrap();
+    assert_eq!(tokens.load().unwrap(), Some("token-of-sam".into()));
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("session.token")).unwrap(),
+        "token-of-sam"
+    );
+}
+
+#[test]
 fn with_no_credential_store_the_token_is_kept_in_a_private_file() {
     // No session bus at all: nothing answers at this address (each test runs in a process of
     // its own under nextest, so no other test sees it).

@@ -357,3 +357,51 @@ async fn the_background_work_follows_whoever_signs_in_and_stops_when_asked() {
         .expect("the app's background work ends when asked, with nobody signed in")
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_revoked_desk_goes_to_sign_in_at_once_with_nobody_pressing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = server_with(
+        dir.path(),
+        &[("dana", Role::Dispatcher), ("ada", Role::Admin)],
+    )
+    .await;
+    let app = Arc::new(desk(dir.path(), &url).await);
+    sign_in(&app, "dana").await;
+    let ada = signed_in(dir.path(), &url, "ada").await;
+    let mut notices = app.changes();
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn({
+        let app = app.clone();
+        async move { app.run(rx).await }
+    });
+    // The loop's first rounds (at start, when its event stream opens, and the device list's
+    // trailing read 2 s after) are over once its notices go quiet for longer than that; after
+    // that it would call the server again only when poked, or in a minute.
+    while tokio::time::timeout(std::time::Duration::from_millis(2500), notices.recv())
+        .await
+        .is_ok()
+    {}
+    let people = call(&ada, "people", Value::Null).await;
+    let device = people["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "Front desk PC")
+        .unwrap()["device_id"]
+        .clone();
+    call(&ada, "revoke_device", json!({ "device_id": device })).await;
+    // The revoke pokes the devices; the desk's own loop pulls, is refused, and signs out.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while call(&app, "session", Value::Null).await != Value::Null {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still signed in 5 s after the revoke"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let banner = call(&app, "sync_status", Value::Null).await;
+    assert!(banner["signed_out"].is_string(), "{banner}");
+    assert_eq!(banner["synced"], false);
+    let _ = stop.send(true);
+}

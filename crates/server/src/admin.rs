@@ -207,6 +207,8 @@ pub async fn revoke_device(
             state.clock.now(),
         )
         .await?;
+    // This instance's devices (the store told the others): the revoked one learns at once.
+    state.poke(state.store.max_seq().await?);
     Ok(StatusCode::NO_CONTENT)
 }
 

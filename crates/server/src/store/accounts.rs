@@ -170,6 +170,11 @@ pub(crate) async fn administer<B: Backend>(
                     "there is no device {device_id}"
                 )));
             }
+            // Every instance pokes its devices (a poke with nothing new to pull): the revoked
+            // one, held on its event stream, pulls at once with its old token, is refused, and
+            // shows the sign-in screen now, not at its next round, which could be minutes away.
+            let seq = tx.max_seq().await?;
+            tx.announce(seq).await?;
             let entry = event(
                 by,
                 "revoke_device",
