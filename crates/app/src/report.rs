@@ -133,6 +133,9 @@ pub struct ReportView {
     pub devices: Vec<ReportDeviceRow>,
     pub rules: Vec<ReportRuleRow>,
     pub events: Vec<ReportEventRow>,
+    /// Where "Export CSV"'s save dialog opens: the period's file name in the exports folder
+    /// (the person's Downloads in the desktop), not the app's working directory.
+    pub export_path: Option<String>,
 }
 
 /// The CSV of a period's events, with a file name for the download.
@@ -362,6 +365,7 @@ pub fn view(report: &SyncReport, days: u32) -> ReportView {
         devices,
         rules,
         events,
+        export_path: None,
     }
 }
 
@@ -388,6 +392,15 @@ pub const CSV_COLUMNS: [&str; 20] = [
     "message",
     "change_id",
 ];
+
+/// The period's CSV file name: "fieldsync-sync-review-2025-03-03-to-2025-03-10.csv".
+fn csv_filename(report: &SyncReport) -> String {
+    format!(
+        "fieldsync-sync-review-{}-to-{}.csv",
+        report.since.format("%Y-%m-%d"),
+        report.until.format("%Y-%m-%d")
+    )
+}
 
 /// The events of a report as CSV (RFC 4180, a header row, times in RFC 3339 UTC), newest first.
 pub fn csv(report: &SyncReport) -> Result<String, csv::Error> {
@@ -456,7 +469,11 @@ impl App {
     /// report is about every device, which no one device's cache holds).
     pub async fn report(&self, args: ReportArgs) -> Result<ReportView, AppError> {
         let report = self.fetch_report(&args).await?;
-        Ok(view(&report, args.days))
+        let mut page = view(&report, args.days);
+        page.export_path = self
+            .exports_dir()
+            .map(|d| d.join(csv_filename(&report)).to_string_lossy().into_owned());
+        Ok(page)
     }
 
     /// Writes the period's events as CSV where the person chose (or in the exports folder).
@@ -518,11 +535,7 @@ impl App {
         let text = csv(&report)
             .map_err(|e| AppError::new("internal", format!("the CSV could not be written: {e}")))?;
         Ok(ReportCsv {
-            filename: format!(
-                "fieldsync-sync-review-{}-to-{}.csv",
-                report.since.format("%Y-%m-%d"),
-                report.until.format("%Y-%m-%d")
-            ),
+            filename: csv_filename(&report),
             text,
         })
     }

@@ -16,4 +16,9 @@ slow_text: string, cards: Array<ReportKindCard>, total: number,
 /**
  * Every cause, in a fixed order, with its events.
  */
-causes: Array<ReportCauseCard>, devices: Array<ReportDeviceRow>, rules: Array<ReportRuleRow>, events: Array<ReportEventRow>, };
+causes: Array<ReportCauseCard>, devices: Array<ReportDeviceRow>, rules: Array<ReportRuleRow>, events: Array<ReportEventRow>, 
+/**
+ * Where "Export CSV"'s save dialog opens: the period's file name in the exports folder
+ * (the person's Downloads in the desktop), not the app's working directory.
+ */
+export_path: string | null, };

@@ -29,6 +29,8 @@ function moment(iso: string): string {
  * folder (the page says where). Never a download link: it does nothing in the desktop window. */
 async function chooseCsvPath(filename: string): Promise<string | null | undefined> {
   if (!isTauri()) return undefined;
+  // The app names the place (Downloads, with the period's file name); a bare name would open
+  // the dialog in the app's working directory.
   const picked = await save({ defaultPath: filename, filters: [{ name: "CSV", extensions: ["csv"] }] });
   return picked ?? null;
 }
@@ -74,7 +76,9 @@ export function SyncReview({ onOpenJob }: { onOpenJob: (jobId: string) => void }
     setExporting(true);
     setError(null);
     try {
-      const filename = report ? `fieldsync-sync-review-${report.since.slice(0, 10)}-to-${report.until.slice(0, 10)}.csv` : "fieldsync-sync-review.csv";
+      const filename =
+        report?.export_path ??
+        (report ? `fieldsync-sync-review-${report.since.slice(0, 10)}-to-${report.until.slice(0, 10)}.csv` : "fieldsync-sync-review.csv");
       const path = await chooseCsvPath(filename);
       if (path === null) return; // the person cancelled the dialog
       const saved = await api.saveReportCsv({ days, path: path ?? null });
