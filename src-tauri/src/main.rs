@@ -114,9 +114,14 @@ fn main() {
             let app = Arc::new(tauri::async_runtime::block_on(App::on_desk(desk)));
             let (stop, stop_rx) = tokio::sync::watch::channel(false);
             // Where an export goes if the person gives no place (the UI asks the save dialog
-            // first; this is only the fallback).
-            if let Ok(downloads) = handle.path().download_dir() {
-                app.set_exports_dir(downloads);
+            // first; this is only the fallback, and where its dialog opens). A desktop with no
+            // Downloads folder configured gets the home folder.
+            if let Ok(place) = handle
+                .path()
+                .download_dir()
+                .or_else(|_| handle.path().home_dir())
+            {
+                app.set_exports_dir(place);
             }
             let background = app.clone();
             tauri::async_runtime::spawn(async move {
