@@ -338,8 +338,8 @@ test("5. a shared PC: Dana's unsynced job stays hers; Sam signed in after her se
   }
 });
 
-test("6. a revoked device returns to sign-in with the reason; signing in again with the password works and syncs", { timeout: 180000 }, async () => {
-  const server = await demoServer();
+test("6. a device revoked while its change waits returns to sign-in with the reason; signing in again sends what waited", { timeout: 180000 }, async () => {
+  const server = await demoServer(20000 + Math.floor(Math.random() * 20000));
   running.push(server.proc);
   const { app, deviceName } = await desktop("revoked", server);
   const summary = "Fence panel down after the storm";
@@ -350,20 +350,27 @@ test("6. a revoked device returns to sign-in with the reason; signing in again w
     const devices = await (await ada.call("GET", "/api/v1/devices")).json();
     const mine = devices.find((d) => d.user === "dana" && d.name === deviceName);
     assert.ok(mine, `Dana's desk among ${JSON.stringify(devices.map((d) => `${d.user}: ${d.name}`))}`);
-    assert.equal((await ada.call("POST", `/api/v1/devices/${mine.device_id}/revoke`)).status, 204);
-    // Her next call to the server is refused: the window goes to sign-in and says why.
-    await app.clickText("button", "Sync now");
-    const why = await until("the reason on the sign-in screen", () => app.text("[data-testid=signed-out-reason]"), 20000);
+    // With the server down Dana saves a job (it waits on this computer), and the device is
+    // revoked on the server's command line meanwhile (a lost PC reported at night).
+    await killDemoServer(server);
+    await newJob(app, "12 Orchard Row", summary);
+    await boardRow(app, summary);
+    const fieldsync = process.env.FIELDSYNC_BIN ?? join(root, "target", "debug", "fieldsync");
+    const revoked = spawnSync(fieldsync, ["device", "revoke", mine.device_id, "--data-dir", join(server.dir, "server")], { encoding: "utf8" });
+    assert.equal(revoked.status, 0, revoked.stderr);
+    // The server is back: the desk's next call (nobody presses anything) is refused, and the
+    // window goes to sign-in and says why; what waited stays.
+    running.push(await restartDemoServer(server));
+    const why = await until("the reason on the sign-in screen", () => app.text("[data-testid=signed-out-reason]"), 30000);
     assert.match(why, /revoked/);
     console.log(`the reason shown: ${JSON.stringify(why)}`);
     console.log(`screenshot: ${await app.screenshot("desktop-roles-6-revoked")}`);
-    // Revoking ended the session, not the person: the password signs her in again, and her
-    // saves reach the server.
-    await signIn(app, "dana");
-    await boardRow(app, "Boiler service");
-    await newJob(app, "12 Orchard Row", summary);
     const office = await device(server.base, "olivia", "Check desk");
-    await until("the new job on the server", () => jobWith(office, summary));
+    assert.equal(await jobWith(office, summary), undefined, "nothing went under the revoked token");
+    // Revoking ended the session, not the person: the password signs her in again, and the
+    // job that waited reaches the server.
+    await signIn(app, "dana");
+    await until("the job that waited, on the server", () => jobWith(office, summary));
     await boardRow(app, summary, /Synced/);
   } finally {
     await app.close();
