@@ -233,8 +233,20 @@ test("a new job form left open comes back as it was after the app restarts, and 
     assert.equal(await page.locator("[aria-label='New job'] label:has-text('Summary') input").inputValue(), "Gate motor hums, does not open");
     await shot(page, "dispatcher-new-job-draft");
     await page.selectOption("[aria-label='New job'] select", { index: 1 });
+    // Assigned from the technicians with their devices' health, never a typed user name.
+    const assign = page.locator("[aria-label='New job'] label:has-text('Assign to') select");
+    await assign.locator("option", { hasText: "Tom Baker" }).waitFor({ state: "attached" });
+    const people = await assign.locator("option").allInnerTexts();
+    const tom = people.find((o) => /^Tom Baker \(north\) — Tom's tablet/.test(o));
+    assert.ok(tom, JSON.stringify(people));
+    assert.ok(!people.some((o) => o.startsWith("Dana")), "only technicians are offered");
+    await assign.selectOption({ label: tom });
+    await shot(page, "dispatcher-new-job-assign");
     await page.getByRole("button", { name: "Save", exact: true }).click();
     await page.waitForSelector("[role=dialog][aria-label='New job']", { state: "detached" });
+    const row = page.locator("[data-testid=board] tr", { hasText: "Gate motor hums" });
+    await row.waitFor();
+    assert.match(await row.innerText(), /Tom Baker/);
     await page.click("text=New job");
     await page.waitForSelector("[role=dialog][aria-label='New job']");
     await page.waitForFunction(() => {

@@ -86,6 +86,7 @@ export const api = {
   newActionId: () => call("new_action_id", null),
   board: (filter: BoardFilter) => call("board", filter),
   customers: () => call("customers", null),
+  assignees: () => call("assignees", null),
   customer: (customerId: string) => call("customer", { customer_id: customerId }),
   saveGroup: (args: SaveGroupArgs) => call("save_group", args),
   /** The field rules' sentences for a form's values, field by field, before anything is sent. */

@@ -401,6 +401,23 @@ impl App {
                 parts.join(", ")
             ))
         };
+        let candidates = self
+            .technicians()
+            .into_iter()
+            .filter(|t| t.name != owner.name)
+            .collect();
+        Ok(ReassignCheck {
+            owner_epoch: view.record.owner_epoch,
+            current_owner: owner,
+            warning,
+            candidates,
+        })
+    }
+
+    /// The technicians a job can be given to, each with their device's health (unsynced
+    /// changes, last seen), for the new-job form and the reassign dialog: people, not a user
+    /// name typed from memory. They are the technicians the office's device list knows.
+    pub(crate) fn technicians(&self) -> Vec<OwnerView> {
         let devices = self
             .devices
             .lock()
@@ -413,17 +430,21 @@ impl App {
             .collect();
         names.sort();
         names.dedup();
-        let candidates = names
+        let mut people: Vec<OwnerView> = names
             .iter()
-            .filter(|n| **n != owner.name)
             .map(|n| self.owner_view(&Owner::User(n.clone())))
             .collect();
-        Ok(ReassignCheck {
-            owner_epoch: view.record.owner_epoch,
-            current_owner: owner,
-            warning,
-            candidates,
-        })
+        people.sort_by(|a, b| (&a.team, &a.display_name).cmp(&(&b.team, &b.display_name)));
+        people
+    }
+
+    /// The new-job form's "Assign to": the technicians with their devices' health.
+    pub async fn assignees(&self) -> Result<Vec<OwnerView>, AppError> {
+        self.active()?;
+        if self.technicians().is_empty() && self.refresh_devices().await {
+            self.devices_changed();
+        }
+        Ok(self.technicians())
     }
 
     pub async fn reassign(&self, args: ReassignArgs) -> Result<Reassigned, AppError> {

@@ -36,7 +36,7 @@ use crate::job::{JobDetail, ReopenArgs, StatusArgs, VoidArgs};
 use crate::report::{ReportArgs, ReportCsv, ReportView, SaveCsvArgs, SavedFile};
 use crate::rules::RuleView;
 use crate::session::{SessionInfo, SyncBanner};
-use crate::views::{JobArgs, JobCard, SaveResult, SignInArgs};
+use crate::views::{JobArgs, JobCard, OwnerView, SaveResult, SignInArgs};
 use crate::{App, AppError};
 
 #[derive(Clone)]
@@ -146,6 +146,7 @@ commands! {
     resolve(app, args: ResolveArgs) -> ReviewCard { app.resolve(args).await }
     keep_current(app, args: KeepArgs) -> Vec<ReviewCard> { app.keep_current(args).await }
     merge(app, args: MergeArgs) -> Vec<ReviewCard> { app.merge(args).await }
+    assignees(app) -> Vec<OwnerView> { app.assignees().await }
     reassign_check(app, args: JobArgs) -> ReassignCheck { app.reassign_check(args.job_id).await }
     reassign(app, args: ReassignArgs) -> Reassigned { app.reassign(args).await }
     reopen(app, args: ReopenArgs) -> JobDetail { app.reopen(args).await }

@@ -23,6 +23,7 @@ import type { KeepArgs } from "./KeepArgs";
 import type { MergeArgs } from "./MergeArgs";
 import type { NewJobForm } from "./NewJobForm";
 import type { OwnPasswordArgs } from "./OwnPasswordArgs";
+import type { OwnerView } from "./OwnerView";
 import type { PeoplePage } from "./PeoplePage";
 import type { ReassignArgs } from "./ReassignArgs";
 import type { ReassignCheck } from "./ReassignCheck";
@@ -72,6 +73,7 @@ export interface Commands {
   resolve: { args: ResolveArgs; result: ReviewCard };
   keep_current: { args: KeepArgs; result: Array<ReviewCard> };
   merge: { args: MergeArgs; result: Array<ReviewCard> };
+  assignees: { args: null; result: Array<OwnerView> };
   reassign_check: { args: JobArgs; result: ReassignCheck };
   reassign: { args: ReassignArgs; result: Reassigned };
   reopen: { args: ReopenArgs; result: JobDetail };

@@ -5,10 +5,11 @@ import { api, errorText } from "../api";
 import type { CustomerView } from "../bindings/CustomerView";
 import type { JobCard } from "../bindings/JobCard";
 import type { MatchView } from "../bindings/MatchView";
+import type { OwnerView } from "../bindings/OwnerView";
 import type { SessionInfo } from "../bindings/SessionInfo";
 import type { State } from "../bindings/State";
 import { Owner } from "../components/Owner";
-import { clock, localInput, pretty } from "../format";
+import { clock, localInput, pretty, when } from "../format";
 
 export function Board({
   session,
@@ -119,6 +120,12 @@ export function Board({
   );
 }
 
+/** "Tom Baker (north) — Tom's tablet, 3 unsynced, seen 2 h ago": who, and how their device is. */
+function assigneeLabel(p: OwnerView): string {
+  const device = [p.device, p.unsynced ? `${p.unsynced} unsynced` : null, p.last_seen ? `seen ${when(p.last_seen)}` : null].filter(Boolean).join(", ");
+  return `${p.display_name}${p.team ? ` (${p.team})` : ""}${device ? ` — ${device}` : ""}`;
+}
+
 const EMPTY_FORM = { customer_id: "", site: "", window_start: "", summary: "", assignee: "" };
 
 /** The new job form. Its action id comes from the command layer when it opens, so saving twice
@@ -128,6 +135,7 @@ const EMPTY_FORM = { customer_id: "", site: "", window_start: "", summary: "", a
 function NewJob() {
   const [open, setOpen] = useState(false);
   const [customers, setCustomers] = useState<CustomerView[]>([]);
+  const [people, setPeople] = useState<OwnerView[]>([]);
   const [form, setForm] = useState(EMPTY_FORM);
   const [matches, setMatches] = useState<MatchView[]>([]);
   const [message, setMessage] = useState<string | null>(null);
@@ -158,6 +166,7 @@ function NewJob() {
       }
     })().catch((e) => live && setMessage(errorText(e)));
     api.customers().then(setCustomers).catch(() => setCustomers([]));
+    api.assignees().then(setPeople).catch(() => setPeople([]));
     return () => {
       live = false;
     };
@@ -268,8 +277,17 @@ function NewJob() {
         <input value={form.summary} onChange={(e) => setForm({ ...form, summary: e.target.value })} />
       </label>
       <label>
-        Assign to (user name)
-        <input value={form.assignee} onChange={(e) => setForm({ ...form, assignee: e.target.value })} />
+        Assign to
+        <select value={form.assignee} onChange={(e) => setForm({ ...form, assignee: e.target.value })}>
+          <option value="">Nobody yet (the job waits unassigned)</option>
+          {/* A draft from before may name someone the list does not (yet) know: kept, not lost. */}
+          {form.assignee !== "" && !people.some((p) => p.name === form.assignee) && <option value={form.assignee}>{form.assignee}</option>}
+          {people.map((p) => (
+            <option key={p.name} value={p.name}>
+              {assigneeLabel(p)}
+            </option>
+          ))}
+        </select>
       </label>
       {matches.length > 0 && (
         <div className="warning-box">
