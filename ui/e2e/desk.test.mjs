@@ -185,6 +185,11 @@ test("a first run sets up the desk; each person's unsynced work waits for them, 
     await page.locator("[data-testid=board] tbody tr", { hasText: "Boiler service" }).click();
     const detail = page.locator("[data-testid=job-detail]");
     await detail.locator("[data-testid=group-schedule]").waitFor();
+    // The group's fields in their own order: a window's start before its end.
+    const terms = await detail.locator("[data-testid=group-schedule] dt").allInnerTexts();
+    const start = terms.findIndex((t) => /window start/i.test(t));
+    const end = terms.findIndex((t) => /window end/i.test(t));
+    assert.ok(start !== -1 && end !== -1 && start < end, JSON.stringify(terms));
     assert.doesNotMatch(await detail.innerText(), /4471/, "Sam sees none of Dana's unsynced edit");
     assert.doesNotMatch(await page.locator("main").innerText(), /4471/);
     // A round of Sam's reached the server ("Synced"), and another on demand: Dana's change

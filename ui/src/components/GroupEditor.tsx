@@ -187,7 +187,7 @@ export function GroupCard({
           </div>
         </form>
       ) : (
-        <Values values={values} />
+        <Values values={values} order={group.fields.map((f) => f.name)} />
       )}
     </section>
   );

@@ -2,8 +2,13 @@
 import { HIDDEN, lineRows, pretty, show } from "../format";
 
 /** A group's values as a definition list; `highlight` marks the fields that differ. */
-export function Values({ values, highlight = [] }: { values: Record<string, unknown>; highlight?: string[] }) {
-  const entries = Object.entries(values ?? {}).filter(([k]) => !HIDDEN.has(k));
+export function Values({ values, highlight = [], order = [] }: { values: Record<string, unknown>; highlight?: string[]; order?: string[] }) {
+  // In the group's own field order (a window's start before its end), not the alphabet the
+  // values arrive in; fields the order does not name come after, as they came.
+  const rank = (k: string) => (order.indexOf(k) === -1 ? order.length : order.indexOf(k));
+  const entries = Object.entries(values ?? {})
+    .filter(([k]) => !HIDDEN.has(k))
+    .sort(([a], [b]) => rank(a) - rank(b));
   if (entries.length === 0) return <div className="muted small">empty</div>;
   return (
     <dl className="values">
