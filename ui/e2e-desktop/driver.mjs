@@ -21,16 +21,9 @@ export async function until(what, check, ms = 30000) {
   throw new Error(`timed out waiting for ${what}: ${last ?? ""}`);
 }
 
-/**
- * Starts tauri-driver under `xvfb-run` with `env` (the app it launches inherits it) and waits until it
- * answers. Returns the WebDriver base address and a handle for the harness's `stop`. The driver runs
- * in its own process group, so stopping it stops Xvfb, tauri-driver and WebKitWebDriver together.
- * `port` (and the WebKitWebDriver port after it) lets two test files run side by side.
- */
-export async function startDriver(env, port = 4444) {
-  const args = ["-a", "-s", "-screen 0 1280x800x24", "tauri-driver"];
-  if (port !== 4444) args.push("--port", String(port), "--native-port", String(port + 1));
-  const driver = spawn("xvfb-run", args, { env, stdio: "ignore", detached: true });
+/** A handle for the harness's `stop` over a process started `detached`: stopping it signals its
+ * whole process group (Xvfb, the bus, tauri-driver and WebKitWebDriver with it). */
+function groupHandle(driver) {
   const handle = {
     child: {
       exitCode: null,
@@ -45,6 +38,20 @@ export async function startDriver(env, port = 4444) {
     },
   };
   driver.once("exit", () => (handle.child.exitCode = driver.exitCode ?? 0));
+  return handle;
+}
+
+/**
+ * Starts tauri-driver under `xvfb-run` with `env` (the app it launches inherits it) and waits until it
+ * answers. Returns the WebDriver base address and a handle for the harness's `stop`. The driver runs
+ * in its own process group, so stopping it stops Xvfb, tauri-driver and WebKitWebDriver together.
+ * `port` (and the WebKitWebDriver port after it) lets two test files run side by side.
+ */
+export async function startDriver(env, port = 4444) {
+  const args = ["-a", "-s", "-screen 0 1280x800x24", "tauri-driver"];
+  if (port !== 4444) args.push("--port", String(port), "--native-port", String(port + 1));
+  const driver = spawn("xvfb-run", args, { env, stdio: "ignore", detached: true });
+  const handle = groupHandle(driver);
   const base = `http://127.0.0.1:${port}`;
   try {
     await until("tauri-driver", () => fetch(`${base}/status`).then((r) => r.ok));
@@ -113,20 +120,7 @@ export async function startDriverInBus(env, port, busFile) {
   const log = openSync(`${busFile}.log`, "a");
   const driver = spawn("xvfb-run", ["-a", "-s", "-screen 0 1280x800x24", "dbus-run-session", "--", "sh", "-c", inside], { env, stdio: ["ignore", log, log], detached: true });
   closeSync(log);
-  const handle = {
-    child: {
-      exitCode: null,
-      once: (_event, done) => driver.once("exit", done),
-      kill: (signal) => {
-        try {
-          process.kill(-driver.pid, signal);
-        } catch {
-          driver.kill(signal);
-        }
-      },
-    },
-  };
-  driver.once("exit", () => (handle.child.exitCode = driver.exitCode ?? 0));
+  const handle = groupHandle(driver);
   const base = `http://127.0.0.1:${port}`;
   try {
     await until("tauri-driver in its session bus", () => fetch(`${base}/status`).then((r) => r.ok));

@@ -3,26 +3,13 @@
 // device in a dialog; in Debian's Chromium against the real server and command layer.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { createRequire } from "node:module";
 import { join } from "node:path";
-import { open, shot, stop, start, officeSession, root } from "./harness.mjs";
+import { accessible, officeSession, open, root, shot, start, stop } from "./harness.mjs";
 
-const require = createRequire(import.meta.url);
 const running = [];
 after(async () => {
   for (const proc of running.reverse()) await stop(proc);
 });
-
-async function accessible(page, screen) {
-  await page.addScriptTag({ path: require.resolve("axe-core/axe.min.js") });
-  const result = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
-  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  assert.deepEqual(
-    bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`),
-    [],
-    `accessibility problems on the ${screen}`,
-  );
-}
 
 test("an admin adds a technician, who chooses a password at first sign-in; the admin revokes the device", async () => {
   const { server, b, page } = await officeSession(running, "ada");

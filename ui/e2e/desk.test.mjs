@@ -7,28 +7,15 @@
 // and it goes. An app started with its server given shows its settings read-only.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { createRequire } from "node:module";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { demoServer, device, killDemoServer, officeApp, open, restartDemoServer, root, shot, start, stop } from "./harness.mjs";
+import { accessible, demoServer, device, killDemoServer, officeApp, open, restartDemoServer, root, shot, start, stop } from "./harness.mjs";
 
-const require = createRequire(import.meta.url);
 const running = [];
 after(async () => {
   for (const proc of running.reverse()) await stop(proc);
 });
-
-async function accessible(page, screen) {
-  await page.addScriptTag({ path: require.resolve("axe-core/axe.min.js") });
-  const result = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
-  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  assert.deepEqual(
-    bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`),
-    [],
-    `accessibility problems on the ${screen}`,
-  );
-}
 
 /** `fieldsync app` with no server given: what a freshly installed desk starts as. The harness
  * passes its own environment on, so a FIELDSYNC_SERVER there would make it a fixed one. */

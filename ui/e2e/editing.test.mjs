@@ -3,27 +3,14 @@
 // command layer.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { createRequire } from "node:module";
-import { demoServer, officeApp, open, shot, stop, device, update, officeSession } from "./harness.mjs";
+import { accessible, demoServer, device, officeApp, officeSession, open, shot, stop, update } from "./harness.mjs";
 
-const require = createRequire(import.meta.url);
 const running = [];
 after(async () => {
   for (const proc of running.reverse()) await stop(proc);
 });
 
 /** Runs axe-core on the page; fails on any serious or critical violation. */
-async function accessible(page, screen) {
-  await page.addScriptTag({ path: require.resolve("axe-core/axe.min.js") });
-  const result = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
-  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  assert.deepEqual(
-    bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`),
-    [],
-    `accessibility problems on the ${screen}`,
-  );
-}
-
 test("office staff edit a customer: the profile is last write wins, a colliding billing edit goes to review", async () => {
   const { server, b, page } = await officeSession(running, "olivia");
   try {

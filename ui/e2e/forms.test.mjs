@@ -4,27 +4,14 @@
 // read 08:00 in its form, and "correcting" it moved the job an hour.)
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { createRequire } from "node:module";
-import { device, officeSession, shot, stop, update } from "./harness.mjs";
+import { accessible, device, officeSession, shot, stop, update } from "./harness.mjs";
 
-const require = createRequire(import.meta.url);
 const running = [];
 after(async () => {
   for (const proc of running.reverse()) await stop(proc);
 });
 
 /** Runs axe-core on the page; fails on any serious or critical violation. */
-async function accessible(page, screen) {
-  await page.addScriptTag({ path: require.resolve("axe-core/axe.min.js") });
-  const result = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
-  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  assert.deepEqual(
-    bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`),
-    [],
-    `accessibility problems on the ${screen}`,
-  );
-}
-
 /** The server's own record, read with a token of its own: what is stored, not what a screen says. */
 async function serverSide(base, user) {
   const login = await fetch(`${base}/api/v1/auth/login`, {

@@ -3,27 +3,14 @@
 // jobs as they are now with a confirmation before voiding, and axe-core clean on the inbox.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { createRequire } from "node:module";
-import { demoServer, officeApp, open, stop, shot, device, update, officeSession } from "./harness.mjs";
+import { accessible, demoServer, device, officeApp, officeSession, open, shot, stop, update } from "./harness.mjs";
 
-const require = createRequire(import.meta.url);
 const running = [];
 after(async () => {
   for (const proc of running.reverse()) await stop(proc);
 });
 
 /** Runs axe-core on the page; fails on any serious or critical violation. */
-async function accessible(page, screen) {
-  await page.addScriptTag({ path: require.resolve("axe-core/axe.min.js") });
-  const result = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
-  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  assert.deepEqual(
-    bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`),
-    [],
-    `accessibility problems on the ${screen}`,
-  );
-}
-
 /** A browser dialog (alert, confirm, prompt) does nothing in the desktop window: none may open. */
 function noBrowserDialogs(page) {
   const opened = [];

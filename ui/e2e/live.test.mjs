@@ -6,27 +6,14 @@
 // board row and the open panel show the same state. axe-core clean on the banner's states.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { createRequire } from "node:module";
-import { browser, demoServer, device, killDemoServer, officeApp, restartDemoServer, shot, stop } from "./harness.mjs";
+import { accessible, browser, demoServer, device, killDemoServer, officeApp, restartDemoServer, shot, stop } from "./harness.mjs";
 
-const require = createRequire(import.meta.url);
 const running = [];
 after(async () => {
   for (const proc of running.reverse()) await stop(proc);
 });
 
 /** Runs axe-core on the page; fails on any serious or critical violation. */
-async function accessible(page, screen) {
-  await page.addScriptTag({ path: require.resolve("axe-core/axe.min.js") });
-  const result = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
-  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  assert.deepEqual(
-    bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`),
-    [],
-    `accessibility problems on the ${screen}`,
-  );
-}
-
 /** Kills the server as a crash would; its process leaves the list `after` stops. */
 async function crash(server) {
   const proc = server.proc;

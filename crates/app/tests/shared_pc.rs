@@ -66,6 +66,41 @@ async fn summaries(app: &App) -> Vec<String> {
         .collect()
 }
 
+/// Waits until `check` holds, reading again on each of the app's change notices (no sleeping),
+/// for at most `within`; the last value read is in the failure.
+async fn until<F, Fut>(app: &App, within: std::time::Duration, what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), Value>>,
+{
+    let mut notices = app.changes();
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let last = match check().await {
+            Ok(()) => return,
+            Err(last) => last,
+        };
+        if tokio::time::timeout_at(deadline, notices.recv())
+            .await
+            .is_err()
+        {
+            panic!("{what} within {within:?}; last: {last}");
+        }
+    }
+}
+
+/// The desk's device ("Front desk PC"), as the admin's People page lists it.
+async fn desk_device(ada: &App) -> Value {
+    let people = call(ada, "people", Value::Null).await;
+    people["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "Front desk PC")
+        .unwrap()["device_id"]
+        .clone()
+}
+
 /// Every byte of a SQLite database, its log included.
 fn database_bytes(path: &Path) -> Vec<u8> {
     let mut bytes = std::fs::read(path).unwrap();
@@ -210,14 +245,7 @@ async fn a_revoked_desk_returns_to_sign_in_and_its_outbox_goes_after_signing_in_
     let app = desk(dir.path(), &url).await;
     sign_in(&app, "dana").await;
     let ada = signed_in(dir.path(), &url, "ada").await;
-    let people = call(&ada, "people", Value::Null).await;
-    let device = people["devices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["name"] == "Front desk PC")
-        .unwrap()["device_id"]
-        .clone();
+    let device = desk_device(&ada).await;
     unsent_job(&app, "Saved before the revoke").await;
     call(&ada, "revoke_device", json!({ "device_id": device })).await;
 
@@ -340,16 +368,20 @@ async fn the_background_work_follows_whoever_signs_in_and_stops_when_asked() {
     // Nobody signed in: it idles, and stops when asked.
     sign_in(&app, "dana").await;
     unsent_job(&app, "Sent by Dana's own loop").await;
-    // Dana's loop sends her save by itself (a poll with a deadline on what the banner says).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let banner = call(&app, "sync_status", Value::Null).await;
-        if banner["changes_pending"] == 0 && banner["synced"] == true {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{banner}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    // Dana's loop sends her save by itself: the banner says so, read on each notice.
+    until(
+        &app,
+        std::time::Duration::from_secs(10),
+        "dana's save synced by her own loop",
+        || async {
+            let banner = call(&app, "sync_status", Value::Null).await;
+            match banner["changes_pending"] == 0 && banner["synced"] == true {
+                true => Ok(()),
+                false => Err(banner),
+            }
+        },
+    )
+    .await;
     call(&app, "sign_out", Value::Null).await;
     let _ = stop.send(true);
     tokio::time::timeout(std::time::Duration::from_secs(5), running)
@@ -382,24 +414,21 @@ async fn a_revoked_desk_goes_to_sign_in_at_once_with_nobody_pressing_anything() 
         .await
         .is_ok()
     {}
-    let people = call(&ada, "people", Value::Null).await;
-    let device = people["devices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["name"] == "Front desk PC")
-        .unwrap()["device_id"]
-        .clone();
+    let device = desk_device(&ada).await;
     call(&ada, "revoke_device", json!({ "device_id": device })).await;
     // The revoke pokes the devices; the desk's own loop pulls, is refused, and signs out.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while call(&app, "session", Value::Null).await != Value::Null {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still signed in 5 s after the revoke"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    until(
+        &app,
+        std::time::Duration::from_secs(5),
+        "signed out after the revoke",
+        || async {
+            match call(&app, "session", Value::Null).await {
+                Value::Null => Ok(()),
+                session => Err(session),
+            }
+        },
+    )
+    .await;
     let banner = call(&app, "sync_status", Value::Null).await;
     assert!(banner["signed_out"].is_string(), "{banner}");
     assert_eq!(banner["synced"], false);
