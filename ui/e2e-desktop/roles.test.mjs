@@ -300,7 +300,7 @@ test(
 );
 
 test("5. a shared PC: Dana's unsynced job stays hers; Sam signed in after her sees none of it and sends none of it", { timeout: 240000 }, async () => {
-  const server = await demoServer(20000 + Math.floor(Math.random() * 20000));
+  const server = await demoServer();
   running.push(server.proc);
   const { app, people } = await desktop("shared", server);
   const summary = "Gate motor hums, does not open";
@@ -339,7 +339,7 @@ test("5. a shared PC: Dana's unsynced job stays hers; Sam signed in after her se
 });
 
 test("6. a device revoked while its change waits returns to sign-in with the reason; signing in again sends what waited", { timeout: 180000 }, async () => {
-  const server = await demoServer(20000 + Math.floor(Math.random() * 20000));
+  const server = await demoServer();
   running.push(server.proc);
   const { app, deviceName } = await desktop("revoked", server);
   const summary = "Fence panel down after the storm";

@@ -46,7 +46,8 @@ export function stop(proc) {
   });
 }
 
-/** A fresh demo server on a free port; returns its address and a way to stop it. */
+/** A fresh demo server on a port the kernel picks (never a guessed one: a guess can land on a
+ * driver's port); a restart reuses it. Returns its address and a way to stop it. */
 export async function demoServer(port) {
   const dir = mkdtempSync(join(tmpdir(), "fieldsync-e2e-"));
   const listen = `127.0.0.1:${port ?? 0}`;

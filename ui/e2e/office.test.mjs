@@ -87,8 +87,7 @@ test("a supervisor resolves a status conflict and the resolution is in the timel
 });
 
 test("with the server down the app keeps its board, saves on the device, and syncs when it returns", async () => {
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const server = await demoServer(port);
+  const server = await demoServer();
   const app = await officeApp(server.base, server.dir, "sam");
   running.push(app.proc);
   const { b, page } = await open(app.url);
@@ -103,7 +102,7 @@ test("with the server down the app keeps its board, saves on the device, and syn
     await page.waitForSelector(".banner-failed >> text=unreachable");
     await shot(page, "outage-saved-on-device");
     // The server comes back on the same data and port; the app syncs by itself.
-    const again = start(["serve", "--listen", `127.0.0.1:${port}`, "--data-dir", `${server.dir}/server`], /listening/, { FIELDSYNC_LOG: "info" });
+    const again = start(["serve", "--listen", server.base.replace(/^http:\/\//, ""), "--data-dir", `${server.dir}/server`], /listening/, { FIELDSYNC_LOG: "info" });
     running.push(again);
     await again.found;
     await page.click("text=Sync now");
