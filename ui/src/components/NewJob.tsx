@@ -1,0 +1,204 @@
+// The new job form: customer, site, window, summary and who it goes to (people from the office's
+// device list, with their devices' health), after the match-before-create check.
+import { useEffect, useState } from "react";
+import { api, errorText } from "../api";
+import type { CustomerView } from "../bindings/CustomerView";
+import type { MatchView } from "../bindings/MatchView";
+import type { OwnerView } from "../bindings/OwnerView";
+import { clock, localInput, when } from "../format";
+
+/** "Tom Baker (north) — Tom's tablet, 3 unsynced, seen 2 h ago": who, and how their device is. */
+function assigneeLabel(p: OwnerView): string {
+  const device = [p.device, p.unsynced ? `${p.unsynced} unsynced` : null, p.last_seen ? `seen ${when(p.last_seen)}` : null].filter(Boolean).join(", ");
+  return `${p.display_name}${p.team ? ` (${p.team})` : ""}${device ? ` — ${device}` : ""}`;
+}
+
+const EMPTY_FORM = { customer_id: "", site: "", window_start: "", summary: "", assignee: "" };
+
+/** The new job form. Its action id comes from the command layer when it opens, so saving twice
+ * (or "Create anyway" after the duplicate warning) is one job; Save waits for it. What is typed
+ * is kept on this device as a draft under that id, so a form left open (the app closed, the PC
+ * restarted) opens again as it was. */
+export function NewJob() {
+  const [open, setOpen] = useState(false);
+  const [customers, setCustomers] = useState<CustomerView[]>([]);
+  const [people, setPeople] = useState<OwnerView[]>([]);
+  const [form, setForm] = useState(EMPTY_FORM);
+  const [matches, setMatches] = useState<MatchView[]>([]);
+  const [message, setMessage] = useState<string | null>(null);
+  const [actionId, setActionId] = useState<string | null>(null);
+  const [kept, setKept] = useState<string | null>(null);
+  useEffect(() => {
+    if (!open) return;
+    let live = true;
+    setActionId(null);
+    setKept(null);
+    (async () => {
+      const draft = await api.jobDraft();
+      if (!live) return;
+      if (draft) {
+        setForm({
+          customer_id: draft.customer_id,
+          site: draft.site,
+          window_start: draft.window_start ? localInput(draft.window_start) : "",
+          summary: draft.summary,
+          assignee: draft.assignee,
+        });
+        setMessage(`Your draft from ${clock(draft.saved_at)} is back.`);
+        setActionId(draft.action_id);
+      } else {
+        setForm(EMPTY_FORM);
+        const made = await api.newActionId();
+        if (live) setActionId(made.action_id);
+      }
+    })().catch((e) => live && setMessage(errorText(e)));
+    api.customers().then(setCustomers).catch(() => setCustomers([]));
+    api.assignees().then(setPeople).catch(() => setPeople([]));
+    return () => {
+      live = false;
+    };
+  }, [open]);
+  // Keeps what is typed: a moment after the last key, and at once when the form closes or the
+  // page goes away (a reload, the window closed), so the last keys are never the ones lost.
+  const keep = () => {
+    if (!actionId || form === EMPTY_FORM) return Promise.resolve();
+    return api
+      .saveJobDraft({
+        action_id: actionId,
+        ...form,
+        window_start: form.window_start ? new Date(form.window_start).toISOString() : null,
+        saved_at: null,
+      })
+      .then(() => setKept(new Date().toISOString()))
+      .catch(() => setKept(null));
+  };
+  useEffect(() => {
+    if (!open) return;
+    const timer = setTimeout(keep, 150);
+    const leaving = () => void keep();
+    window.addEventListener("pagehide", leaving);
+    return () => {
+      clearTimeout(timer);
+      window.removeEventListener("pagehide", leaving);
+    };
+  }, [open, actionId, form]);
+  const close = async () => {
+    await keep();
+    setOpen(false);
+  };
+  const discard = async () => {
+    if (actionId) await api.discardJobDraft(actionId).catch(() => undefined);
+    setForm(EMPTY_FORM);
+    setMatches([]);
+    setMessage(null);
+    setOpen(false);
+  };
+  if (!open)
+    return (
+      <>
+        <button
+          onClick={() => {
+            // What the last form said belongs to that form: a new one starts without it.
+            setMessage(null);
+            setOpen(true);
+          }}
+        >
+          New job
+        </button>
+        {message && (
+          <span className="muted small" role="status">
+            {" "}
+            {message}
+          </span>
+        )}
+      </>
+    );
+  const submit = async (confirm: boolean) => {
+    if (!actionId) return;
+    try {
+      const result = await api.createJob({
+        action_id: actionId,
+        customer_id: form.customer_id,
+        site: form.site,
+        window_start: form.window_start ? new Date(form.window_start).toISOString() : null,
+        summary: form.summary,
+        assignee: form.assignee,
+        confirm_duplicate: confirm,
+      });
+      setMatches(result.matches);
+      if (!result.created) setMessage(null);
+      if (result.created) {
+        const at = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+        setMessage(`New job saved at ${at} (${(result.state_label ?? "").toLowerCase()} then).`);
+        setForm(EMPTY_FORM);
+        setOpen(false);
+      }
+    } catch (e) {
+      setMessage(errorText(e));
+    }
+  };
+  return (
+    <div className="dialog" role="dialog" aria-label="New job">
+      <h3>New job</h3>
+      <label>
+        Customer
+        <select value={form.customer_id} onChange={(e) => setForm({ ...form, customer_id: e.target.value })}>
+          <option value="">Choose…</option>
+          {customers.map((c) => (
+            <option key={c.id} value={c.id}>
+              {c.name}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Site
+        <input value={form.site} onChange={(e) => setForm({ ...form, site: e.target.value })} />
+      </label>
+      <label>
+        Day
+        <input type="datetime-local" value={form.window_start} onChange={(e) => setForm({ ...form, window_start: e.target.value })} />
+      </label>
+      <label>
+        Summary
+        <input value={form.summary} onChange={(e) => setForm({ ...form, summary: e.target.value })} />
+      </label>
+      <label>
+        Assign to
+        <select value={form.assignee} onChange={(e) => setForm({ ...form, assignee: e.target.value })}>
+          <option value="">Nobody yet (the job waits unassigned)</option>
+          {/* A draft from before may name someone the list does not (yet) know: kept, not lost. */}
+          {form.assignee !== "" && !people.some((p) => p.name === form.assignee) && <option value={form.assignee}>{form.assignee}</option>}
+          {people.map((p) => (
+            <option key={p.name} value={p.name}>
+              {assigneeLabel(p)}
+            </option>
+          ))}
+        </select>
+      </label>
+      {matches.length > 0 && (
+        <div className="warning-box">
+          {matches.map((m) => (
+            <p key={m.id}>{m.message}</p>
+          ))}
+          <button onClick={() => submit(true)} disabled={!actionId}>
+            Create anyway
+          </button>
+        </div>
+      )}
+      {message && <p className="muted">{message}</p>}
+      {kept && <p className="muted" role="status">Draft kept on this device at {clock(kept)}.</p>}
+      <div className="actions">
+        <button onClick={() => submit(false)} disabled={!actionId}>
+          Save
+        </button>
+        <button className="secondary" onClick={close} title="Close the form; what you typed is kept as a draft">
+          Close
+        </button>
+        <button className="secondary" onClick={discard}>
+          Discard
+        </button>
+      </div>
+    </div>
+  );
+}
