@@ -6,13 +6,14 @@
 use chrono::{DateTime, Utc};
 use fieldsync_client::NewChange;
 use fieldsync_core::wire::ReassignRequest;
-use fieldsync_core::{Group, Op, Owner, RecordId, RecordType, Role, State};
+use fieldsync_core::{Op, Owner, RecordId, RecordType, Role, State};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use ts_rs::TS;
 
 use crate::ids::{parse_action_id, parse_id};
-use crate::views::{level_of, shown_state, text, JobCard, OwnerView};
+use crate::cards::{customer_name_of, JobFacts};
+use crate::views::{text, JobCard, OwnerView};
 use crate::{App, AppError};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, TS)]
@@ -20,6 +21,27 @@ use crate::{App, AppError};
 pub struct BoardFilter {
     pub text: Option<String>,
     pub state: Option<State>,
+    /// The first matching row to answer with (0 when left out).
+    #[serde(default)]
+    #[ts(optional)]
+    pub offset: Option<u32>,
+    /// How many rows at most (all when left out): the list asks for the rows it shows.
+    #[serde(default)]
+    #[ts(optional)]
+    pub limit: Option<u32>,
+}
+
+/// A page of the board: the rows asked for, and how many there are in all.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct BoardPage {
+    /// The jobs that match the search and the status.
+    pub total: u32,
+    /// The jobs on this device, matching or not.
+    pub jobs: u32,
+    /// Where `rows` start among the matching jobs.
+    pub offset: u32,
+    pub rows: Vec<JobCard>,
 }
 
 /// A new job form as it was being typed, kept on this device (`save_job_draft`) so a form left
@@ -125,6 +147,8 @@ fn ago(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
 }
 
 impl App {
+    /// One customer's name, for a single card (the job page, a reassignment's answer); the
+    /// board's cards take theirs from the index's map (see `cards`).
     async fn customer_name(&self, id: Option<&str>) -> String {
         let Some(id) = id.and_then(|i| i.parse::<RecordId>().ok()) else {
             return "—".into();
@@ -133,11 +157,7 @@ impl App {
             return "—".into();
         };
         match client.record(id).await {
-            Ok(Some(view)) => view
-                .values
-                .get(&Group::Profile)
-                .and_then(|p| text(p, "name"))
-                .unwrap_or_else(|| "—".into()),
+            Ok(Some(view)) => customer_name_of(&view),
             _ => "—".into(),
         }
     }
@@ -165,41 +185,34 @@ impl App {
             .collect()
     }
 
+    /// One job's card, made the way the board's index makes every card (`cards`).
     pub(crate) async fn card_with(
         &self,
         view: &fieldsync_client::client::RecordView,
         under_review: &std::collections::HashSet<String>,
     ) -> JobCard {
-        let schedule = view
-            .values
-            .get(&Group::Schedule)
-            .cloned()
-            .unwrap_or(Value::Null);
-        let summary = view
-            .values
-            .get(&Group::Description)
-            .and_then(|d| text(d, "summary"))
-            .unwrap_or_default();
-        JobCard {
-            id: view.record.record_id.to_string(),
-            number: view.record.number.clone(),
-            customer: self
-                .customer_name(text(&schedule, "customer_id").as_deref())
-                .await,
-            site: text(&schedule, "site").unwrap_or_default(),
-            state: shown_state(view),
-            summary,
-            window_start: text(&schedule, "window_start"),
-            owner: self.owner_view(&view.record.owner),
-            sync_label: view.state.label(self.now()),
-            sync_level: level_of(&view.state).into(),
-            read_only: view.record.read_only,
-            needs_review: under_review.contains(&view.record.record_id.to_string()),
-        }
+        let facts = JobFacts::of(view);
+        let customer = self.customer_name(facts.customer_id()).await;
+        facts.card(
+            customer,
+            self.owner_view(&view.record.owner),
+            under_review,
+            self.now(),
+        )
     }
 
-    /// Every job with its owner, status and sync state; filtered and searched.
+    /// Every job with its owner, status and sync state; filtered and searched (all of them, or
+    /// the page `offset`/`limit` ask for). From the board's index: see [`App::board_page`].
     pub async fn board(&self, filter: BoardFilter) -> Result<Vec<JobCard>, AppError> {
+        Ok(self.board_page(filter).await?.rows)
+    }
+
+    /// The board as its list shows it: how many jobs match the search and the status, and the
+    /// rows `offset`/`limit` ask for (the list draws only the rows on screen, so it asks for
+    /// those, not for 5,000 cards on each keystroke). Filtered in memory over the index's cards
+    /// (`cards`), which are right as of this call; the search looks in the number, customer,
+    /// site, summary and the owner's name and user name, ignoring case.
+    pub async fn board_page(&self, filter: BoardFilter) -> Result<BoardPage, AppError> {
         if self
             .devices
             .lock()
@@ -208,38 +221,33 @@ impl App {
         {
             self.refresh_devices().await;
         }
+        let index = self.board_index().await?;
         let needle = filter
             .text
             .as_deref()
-            .map(str::to_lowercase)
+            .map(|t| t.trim().to_lowercase())
             .filter(|s| !s.is_empty());
-        let mut cards = Vec::new();
-        let reviews = self.under_review().await;
-        for view in self.active()?.records(RecordType::Job).await? {
-            let card = self.card_with(&view, &reviews).await;
-            if let Some(state) = filter.state {
-                if card.state != state {
-                    continue;
-                }
-            }
-            if let Some(needle) = &needle {
-                let hay = format!(
-                    "{} {} {} {} {} {}",
-                    card.number.clone().unwrap_or_default(),
-                    card.customer,
-                    card.site,
-                    card.summary,
-                    card.owner.display_name,
-                    card.owner.name
-                )
-                .to_lowercase();
-                if !hay.contains(needle) {
-                    continue;
-                }
-            }
-            cards.push(card);
-        }
-        Ok(cards)
+        let matching: Vec<usize> = (0..index.cards.len())
+            .filter(|&i| filter.state.is_none_or(|s| index.cards[i].state == s))
+            .filter(|&i| {
+                needle
+                    .as_deref()
+                    .is_none_or(|n| index.search[i].contains(n))
+            })
+            .collect();
+        let offset = filter.offset.unwrap_or(0) as usize;
+        let limit = filter.limit.map_or(usize::MAX, |l| l as usize);
+        Ok(BoardPage {
+            total: matching.len() as u32,
+            jobs: index.cards.len() as u32,
+            offset: offset.min(matching.len()) as u32,
+            rows: matching
+                .iter()
+                .skip(offset)
+                .take(limit)
+                .map(|&i| index.cards[i].clone())
+                .collect(),
+        })
     }
 
     /// Creates a job after the match-before-create check: with matches and no confirmation it

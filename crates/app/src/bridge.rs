@@ -137,6 +137,7 @@ commands! {
     sync_now(app) -> SyncBanner { app.sync_now().await }
     new_action_id(app) -> ActionId { app.new_action_id() }
     board(app, filter: BoardFilter) -> Vec<JobCard> { app.board(filter).await }
+    board_page(app, filter: BoardFilter) -> crate::board::BoardPage { app.board_page(filter).await }
     customers(app) -> Vec<CustomerView> { app.customers().await }
     customer(app, args: CustomerArgs) -> CustomerDetail { app.customer(args.customer_id).await }
     save_group(app, args: SaveGroupArgs) -> SaveResult { app.save_group(args).await }

@@ -30,6 +30,7 @@ pub mod admin;
 pub mod alerts;
 pub mod board;
 pub mod bridge;
+mod cards;
 pub mod credentials;
 pub mod customers;
 pub mod desk;
@@ -74,6 +75,8 @@ pub struct App {
     exports: Mutex<Option<std::path::PathBuf>>,
     /// The review items already announced (see [`alerts`]).
     alerted: Mutex<alerts::Alerted>,
+    /// Every job's card, kept in memory for the board of a large office (see `cards`).
+    cards: cards::CardIndex,
 }
 
 impl App {
@@ -105,6 +108,7 @@ impl App {
             live: live::Live::new(),
             exports: Mutex::new(None),
             alerted: Mutex::new(alerts::Alerted::default()),
+            cards: cards::CardIndex::default(),
         }
     }
 

@@ -651,6 +651,127 @@ impl Cache {
         Ok(out)
     }
 
+    /// Records of a type with their groups, newest first, in two queries whatever their number
+    /// (the board of a large office reads thousands; one query per record's groups was most of
+    /// its time). With `ids`, only those records.
+    pub async fn records_with_groups(
+        &self,
+        record_type: RecordType,
+        ids: Option<&[RecordId]>,
+    ) -> ClientResult<Vec<CachedRecord>> {
+        let ids = ids
+            .map(|ids| {
+                serde_json::to_string(&ids.iter().map(|i| i.to_string()).collect::<Vec<_>>())
+            })
+            .transpose()?;
+        // ?2 is bound either way (SQLite refuses a bound parameter the statement lacks): an
+        // always-true test without `ids`.
+        let only = if ids.is_some() {
+            " AND record_id IN (SELECT value FROM json_each(?2))"
+        } else {
+            " AND ?2 IS NOT NULL"
+        };
+        let rows = sqlx::query_as::<_, RecordRow>(&format!(
+            "SELECT record_id, record_type, number, owner, owner_epoch, state, job_id, read_only, local_only, created_at \
+             FROM records WHERE record_type = ?1{only} ORDER BY created_at DESC"
+        ))
+        .bind(record_type.as_str())
+        .bind(ids.as_deref().unwrap_or("[]"))
+        .fetch_all(&self.pool)
+        .await?;
+        let groups: Vec<(String, String, i64, String)> = sqlx::query_as(&format!(
+            "SELECT g.record_id, g.grp, g.version, g.vals FROM groups g \
+             WHERE g.record_id IN (SELECT record_id FROM records WHERE record_type = ?1{only})"
+        ))
+        .bind(record_type.as_str())
+        .bind(ids.as_deref().unwrap_or("[]"))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_record: std::collections::HashMap<String, BTreeMap<Group, (i64, Value)>> =
+            std::collections::HashMap::with_capacity(rows.len());
+        for (record_id, grp, version, vals) in groups {
+            if let Some(group) = Group::parse(&grp) {
+                by_record
+                    .entry(record_id)
+                    .or_default()
+                    .insert(group, (version, serde_json::from_str(&vals)?));
+            }
+        }
+        rows.into_iter()
+            .map(|row| {
+                let groups = by_record.remove(&row.record_id).unwrap_or_default();
+                Cache::header(row, groups)
+            })
+            .collect()
+    }
+
+    /// The outbox rows of a type's records (all of them, or those of `ids`), oldest first: the
+    /// pending changes a list of records lays over their confirmed values, in one query.
+    pub async fn outbox_of_type(
+        &self,
+        record_type: RecordType,
+        ids: Option<&[RecordId]>,
+    ) -> ClientResult<Vec<OutboxRow>> {
+        let ids = ids
+            .map(|ids| {
+                serde_json::to_string(&ids.iter().map(|i| i.to_string()).collect::<Vec<_>>())
+            })
+            .transpose()?;
+        // ?2 is bound either way (SQLite refuses a bound parameter the statement lacks): an
+        // always-true test without `ids`.
+        let only = if ids.is_some() {
+            " AND record_id IN (SELECT value FROM json_each(?2))"
+        } else {
+            " AND ?2 IS NOT NULL"
+        };
+        let rows = sqlx::query_as::<_, OutboxDbRow>(&format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE record_type = ?1{only} ORDER BY position"
+        ))
+        .bind(record_type.as_str())
+        .bind(ids.as_deref().unwrap_or("[]"))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(OutboxDbRow::row).collect()
+    }
+
+    /// Where the cache stands, for a reader that keeps its own copy of a list and later asks
+    /// [`Cache::touched_since`] what to read again: the last outbox position.
+    pub async fn last_position(&self) -> ClientResult<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM outbox")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The records of a type that may read differently than they did when a reader looked at
+    /// `since` (the cache's clock time) and `after_position` (its [`Cache::last_position`]):
+    /// written by a pull or a push's answer since then (`updated_at`), with a change saved
+    /// after that position or settled since then, or with a change still pending or held (its
+    /// sync state moves with the lanes and reviews, which leave no mark on the row). A reader
+    /// passes a `since` a margin earlier than the time it read: a write stamps the time it
+    /// began, and may commit a moment after.
+    pub async fn touched_since(
+        &self,
+        record_type: RecordType,
+        since: DateTime<Utc>,
+        after_position: i64,
+    ) -> ClientResult<Vec<RecordId>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT record_id FROM records WHERE record_type = ?1 AND updated_at >= ?2 \
+             UNION SELECT record_id FROM outbox WHERE record_type = ?1 \
+               AND (position > ?3 OR settled_at >= ?2 OR state IN (?4, ?5))",
+        )
+        .bind(record_type.as_str())
+        .bind(since)
+        .bind(after_position)
+        .bind(OutboxState::Pending.as_str())
+        .bind(OutboxState::Held.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        ids.iter().map(|id| parse(id, "record id")).collect()
+    }
+
     pub async fn count_records(&self) -> ClientResult<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM records")
             .fetch_one(&self.pool)
@@ -702,6 +823,19 @@ impl Cache {
         rows.iter()
             .map(|r| serde_json::from_str(r).map_err(ClientError::from))
             .collect()
+    }
+
+    /// A mark of the review items as they stand (how many, how many open, their total size):
+    /// a reader that keeps what depends on them (the board's "Needs review", a held change's
+    /// badge that clears with its review) compares it to know when to read them again. A pull
+    /// can open or close an item without bringing a change of any record.
+    pub async fn review_mark(&self) -> ClientResult<(i64, i64, i64)> {
+        Ok(sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(json_extract(item, '$.state') = 'open'), 0), \
+             COALESCE(SUM(length(item)), 0) FROM review",
+        )
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// The review items this device saw open and then saw resolved.

@@ -75,15 +75,55 @@ impl SyncClient {
         Ok(Some(self.view(record, &rows, &resolved)))
     }
 
-    /// Records of a type as this device shows them, newest first.
+    /// Records of a type as this device shows them, newest first: every one, in a few queries
+    /// whatever their number (one per record was seconds for an office's thousands of jobs).
     pub async fn records(&self, record_type: RecordType) -> ClientResult<Vec<RecordView>> {
-        let mut out = Vec::new();
-        let resolved = self.inner.cache.resolved_reviews().await?;
-        for record in self.inner.cache.records(record_type, 10_000).await? {
-            let rows = self.inner.cache.outbox_for(record.record_id).await?;
-            out.push(self.view(record, &rows, &resolved));
+        self.records_of(record_type, None).await
+    }
+
+    /// Those of `ids` of a type's records as this device shows them (the ones it has), newest
+    /// first: what a reader keeping its own copy of a list reads again when they changed.
+    pub async fn records_in(
+        &self,
+        record_type: RecordType,
+        ids: &[RecordId],
+    ) -> ClientResult<Vec<RecordView>> {
+        self.records_of(record_type, Some(ids)).await
+    }
+
+    /// The records of a type that may read differently now than when a reader read them at
+    /// `since` with the outbox at `after_position` (see [`crate::cache::Cache::touched_since`]).
+    pub async fn records_touched(
+        &self,
+        record_type: RecordType,
+        since: chrono::DateTime<chrono::Utc>,
+        after_position: i64,
+    ) -> ClientResult<Vec<RecordId>> {
+        self.inner
+            .cache
+            .touched_since(record_type, since, after_position)
+            .await
+    }
+
+    async fn records_of(
+        &self,
+        record_type: RecordType,
+        ids: Option<&[RecordId]>,
+    ) -> ClientResult<Vec<RecordView>> {
+        let cache = &self.inner.cache;
+        let resolved = cache.resolved_reviews().await?;
+        let records = cache.records_with_groups(record_type, ids).await?;
+        let mut rows: std::collections::HashMap<RecordId, Vec<OutboxRow>> = Default::default();
+        for row in cache.outbox_of_type(record_type, ids).await? {
+            rows.entry(row.change.record_id).or_default().push(row);
         }
-        Ok(out)
+        Ok(records
+            .into_iter()
+            .map(|record| {
+                let mine = rows.remove(&record.record_id).unwrap_or_default();
+                self.view(record, &mine, &resolved)
+            })
+            .collect())
     }
 
     fn view(
