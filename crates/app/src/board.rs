@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use ts_rs::TS;
 
-use crate::ids::{parse_action_id, parse_id};
 use crate::cards::{customer_name_of, JobFacts};
+use crate::ids::{parse_action_id, parse_id};
 use crate::views::{text, JobCard, OwnerView};
 use crate::{App, AppError};
 
@@ -108,14 +108,24 @@ pub struct ReassignCheck {
     pub owner_epoch: i64,
     pub current_owner: OwnerView,
     pub warning: Option<String>,
+    /// The technicians it can go to, each with their device's health.
     pub candidates: Vec<OwnerView>,
+    /// The teams it can go to (`kind` `team`), each with its technicians' devices summed up.
+    pub teams: Vec<OwnerView>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
 #[ts(export)]
 pub struct ReassignArgs {
     pub job_id: String,
+    /// The technician it goes to; empty when it goes to a team (`to_team`).
     pub to_user: String,
+    /// The team it goes to instead of a person (`Owner::Team`): anyone in the team may take
+    /// it, and it waits in the schedule board's unassigned tray. Left out by callers from
+    /// before teams could be chosen, who always name a person.
+    #[serde(default)]
+    #[ts(optional = nullable)]
+    pub to_team: Option<String>,
     /// The `owner_epoch` of the check the dialog showed.
     #[ts(type = "number | null")]
     pub owner_epoch: Option<i64>,
@@ -132,11 +142,15 @@ pub struct Reassigned {
     pub card: JobCard,
     pub from: OwnerView,
     pub to: OwnerView,
-    /// Present when the previous owner was a person (a team owner is chosen again in the dialog).
+    /// Back to the previous owner, a person or a team.
     pub undo: Option<ReassignArgs>,
 }
 
-fn ago(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
+/// A device not heard from for longer than this is "quiet": the board and the reassign dialog
+/// say when it was last seen.
+pub(crate) const QUIET_MINUTES: i64 = 30;
+
+pub(crate) fn ago(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let minutes = (now - then).num_minutes().max(0);
     match minutes {
         0 => "just now".into(),
@@ -377,7 +391,35 @@ impl App {
             .await?
             .ok_or_else(|| AppError::new("not_found", "this job is not on this device"))?;
         let owner = self.owner_view(&view.record.owner);
-        let now = self.active()?.now();
+        let warning = self.device_warning(&owner);
+        let candidates = self
+            .technicians()
+            .into_iter()
+            .filter(|t| t.name != owner.name)
+            .collect();
+        let teams = self
+            .teams()
+            .into_iter()
+            .filter(|t| view.record.owner != Owner::Team(t.name.clone()))
+            .collect();
+        Ok(ReassignCheck {
+            owner_epoch: view.record.owner_epoch,
+            current_owner: owner,
+            warning,
+            candidates,
+            teams,
+        })
+    }
+
+    /// The warning about an owner's device, in the one sentence the reassign dialog and the
+    /// schedule board both show ("Tom's tablet: 4 changes not yet synced, last seen 3 h ago"):
+    /// when it holds unsynced work, has been quiet for more than half an hour, or was never
+    /// seen. None for a healthy device, and for a team (its people each have their own).
+    pub(crate) fn device_warning(&self, owner: &OwnerView) -> Option<String> {
+        if owner.kind != "user" {
+            return None;
+        }
+        let now = self.now();
         let mut parts = Vec::new();
         if let Some(n) = owner.unsynced.filter(|n| *n > 0) {
             parts.push(format!(
@@ -391,35 +433,51 @@ impl App {
             .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
         {
             let seen = seen.with_timezone(&Utc);
-            if now - seen > chrono::Duration::minutes(30) || !parts.is_empty() {
+            if now - seen > chrono::Duration::minutes(QUIET_MINUTES) || !parts.is_empty() {
                 parts.push(format!("last seen {}", ago(seen, now)));
             }
-        } else if owner.kind == "user" {
+        } else {
             parts.push("never seen by the server".into());
         }
-        let warning = if parts.is_empty() {
-            None
-        } else {
-            Some(format!(
-                "{}: {}",
-                owner
-                    .device
-                    .clone()
-                    .unwrap_or_else(|| format!("{}'s device", owner.display_name)),
-                parts.join(", ")
-            ))
-        };
-        let candidates = self
-            .technicians()
+        if parts.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "{}: {}",
+            owner
+                .device
+                .clone()
+                .unwrap_or_else(|| format!("{}'s device", owner.display_name)),
+            parts.join(", ")
+        ))
+    }
+
+    /// The teams a job can be given to: the technicians' teams, each as an owner whose device
+    /// health is its people's (the changes waiting on all their devices, the newest sighting),
+    /// so "North team" in a list says as much as a person's name does.
+    pub(crate) fn teams(&self) -> Vec<OwnerView> {
+        let people = self.technicians();
+        let mut names: Vec<String> = people.iter().filter_map(|p| p.team.clone()).collect();
+        names.sort();
+        names.dedup();
+        names
             .into_iter()
-            .filter(|t| t.name != owner.name)
-            .collect();
-        Ok(ReassignCheck {
-            owner_epoch: view.record.owner_epoch,
-            current_owner: owner,
-            warning,
-            candidates,
-        })
+            .map(|team| {
+                let members: Vec<&OwnerView> = people
+                    .iter()
+                    .filter(|p| p.team.as_deref() == Some(team.as_str()))
+                    .collect();
+                let mut view = self.owner_view(&Owner::Team(team.clone()));
+                view.device = Some(format!(
+                    "{} technician{}",
+                    members.len(),
+                    if members.len() == 1 { "" } else { "s" }
+                ));
+                view.last_seen = members.iter().filter_map(|p| p.last_seen.clone()).max();
+                view.unsynced = Some(members.iter().filter_map(|p| p.unsynced).sum());
+                view
+            })
+            .collect()
     }
 
     /// The technicians a job can be given to, each with their device's health (unsynced
@@ -446,13 +504,16 @@ impl App {
         people
     }
 
-    /// The new-job form's "Assign to": the technicians with their devices' health.
+    /// The new-job form's "Assign to": the technicians with their devices' health, then the
+    /// teams (`kind` `team`) a job can wait with for anyone in them to take.
     pub async fn assignees(&self) -> Result<Vec<OwnerView>, AppError> {
         self.active()?;
         if self.technicians().is_empty() && self.refresh_devices().await {
             self.devices_changed();
         }
-        Ok(self.technicians())
+        let mut people = self.technicians();
+        people.extend(self.teams());
+        Ok(people)
     }
 
     pub async fn reassign(&self, args: ReassignArgs) -> Result<Reassigned, AppError> {
@@ -464,8 +525,24 @@ impl App {
                 "Say why the job moves: the reason stays in its timeline.",
             ));
         }
+        let to = match (args.to_user.trim(), args.to_team.as_deref().map(str::trim)) {
+            ("", Some(team)) if !team.is_empty() => Owner::Team(team.to_string()),
+            (user, None | Some("")) if !user.is_empty() => Owner::User(user.to_string()),
+            ("", _) => {
+                return Err(AppError::new(
+                    "invalid",
+                    "Choose who the job goes to: a technician or a team.",
+                ))
+            }
+            _ => {
+                return Err(AppError::new(
+                    "invalid",
+                    "A job goes to one technician or one team, not both.",
+                ))
+            }
+        };
         let request = ReassignRequest {
-            owner: Owner::User(args.to_user.clone()),
+            owner: to,
             owner_epoch: args.owner_epoch,
             reason: Some(reason.to_string()),
         };
@@ -479,15 +556,17 @@ impl App {
             .record(id)
             .await?
             .ok_or_else(|| AppError::new("not_found", "this job is not on this device"))?;
-        let undo = match &done.moved.from {
-            Owner::User(name) => Some(ReassignArgs {
-                job_id: args.job_id.clone(),
-                to_user: name.clone(),
-                owner_epoch: Some(done.moved.owner_epoch),
-                reason: format!("undo of the reassignment ({reason})"),
-            }),
-            Owner::Team(_) => None,
+        let (to_user, to_team) = match &done.moved.from {
+            Owner::User(name) => (name.clone(), None),
+            Owner::Team(team) => (String::new(), Some(team.clone())),
         };
+        let undo = Some(ReassignArgs {
+            job_id: args.job_id.clone(),
+            to_user,
+            to_team,
+            owner_epoch: Some(done.moved.owner_epoch),
+            reason: format!("undo of the reassignment ({reason})"),
+        });
         Ok(Reassigned {
             card: self.card(&view).await,
             from: self.owner_view(&done.moved.from),

@@ -150,6 +150,8 @@ commands! {
     assignees(app) -> Vec<OwnerView> { app.assignees().await }
     reassign_check(app, args: JobArgs) -> ReassignCheck { app.reassign_check(args.job_id).await }
     reassign(app, args: ReassignArgs) -> Reassigned { app.reassign(args).await }
+    schedule(app, args: crate::schedule::ScheduleArgs) -> crate::schedule::ScheduleView { app.schedule(args).await }
+    reschedule(app, args: crate::schedule::RescheduleArgs) -> crate::schedule::Rescheduled { app.reschedule(args).await }
     reopen(app, args: ReopenArgs) -> JobDetail { app.reopen(args).await }
     void_job(app, args: VoidArgs) -> SaveResult { app.void_job(args).await }
     set_status(app, args: StatusArgs) -> SaveResult { app.set_status(args).await }

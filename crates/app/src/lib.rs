@@ -7,6 +7,8 @@
 //! - [`desk`]: the computer (its settings, each person's own cache and outbox) and
 //!   [`credentials`] (their tokens in the credential store);
 //! - [`board`]: the board of jobs, creating a job, the reassignment check and reassigning;
+//! - [`schedule`]: the schedule board (technicians by team, the day or week, the unassigned
+//!   tray) and moving a job in time;
 //! - [`job`]: one job's detail and timeline, its status, reopening it;
 //! - [`inbox`]: the review inbox and resolving an item;
 //! - [`invoices`], [`customers`], [`rules`] (the sync rules, and the policy every page's badges
@@ -43,6 +45,7 @@ pub mod job;
 pub mod live;
 pub mod report;
 pub mod rules;
+pub mod schedule;
 pub mod session;
 pub mod views;
 

@@ -6,4 +6,12 @@ export type ReassignCheck = {
  * The ownership epoch this warning is about; the reassignment sends it back, so a job that
  * changed hands meanwhile is refused instead of moved on a stale warning.
  */
-owner_epoch: number, current_owner: OwnerView, warning: string | null, candidates: Array<OwnerView>, };
+owner_epoch: number, current_owner: OwnerView, warning: string | null, 
+/**
+ * The technicians it can go to, each with their device's health.
+ */
+candidates: Array<OwnerView>, 
+/**
+ * The teams it can go to (`kind` `team`), each with its technicians' devices summed up.
+ */
+teams: Array<OwnerView>, };

@@ -10,6 +10,6 @@ import type { ReassignArgs } from "./ReassignArgs";
  */
 export type Reassigned = { card: JobCard, from: OwnerView, to: OwnerView, 
 /**
- * Present when the previous owner was a person (a team owner is chosen again in the dialog).
+ * Back to the previous owner, a person or a team.
  */
 undo: ReassignArgs | null, };
