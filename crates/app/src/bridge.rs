@@ -161,6 +161,16 @@ commands! {
     discard_job_draft(app, args: DraftArgs) -> () { app.discard_job_draft(args).await }
     rules(app) -> Vec<RuleView> { app.rules().await }
     invoices(app) -> Vec<InvoiceCard> { app.invoices().await }
+    invoice(app, args: crate::invoices::InvoiceArgs) -> crate::invoices::InvoiceDetail { app.invoice(args).await }
+    invoice_jobs(app) -> Vec<crate::invoices::InvoiceJob> { app.invoice_jobs().await }
+    invoice_totals(app, form: crate::invoices::InvoiceForm) -> crate::invoices::TotalsPreview { Ok(app.invoice_totals(form)) }
+    create_invoice(app, args: crate::invoices::NewInvoiceArgs) -> crate::invoices::InvoiceSaved { app.create_invoice(args).await }
+    save_invoice(app, args: crate::invoices::SaveInvoiceArgs) -> crate::invoices::InvoiceSaved { app.save_invoice(args).await }
+    set_invoice_status(app, args: crate::invoices::InvoiceStatusArgs) -> SaveResult { app.set_invoice_status(args).await }
+    void_invoice(app, args: crate::invoices::VoidInvoiceArgs) -> SaveResult { app.void_invoice(args).await }
+    compare_totals(app, args: crate::invoices::CompareTotalsArgs) -> crate::invoices::TotalsComparison { Ok(app.compare_totals(args)) }
+    invoice_export(app, args: crate::invoices::InvoiceExportArgs) -> crate::invoices::InvoiceExport { app.invoice_export(args).await }
+    save_invoices_csv(app, args: crate::invoices::SaveInvoicesCsvArgs) -> SavedFile { app.save_invoices_csv(args).await }
     report(app, args: ReportArgs) -> ReportView { app.report(args).await }
     report_csv(app, args: ReportArgs) -> ReportCsv { app.report_csv(args).await }
     save_report_csv(app, args: SaveCsvArgs) -> SavedFile { app.save_report_csv(args).await }

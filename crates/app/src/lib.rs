@@ -9,7 +9,8 @@
 //! - [`board`]: the board of jobs, creating a job, the reassignment check and reassigning;
 //! - [`schedule`]: the schedule board (technicians by team, the day or week, the unassigned
 //!   tray) and moving a job in time;
-//! - [`job`]: one job's detail and timeline, its status, reopening it;
+//! - [`job`]: one job's detail and timeline, its status, reopening it; [`timeline`]: a record's
+//!   change log as sentences (the job and customer pages);
 //! - [`inbox`]: the review inbox and resolving an item;
 //! - [`invoices`], [`customers`], [`rules`] (the sync rules, and the policy every page's badges
 //!   come from), [`report`] (the weekly sync review): their pages;
@@ -47,6 +48,7 @@ pub mod report;
 pub mod rules;
 pub mod schedule;
 pub mod session;
+pub mod timeline;
 pub mod views;
 
 use fieldsync_client::SyncClient;

@@ -484,12 +484,19 @@ impl App {
                 slow_minutes: args.slow_minutes,
             })
             .await?;
-        let path = match args
-            .path
-            .as_deref()
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-        {
+        self.write_csv(args.path.as_deref(), &csv.filename, &csv.text)
+    }
+
+    /// Writes a CSV file where the person chose in the save dialog (an absolute path ending in
+    /// `.csv`) or, with no place given (a browser on loopback), as `filename` in the exports
+    /// folder: the one way every CSV export of the app reaches the disk.
+    pub(crate) fn write_csv(
+        &self,
+        chosen: Option<&str>,
+        filename: &str,
+        text: &str,
+    ) -> Result<SavedFile, AppError> {
+        let path = match chosen.map(str::trim).filter(|p| !p.is_empty()) {
             Some(chosen) => {
                 let path = std::path::PathBuf::from(chosen);
                 let is_csv = path
@@ -513,19 +520,19 @@ impl App {
                         format!("the folder {} could not be made: {e}", dir.display()),
                     )
                 })?;
-                dir.join(&csv.filename)
+                dir.join(filename)
             }
         };
-        std::fs::write(&path, csv.text.as_bytes()).map_err(|e| {
+        std::fs::write(&path, text.as_bytes()).map_err(|e| {
             AppError::new(
                 "internal",
                 format!("{} could not be written: {e}", path.display()),
             )
         })?;
         Ok(SavedFile {
-            rows: csv.text.lines().count().saturating_sub(1) as u64,
+            rows: text.lines().count().saturating_sub(1) as u64,
             path: path.display().to_string(),
-            filename: csv.filename,
+            filename: filename.to_string(),
         })
     }
 

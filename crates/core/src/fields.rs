@@ -14,6 +14,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use rust_decimal::Decimal;
+
+use crate::invoice;
 use crate::model::{fields, merge_values, Group, RecordType};
 
 /// One field that breaks a rule, with the sentence a person reads next to it.
@@ -67,12 +70,6 @@ pub fn format_of(record_type: RecordType, group: Group, field: &str) -> Format {
     }
 }
 
-/// Money compared to the cent: sums of floating-point amounts (0.1 + 0.2) must not fail a rule
-/// a person would call true.
-fn same_money(a: f64, b: f64) -> bool {
-    (a - b).abs() < 0.005
-}
-
 fn words(field: &str) -> String {
     field.replace('_', " ")
 }
@@ -103,36 +100,6 @@ pub fn looks_like_phone(text: &str) -> bool {
     text.chars()
         .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '+' | '-' | '(' | ')' | '.'))
         && text.chars().filter(char::is_ascii_digit).count() >= PHONE_MIN_DIGITS
-}
-
-/// One invoice line's amount: quantity times unit price, or an older line's own `amount`.
-/// `Err` is the sentence about the line (1-based `n`).
-fn line_amount(n: usize, line: &Value) -> Result<f64, String> {
-    let Some(line) = line.as_object() else {
-        return Err(format!(
-            "Line {n} must have a description, a quantity and a unit price."
-        ));
-    };
-    let number = |key: &str| line.get(key).filter(|v| !v.is_null());
-    match (number("quantity"), number("unit_price")) {
-        (None, None) => match number("amount").and_then(Value::as_f64) {
-            Some(amount) => Ok(amount),
-            None => Err(format!("Line {n} needs a quantity and a unit price.")),
-        },
-        (quantity, price) => {
-            let quantity = match quantity.map(Value::as_f64) {
-                Some(Some(q)) if q.is_finite() && q > 0.0 => q,
-                Some(Some(_)) => return Err(format!("Line {n}'s quantity must be more than 0.")),
-                _ => return Err(format!("Line {n}'s quantity must be a number.")),
-            };
-            let price = match price.map(Value::as_f64) {
-                Some(Some(p)) if p.is_finite() && p >= 0.0 => p,
-                Some(Some(_)) => return Err(format!("Line {n}'s unit price cannot be negative.")),
-                _ => return Err(format!("Line {n}'s unit price must be a number.")),
-            };
-            Ok(quantity * price)
-        }
-    }
 }
 
 /// The problems of one group's values once a change is laid over them. `current` is the group as
@@ -221,49 +188,66 @@ pub fn check_group(
     }
 
     // An invoice adds up: each line is whole, the subtotal is the sum of the lines (when it has
-    // lines; an invoice without them states its subtotal), the total is subtotal plus tax.
+    // lines; an invoice without them states its subtotal), the total is subtotal plus tax. The
+    // amounts are the core's own (`invoice`): each line to the cent, stored amounts compared to
+    // the cent, so floating point never fails a sum a person would call right.
     if (record_type, group) == (RecordType::Invoice, Group::Totals)
         && touched(&["lines", "subtotal", "tax", "total"])
     {
-        let money = |key: &str| after.get(key).and_then(Value::as_f64);
-        let mut lines_ok = true;
-        let mut sum = 0.0;
+        let money = |key: &str| {
+            after
+                .get(key)
+                .and_then(invoice::decimal)
+                .map(invoice::to_cents)
+        };
         if let Some(lines) = after.get("lines").and_then(Value::as_array) {
-            for (i, line) in lines.iter().enumerate() {
-                match line_amount(i + 1, line) {
-                    Ok(amount) => sum += amount,
-                    Err(message) => {
-                        if named.contains_key("lines") {
-                            problem("lines", message);
+            match invoice::read_lines(lines) {
+                Err(message) => {
+                    if named.contains_key("lines") {
+                        problem("lines", message);
+                    }
+                }
+                Ok(read) if !read.is_empty() && touched(&["lines", "subtotal"]) => {
+                    let sum: Decimal = read.iter().map(|l| l.amount).sum();
+                    if let Some(subtotal) = money("subtotal") {
+                        if subtotal != sum {
+                            problem(
+                                "subtotal",
+                                format!(
+                                    "The subtotal ({}) must be the sum of the lines ({}).",
+                                    invoice::money_text(subtotal),
+                                    invoice::money_text(sum)
+                                ),
+                            );
                         }
-                        lines_ok = false;
-                        break;
                     }
                 }
-            }
-            if lines_ok && !lines.is_empty() && touched(&["lines", "subtotal"]) {
-                if let Some(subtotal) = money("subtotal") {
-                    if !same_money(subtotal, sum) {
-                        problem(
-                            "subtotal",
-                            format!(
-                                "The subtotal ({subtotal:.2}) must be the sum of the lines ({sum:.2})."
-                            ),
-                        );
-                    }
-                }
+                Ok(_) => {}
             }
         }
         if let (Some(subtotal), Some(tax), Some(total)) =
             (money("subtotal"), money("tax"), money("total"))
         {
-            if !same_money(total, subtotal + tax) {
+            if total != subtotal + tax {
                 problem(
                     "total",
                     format!(
-                        "The total ({total:.2}) must be the subtotal plus tax ({:.2}).",
-                        subtotal + tax
+                        "The total ({}) must be the subtotal plus tax ({}).",
+                        invoice::money_text(total),
+                        invoice::money_text(subtotal + tax)
                     ),
+                );
+            }
+        }
+        if let Some(code) = named
+            .get("currency")
+            .and_then(Value::as_str)
+            .filter(|c| !c.trim().is_empty())
+        {
+            if !invoice::is_currency_code(code.trim()) {
+                problem(
+                    "currency",
+                    format!("The currency “{code}” is not a currency code (three capital letters, like GBP)."),
                 );
             }
         }

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod error;
 pub mod fields;
 pub mod ids;
+pub mod invoice;
 pub mod judge;
 pub mod lifecycle;
 pub mod model;

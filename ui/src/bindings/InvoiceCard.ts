@@ -2,10 +2,22 @@
 import type { State } from "./State";
 
 /**
- * An invoice as finance sees it.
+ * An invoice as finance sees it in the list.
  */
-export type InvoiceCard = { id: string, number: string | null, job_number: string | null, state: State, currency: string, subtotal: number | null, tax: number | null, total: number | null, 
+export type InvoiceCard = { id: string, number: string | null, job_id: string | null, job_number: string | null, 
+/**
+ * The job's customer, by name.
+ */
+customer: string | null, state: State, currency: string, subtotal: number | null, tax: number | null, total: number | null, 
 /**
  * Totals have an open conflict waiting for finance.
  */
-under_review: boolean, review_id: string | null, sync_label: string, };
+under_review: boolean, review_id: string | null, sync_label: string, 
+/**
+ * `synced`, `pending`, `failed`, `held` or `rejected`.
+ */
+sync_level: string, 
+/**
+ * Sent, paid or void: its totals can no longer change.
+ */
+totals_locked: boolean, };
