@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { afterEach, beforeEach } from "vitest";
-import { changedFields, entryValue, formState, formText, formValues, fromLocalInput, lineRows, linesValue, pretty, show, waitingLine, when } from "./format";
+import { changedFields, entryValue, formState, formText, formValues, fromLocalInput, lineRows, linesValue, money, pretty, sentence, show, waitingLine, when, windowText } from "./format";
 
 describe("when", () => {
   const now = Date.parse("2026-11-26T12:00:00Z");
@@ -158,5 +158,34 @@ describe("waitingLine", () => {
   it("names the person and counts their changes, one or many", () => {
     expect(waitingLine({ display_name: "Dana Reyes", changes: 1 })).toBe("Dana Reyes, 1 change — sent when they sign in again");
     expect(waitingLine({ display_name: "Dana Reyes", changes: 3 })).toBe("Dana Reyes, 3 changes — sent when they sign in again");
+  });
+});
+
+describe("the window and times in the person's zone", () => {
+  const london = { locale: "en-GB", timeZone: "Europe/London" };
+  const berlin = { locale: "en-GB", timeZone: "Europe/Berlin" };
+  it("reads a window as one day and a time range", () => {
+    expect(windowText("2026-12-03T09:00:00Z", "2026-12-03T11:00:00Z", london)).toBe("Thu 3 Dec 09:00–11:00");
+    expect(windowText("2026-12-03T09:00:00Z", "2026-12-03T11:00:00Z", berlin)).toBe("Thu 3 Dec 10:00–12:00");
+  });
+  it("names both days when the window crosses midnight where the person is", () => {
+    expect(windowText("2026-12-03T22:00:00Z", "2026-12-03T23:30:00Z", berlin)).toBe("Thu 3 Dec 23:00 – Fri 4 Dec 00:30");
+  });
+  it("says when there is no window, or only a start", () => {
+    expect(windowText(null, null, london)).toBe("Not scheduled");
+    expect(windowText("2026-12-03T09:00:00Z", null, london)).toBe("Thu 3 Dec 09:00");
+  });
+  it("writes a timeline sentence's times in the person's zone", () => {
+    const pieces = [
+      { kind: "text" as const, text: "Dana Reyes moved the window to " },
+      { kind: "window" as const, start: "2026-12-03T09:00:00Z", end: "2026-12-03T11:00:00Z" },
+    ];
+    expect(sentence(pieces, berlin)).toBe("Dana Reyes moved the window to Thu 3 Dec 10:00–12:00");
+  });
+  it("writes money in its currency", () => {
+    expect(money(120, "GBP", { locale: "en-GB" })).toBe("£120.00");
+    expect(money(95.5, "EUR", { locale: "en-GB" })).toBe("€95.50");
+    expect(money(null, "GBP")).toBe("—");
+    expect(money(10, "not a code", { locale: "en-GB" })).toBe("10.00 not a code");
   });
 });

@@ -168,3 +168,60 @@ export function waitingLine(w: { display_name: string; changes: number }): strin
   const count = w.changes === 1 ? "1 change" : `${w.changes} changes`;
   return `${w.display_name}, ${count} — sent when they sign in again`;
 }
+
+/** Where and how a time is read: the person's own zone and locale unless a test names them. */
+export type Zone = { locale?: string; timeZone?: string };
+
+/** A day as a person reads it in their zone: "Tue 3 Dec". */
+export function dayText(iso: string, zone: Zone = {}): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "—";
+  return new Intl.DateTimeFormat(zone.locale, { weekday: "short", day: "numeric", month: "short", timeZone: zone.timeZone }).format(d).replace(",", "");
+}
+
+/** A time of day in the person's zone: "09:00". */
+export function timeText(iso: string, zone: Zone = {}): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "—";
+  return new Intl.DateTimeFormat(zone.locale, { hour: "2-digit", minute: "2-digit", timeZone: zone.timeZone }).format(d);
+}
+
+/** An instant as a day and a time: "Tue 3 Dec 09:00". */
+export function dayTimeText(iso: string, zone: Zone = {}): string {
+  return `${dayText(iso, zone)} ${timeText(iso, zone)}`;
+}
+
+/** A job's window as one day and a time range in the person's zone, "Tue 3 Dec 09:00–11:00";
+ * across midnight (in their zone) both days; with no end, the start; with no start, "Not
+ * scheduled". */
+export function windowText(start: string | null | undefined, end: string | null | undefined, zone: Zone = {}): string {
+  if (!start || Number.isNaN(new Date(start).getTime())) return "Not scheduled";
+  if (!end || Number.isNaN(new Date(end).getTime())) return dayTimeText(start, zone);
+  if (dayText(start, zone) === dayText(end, zone)) return `${dayTimeText(start, zone)}–${timeText(end, zone)}`;
+  return `${dayTimeText(start, zone)} – ${dayTimeText(end, zone)}`;
+}
+
+/** An amount in its currency as the person's locale writes it: "£120.00"; an unknown currency
+ * code is written after the number. */
+export function money(n: number | null | undefined, currency: string, zone: Zone = {}): string {
+  if (n === null || n === undefined || !Number.isFinite(n)) return "—";
+  try {
+    return new Intl.NumberFormat(zone.locale, { style: "currency", currency }).format(n);
+  } catch {
+    return `${n.toFixed(2)} ${currency}`.trim();
+  }
+}
+
+/** One piece of a timeline sentence, as the command layer sends it (`timeline::Piece`). */
+export type SentencePiece = { kind: "text"; text: string } | { kind: "time"; at: string } | { kind: "window"; start: string; end: string | null };
+
+/** A timeline sentence with its times in the person's zone. */
+export function sentence(pieces: SentencePiece[], zone: Zone = {}): string {
+  return pieces
+    .map((p) => {
+      if (p.kind === "text") return p.text;
+      if (p.kind === "time") return dayTimeText(p.at, zone);
+      return windowText(p.start, p.end, zone);
+    })
+    .join("");
+}

@@ -140,6 +140,10 @@ commands! {
     board_page(app, filter: BoardFilter) -> crate::board::BoardPage { app.board_page(filter).await }
     customers(app) -> Vec<CustomerView> { app.customers().await }
     customer(app, args: CustomerArgs) -> CustomerDetail { app.customer(args.customer_id).await }
+    create_customer(app, form: crate::customers::NewCustomerForm) -> crate::customers::CreateCustomerResult { app.create_customer(form).await }
+    customer_draft(app) -> Option<crate::customers::CustomerDraft> { app.customer_draft().await }
+    save_customer_draft(app, form: crate::customers::NewCustomerForm) -> () { app.save_customer_draft(form).await }
+    discard_customer_draft(app, args: DraftArgs) -> () { app.discard_customer_draft(args).await }
     save_group(app, args: SaveGroupArgs) -> SaveResult { app.save_group(args).await }
     check_group(app, args: crate::edit::CheckGroupArgs) -> Vec<fieldsync_core::fields::FieldProblem> { app.check_group(args).await }
     job(app, args: JobArgs) -> JobDetail { app.job(args.job_id).await }

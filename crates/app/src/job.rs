@@ -1,50 +1,24 @@
-//! One job: its field groups with their policy badges (edited through `edit`), its change-log
-//! timeline (the server's, or this device's own outbox without the server), its notes, what this
-//! person may do to it; moving its status on, and reopening it. It leans on [`crate::board`] for
+//! One job: its field groups with their policy badges (edited through `edit`), its timeline in
+//! sentences (made by [`crate::timeline`] from the job's log and its notes' and part lines'),
+//! whether it is final, what this person may do to it; moving its status on, voiding and
+//! reopening it. It leans on [`crate::board`] for
 //! the job's card, [`crate::session`] for what this person may do and [`crate::rules`] for the
 //! policy.
 
-use chrono::SecondsFormat;
-use fieldsync_client::{NewChange, OutboxState};
+use fieldsync_client::NewChange;
 use fieldsync_core::lifecycle::{self, State};
-use fieldsync_core::wire::{LogKind, RecordHistory, ReopenRequest};
-use fieldsync_core::{Group, Op, OutcomeStatus, RecordId, RecordType};
+use fieldsync_core::wire::{RecordHistory, ReopenRequest};
+use fieldsync_core::{Group, Op, RecordId, RecordType};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 use ts_rs::TS;
 
 use crate::ids::{parse_action_id, parse_id};
+use crate::timeline::{Names, Story};
 use crate::views::{text, GroupView, JobCard, SaveResult};
 use crate::{App, AppError};
 
-/// What an entry of a job's timeline was: a word of the timeline, not a lifecycle state (its
-/// `Voided` is the void that was logged, whatever state the record is in now).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "snake_case")]
-#[ts(export)]
-pub enum TimelineKind {
-    Created,
-    Applied,
-    Held,
-    Rejected,
-    Pending,
-    Resolved,
-    Reassigned,
-    Reopened,
-    Voided,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, TS)]
-#[ts(export)]
-pub struct TimelineEntry {
-    pub seq: i64,
-    pub at: String,
-    pub who: String,
-    pub device: Option<String>,
-    pub kind: TimelineKind,
-    pub group: Option<String>,
-    pub text: String,
-}
+pub use crate::timeline::{TimelineEntry, TimelineKind};
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
 #[ts(export)]
@@ -55,6 +29,8 @@ pub struct JobDetail {
     /// Whether the timeline came from the server (false: this device's own history only).
     pub timeline_from_server: bool,
     pub notes: Vec<String>,
+    /// For a voided or archived job: that it is final and what that means, with its reason.
+    pub final_note: Option<String>,
     pub can_reopen: bool,
     pub can_reassign: bool,
     pub can_change_status: bool,
@@ -111,18 +87,14 @@ impl App {
         let policy = self.policy().await;
         let card = self.card(&view).await;
         let groups = self.group_views(RecordType::Job, &view, &card.state, &policy);
-        let (timeline, from_server) = match self.active()?.history(RecordType::Job, id).await {
-            Ok(history) => (timeline_from_server(&history), true),
-            Err(_) => (self.local_timeline(id).await?, false),
-        };
-        let mut notes = Vec::new();
-        for note in self.active()?.records(RecordType::JobNote).await? {
-            if note.record.job_id == Some(id) {
-                if let Some(t) = note.values.get(&Group::Text).and_then(|t| text(t, "text")) {
-                    notes.push(t);
-                }
-            }
-        }
+        let names = self.names().await;
+        let (mut timeline, from_server) = self.timeline(RecordType::Job, id, &names).await?;
+        // The notes and part lines are records of their own: their entries join the job's,
+        // newest first by the server's time (this device's unsent ones by when they were saved).
+        let (notes, told) = self.job_items(id, &names, from_server).await?;
+        timeline.extend(told);
+        timeline.sort_by(|a, b| b.at.cmp(&a.at).then(b.seq.cmp(&a.seq)));
+        let final_note = final_note(&view, card.state);
         let role = self.role();
         let can = role.map(App::permissions).unwrap_or_default();
         // The moves the core allows this person from where the job stands, so the page never
@@ -144,38 +116,65 @@ impl App {
             timeline,
             timeline_from_server: from_server,
             notes,
+            final_note,
         })
     }
 
-    async fn local_timeline(&self, id: RecordId) -> Result<Vec<TimelineEntry>, AppError> {
-        let me = self.active()?.user().map(|u| u.name).unwrap_or_default();
-        let now = self.active()?.now();
-        Ok(self
-            .active()?
-            .cache()
-            .outbox_for(id)
-            .await?
-            .into_iter()
-            .map(|row| TimelineEntry {
-                seq: row.position,
-                at: row.saved_at.to_rfc3339(),
-                who: me.clone(),
-                device: Some("this device".into()),
-                kind: match row.state {
-                    OutboxState::Synced => TimelineKind::Applied,
-                    OutboxState::Pending => TimelineKind::Pending,
-                    OutboxState::Held => TimelineKind::Held,
-                    OutboxState::Rejected => TimelineKind::Rejected,
-                },
-                group: row.change.group.map(|g| g.as_str().into()),
-                text: format!(
-                    "{} ({})",
-                    describe(&row.change.op, row.change.group, &row.change.values),
-                    row.saved_at.format("%H:%M")
-                )
-                .replace(&format!("({})", now.format("%H:%M")), "(now)"),
-            })
-            .collect())
+    /// The job's notes (their text, for the page), and the entries of its notes and part lines
+    /// for its timeline ("Kai Lee added part TRV-15 ×2"). Each one's log is read once and kept:
+    /// a note or a part line is only ever added (an edit of a part line, rare, is read again
+    /// when its version moves). Without the server, the log kept is used.
+    async fn job_items(
+        &self,
+        job: RecordId,
+        names: &Names,
+        online: bool,
+    ) -> Result<(Vec<String>, Vec<TimelineEntry>), AppError> {
+        let client = self.active()?;
+        let (mut notes, mut told) = (Vec::new(), Vec::new());
+        for record_type in [RecordType::JobNote, RecordType::PartLine] {
+            for item in client.records(record_type).await? {
+                if item.record.job_id != Some(job) {
+                    continue;
+                }
+                if record_type == RecordType::JobNote {
+                    if let Some(t) = item.values.get(&Group::Text).and_then(|t| text(t, "text")) {
+                        notes.push(t);
+                    }
+                }
+                let id = item.record.record_id;
+                let version: i64 = item
+                    .record
+                    .groups
+                    .values()
+                    .map(|(v, _)| *v)
+                    .max()
+                    .unwrap_or(0);
+                let kept: Option<RecordHistory> = client
+                    .cache()
+                    .meta(&format!("history:{id}"))
+                    .await?
+                    .and_then(|s| serde_json::from_str(&s).ok());
+                let fresh = kept.as_ref().is_some_and(|h| {
+                    h.entries
+                        .iter()
+                        .filter_map(|e| e.outcome.version)
+                        .max()
+                        .unwrap_or(1)
+                        >= version
+                });
+                let entries = match kept {
+                    Some(h) if fresh || !online => h.entries,
+                    _ if online && !item.record.local_only => {
+                        self.record_log(record_type, id).await?.0
+                    }
+                    _ => Vec::new(),
+                };
+                let mut story = Story::new(record_type, names);
+                told.extend(entries.iter().map(|e| story.tell(e)));
+            }
+        }
+        Ok((notes, told))
     }
 
     /// A status change, saved to this device's outbox first.
@@ -235,82 +234,22 @@ impl App {
     }
 }
 
-fn describe(op: &Op, group: Option<Group>, values: &Value) -> String {
-    match (op, group) {
-        (Op::Create, _) => "created".into(),
-        (Op::Void, _) => format!("voided: {}", text(values, "reason").unwrap_or_default()),
-        (_, Some(Group::Status)) => format!(
-            "status → {}",
-            text(values, "state").unwrap_or_default().replace('_', " ")
-        ),
-        (_, Some(group)) => {
-            let fields: Vec<String> = values
-                .as_object()
-                .map(|m| m.keys().cloned().collect())
-                .unwrap_or_default();
-            format!("{} changed ({})", group.as_str(), fields.join(", "))
-        }
-        _ => "changed".into(),
+/// What a voided or archived job's page says first: it is final, and what that means (the
+/// lifecycle locks both for good: `reopen` takes only a signed-off or closed job).
+fn final_note(view: &fieldsync_client::client::RecordView, state: State) -> Option<String> {
+    let reason = view
+        .values
+        .get(&Group::Status)
+        .and_then(|s| text(s, "reason"))
+        .filter(|r| !r.trim().is_empty());
+    let because = reason.map(|r| format!(" Reason: {r}.")).unwrap_or_default();
+    match state {
+        State::Voided => Some(format!(
+            "This job is voided, and that is final: it stays in the records with its history (nothing is deleted), nobody works on it, and it cannot be reopened.{because}"
+        )),
+        State::Archived => Some(format!(
+            "This job is archived, and that is final: it stays in the records with its history (nothing is deleted) and cannot be changed or reopened.{because}"
+        )),
+        _ => None,
     }
-}
-
-fn timeline_from_server(history: &RecordHistory) -> Vec<TimelineEntry> {
-    let mut out: Vec<TimelineEntry> = history
-        .entries
-        .iter()
-        .map(|e| {
-            let (op, group, values) = (e.op, e.group, &e.values);
-            let kind = match (e.kind, e.outcome.status, op) {
-                (LogKind::Resolution, _, _) => TimelineKind::Resolved,
-                (LogKind::Reassign, _, _) => TimelineKind::Reassigned,
-                (LogKind::Reopen, _, _) => TimelineKind::Reopened,
-                (_, OutcomeStatus::Held, _) => TimelineKind::Held,
-                (_, OutcomeStatus::Rejected, _) => TimelineKind::Rejected,
-                (_, _, Op::Create) => TimelineKind::Created,
-                (_, _, Op::Void) => TimelineKind::Voided,
-                _ => TimelineKind::Applied,
-            };
-            let mut line = match kind {
-                TimelineKind::Reassigned => {
-                    let to = text(values, "assignee").unwrap_or_else(|| "a team".into());
-                    // The dispatcher's reason is the reassignment's log message.
-                    match &e.outcome.message {
-                        Some(reason) => format!("reassigned to {to}: {reason}"),
-                        None => format!("reassigned to {to}"),
-                    }
-                }
-                TimelineKind::Reopened => {
-                    // The reason is kept with the visit the reopen closed (the last one).
-                    let reason = values["visits"]
-                        .as_array()
-                        .and_then(|v| v.last())
-                        .and_then(|v| text(v, "reason"));
-                    match reason {
-                        Some(reason) => format!("reopened for a new visit: {reason}"),
-                        None => "reopened for a new visit".into(),
-                    }
-                }
-                TimelineKind::Resolved => {
-                    format!("review resolved: {}", describe(&op, group, values))
-                }
-                _ => describe(&op, group, values),
-            };
-            if let Some(message) = &e.outcome.message {
-                if matches!(kind, TimelineKind::Held | TimelineKind::Rejected) {
-                    line = format!("{line}: {message}");
-                }
-            }
-            TimelineEntry {
-                seq: e.seq,
-                at: e.server_time.to_rfc3339_opts(SecondsFormat::Millis, true),
-                who: e.author.clone(),
-                device: e.device_id.map(|d| d.to_string()),
-                kind,
-                group: group.map(|g| g.as_str().into()),
-                text: line,
-            }
-        })
-        .collect();
-    out.reverse();
-    out
 }

@@ -102,7 +102,7 @@ async fn a_reassignment_keeps_its_reason_and_undoes_in_one_click_until_someone_m
     assert!(
         lines
             .iter()
-            .any(|l| l == "reassigned to rita: Tom is off sick"),
+            .any(|l| l == "dana reassigned the job to rita: Tom is off sick"),
         "the reason is in the timeline: {lines:?}"
     );
 
@@ -221,7 +221,9 @@ async fn a_void_goes_on_the_status_its_dialog_showed_and_needs_a_reason() {
     );
     let lines = timeline(&dana, other).await;
     assert!(
-        lines.iter().any(|l| l == "voided: Customer cancelled"),
+        lines
+            .iter()
+            .any(|l| l == "dana voided the job: Customer cancelled"),
         "the reason is in the timeline: {lines:?}"
     );
 }

@@ -8,7 +8,11 @@ export type JobDetail = { card: JobCard, groups: Array<GroupView>, timeline: Arr
 /**
  * Whether the timeline came from the server (false: this device's own history only).
  */
-timeline_from_server: boolean, notes: Array<string>, can_reopen: boolean, can_reassign: boolean, can_change_status: boolean, 
+timeline_from_server: boolean, notes: Array<string>, 
+/**
+ * For a voided or archived job: that it is final and what that means, with its reason.
+ */
+final_note: string | null, can_reopen: boolean, can_reassign: boolean, can_change_status: boolean, 
 /**
  * This person may void the job (a voider the policy names; the job not already voided).
  */
