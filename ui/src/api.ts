@@ -92,6 +92,10 @@ export const api = {
   /** The field rules' sentences for a form's values, field by field, before anything is sent. */
   checkGroup: (args: CheckGroupArgs) => call("check_group", args),
   job: (jobId: string) => call("job", { job_id: jobId }),
+  /** A job's photos (thumbnails), signature, parts and notes, from the files kept on this computer. */
+  fieldSent: (jobId: string) => call("field_sent", { job_id: jobId }),
+  /** One photo at screen size, for its dialog. */
+  fieldPhoto: (sha256: string) => call("field_photo", { sha256 }),
   inbox: () => call("inbox", null),
   resolve: (args: ResolveArgs) => call("resolve", args),
   /** "Keep current" on a card: every held version of it, on the version the card showed. */

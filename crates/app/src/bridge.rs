@@ -147,6 +147,8 @@ commands! {
     save_group(app, args: SaveGroupArgs) -> SaveResult { app.save_group(args).await }
     check_group(app, args: crate::edit::CheckGroupArgs) -> Vec<fieldsync_core::fields::FieldProblem> { app.check_group(args).await }
     job(app, args: JobArgs) -> JobDetail { app.job(args.job_id).await }
+    field_sent(app, args: JobArgs) -> crate::field::FieldSent { app.field_sent(args.job_id).await }
+    field_photo(app, args: crate::field::PhotoArgs) -> crate::field::Picture { app.field_photo(args).await }
     inbox(app) -> Vec<ReviewCard> { app.inbox().await }
     resolve(app, args: ResolveArgs) -> ReviewCard { app.resolve(args).await }
     keep_current(app, args: KeepArgs) -> Vec<ReviewCard> { app.keep_current(args).await }

@@ -12,6 +12,8 @@
 //! - [`job`]: one job's detail and timeline, its status, reopening it; [`timeline`]: a record's
 //!   change log as sentences (the job and customer pages);
 //! - [`inbox`]: the review inbox and resolving an item;
+//! - [`field`]: what the field sent for a job (photos as thumbnails kept on this computer,
+//!   the signature image, part lines and notes with who and when);
 //! - [`invoices`], [`customers`], [`rules`] (the sync rules, and the policy every page's badges
 //!   come from), [`report`] (the weekly sync review): their pages;
 //! - `edit`: the one path for editing a field group, used by the job and customer pages;
@@ -39,6 +41,7 @@ pub mod customers;
 pub mod desk;
 mod devices;
 pub mod edit;
+pub mod field;
 pub mod ids;
 pub mod inbox;
 pub mod invoices;

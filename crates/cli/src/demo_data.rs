@@ -105,13 +105,15 @@ async fn move_to(who: &Session, job: &mut Job, state: State) -> Result<()> {
 }
 
 async fn sign(tech: &Session, job: &mut Job, signer: &str) -> Result<()> {
+    // The signing pad's image goes up the file lane first, as the technician's device sends it.
+    let image = tech.upload(&demo_images::signature(signer)?).await?;
     tech.apply(change(
         RecordType::Job,
         job.id,
         Some(Group::Signature),
         Op::Update,
         1,
-        json!({"signer": signer, "signed_at": Utc::now().to_rfc3339()}),
+        json!({"signer": signer, "signed_at": Utc::now().to_rfc3339(), "image_sha256": image}),
         1,
     ))
     .await?;
@@ -136,6 +138,27 @@ async fn note(who: &Session, job: &Job, text: &str) -> Result<()> {
         Op::Create,
         0,
         json!({"text": {"job_id": job.id.to_string(), "text": text}}),
+        0,
+    ))
+    .await
+    .map(|_| ())
+}
+
+/// A photo of the job taken on the technician's device: the file up the file lane, then the
+/// photo record that names it.
+async fn photo(tech: &Session, job: &Job, seed: u32, caption: Option<&str>) -> Result<()> {
+    let sha = tech.upload(&demo_images::photo(seed)?).await?;
+    let mut file = json!({"job_id": job.id.to_string(), "sha256": sha});
+    if let Some(caption) = caption {
+        file["caption"] = json!(caption);
+    }
+    tech.apply(change(
+        RecordType::Photo,
+        new_record_id(),
+        None,
+        Op::Create,
+        0,
+        json!({ "file": file }),
         0,
     ))
     .await
@@ -197,6 +220,21 @@ pub async fn seed(base: &str) -> Result<()> {
     .await?;
     move_to(&tom, &mut in_progress, State::InProgress).await?;
     note(&tom, &in_progress, "Radiator valve seized; freeing it now.").await?;
+    photo(
+        &tom,
+        &in_progress,
+        1,
+        Some("Seized valve on the classroom 3 radiator"),
+    )
+    .await?;
+    photo(&tom, &in_progress, 2, None).await?;
+    photo(
+        &tom,
+        &in_progress,
+        3,
+        Some("Radiator warm again after bleeding"),
+    )
+    .await?;
     tom.apply(change(RecordType::PartLine, new_record_id(), None, Op::Create, 0, json!({"line": {"job_id": in_progress.id.to_string(), "part_number": "TRV-15", "quantity": 2}}), 0))
         .await?;
     let mut working = new_job(
@@ -215,6 +253,7 @@ pub async fn seed(base: &str) -> Result<()> {
         "Condenser coils cleaned; checking refrigerant next.",
     )
     .await?;
+    photo(&kai, &working, 4, Some("Condenser coils after cleaning")).await?;
     // Same customer, site and day as the cooler job: flagged as a possible duplicate for dispatch.
     let mut paused = new_job(&dana, c(3).0, c(3).1, "rita", "Replace extractor fan", 0).await?;
     move_to(&rita, &mut paused, State::InProgress).await?;
@@ -434,4 +473,101 @@ pub async fn add_technician_with_job(
     )
     .await?;
     Ok(())
+}
+
+/// The demo's pictures, drawn in code so the repository holds no binary files: a photo of a
+/// radiator on a wall (a JPEG, as a phone camera sends) and a signature on a see-through
+/// background (a PNG, as a signing pad exports it). Deterministic: the same seed, the same bytes.
+mod demo_images {
+    use anyhow::Result;
+    use image::{ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
+
+    /// A small generator for the grain and the strokes (the demo needs repeatable bytes, not
+    /// good randomness).
+    struct Lcg(u32);
+    impl Lcg {
+        fn next(&mut self) -> u32 {
+            self.0 = self.0.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            self.0 >> 8
+        }
+    }
+
+    /// A 1280×960 photo: a wall, a radiator with its fins, a copper pipe and a valve, the floor,
+    /// and a camera's grain; the seed moves and tints them, so each photo differs.
+    pub fn photo(seed: u32) -> Result<Vec<u8>> {
+        let (w, h) = (1280u32, 960u32);
+        let mut rng = Lcg(seed.wrapping_mul(2_654_435_761));
+        let tint = (seed * 37 % 70) as i32 - 20;
+        let left = 80 + (seed * 211 % 420);
+        let (right, top, bottom) = (left + 380 + seed * 149 % 360, 240 + seed * 53 % 200, 700);
+        let pipe = bottom + 40;
+        let picture = RgbImage::from_fn(w, h, |x, y| {
+            let light = 1.0 - (x as f32 - w as f32 * 0.4).abs() / (w as f32 * 1.6);
+            let mut c: [i32; 3] = if y > 820 {
+                [120 + tint, 92, 70] // the floor
+            } else if x >= left && x < right && y >= top && y < bottom {
+                let fin = ((x - left) % 48) as i32;
+                let shade = if fin < 6 { -40 } else { -(fin - 24).abs() / 2 };
+                [236 + shade, 236 + shade, 230 + shade] // the radiator
+            } else if y >= pipe && y < pipe + 22 && x >= left - 60 {
+                let band = (y - pipe) as i32;
+                [184 - band * 3, 112 - band * 2, 60] // the copper pipe
+            } else if x >= right && x < right + 46 && y >= bottom - 10 && y < pipe + 30 {
+                [70, 72, 80] // the valve
+            } else {
+                [214 - tint, 200 - tint / 2, 170] // the wall
+            };
+            let grain = (rng.next() % 17) as i32 - 8;
+            for v in &mut c {
+                *v = ((*v as f32 * light) as i32 + grain).clamp(0, 255);
+            }
+            Rgb([c[0] as u8, c[1] as u8, c[2] as u8])
+        });
+        let mut out = std::io::Cursor::new(Vec::new());
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85).encode_image(&picture)?;
+        Ok(out.into_inner())
+    }
+
+    /// A 600×180 signature: a looping pen stroke whose shape comes from the signer's name, and
+    /// a flourish under it. Stamped as small discs along the path: the image crate draws no
+    /// lines, and a line-drawing crate is a lot to add for one demo picture.
+    pub fn signature(signer: &str) -> Result<Vec<u8>> {
+        let (w, h) = (600u32, 180u32);
+        let mut picture = RgbaImage::from_pixel(w, h, Rgba([0, 0, 0, 0]));
+        let mut rng = Lcg(signer
+            .bytes()
+            .fold(7u32, |a, b| a.wrapping_mul(31).wrapping_add(b as u32)));
+        let loops = 5 + rng.next() % 4;
+        let mut stamp = |x: f32, y: f32| {
+            for dy in -2i32..=2 {
+                for dx in -2i32..=2 {
+                    if dx * dx + dy * dy <= 5 {
+                        let (px, py) = (x as i32 + dx, y as i32 + dy);
+                        if px >= 0 && py >= 0 && (px as u32) < w && (py as u32) < h {
+                            picture.put_pixel(px as u32, py as u32, Rgba([22, 34, 96, 255]));
+                        }
+                    }
+                }
+            }
+        };
+        let steps = 2400;
+        let radius = 26.0 + (rng.next() % 14) as f32;
+        for i in 0..steps {
+            let t = i as f32 / steps as f32;
+            let angle = t * loops as f32 * std::f32::consts::TAU;
+            let x = 40.0 + t * 470.0 + radius * 0.8 * angle.cos();
+            let y = 80.0 + radius * angle.sin() * (1.0 - 0.5 * t) - 18.0 * (t * 3.0).sin();
+            stamp(x, y);
+        }
+        for i in 0..600 {
+            let t = i as f32 / 600.0;
+            stamp(
+                60.0 + t * 480.0,
+                150.0 - 10.0 * (t * std::f32::consts::PI).sin(),
+            );
+        }
+        let mut out = std::io::Cursor::new(Vec::new());
+        picture.write_to(&mut out, ImageFormat::Png)?;
+        Ok(out.into_inner())
+    }
 }

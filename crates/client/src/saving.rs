@@ -50,6 +50,13 @@ impl SyncClient {
         Ok(sha)
     }
 
+    /// This device's files folder: the files attached here and those fetched from the server,
+    /// each under its hash. What the app makes from a file (a photo's thumbnail) is kept in a
+    /// folder of its own inside it, so it is this person's, like the file.
+    pub fn files_dir(&self) -> &std::path::Path {
+        &self.inner.config.files_dir
+    }
+
     /// A file a record names, as a path in this device's files folder: kept there once fetched
     /// (or attached here), since the bytes under a hash never change. The bytes are checked
     /// against the hash before they are kept.

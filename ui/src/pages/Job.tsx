@@ -5,6 +5,7 @@ import { api, errorText } from "../api";
 import type { JobDetail } from "../bindings/JobDetail";
 import type { ReassignCheck } from "../bindings/ReassignCheck";
 import type { Reassigned } from "../bindings/Reassigned";
+import { FieldSent } from "../components/FieldSent";
 import { GroupCard } from "../components/GroupEditor";
 import { Owner } from "../components/Owner";
 import { Reassign } from "../components/Reassign";
@@ -158,6 +159,7 @@ export function Job({ jobId, onClose, onReview, refreshKey }: { jobId: string; o
           />
         ))}
       </div>
+      <FieldSent jobId={job.card.id} refreshKey={refreshKey} />
       {job.notes.length > 0 && (
         <>
           <h3>Notes</h3>
