@@ -69,9 +69,11 @@ test("an admin adds a technician, who chooses a password at first sign-in; the a
     await device.filter({ hasText: "revoked" }).waitFor();
     const log = await page.locator("[data-testid=admin-log]").innerText();
     // Newest first; the kinds read in capitals on screen.
-    assert.match(log, /revoke device .*\(tess\): its token is refused/i);
-    assert.match(log, /change own password\s+tess/i);
-    assert.match(log, /add user\s+tess/i);
+    // In names: the device and its person, the person's display name; no ids or user names.
+    assert.match(log, /revoke device .*\(Tess Ng\): its token is refused/i);
+    assert.match(log, /change own password\s+Tess Ng/i);
+    assert.match(log, /add user\s+Tess Ng/i);
+    assert.doesNotMatch(log, /[0-9a-f]{8}-[0-9a-f]{4}-/, "no device ids in the log");
   } finally {
     await b.close();
   }

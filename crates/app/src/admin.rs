@@ -66,7 +66,10 @@ pub struct AdminLogLine {
     pub at: String,
     pub by: String,
     pub action: String,
+    /// Who or what was acted on, in words (a device as "its name (its person)").
     pub target: String,
+    /// The user name or device id the server logged, for the curious.
+    pub target_id: String,
     pub detail: String,
 }
 
@@ -167,6 +170,44 @@ impl App {
         let accounts = self.active()?.accounts().await?;
         let devices = self.active()?.devices().await?;
         let log = self.active()?.admin_log().await?;
+        // The log names people and devices by id (that is what the server records); the admin
+        // reads names: "Tom's tablet (Tom Baker)", not a UUID.
+        let person = |user: &str| {
+            accounts
+                .iter()
+                .find(|a| a.name == user)
+                .map(|a| a.display_name.clone())
+                .unwrap_or_else(|| user.to_string())
+        };
+        let target = |e: &fieldsync_core::accounts::AdminEvent| match devices
+            .iter()
+            .find(|d| d.device_id.to_string() == e.target)
+        {
+            Some(d) => format!("{} ({})", d.name, d.display_name),
+            None if e.action == "revoke_device" => "a device no longer listed".to_string(),
+            None => person(&e.target),
+        };
+        let log: Vec<AdminLogLine> = log
+            .into_iter()
+            .rev()
+            .map(|e| {
+                // A revoke's detail starts "Tess laptop (tess): ", which the target now says.
+                let detail = devices
+                    .iter()
+                    .find(|d| d.device_id.to_string() == e.target)
+                    .and_then(|d| e.detail.strip_prefix(&format!("{} ({}): ", d.name, d.user)))
+                    .map(str::to_string)
+                    .unwrap_or_else(|| e.detail.clone());
+                AdminLogLine {
+                    at: stamp(e.at),
+                    by: person(&e.by),
+                    action: e.action.clone(),
+                    target: target(&e),
+                    target_id: e.target.clone(),
+                    detail,
+                }
+            })
+            .collect();
         Ok(PeoplePage {
             accounts: accounts.into_iter().map(|a| self.account_view(a)).collect(),
             devices: devices
@@ -184,17 +225,7 @@ impl App {
                 })
                 .collect(),
             // Newest first: the admin looks for what just happened.
-            log: log
-                .into_iter()
-                .rev()
-                .map(|e| AdminLogLine {
-                    at: stamp(e.at),
-                    by: e.by,
-                    action: e.action,
-                    target: e.target,
-                    detail: e.detail,
-                })
-                .collect(),
+            log,
             roles: Role::ALL.iter().map(|r| r.as_str().to_string()).collect(),
         })
     }

@@ -136,7 +136,7 @@ export function People({ refreshKey }: { refreshKey: number }) {
       <ol className="timeline" data-testid="admin-log" aria-labelledby="log-title">
         {page.log.map((e, i) => (
           <li key={`${e.at}-${i}`}>
-            <span className="tl-kind">{pretty(e.action)}</span> {e.target}
+            <span className="tl-kind">{pretty(e.action)}</span> <span title={e.target_id}>{e.target}</span>
             {e.detail && `: ${e.detail}`}
             <div className="muted small">
               {e.by} · {moment(e.at)}
