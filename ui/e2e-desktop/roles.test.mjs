@@ -163,7 +163,7 @@ test("1. a dispatcher reassigns a job after the warning about the technician's d
     await app.keys(await app.find("input[aria-label='Reason for reassigning']"), "Kai is stuck at the depot");
     console.log(`screenshot: ${await app.screenshot("desktop-roles-1-reassign-warning")}`);
     await app.click(confirm);
-    await app.waitText("[data-testid=timeline]", /reassigned to rita: Kai is stuck at the depot/);
+    await app.waitText("[data-testid=timeline]", /reassigned the job to Rita Alvarez: Kai is stuck at the depot/);
     assert.match(await app.text("[data-testid=job-detail]"), /Reassigned from Kai Lindqvist to Rita Alvarez/);
     // The board as it reads the job again (leaving it and coming back: see test 9 for the board
     // changing by itself).
@@ -198,7 +198,7 @@ test("2. a supervisor resolves the demo's status conflict in the review inbox", 
     await until("the card to go", async () => (await app.findAll("[data-testid=inbox] article[data-kind=conflict]")).length === 0);
     await app.clickText("button", "Board");
     await openRow(app, "Heating not reaching");
-    await app.waitText("[data-testid=timeline]", /review resolved/);
+    await app.waitText("[data-testid=timeline]", /resolved the review/);
     assert.match(await app.text("[data-testid=job-detail]"), /signed off/);
     console.log(`screenshot: ${await app.screenshot("desktop-roles-2-resolved")}`);
   } finally {

@@ -75,10 +75,10 @@ test("a supervisor logs labour; a technician's labour from the same version goes
     const detail = page.locator("[data-testid=job-detail]");
     const work = detail.locator("[data-testid=group-work]");
     assert.match(await work.innerText(), /manual review/);
-    await work.getByRole("button", { name: "Edit work" }).click();
+    await work.getByRole("button", { name: "Edit labour" }).click();
     await work.getByLabel("Labour hours").fill("2.5");
     await work.getByRole("button", { name: "Save" }).click();
-    await detail.locator("text=Work saved").waitFor();
+    await detail.locator("text=Labour saved").waitFor();
     await page.waitForFunction(() => (document.querySelector("[data-testid=job-detail] .sync")?.textContent ?? "") === "Synced", null, { timeout: 20000 });
     assert.match(await work.innerText(), /2\.5/);
     await shot(page, "supervisor-labour");
@@ -112,7 +112,7 @@ test("reassigning a job whose owner's device went silent with unsynced work warn
     await page.locator("[data-testid=board] tbody tr", { hasText: "walk-in cooler" }).click();
     // The schedule's form has the site and the window, never the owner: that is a reassignment.
     const schedule = page.locator("[data-testid=group-schedule]");
-    await schedule.getByRole("button", { name: "Edit schedule" }).click();
+    await schedule.getByRole("button", { name: "Edit visit" }).click();
     await schedule.getByLabel("Site").waitFor();
     assert.equal(await schedule.getByLabel("Assignee").count(), 0);
     await schedule.getByRole("button", { name: "Cancel" }).click();
@@ -132,7 +132,7 @@ test("reassigning a job whose owner's device went silent with unsynced work warn
       return row && row.textContent.includes("Rita Alvarez");
     });
     // The reason is in the timeline, and the notice offers the way back.
-    await page.locator("[data-testid=timeline] li", { hasText: "reassigned to rita: Kai is stuck at the depot" }).waitFor();
+    await page.locator("[data-testid=timeline] li", { hasText: "reassigned the job to Rita Alvarez: Kai is stuck at the depot" }).waitFor();
     const notice = page.locator(".detail .notice");
     assert.match(await notice.innerText(), /Reassigned from Kai .* to Rita Alvarez/);
     await shot(page, "dispatcher-reassign-undo");
@@ -218,7 +218,7 @@ test("a billing form left open while finance changes the email saves what office
     assert.ok(customer, "the demo has Riverside Clinic");
     const [changed] = await finance.push([update("customer", customer.record_id, "billing", 1, { billing_email: "finance@riverside.example" }, 0)]);
     assert.equal(changed.status, "applied", JSON.stringify(changed));
-    await page.waitForFunction(() => (document.querySelector("[data-testid=group-billing]")?.textContent ?? "").includes("v2"), null, { timeout: 20000 });
+    await page.waitForFunction(() => (document.querySelector("[data-testid=group-billing]")?.textContent ?? "").includes("finance@riverside.example"), null, { timeout: 20000 });
     // The open form says the group moved, which field, its value now, and what Save will do.
     const moved = panel.locator("[data-testid=form-moved]");
     await moved.waitFor();

@@ -24,8 +24,8 @@ test("a dispatcher sees every job with its owner and opens its timeline", async 
     await page.locator("[data-testid=board] tbody tr", { hasText: "Leak under sink" }).click();
     await page.waitForSelector("[data-testid=timeline] li");
     const timeline = await page.locator("[data-testid=timeline]").innerText();
-    assert.match(timeline, /reopened for a new visit: Customer reports the leak is back/);
-    assert.match(timeline, /status → closed/);
+    assert.match(timeline, /reopened the job for a new visit: Customer reports the leak is back/);
+    assert.match(timeline, /closed the job/);
     await shot(page, "dispatcher-job-detail");
   } finally {
     await b.close();
@@ -46,7 +46,7 @@ test("a dispatcher reassigns a job and the board shows the new owner", async () 
       const row = [...document.querySelectorAll("[data-testid=board] tbody tr")].find((r) => r.textContent.includes("Boiler service"));
       return row && row.textContent.includes("Rita Alvarez");
     });
-    await page.waitForSelector("[data-testid=timeline] >> text=reassigned to rita: Rita is closer");
+    await page.waitForSelector("[data-testid=timeline] >> text=reassigned the job to Rita Alvarez: Rita is closer");
     await shot(page, "dispatcher-reassigned");
   } finally {
     await b.close();
@@ -71,7 +71,7 @@ test("a supervisor resolves a status conflict and the resolution is in the timel
     await page.waitForFunction(() => !document.querySelector("[data-testid=inbox] article[data-kind=conflict]"));
     await page.click("text=Board");
     await page.locator("[data-testid=board] tbody tr", { hasText: "Heating not reaching" }).click();
-    await page.waitForSelector("[data-testid=timeline] >> text=review resolved");
+    await page.waitForSelector("[data-testid=timeline] >> text=resolved the review");
     assert.match(await page.locator("[data-testid=job-detail]").innerText(), /signed off/);
     await shot(page, "supervisor-resolved");
   } finally {
@@ -335,7 +335,7 @@ test("a supervisor reopens a signed-off job in the app's own dialog, and the rea
     await dialog.getByLabel("Reason for reopening").fill("Flue reading out of range on the recheck");
     await shot(page, "supervisor-reopen-dialog");
     await dialog.getByRole("button", { name: "Reopen", exact: true }).click();
-    await page.waitForSelector("[data-testid=timeline] >> text=reopened for a new visit: Flue reading out of range on the recheck", { timeout: 20000 });
+    await page.waitForSelector("[data-testid=timeline] >> text=reopened the job for a new visit: Flue reading out of range on the recheck", { timeout: 20000 });
     assert.match(await page.locator("[data-testid=job-detail] h2").innerText(), /reopened/);
   } finally {
     await b.close();
@@ -367,7 +367,7 @@ test("voiding a job a technician has started says so first, needs a reason, and 
     await dialog.getByLabel("Reason for voiding").fill("Customer cancelled by phone");
     await shot(page, "dispatcher-void-dialog");
     await confirm.click();
-    await page.waitForSelector("[data-testid=timeline] >> text=voided: Customer cancelled by phone", { timeout: 20000 });
+    await page.waitForSelector("[data-testid=timeline] >> text=voided the job: Customer cancelled by phone", { timeout: 20000 });
     assert.match(await page.locator("[data-testid=job-detail] h2").innerText(), /voided/);
     assert.equal(await page.getByRole("button", { name: "Void…" }).count(), 0, "no second void");
   } finally {

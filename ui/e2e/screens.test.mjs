@@ -98,7 +98,7 @@ test("a job's detail with its timeline, as a dispatcher", async () => {
   await page.locator("[data-testid=timeline] li").first().waitFor();
   const detail = await page.locator("[data-testid=job-detail]").innerText();
   assert.match(detail, /Leak under sink/);
-  assert.match(await page.locator("[data-testid=timeline]").innerText(), /reopened for a new visit/);
+  assert.match(await page.locator("[data-testid=timeline]").innerText(), /reopened the job for a new visit/);
   await take(page, "job-detail");
   await page.context().close();
 });

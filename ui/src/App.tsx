@@ -252,7 +252,15 @@ export function App() {
         {view === "people" && <People refreshKey={tick} />}
         {view === "board" && <Board session={session} onOpen={setSelected} onReview={() => setView("inbox")} refreshKey={tick} />}
         {view === "inbox" && <Inbox onChanged={() => setTick((t) => t + 1)} refreshKey={tick} onOpenJob={(id) => { setSelected(id); setView("board"); }} />}
-        {view === "customers" && <Customers refreshKey={tick} />}
+        {view === "customers" && (
+          <Customers
+            refreshKey={tick}
+            onOpenJob={(id) => {
+              setSelected(id);
+              setView("board");
+            }}
+          />
+        )}
         {view === "invoices" && <Invoices refreshKey={tick} onReview={() => setView("inbox")} />}
         {view === "rules" && <Rules />}
         {view === "report" && (

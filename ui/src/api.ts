@@ -18,6 +18,7 @@ import type { Commands } from "./bindings/commands";
 import type { JobDraft } from "./bindings/JobDraft";
 import type { KeepArgs } from "./bindings/KeepArgs";
 import type { MergeArgs } from "./bindings/MergeArgs";
+import type { NewCustomerForm } from "./bindings/NewCustomerForm";
 import type { NewJobForm } from "./bindings/NewJobForm";
 import type { ReassignArgs } from "./bindings/ReassignArgs";
 import type { ReopenArgs } from "./bindings/ReopenArgs";
@@ -88,6 +89,11 @@ export const api = {
   customers: () => call("customers", null),
   assignees: () => call("assignees", null),
   customer: (customerId: string) => call("customer", { customer_id: customerId }),
+  /** A new customer after the match-before-create check (`matches` instead, unless confirmed). */
+  createCustomer: (form: NewCustomerForm) => call("create_customer", form),
+  customerDraft: () => call("customer_draft", null),
+  saveCustomerDraft: (form: NewCustomerForm) => call("save_customer_draft", form),
+  discardCustomerDraft: (actionId: string) => call("discard_customer_draft", { action_id: actionId }),
   saveGroup: (args: SaveGroupArgs) => call("save_group", args),
   /** The field rules' sentences for a form's values, field by field, before anything is sent. */
   checkGroup: (args: CheckGroupArgs) => call("check_group", args),

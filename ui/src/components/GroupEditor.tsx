@@ -15,20 +15,39 @@ const EXPLAIN: Record<string, string> = {
   locked: "Locked: the record is closed or signed off.",
 };
 
-const label = (group: string) => pretty(group).replace(/^./, (c) => c.toUpperCase());
+/** A group as people call it: the words on its card, its Edit button and its notice. Its wire
+ * name (`schedule`) and version show only with the page's Details on. */
+const TITLES: Record<string, string> = {
+  "job.schedule": "Visit",
+  "job.status": "Status",
+  "job.work": "Labour",
+  "job.description": "Summary",
+  "job.signature": "Sign-off",
+  "customer.profile": "Profile",
+  "customer.billing": "Billing",
+};
 
-/** One field group: its policy badge and values, and an edit form when this person may change it. */
+export const groupTitle = (recordType: string, group: string) => TITLES[`${recordType}.${group}`] ?? pretty(group).replace(/^./, (c) => c.toUpperCase());
+
+/** One field group: its policy badge and values, and an edit form when this person may change
+ * it. `details` shows its wire name and version (the page's Details toggle); `hide` leaves fields
+ * out of its values (the form still has them). */
 export function GroupCard({
   recordType,
   recordId,
   group,
   onSaved,
+  details = false,
+  hide = [],
 }: {
   recordType: string;
   recordId: string;
   group: GroupView;
   onSaved: (message: string) => void;
+  details?: boolean;
+  hide?: string[];
 }) {
+  const title = groupTitle(recordType, group.group);
   const [editing, setEditing] = useState(false);
   const [form, setForm] = useState<Record<string, FormEntry>>({});
   // The form's action id comes from the command layer when the form opens, so the same form
@@ -108,7 +127,7 @@ export function GroupCard({
       });
       setEditing(false);
       const at = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-      onSaved(`${label(group.group)} saved at ${at} (${saved.state_label.toLowerCase()} then).`);
+      onSaved(`${title} saved at ${at} (${saved.state_label.toLowerCase()} then).`);
     } catch (err) {
       setError(errorText(err));
     } finally {
@@ -125,13 +144,18 @@ export function GroupCard({
   return (
     <section className="group" aria-labelledby={`${badgeId}-title`} data-testid={`group-${group.group}`}>
       <div className="group-head">
-        <strong id={`${badgeId}-title`}>{pretty(group.group)}</strong>{" "}
+        <strong id={`${badgeId}-title`}>{title}</strong>{" "}
         <span className={`badge badge-${group.badge.replace(/ /g, "-")}`} title={EXPLAIN[group.badge]}>
           {group.badge}
         </span>
-        <span className="muted small"> v{group.version}</span>
+        {details && (
+          <span className="muted small" data-testid="group-details">
+            {" "}
+            {group.group} · v{group.version}
+          </span>
+        )}
         {group.editable && !editing && group.fields.length > 0 && (
-          <button className="link" onClick={open} aria-label={`Edit ${pretty(group.group)}`}>
+          <button className="link" onClick={open} aria-label={`Edit ${title.toLowerCase()}`}>
             Edit
           </button>
         )}
@@ -187,7 +211,7 @@ export function GroupCard({
           </div>
         </form>
       ) : (
-        <Values values={values} order={group.fields.map((f) => f.name)} />
+        <Values values={values} order={group.fields.map((f) => f.name)} plain hide={hide} />
       )}
     </section>
   );

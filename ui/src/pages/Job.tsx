@@ -1,19 +1,68 @@
-// One job's detail panel beside the board: its owner and sync state, the status moves, reassign
-// and reopen, its field groups and its timeline.
+// One job's detail panel beside the board, in people's words: what, where, when (the window in
+// the person's own time) and who, its sync state, the status moves, reassign, void and reopen,
+// its field groups under people's titles, what the field sent, and its timeline as sentences.
+// The groups' wire names, versions and the log's bookkeeping show only with Details on.
 import { useCallback, useEffect, useState } from "react";
 import { api, errorText } from "../api";
 import type { JobDetail } from "../bindings/JobDetail";
 import type { ReassignCheck } from "../bindings/ReassignCheck";
+import type { TimelineEntry } from "../bindings/TimelineEntry";
 import type { Reassigned } from "../bindings/Reassigned";
 import { FieldSent } from "../components/FieldSent";
 import { GroupCard } from "../components/GroupEditor";
 import { Owner } from "../components/Owner";
 import { Reassign } from "../components/Reassign";
-import { pretty, when } from "../format";
+import { clock, pretty, sentence, when, windowText, type SentencePiece } from "../format";
 import { useEscape } from "../useEscape";
 
 /** The time of day now: a notice says when it happened, so it never reads as the state now. */
 const nowClock = () => new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+
+/** The groups in the order a person reads a job: what, where and when, the work, the sign-off,
+ * then the status (moved by its buttons above). */
+const ORDER = ["description", "schedule", "work", "signature", "status"];
+
+/** The entries a person should notice, in words; an ordinary applied change needs no label. */
+const KIND_WORDS: Partial<Record<TimelineEntry["kind"], string>> = {
+  held: "In review",
+  rejected: "Refused",
+  pending: "Not sent yet",
+  resolved: "Resolved",
+};
+
+/** A record's timeline as sentences, newest first; with `details`, each entry's group,
+ * version, user name and device. Shared by the job and customer pages. */
+export function Timeline({ entries, fromServer, details }: { entries: TimelineEntry[]; fromServer: boolean; details: boolean }) {
+  return (
+    <>
+      <h3>
+        Timeline{" "}
+        {fromServer ? null : <span className="muted small">(the server is unreachable: as last read from it, with this device's own changes)</span>}
+      </h3>
+      <ol className="timeline" data-testid="timeline">
+        {entries.map((t) => (
+          <li key={`${t.seq}-${t.kind}-${t.at}`} className={`tl tl-${t.kind}`}>
+            {KIND_WORDS[t.kind] && <span className="tl-kind">{KIND_WORDS[t.kind]}</span>} {sentence(t.pieces as SentencePiece[])}
+            <div className="muted small">
+              <time dateTime={t.at} title={new Date(t.at).toLocaleString()}>
+                {clock(t.at)} · {when(t.at)}
+              </time>
+              {t.device && <> · {t.device}</>}
+              {details && (
+                <span data-testid="entry-details">
+                  {" "}
+                  · {t.user}
+                  {t.group && ` · ${t.group}`}
+                  {t.version !== null && ` v${t.version}`} · {t.kind}
+                </span>
+              )}
+            </div>
+          </li>
+        ))}
+      </ol>
+    </>
+  );
+}
 
 export function Job({ jobId, onClose, onReview, refreshKey }: { jobId: string; onClose: () => void; onReview?: () => void; refreshKey: number }) {
   const [job, setJob] = useState<JobDetail | null>(null);
@@ -22,6 +71,8 @@ export function Job({ jobId, onClose, onReview, refreshKey }: { jobId: string; o
   const [reopening, setReopening] = useState(false);
   const [voiding, setVoiding] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
+  // The groups' wire names and versions and the log's bookkeeping, for the curious.
+  const [details, setDetails] = useState(false);
   // The last reassignment's way back: the notice offers it until it is used or the panel closes.
   const [undo, setUndo] = useState<Reassigned | null>(null);
   const load = useCallback(() => api.job(jobId).then(setJob).catch((e) => setError(errorText(e))), [jobId]);
@@ -30,19 +81,46 @@ export function Job({ jobId, onClose, onReview, refreshKey }: { jobId: string; o
   }, [load, refreshKey]);
   useEscape(onClose);
   if (!job) return <aside className="detail">{error ?? "Loading…"}</aside>;
+  const schedule = job.groups.find((g) => g.group === "schedule")?.values as { window_end?: string | null } | undefined;
+  const groups = [...job.groups].sort((a, b) => ORDER.indexOf(a.group) - ORDER.indexOf(b.group));
   return (
-    <aside className="detail" data-testid="job-detail">
+    <aside className="detail" data-testid="job-detail" aria-label={`Job ${job.card.number ?? "not yet numbered"}`}>
       <button className="close secondary" onClick={onClose} aria-label="Close">
         ×
       </button>
       <h2>
         {job.card.number ?? "New job"} <span className={`pill state-${job.card.state}`}>{pretty(job.card.state)}</span>
       </h2>
-      <p>
-        {job.card.customer} · {job.card.site}
-      </p>
-      <Owner owner={job.card.owner} />
+      <dl className="values facts" data-testid="job-facts">
+        <div>
+          <dt>What</dt>
+          <dd>{job.card.summary || "—"}</dd>
+        </div>
+        <div>
+          <dt>Customer</dt>
+          <dd>{job.card.customer}</dd>
+        </div>
+        <div>
+          <dt>Where</dt>
+          <dd>{job.card.site || "—"}</dd>
+        </div>
+        <div>
+          <dt>When</dt>
+          <dd data-testid="job-window">{windowText(job.card.window_start, schedule?.window_end)}</dd>
+        </div>
+        <div>
+          <dt>Who</dt>
+          <dd>
+            <Owner owner={job.card.owner} />
+          </dd>
+        </div>
+      </dl>
       <p className={`sync sync-${job.card.sync_level}`}>{job.card.sync_label}</p>
+      {job.final_note && (
+        <p className="warning-box" data-testid="final-note">
+          {job.final_note}
+        </p>
+      )}
       {job.card.needs_review && (
         <p className="warning-box" data-testid="needs-review">
           Needs review: a person chooses between versions of this job in the review inbox.{" "}
@@ -144,14 +222,21 @@ export function Job({ jobId, onClose, onReview, refreshKey }: { jobId: string; o
           }}
         />
       )}
-      <h3>Field groups</h3>
+      <div style={{ display: "flex", alignItems: "baseline", justifyContent: "space-between" }}>
+        <h3>About this job</h3>
+        <button className="link" aria-pressed={details} onClick={() => setDetails((d) => !d)}>
+          {details ? "Hide details" : "Details"}
+        </button>
+      </div>
       <div className="groups">
-        {job.groups.map((g) => (
+        {groups.map((g) => (
           <GroupCard
             key={g.group}
             recordType="job"
             recordId={job.card.id}
             group={g}
+            details={details}
+            hide={g.group === "schedule" ? ["assignee"] : []}
             onSaved={(message) => {
               setNotice(message);
               load();
@@ -160,27 +245,7 @@ export function Job({ jobId, onClose, onReview, refreshKey }: { jobId: string; o
         ))}
       </div>
       <FieldSent jobId={job.card.id} refreshKey={refreshKey} />
-      {job.notes.length > 0 && (
-        <>
-          <h3>Notes</h3>
-          <ul>
-            {job.notes.map((n, i) => (
-              <li key={i}>{n}</li>
-            ))}
-          </ul>
-        </>
-      )}
-      <h3>Timeline {job.timeline_from_server ? "" : <span className="muted small">(this device only: the server is unreachable)</span>}</h3>
-      <ol className="timeline" data-testid="timeline">
-        {job.timeline.map((t) => (
-          <li key={`${t.seq}-${t.kind}`} className={`tl tl-${t.kind}`}>
-            <span className="tl-kind">{t.kind}</span> {t.text}
-            <div className="muted small">
-              {t.who} · {when(t.at)}
-            </div>
-          </li>
-        ))}
-      </ol>
+      <Timeline entries={job.timeline} fromServer={job.timeline_from_server} details={details} />
     </aside>
   );
 }
