@@ -17,6 +17,7 @@ import { Job } from "./pages/Job";
 import { People } from "./pages/People";
 import { SyncReview } from "./pages/Review";
 import { Rules } from "./pages/Rules";
+import { Schedule } from "./pages/Schedule";
 
 /**
  * Notices come in bursts (a round that pulls and pushes publishes several): the page reads
@@ -43,7 +44,7 @@ const EMPTY_BANNER: SyncBanner = {
 export function App() {
   const [session, setSession] = useState<SessionInfo | null | undefined>(undefined);
   const [banner, setBanner] = useState<SyncBanner | null>(null);
-  const [view, setView] = useState<"board" | "inbox" | "customers" | "invoices" | "rules" | "report" | "people">("board");
+  const [view, setView] = useState<"board" | "schedule" | "inbox" | "customers" | "invoices" | "rules" | "report" | "people">("board");
   const [changingPassword, setChangingPassword] = useState(false);
   const [selected, setSelected] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -196,6 +197,9 @@ export function App() {
           <button className={view === "board" ? "current" : "secondary"} aria-current={view === "board" ? "page" : undefined} onClick={() => setView("board")}>
             Board
           </button>
+          <button className={view === "schedule" ? "current" : "secondary"} aria-current={view === "schedule" ? "page" : undefined} onClick={() => setView("schedule")}>
+            Schedule
+          </button>
           <button className={view === "inbox" ? "current" : "secondary"} aria-current={view === "inbox" ? "page" : undefined} onClick={() => setView("inbox")}>
             Review inbox
           </button>
@@ -271,7 +275,8 @@ export function App() {
             }}
           />
         )}
-        {selected && view === "board" && <Job jobId={selected} onClose={() => setSelected(null)} onReview={() => setView("inbox")} refreshKey={tick} />}
+        {view === "schedule" && <Schedule session={session} onOpen={setSelected} refreshKey={tick} />}
+        {selected && (view === "board" || view === "schedule") && <Job jobId={selected} onClose={() => setSelected(null)} onReview={() => setView("inbox")} refreshKey={tick} />}
       </main>
     </div>
   );

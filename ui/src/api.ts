@@ -22,6 +22,8 @@ import type { NewCustomerForm } from "./bindings/NewCustomerForm";
 import type { NewJobForm } from "./bindings/NewJobForm";
 import type { ReassignArgs } from "./bindings/ReassignArgs";
 import type { ReopenArgs } from "./bindings/ReopenArgs";
+import type { RescheduleArgs } from "./bindings/RescheduleArgs";
+import type { ScheduleArgs } from "./bindings/ScheduleArgs";
 import type { ReportArgs } from "./bindings/ReportArgs";
 import type { ResolveArgs } from "./bindings/ResolveArgs";
 import type { SaveCsvArgs } from "./bindings/SaveCsvArgs";
@@ -110,6 +112,10 @@ export const api = {
   merge: (args: MergeArgs) => call("merge", args),
   reassignCheck: (jobId: string) => call("reassign_check", { job_id: jobId }),
   reassign: (args: ReassignArgs) => call("reassign", args),
+  /** The schedule board for [from, to): RFC 3339 instants from the person's local midnight. */
+  schedule: (args: ScheduleArgs) => call("schedule", args),
+  /** Moves a job in time on the schedule version the board showed; it keeps its owner. */
+  reschedule: (args: RescheduleArgs) => call("reschedule", args),
   reopen: (args: ReopenArgs) => call("reopen", args),
   voidJob: (args: VoidArgs) => call("void_job", args),
   setStatus: (args: StatusArgs) => call("set_status", args),

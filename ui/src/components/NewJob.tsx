@@ -1,17 +1,13 @@
-// The new job form: customer, site, window, summary and who it goes to (people from the office's
-// device list, with their devices' health), after the match-before-create check.
+// The new job form: customer, site, window, summary and who it goes to (technicians and teams
+// from the office's device list, with their devices' health; never a typed name), after the
+// match-before-create check.
 import { useEffect, useState } from "react";
 import { api, errorText } from "../api";
 import type { CustomerView } from "../bindings/CustomerView";
 import type { MatchView } from "../bindings/MatchView";
 import type { OwnerView } from "../bindings/OwnerView";
-import { clock, localInput, when } from "../format";
-
-/** "Tom Baker (north) — Tom's tablet, 3 unsynced, seen 2 h ago": who, and how their device is. */
-function assigneeLabel(p: OwnerView): string {
-  const device = [p.device, p.unsynced ? `${p.unsynced} unsynced` : null, p.last_seen ? `seen ${when(p.last_seen)}` : null].filter(Boolean).join(", ");
-  return `${p.display_name}${p.team ? ` (${p.team})` : ""}${device ? ` — ${device}` : ""}`;
-}
+import { clock, localInput } from "../format";
+import { OwnerOptions, targetOf } from "./Reassign";
 
 const EMPTY_FORM = { customer_id: "", site: "", window_start: "", summary: "", assignee: "" };
 
@@ -115,6 +111,9 @@ export function NewJob() {
     );
   const submit = async (confirm: boolean) => {
     if (!actionId) return;
+    // A team is not a job's first owner (the server gives a job with no technician to
+    // dispatch): the job is created unassigned, then given to the team once the server has it.
+    const { to_team: team } = targetOf(form.assignee);
     try {
       const result = await api.createJob({
         action_id: actionId,
@@ -122,14 +121,16 @@ export function NewJob() {
         site: form.site,
         window_start: form.window_start ? new Date(form.window_start).toISOString() : null,
         summary: form.summary,
-        assignee: form.assignee,
+        assignee: team ? "" : form.assignee,
         confirm_duplicate: confirm,
       });
       setMatches(result.matches);
       if (!result.created) setMessage(null);
       if (result.created) {
         const at = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-        setMessage(`New job saved at ${at} (${(result.state_label ?? "").toLowerCase()} then).`);
+        let saved = `New job saved at ${at} (${(result.state_label ?? "").toLowerCase()} then).`;
+        if (team && result.job_id) saved += await giveToTeam(result.job_id, team);
+        setMessage(saved);
         setForm(EMPTY_FORM);
         setOpen(false);
       }
@@ -137,6 +138,20 @@ export function NewJob() {
       setMessage(errorText(e));
     }
   };
+  const teamName = (name: string) => people.find((p) => p.kind === "team" && p.name === name)?.display_name ?? `${name} team`;
+  /** Gives a job just created to a team: its create goes first, then the reassignment. */
+  const giveToTeam = async (jobId: string, team: string): Promise<string> => {
+    try {
+      await api.syncNow();
+      const check = await api.reassignCheck(jobId);
+      await api.reassign({ job_id: jobId, to_user: "", to_team: team, owner_epoch: check.owner_epoch, reason: "given to the team when the job was created" });
+      return ` It is with the ${teamName(team)}.`;
+    } catch {
+      return ` It waits in the schedule's unassigned tray until the server has it; give it to the ${teamName(team)} from there.`;
+    }
+  };
+  const technicians = people.filter((p) => p.kind !== "team");
+  const teams = people.filter((p) => p.kind === "team");
   return (
     <div className="dialog" role="dialog" aria-label="New job">
       <h3>New job</h3>
@@ -168,12 +183,10 @@ export function NewJob() {
         <select value={form.assignee} onChange={(e) => setForm({ ...form, assignee: e.target.value })}>
           <option value="">Nobody yet (the job waits unassigned)</option>
           {/* A draft from before may name someone the list does not (yet) know: kept, not lost. */}
-          {form.assignee !== "" && !people.some((p) => p.name === form.assignee) && <option value={form.assignee}>{form.assignee}</option>}
-          {people.map((p) => (
-            <option key={p.name} value={p.name}>
-              {assigneeLabel(p)}
-            </option>
-          ))}
+          {form.assignee !== "" && !people.some((p) => (p.kind === "team" ? `team:${p.name}` : p.name) === form.assignee) && (
+            <option value={form.assignee}>{form.assignee}</option>
+          )}
+          <OwnerOptions people={technicians} teams={teams} />
         </select>
       </label>
       {matches.length > 0 && (
