@@ -265,7 +265,16 @@ export function App() {
             }}
           />
         )}
-        {view === "invoices" && <Invoices refreshKey={tick} onReview={() => setView("inbox")} />}
+        {view === "invoices" && (
+          <Invoices
+            refreshKey={tick}
+            onReview={() => setView("inbox")}
+            onOpenJob={(id) => {
+              setSelected(id);
+              setView("board");
+            }}
+          />
+        )}
         {view === "rules" && <Rules />}
         {view === "report" && (
           <SyncReview

@@ -125,6 +125,24 @@ export const api = {
   discardJobDraft: (actionId: string) => call("discard_job_draft", { action_id: actionId }),
   rules: () => call("rules", null),
   invoices: () => call("invoices", null),
+  /** One invoice's panel: its lines and totals, and what this person may do to it now. */
+  invoice: (invoiceId: string) => call("invoice", { invoice_id: invoiceId }),
+  /** The jobs finance may invoice, each with the lines it suggests. */
+  invoiceJobs: () => call("invoice_jobs", null),
+  /** The invoice form's totals as the core computes them, with each box's sentence. */
+  invoiceTotals: (form: Commands["invoice_totals"]["args"]) => call("invoice_totals", form),
+  createInvoice: (args: Commands["create_invoice"]["args"]) => call("create_invoice", args),
+  /** A draft's lines, tax and currency, on the version its form opened on. */
+  saveInvoice: (args: Commands["save_invoice"]["args"]) => call("save_invoice", args),
+  /** Send (its totals lock) or mark paid, on the status version the panel showed. */
+  setInvoiceStatus: (args: Commands["set_invoice_status"]["args"]) => call("set_invoice_status", args),
+  voidInvoice: (args: Commands["void_invoice"]["args"]) => call("void_invoice", args),
+  /** A totals conflict's versions line by line, from the values its card showed. */
+  compareTotals: (args: Commands["compare_totals"]["args"]) => call("compare_totals", args),
+  /** Where the invoices' CSV's save dialog opens. */
+  invoiceExport: (args: Commands["invoice_export"]["args"]) => call("invoice_export", args),
+  /** The invoices' CSV written as a file: at `path`, or in the app's exports folder. */
+  saveInvoicesCsv: (args: Commands["save_invoices_csv"]["args"]) => call("save_invoices_csv", args),
   report: (args: ReportArgs) => call("report", args),
   reportCsv: (args: ReportArgs) => call("report_csv", args),
   /** The sync review's CSV written as a file: at `path`, or in the app's exports folder. */

@@ -8,6 +8,7 @@ import type { FieldChange } from "../bindings/FieldChange";
 import type { HeldVersion } from "../bindings/HeldVersion";
 import type { JobCard } from "../bindings/JobCard";
 import type { ReviewCard } from "../bindings/ReviewCard";
+import { TotalsConflict } from "../components/InvoiceLines";
 import { Fields, formState, formValues, kindsOf, type FieldProblems, type FormEntry } from "../components/Fields";
 import { Side, provenance } from "../components/Side";
 import { pretty, show, when } from "../format";
@@ -130,7 +131,11 @@ export function Inbox({
                 error={cardError}
               />
             ) : (
-              <Stack card={card} onTake={(h) => take(card, h)} />
+              card.record_type === "invoice" && card.group === "totals" ? (
+                <TotalsConflict card={card} onTake={(h) => take(card, h)} onMerge={(values) => act(card, () => api.merge({ review_ids: card.held.map((h) => h.review_id), values, current_version: seen(card) }))} />
+              ) : (
+                <Stack card={card} onTake={(h) => take(card, h)} />
+              )
             )}
             {card.kind !== "possible_duplicate" &&
               (card.can_resolve ? (
