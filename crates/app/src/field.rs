@@ -118,7 +118,7 @@ pub struct Picture {
     pub width: u32,
     pub height: u32,
     /// The size of what was made, and of the file it was made from (shown in the dialog, and
-    /// the figures the tests print).
+    /// the figures the tests print; 0 once the original is no longer on this computer).
     #[ts(type = "number")]
     pub bytes: u64,
     #[ts(type = "number")]
@@ -335,7 +335,7 @@ async fn made(
     kind: FileKind,
 ) -> Result<Made, AppError> {
     let dir = client.files_dir().join(MADE_DIR);
-    if let Some(kept) = read_kept(&dir, sha256, edge).await {
+    if let Some(kept) = read_kept(client.files_dir(), sha256, edge).await {
         return Ok(kept);
     }
     let original = client
@@ -375,35 +375,31 @@ async fn made(
     Ok(made)
 }
 
-/// The file a made image is kept in: its source's hash, its size, the original's size (so it is
-/// read back without opening the original) and its format.
-fn kept_name(sha256: &str, edge: u32, original_bytes: u64, format: image::ImageFormat) -> String {
+/// The file a made image is kept in: its source's hash, its size and its format. Named, not
+/// listed: a look-up is one or two `stat`s however many photos this person has seen.
+fn kept_name(sha256: &str, edge: u32, format: image::ImageFormat) -> String {
     let ext = format.extensions_str().first().copied().unwrap_or("img");
-    format!("{sha256}-{edge}-{original_bytes}.{ext}")
+    format!("{sha256}-{edge}.{ext}")
 }
 
-async fn read_kept(dir: &Path, sha256: &str, edge: u32) -> Option<Made> {
-    let prefix = format!("{sha256}-{edge}-");
-    let mut entries = tokio::fs::read_dir(dir).await.ok()?;
-    while let Ok(Some(entry)) = entries.next_entry().await {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(&prefix) else {
+/// The formats a made image is kept in (see [`shrink`]).
+const MADE_FORMATS: [image::ImageFormat; 2] = [image::ImageFormat::Jpeg, image::ImageFormat::Png];
+
+async fn read_kept(files: &Path, sha256: &str, edge: u32) -> Option<Made> {
+    for format in MADE_FORMATS {
+        let Ok(bytes) =
+            tokio::fs::read(files.join(MADE_DIR).join(kept_name(sha256, edge, format))).await
+        else {
             continue;
         };
-        let Some((original, ext)) = rest.split_once('.') else {
-            continue;
-        };
-        let (Ok(original_bytes), Some(format)) = (
-            original.parse::<u64>(),
-            image::ImageFormat::from_extension(ext),
-        ) else {
-            continue;
-        };
-        let bytes = tokio::fs::read(entry.path()).await.ok()?;
         // The kept image's own size, from its header alone (no pixels decoded).
         let (width, height) = image::ImageReader::with_format(std::io::Cursor::new(&bytes), format)
             .into_dimensions()
             .ok()?;
+        let original_bytes = tokio::fs::metadata(files.join(sha256))
+            .await
+            .map(|m| m.len())
+            .unwrap_or(0);
         return Some(Made {
             mime: format.to_mime_type(),
             bytes,
@@ -418,7 +414,7 @@ async fn read_kept(dir: &Path, sha256: &str, edge: u32) -> Option<Made> {
 /// Keeps a made image, whole or not at all (written under a temporary name, then renamed). A
 /// failure to keep it only means it is made again next time.
 async fn keep(dir: &Path, sha256: &str, edge: u32, made: &Made, format: image::ImageFormat) {
-    let name = kept_name(sha256, edge, made.original_bytes, format);
+    let name = kept_name(sha256, edge, format);
     let path: PathBuf = dir.join(&name);
     let partial = dir.join(format!("{name}.{}.tmp", std::process::id()));
     let written = async {
