@@ -648,6 +648,14 @@ impl<'a> Story<'a> {
                 });
                 continue;
             }
+            if c.field == "state" {
+                let to = shown(&c.after);
+                s.say(match mood {
+                    Done => format!("moved it to {to}"),
+                    Wanted => format!("it {to}"),
+                });
+                continue;
+            }
             if c.field == "lines" {
                 s.say(match mood {
                     Done => "changed the lines",

@@ -88,7 +88,7 @@ async fn a_jobs_timeline_is_sentences_with_display_names_and_only_what_changed()
     assert_eq!(detail["timeline_from_server"], json!(true));
     let lines = sentences(&detail);
     let expected = [
-        "Status went to review: Tom's device and Sam Okafor both changed it (Tom Baker wanted the state signed off)",
+        "Status went to review: Tom's device and Sam Okafor both changed it (Tom Baker wanted it signed off)",
         "Sam Okafor paused the job",
         "Tom Baker added part TRV-15 ×2",
         "Tom Baker started the job",

@@ -175,7 +175,7 @@ function CustomerPanel({ customerId, onClose, onOpenJob, refreshKey }: { custome
           <tbody>
             {customer.jobs.map((j) => (
               <tr key={j.id}>
-                <td>
+                <td style={{ whiteSpace: "nowrap" }}>
                   <button className="link" onClick={() => onOpenJob(j.id)} aria-label={`Open job ${j.number ?? j.summary}`}>
                     {j.number ?? "not yet numbered"}
                   </button>
@@ -199,16 +199,16 @@ function CustomerPanel({ customerId, onClose, onOpenJob, refreshKey }: { custome
             <tr>
               <th scope="col" style={{ textAlign: "left" }}>Invoice</th>
               <th scope="col" style={{ textAlign: "left" }}>Job</th>
-              <th scope="col" style={{ textAlign: "right" }}>Total</th>
+              <th scope="col" style={{ textAlign: "right", paddingRight: 12 }}>Total</th>
               <th scope="col" style={{ textAlign: "left" }}>State</th>
             </tr>
           </thead>
           <tbody>
             {customer.invoices.map((i) => (
               <tr key={i.id}>
-                <td>{i.number ?? "not yet numbered"}</td>
+                <td style={{ whiteSpace: "nowrap" }}>{i.number ?? "not yet numbered"}</td>
                 <td>{i.job_number ?? "—"}</td>
-                <td style={{ textAlign: "right" }}>{money(i.total, i.currency)}</td>
+                <td style={{ textAlign: "right", whiteSpace: "nowrap", paddingRight: 12 }}>{money(i.total, i.currency)}</td>
                 <td>
                   <span className="pill">{pretty(i.state)}</span>
                 </td>
@@ -328,7 +328,9 @@ function NewCustomer({ onDone, onOpen }: { onDone: (made: { id: string; name: st
     }
   };
   return (
-    <div className="dialog" role="dialog" aria-label="New customer" data-testid="new-customer">
+    // Over the page, not beside it: the list stays as it was behind the form.
+    <div style={{ position: "fixed", inset: 0, background: "rgba(15, 23, 42, 0.35)", display: "flex", justifyContent: "center", alignItems: "flex-start", paddingTop: 60, zIndex: 20 }}>
+    <div className="dialog" role="dialog" aria-modal="true" aria-label="New customer" data-testid="new-customer" style={{ width: "min(560px, 92vw)", maxHeight: "calc(100vh - 100px)", overflow: "auto", margin: 0, background: "white", boxShadow: "0 10px 30px rgba(0,0,0,0.2)" }}>
       <h3>New customer</h3>
       {resumed && (
         <p className="muted small" role="status">
@@ -394,6 +396,7 @@ function NewCustomer({ onDone, onOpen }: { onDone: (made: { id: string; name: st
           </button>
         </div>
       </form>
+    </div>
     </div>
   );
 }

@@ -10,7 +10,6 @@ import type { TimelineEntry } from "../bindings/TimelineEntry";
 import type { Reassigned } from "../bindings/Reassigned";
 import { FieldSent } from "../components/FieldSent";
 import { GroupCard } from "../components/GroupEditor";
-import { Owner } from "../components/Owner";
 import { Reassign } from "../components/Reassign";
 import { clock, pretty, sentence, when, windowText, type SentencePiece } from "../format";
 import { useEscape } from "../useEscape";
@@ -111,7 +110,15 @@ export function Job({ jobId, onClose, onReview, refreshKey }: { jobId: string; o
         <div>
           <dt>Who</dt>
           <dd>
-            <Owner owner={job.card.owner} />
+            {/* Spans, not the Owner card: every div in a list of values is a row. */}
+            <strong>{job.card.owner.display_name}</strong>
+            {job.card.owner.team && <span className="muted"> · {job.card.owner.team}</span>}
+            <br />
+            <span className="muted small">
+              {job.card.owner.device ?? "no device yet"}
+              {job.card.owner.last_seen && <> · seen {when(job.card.owner.last_seen)}</>}
+              {job.card.owner.unsynced ? <span className="warn"> · {job.card.owner.unsynced} unsynced</span> : null}
+            </span>
           </dd>
         </div>
       </dl>
