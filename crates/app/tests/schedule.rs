@@ -340,6 +340,10 @@ async fn a_job_given_to_a_team_waits_in_the_tray_and_the_old_device_learns() {
     call(&tom, "sync_now", Value::Null).await;
     let view = tom.client().unwrap().record(id).await.unwrap().unwrap();
     assert_eq!(view.record.owner, Owner::Team("technician".into()));
+    assert!(
+        !view.record.read_only,
+        "a job of his own team's is still his to work on"
+    );
     assert!(view.record.owner_epoch > check["owner_epoch"].as_i64().unwrap());
 
     // The undo gives it back to Tom, from the team.

@@ -100,6 +100,13 @@ function stack(jobs: ScheduledJob[]): [Map<string, number>, number] {
   return [lanes, Math.max(1, ends.length)];
 }
 
+/** An hour along the top: "14:00" where the person's clock has 24 hours, "2 PM" where it has 12
+ * (a 12-hour "02:00 PM" would not fit an hour's width on a small screen). */
+function hourLabel(t: number): string {
+  const full = clock(isoOf(t));
+  return full.length <= 5 ? full : new Date(t).toLocaleTimeString([], { hour: "numeric" });
+}
+
 /** "north team" as a heading reads "North team". */
 const capital = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
@@ -431,9 +438,9 @@ export function Schedule({ session, onOpen, refreshKey }: { session: SessionInfo
           <div className="sched-label" />
           {spanKind === "day" ? (
             <div className="sched-hours">
-              {hours.map((h) => (
+              {hours.map((h, i) => (
                 <span key={h} style={{ left: `${((h - viewStart) / length) * 100}%` }}>
-                  {clock(isoOf(h))}
+                  {hours.length <= 14 || i % 2 === 0 ? hourLabel(h) : ""}
                 </span>
               ))}
             </div>
