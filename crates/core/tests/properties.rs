@@ -405,10 +405,17 @@ fn keeps_fields(written: &Value, given: &Value) -> bool {
     })
 }
 
+/// A fixed seed, so a run is repeatable and CI cannot fail on a case no one can replay; set
+/// `PROPTEST_RNG_SEED` to explore other cases (proptest reads it into the default config).
 fn config() -> ProptestConfig {
+    let default = ProptestConfig::default();
     ProptestConfig {
         cases: 256,
-        ..ProptestConfig::default()
+        rng_seed: match default.rng_seed {
+            proptest::test_runner::RngSeed::Random => proptest::test_runner::RngSeed::Fixed(0x5EED),
+            chosen => chosen,
+        },
+        ..default
     }
 }
 
@@ -433,7 +440,13 @@ proptest! {
             Verdict::Hold(hold) => {
                 // A held change goes to the inbox of the roles that may resolve it.
                 prop_assert!(!hold.message.is_empty());
-                prop_assert!(s.record.is_some(), "only a change to a record that exists is held");
+                // Only a change to a record that exists is held, or a note, part or photo made
+                // on a job before it moved away from its author (the old owner's work: held, not
+                // lost).
+                let moved_parent = s.change.record_type.is_job_child()
+                    && hold.kind == ReviewKind::OwnershipMoved
+                    && s.parent.as_ref().is_some_and(|p| p.owner_epoch > s.change.owner_epoch);
+                prop_assert!(s.record.is_some() || moved_parent, "only a change to a record that exists is held");
                 prop_assert!(hold.group.is_some());
                 let group = hold.group;
                 prop_assert!(
