@@ -267,6 +267,7 @@ export function App() {
         )}
         {view === "invoices" && (
           <Invoices
+            states={session.invoice_states}
             refreshKey={tick}
             onReview={() => setView("inbox")}
             onOpenJob={(id) => {

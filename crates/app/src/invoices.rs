@@ -224,6 +224,13 @@ pub struct InvoiceDetail {
     pub can_send: bool,
     pub can_mark_paid: bool,
     pub can_void: bool,
+    /// The states "Send" and "Mark paid" move to, so the page never spells a state name.
+    pub send_to: State,
+    pub paid_to: State,
+    /// It went out to the customer (voiding it then needs a credit note in the books).
+    pub was_sent: bool,
+    /// Every invoice state in lifecycle order, for the list's filter.
+    pub states: Vec<State>,
     /// The reason it was voided, when it is void.
     pub void_reason: Option<String>,
     pub job_summary: Option<String>,
@@ -879,6 +886,10 @@ impl App {
                 && !totals.lines.is_empty(),
             can_mark_paid: status_writer && state == State::Sent,
             can_void: voider && matches!(state, State::Draft | State::Sent),
+            send_to: State::Sent,
+            paid_to: State::Paid,
+            was_sent: state == State::Sent,
+            states: fieldsync_core::lifecycle::INVOICE_STATES.to_vec(),
             void_reason: (state == State::Void)
                 .then(|| status.and_then(|s| text(s, "reason")))
                 .flatten(),

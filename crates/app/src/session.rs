@@ -21,6 +21,8 @@ pub struct SessionInfo {
     pub can: Permissions,
     /// A job's states in lifecycle order, for the board's filter.
     pub job_states: Vec<State>,
+    /// Every invoice state in lifecycle order, for the invoices' filter.
+    pub invoice_states: Vec<State>,
     /// An admin set this person's password: the app asks for their own before anything else.
     pub must_change_password: bool,
 }
@@ -103,6 +105,7 @@ impl App {
             role: u.role.as_str().to_string(),
             team: u.team,
             job_states: JOB_STATES.to_vec(),
+            invoice_states: fieldsync_core::lifecycle::INVOICE_STATES.to_vec(),
             must_change_password,
         })
     }

@@ -8,6 +8,10 @@ export type SessionInfo = { user: string, display_name: string, role: string, te
  */
 job_states: Array<State>, 
 /**
+ * Every invoice state in lifecycle order, for the invoices' filter.
+ */
+invoice_states: Array<State>, 
+/**
  * An admin set this person's password: the app asks for their own before anything else.
  */
 must_change_password: boolean, };

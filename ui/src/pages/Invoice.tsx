@@ -166,7 +166,7 @@ export function Invoice({
               <button
                 onClick={async () => {
                   try {
-                    await api.setInvoiceStatus({ invoice_id: card.id, state: "paid", base_version: detail.status_version });
+                    await api.setInvoiceStatus({ invoice_id: card.id, state: detail.paid_to, base_version: detail.status_version });
                     // The sync line above says where the change stands, and stays true.
                     setNotice(`${number} is marked paid.`);
                     await load();
@@ -197,7 +197,7 @@ export function Invoice({
             <button
               onClick={async () => {
                 try {
-                  await api.setInvoiceStatus({ invoice_id: card.id, state: "sent", base_version: detail.status_version });
+                  await api.setInvoiceStatus({ invoice_id: card.id, state: detail.send_to, base_version: detail.status_version });
                   setSending(false);
                   setNotice(`${number} is sent.`);
                   await load();
@@ -217,7 +217,7 @@ export function Invoice({
       {voiding && (
         <VoidDialog
           number={number}
-          sent={card.state === "sent"}
+          sent={detail.was_sent}
           onCancel={() => setVoiding(false)}
           onConfirm={async (reason, actionId) => {
             await api.voidInvoice({ invoice_id: card.id, reason, base_version: detail.status_version, action_id: actionId });

@@ -13,9 +13,8 @@ import { formatMoney } from "../components/InvoiceLines";
 import { pretty } from "../format";
 import { Invoice } from "./Invoice";
 
-const STATES: State[] = ["draft", "sent", "paid", "void"];
-
-export function Invoices({ refreshKey, onReview, onOpenJob }: { refreshKey: number; onReview: () => void; onOpenJob?: (jobId: string) => void }) {
+/** `states`: every invoice state in lifecycle order, from the session (the command layer names them). */
+export function Invoices({ states, refreshKey, onReview, onOpenJob }: { states: State[]; refreshKey: number; onReview: () => void; onOpenJob?: (jobId: string) => void }) {
   const [invoices, setInvoices] = useState<InvoiceCard[]>([]);
   const [error, setError] = useState<string | null>(null);
   const [state, setState] = useState<State | "">("");
@@ -77,7 +76,7 @@ export function Invoices({ refreshKey, onReview, onOpenJob }: { refreshKey: numb
             State{" "}
             <select aria-label="Filter by state" value={state} onChange={(e) => setState(e.target.value as State | "")}>
               <option value="">All</option>
-              {STATES.map((s) => (
+              {states.map((s) => (
                 <option key={s} value={s}>
                   {pretty(s)}
                 </option>
