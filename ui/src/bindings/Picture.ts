@@ -7,6 +7,6 @@
 export type Picture = { data_url: string, width: number, height: number, 
 /**
  * The size of what was made, and of the file it was made from (shown in the dialog, and
- * the figures the tests print).
+ * the figures the tests print; 0 once the original is no longer on this computer).
  */
 bytes: number, original_bytes: number, };
