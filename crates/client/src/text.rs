@@ -42,6 +42,11 @@ pub fn what_changed(record_type: RecordType, group: Option<Group>) -> &'static s
         RecordType::PartLine => "parts",
         RecordType::Photo => "photos",
         RecordType::Inspection => "inspection",
+        // An invoice's line sits under its job's number: it must not read as the job's status.
+        RecordType::Invoice => match group {
+            Some(Group::Status) => "invoice status",
+            _ => "invoice",
+        },
         _ => match group {
             Some(Group::Status) => "status",
             Some(Group::Work) => "labour",
@@ -113,5 +118,26 @@ fn join_words(words: &[&str]) -> String {
         [] => String::new(),
         [one] => one.to_string(),
         [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An invoice's change is summed up under its job's number: it reads as the invoice's, not
+    /// as the job's status ("J-000006: Your status synced." said the job's status had synced).
+    #[test]
+    fn an_invoice_change_reads_as_the_invoice_not_the_job() {
+        let what = what_changed(RecordType::Invoice, Some(Group::Status));
+        assert_eq!(
+            job_line("J-000006", &[what], &[], &[]),
+            "J-000006: Your invoice status synced."
+        );
+        assert_eq!(
+            what_changed(RecordType::Invoice, Some(Group::Totals)),
+            "invoice"
+        );
+        assert_eq!(what_changed(RecordType::Job, Some(Group::Status)), "status");
     }
 }
