@@ -108,14 +108,16 @@ function CustomerPanel({ customerId, onClose, onOpenJob, refreshKey }: { custome
   const [notice, setNotice] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [details, setDetails] = useState(false);
-  const load = useCallback(
-    () =>
-      api
-        .customer(customerId)
-        .then(setCustomer)
-        .catch((e) => setError(errorText(e))),
-    [customerId],
-  );
+  // Reads overlap (a save's, a change notice's): only the newest one started is shown, so a slow
+  // older answer never puts back a value that is no longer true.
+  const reads = useRef(0);
+  const load = useCallback(() => {
+    const mine = ++reads.current;
+    return api
+      .customer(customerId)
+      .then((c) => mine === reads.current && setCustomer(c))
+      .catch((e) => mine === reads.current && setError(errorText(e)));
+  }, [customerId]);
   useEffect(() => {
     load();
   }, [load, refreshKey]);

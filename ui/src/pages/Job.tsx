@@ -2,7 +2,7 @@
 // the person's own time) and who, its sync state, the status moves, reassign, void and reopen,
 // its field groups under people's titles, what the field sent, and its timeline as sentences.
 // The groups' wire names, versions and the log's bookkeeping show only with Details on.
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { api, errorText } from "../api";
 import type { JobDetail } from "../bindings/JobDetail";
 import type { ReassignCheck } from "../bindings/ReassignCheck";
@@ -74,7 +74,16 @@ export function Job({ jobId, onClose, onReview, refreshKey }: { jobId: string; o
   const [details, setDetails] = useState(false);
   // The last reassignment's way back: the notice offers it until it is used or the panel closes.
   const [undo, setUndo] = useState<Reassigned | null>(null);
-  const load = useCallback(() => api.job(jobId).then(setJob).catch((e) => setError(errorText(e))), [jobId]);
+  // Reads overlap (a save's, a change notice's): only the newest one started is shown, so a slow
+  // older answer never puts back a value that is no longer true.
+  const reads = useRef(0);
+  const load = useCallback(() => {
+    const mine = ++reads.current;
+    return api
+      .job(jobId)
+      .then((j) => mine === reads.current && setJob(j))
+      .catch((e) => mine === reads.current && setError(errorText(e)));
+  }, [jobId]);
   useEffect(() => {
     load();
   }, [load, refreshKey]);
