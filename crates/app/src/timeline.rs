@@ -656,6 +656,17 @@ impl<'a> Story<'a> {
                 });
                 continue;
             }
+            // A file's hash means nothing to a person (and, 64 characters long, it pushed the
+            // panel wider than the screen): the sentence says a file came, the job shows it.
+            if c.field == "image_sha256" || c.field == "sha256" {
+                s.say(match (mood, c.after.is_null()) {
+                    (Done, false) => format!("added the {label}"),
+                    (Done, true) => format!("removed the {label}"),
+                    (Wanted, false) => format!("a {label}"),
+                    (Wanted, true) => format!("no {label}"),
+                });
+                continue;
+            }
             if c.field == "lines" {
                 s.say(match mood {
                     Done => "changed the lines",
@@ -888,5 +899,27 @@ mod tests {
             "Dana Reyes moved the window to Thu 3 Dec 09:00–11:00 UTC"
         );
         assert_eq!(moved.changes.len(), 2, "the site did not change");
+    }
+
+    #[test]
+    fn a_signature_reads_as_signed_and_its_image_as_added_never_as_a_hash() {
+        let mut names = Names::default();
+        names.people.insert("rita".into(), "Rita Patel".into());
+        let mut story = Story::new(RecordType::Job, &names);
+        let hash = "ab".repeat(32);
+        let signed = story.tell(&entry(
+            1,
+            "rita",
+            Some(Group::Signature),
+            Op::Update,
+            serde_json::json!({"signer": "J. Harbour", "signed_at": "2026-12-02T10:00:00Z", "image_sha256": hash}),
+        ));
+        assert!(!signed.text.contains(&hash), "{}", signed.text);
+        assert!(
+            signed.text.contains("added the signature image"),
+            "{}",
+            signed.text
+        );
+        assert!(signed.text.contains("J. Harbour"), "{}", signed.text);
     }
 }
