@@ -54,6 +54,9 @@ pub struct JobDraft {
     pub site: String,
     /// As the form holds it (RFC 3339, UTC), or empty.
     pub window_start: Option<String>,
+    /// The window's end, the same way (a draft from before it was asked has none).
+    #[serde(default)]
+    pub window_end: Option<String>,
     pub summary: String,
     pub assignee: String,
     /// When it was last saved (RFC 3339); set by the command layer.
@@ -75,6 +78,9 @@ pub struct NewJobForm {
     pub customer_id: String,
     pub site: String,
     pub window_start: Option<String>,
+    /// When the visit ends (RFC 3339); it must end after it starts (the field rule in core).
+    #[serde(default)]
+    pub window_end: Option<String>,
     pub summary: String,
     pub assignee: String,
     /// The person saw the possible duplicates and creates anyway.
@@ -304,6 +310,20 @@ impl App {
         if let Some(start) = form.window_start.filter(|s| !s.is_empty()) {
             schedule["window_start"] = json!(start);
         }
+        if let Some(end) = form.window_end.filter(|s| !s.is_empty()) {
+            schedule["window_end"] = json!(end);
+        }
+        // The field rules (a window ends after it starts) here too, before anything is saved,
+        // in the sentence the server would give.
+        let problems = fieldsync_core::fields::check_group(
+            RecordType::Job,
+            fieldsync_core::Group::Schedule,
+            &Value::Null,
+            &schedule,
+        );
+        if let Some(problem) = problems.first() {
+            return Err(AppError::new("invalid_change", problem.message.clone()));
+        }
         let (_, state) = self
             .active()?
             .save(NewChange {
@@ -343,6 +363,7 @@ impl App {
             customer_id: field(schedule, "customer_id"),
             site: field(schedule, "site"),
             window_start: text(schedule, "window_start").filter(|s| !s.is_empty()),
+            window_end: text(schedule, "window_end").filter(|s| !s.is_empty()),
             summary: field(&values["description"], "summary"),
             assignee: field(schedule, "assignee"),
             saved_at: Some(saved_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
@@ -358,6 +379,7 @@ impl App {
                 "customer_id": draft.customer_id,
                 "site": draft.site,
                 "window_start": draft.window_start,
+                "window_end": draft.window_end,
                 "assignee": draft.assignee,
             },
             "description": {"summary": draft.summary},

@@ -113,3 +113,56 @@ async fn a_discarded_draft_is_not_offered_again() {
     .await;
     assert_eq!(refused.unwrap_err().code, "invalid");
 }
+
+/// A new job's window has an end: kept in the draft, created with the job, and a window that
+/// ends before it starts is refused with the field rule's sentence before anything is saved.
+#[tokio::test]
+async fn a_new_job_window_ends_after_it_starts_and_its_end_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = server(dir.path()).await;
+    let app = open_on(dir.path(), &url).await;
+    call(
+        &app,
+        "sign_in",
+        json!({"username": "dana", "password": PASSWORD}),
+    )
+    .await;
+    let customer = uuid::Uuid::now_v7().to_string();
+    let action_id = call(&app, "new_action_id", Value::Null).await["action_id"].clone();
+    let form = |end: &str| {
+        json!({
+            "action_id": action_id,
+            "customer_id": customer,
+            "site": "4 Quay Street",
+            "window_start": "2026-12-03T09:00:00Z",
+            "window_end": end,
+            "summary": "Replace the pump seal",
+            "assignee": "tom",
+            "confirm_duplicate": true,
+        })
+    };
+    call(
+        &app,
+        "save_job_draft",
+        json!({"action_id": action_id, "customer_id": customer, "site": "4 Quay Street",
+               "window_start": "2026-12-03T09:00:00Z", "window_end": "2026-12-03T11:30:00Z",
+               "summary": "Replace the pump seal", "assignee": "tom", "saved_at": null}),
+    )
+    .await;
+    assert_eq!(
+        call(&app, "job_draft", Value::Null).await["window_end"],
+        json!("2026-12-03T11:30:00Z")
+    );
+    let refused = bridge::dispatch(&app, "create_job", form("2026-12-03T08:00:00Z"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, "invalid_change", "{refused:?}");
+    assert!(refused.message.contains("end"), "{}", refused.message);
+    let created = call(&app, "create_job", form("2026-12-03T11:30:00Z")).await;
+    assert_eq!(created["created"], json!(true), "{created}");
+    let job = call(&app, "job", json!({"job_id": created["job_id"]})).await;
+    assert!(
+        job.to_string().contains("2026-12-03T11:30:00Z"),
+        "the job keeps its window's end: {job}"
+    );
+}

@@ -8,7 +8,11 @@ export type JobDraft = { action_id: string, customer_id: string, site: string,
 /**
  * As the form holds it (RFC 3339, UTC), or empty.
  */
-window_start: string | null, summary: string, assignee: string, 
+window_start: string | null, 
+/**
+ * The window's end, the same way (a draft from before it was asked has none).
+ */
+window_end: string | null, summary: string, assignee: string, 
 /**
  * When it was last saved (RFC 3339); set by the command layer.
  */

@@ -5,7 +5,11 @@ export type NewJobForm = {
  * Made when the form opened (`new_action_id`): saving twice is one job. A UUID; anything
  * else is refused.
  */
-action_id: string | null, customer_id: string, site: string, window_start: string | null, summary: string, assignee: string, 
+action_id: string | null, customer_id: string, site: string, window_start: string | null, 
+/**
+ * When the visit ends (RFC 3339); it must end after it starts (the field rule in core).
+ */
+window_end: string | null, summary: string, assignee: string, 
 /**
  * The person saw the possible duplicates and creates anyway.
  */

@@ -9,7 +9,10 @@ import type { OwnerView } from "../bindings/OwnerView";
 import { clock, localInput } from "../format";
 import { OwnerOptions, targetOf } from "./Reassign";
 
-const EMPTY_FORM = { customer_id: "", site: "", window_start: "", summary: "", assignee: "" };
+const EMPTY_FORM = { customer_id: "", site: "", window_start: "", window_end: "", summary: "", assignee: "" };
+
+/** A `datetime-local` value (the person's own time) as the instant the command layer keeps. */
+const instant = (local: string) => (local ? new Date(local).toISOString() : null);
 
 /** The new job form. Its action id comes from the command layer when it opens, so saving twice
  * (or "Create anyway" after the duplicate warning) is one job; Save waits for it. What is typed
@@ -37,6 +40,7 @@ export function NewJob() {
           customer_id: draft.customer_id,
           site: draft.site,
           window_start: draft.window_start ? localInput(draft.window_start) : "",
+          window_end: draft.window_end ? localInput(draft.window_end) : "",
           summary: draft.summary,
           assignee: draft.assignee,
         });
@@ -62,7 +66,8 @@ export function NewJob() {
       .saveJobDraft({
         action_id: actionId,
         ...form,
-        window_start: form.window_start ? new Date(form.window_start).toISOString() : null,
+        window_start: instant(form.window_start),
+        window_end: instant(form.window_end),
         saved_at: null,
       })
       .then(() => setKept(new Date().toISOString()))
@@ -119,7 +124,8 @@ export function NewJob() {
         action_id: actionId,
         customer_id: form.customer_id,
         site: form.site,
-        window_start: form.window_start ? new Date(form.window_start).toISOString() : null,
+        window_start: instant(form.window_start),
+        window_end: instant(form.window_end),
         summary: form.summary,
         assignee: team ? "" : form.assignee,
         confirm_duplicate: confirm,
@@ -171,8 +177,26 @@ export function NewJob() {
         <input value={form.site} onChange={(e) => setForm({ ...form, site: e.target.value })} />
       </label>
       <label>
-        Day
-        <input type="datetime-local" value={form.window_start} onChange={(e) => setForm({ ...form, window_start: e.target.value })} />
+        Visit starts
+        <input
+          type="datetime-local"
+          value={form.window_start}
+          onChange={(e) => {
+            // A visit moved later keeps its length: the end follows the start (two hours by
+            // default), so the window never ends before it starts by accident.
+            const start = e.target.value;
+            let end = form.window_end;
+            if (start && (!end || end <= start)) {
+              const then = new Date(new Date(start).getTime() + (form.window_start && form.window_end ? new Date(form.window_end).getTime() - new Date(form.window_start).getTime() : 2 * 3600e3));
+              end = localInput(then.toISOString());
+            }
+            setForm({ ...form, window_start: start, window_end: end });
+          }}
+        />
+      </label>
+      <label>
+        Visit ends
+        <input type="datetime-local" value={form.window_end} min={form.window_start || undefined} onChange={(e) => setForm({ ...form, window_end: e.target.value })} />
       </label>
       <label>
         Summary
