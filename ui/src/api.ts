@@ -88,6 +88,8 @@ export const api = {
   /** A fresh id for a form, made when it opens: saving the same form twice is one change. */
   newActionId: () => call("new_action_id", null),
   board: (filter: BoardFilter) => call("board", filter),
+  /** The board's list as it draws: the matching total and the rows from `offset` (`limit` of them). */
+  boardPage: (filter: BoardFilter) => call("board_page", filter),
   customers: () => call("customers", null),
   assignees: () => call("assignees", null),
   customer: (customerId: string) => call("customer", { customer_id: customerId }),

@@ -22,6 +22,9 @@ use crate::http::{change, new_record_id, Session};
 #[path = "soak.rs"]
 mod soak;
 
+#[path = "bench_board.rs"]
+pub mod board;
+
 #[derive(Subcommand)]
 pub enum BenchCommand {
     /// Push throughput: devices x batches x batch size changes of about 300 bytes.
@@ -48,6 +51,27 @@ pub enum BenchCommand {
         /// --database).
         #[arg(long)]
         compare: bool,
+    },
+    /// The office board of a large office: a server seeded with --jobs jobs and --technicians
+    /// technicians (with their tablets), the office app synced with it over loopback HTTP, and
+    /// p50/p95 of the board's commands as the UI calls them (the list's page, a search for one
+    /// job number, every card, a read after a pulled change and after a save, the page through
+    /// the loopback bridge) with the bytes each sends, beside a raw SQLite select of the same
+    /// rows timed in the same run.
+    ///
+    /// Example: fieldsync bench board --jobs 5000 --technicians 200
+    Board {
+        #[arg(long, default_value_t = 5000)]
+        jobs: usize,
+        #[arg(long, default_value_t = 200)]
+        technicians: usize,
+        /// Timed reads of each kind.
+        #[arg(long, default_value_t = 60)]
+        rounds: usize,
+        /// Only seed DIR/fieldsync.db (every password the demo's) and stop: for a browser test
+        /// that serves it with `fieldsync serve --data-dir DIR`.
+        #[arg(long, value_name = "DIR")]
+        seed_only: Option<std::path::PathBuf>,
     },
     /// Soak: many simulated devices against one server process for minutes, reporting the
     /// server's memory (RSS) and open descriptors at the start, the middle and the end; fails
@@ -116,6 +140,20 @@ struct Figures {
 
 pub async fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
+        BenchCommand::Board {
+            jobs,
+            technicians,
+            rounds,
+            seed_only,
+        } => {
+            board::run(board::BoardArgs {
+                jobs,
+                technicians,
+                rounds,
+                seed_only,
+            })
+            .await
+        }
         BenchCommand::Soak {
             devices,
             minutes,
