@@ -450,7 +450,7 @@ test("8. an admin adds a technician on the People page, the technician signs in,
     console.log(`screenshot: ${await app.screenshot("desktop-roles-8-revoke-dialog")}`);
     await app.clickText("button", "Revoke the device");
     await until("the row to say revoked", async () => /revoked/.test(await app.elementText(await app.byText("tr", "Tess's phone", "devices"))));
-    assert.match(await app.text("[data-testid=admin-log]"), /revoke device .*\(tess\)/i);
+    assert.match(await app.text("[data-testid=admin-log]"), /revoke device .*\(Tess Ng\)/i);
     await app.execute("arguments[0].scrollIntoView({ block: 'center' })", [{ "element-6066-11e4-a52e-4f735466cecf": await app.byText("tr", "Tess's phone", "devices") }]);
     console.log(`screenshot: ${await app.screenshot("desktop-roles-8-revoked")}`);
     // The server refuses the phone from now on.
