@@ -541,6 +541,8 @@ pub struct SyncReport {
 /// outbox so the office sees unsynced work on a device it has not heard from.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+// A query string, not the path (utoipa's default for IntoParams).
+#[into_params(parameter_in = Query)]
 pub struct PullParams {
     /// Return changes with `seq` greater than this.
     #[serde(default)]
@@ -561,6 +563,8 @@ pub struct PullParams {
 /// `before` set to the last item's [`ReviewItem::cursor`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+// A query string, not the path (utoipa's default for IntoParams).
+#[into_params(parameter_in = Query)]
 pub struct ReviewParams {
     /// Include resolved items too.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -610,6 +614,8 @@ pub const DEFAULT_SLOW_SECS: i64 = 3600;
 /// The query of `GET /api/v1/report`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+// A query string, not the path (utoipa's default for IntoParams).
+#[into_params(parameter_in = Query)]
 pub struct ReportParams {
     /// Start of the period (RFC 3339), e.g. `2025-03-03T00:00:00Z`.
     pub since: DateTime<Utc>,

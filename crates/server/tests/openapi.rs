@@ -68,3 +68,36 @@ fn the_check_tells_a_core_type_from_another() {
     assert!(defined_in_core("RecordId"));
     assert!(!defined_in_core("AppState"));
 }
+
+/// Every parameter the document names is where the route reads it: a `{name}` of its path, or
+/// the query string. utoipa puts an `IntoParams` struct in the path unless told otherwise, and a
+/// client generated from the document then cannot call the pull at all.
+#[test]
+fn every_parameter_is_in_the_path_it_names_or_the_query() {
+    let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+    let mut wrong = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap_or_default();
+                let placed = match p["in"].as_str() {
+                    Some("path") => path.contains(&format!("{{{name}}}")),
+                    Some("query") | Some("header") => !path.contains(&format!("{{{name}}}")),
+                    _ => false,
+                };
+                if !placed {
+                    wrong.push(format!("{method} {path}: {name} in {}", p["in"]));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "parameters out of place: {wrong:?}");
+    let pull = &doc["paths"]["/api/v1/sync/pull"]["get"]["parameters"];
+    assert!(
+        pull.as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["in"] == "query" && p["required"] != true),
+        "the pull's cursor and reports are optional query parameters: {pull}"
+    );
+}
