@@ -310,9 +310,6 @@ impl App {
     /// every page that shows many jobs (the board's list, the schedule board): a read costs
     /// about a millisecond at 5,000 jobs when nothing changed, against seconds for reading
     /// the cards from the cache. The `Arc` is shared with the index: clone the cards you keep.
-    // The schedule board is its first caller outside the board (the board reads `board_index`
-    // for the search text beside the cards).
-    #[allow(dead_code)]
     pub(crate) async fn job_cards(&self) -> Result<Arc<Vec<JobCard>>, AppError> {
         Ok(self.board_index().await?.cards)
     }
