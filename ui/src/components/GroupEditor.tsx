@@ -6,6 +6,7 @@ import type { GroupView } from "../bindings/GroupView";
 import { pretty } from "../format";
 import { changedFields, Fields, formState, kindsOf, type FieldProblems, type FormEntry } from "./Fields";
 import { Values } from "./Values";
+import { savedNotice } from "../saved";
 
 const EXPLAIN: Record<string, string> = {
   "last write wins": "The newest save wins; the older value stays in the timeline.",
@@ -127,7 +128,7 @@ export function GroupCard({
       });
       setEditing(false);
       const at = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-      onSaved(`${title} saved at ${at} (${saved.state_label.toLowerCase()} then).`);
+      onSaved(savedNotice(`${title} saved`, at, saved.state_label));
     } catch (err) {
       setError(errorText(err));
     } finally {

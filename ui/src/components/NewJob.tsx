@@ -8,6 +8,7 @@ import type { MatchView } from "../bindings/MatchView";
 import type { OwnerView } from "../bindings/OwnerView";
 import { clock, localInput } from "../format";
 import { OwnerOptions, targetOf } from "./Reassign";
+import { savedNotice } from "../saved";
 
 const EMPTY_FORM = { customer_id: "", site: "", window_start: "", window_end: "", summary: "", assignee: "" };
 
@@ -134,7 +135,7 @@ export function NewJob() {
       if (!result.created) setMessage(null);
       if (result.created) {
         const at = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-        let saved = `New job saved at ${at} (${(result.state_label ?? "").toLowerCase()} then).`;
+        let saved = savedNotice("New job saved", at, result.state_label);
         if (team && result.job_id) saved += await giveToTeam(result.job_id, team);
         setMessage(saved);
         setForm(EMPTY_FORM);

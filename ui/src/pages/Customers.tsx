@@ -13,6 +13,7 @@ import { GroupCard } from "../components/GroupEditor";
 import { clock, money, pretty, when, windowText } from "../format";
 import { useEscape } from "../useEscape";
 import { Timeline } from "./Job";
+import { savedNotice } from "../saved";
 
 /** Customers: office staff create them and edit the profile (last write wins) and billing (goes
  * to review on a collision); each one's page tells its story. */
@@ -91,7 +92,7 @@ export function Customers({ refreshKey, onOpenJob }: { refreshKey: number; onOpe
           onDone={(made) => {
             setCreating(false);
             if (made) {
-              setNotice(`${made.name} created at ${clock(new Date().toISOString())} (${made.label.toLowerCase()} then).`);
+              setNotice(savedNotice(`${made.name} created`, clock(new Date().toISOString()), made.label));
               setSelected(made.id);
               api.customers().then(setCustomers).catch(() => undefined);
             }

@@ -13,6 +13,7 @@ import { GroupCard } from "../components/GroupEditor";
 import { Reassign } from "../components/Reassign";
 import { clock, pretty, sentence, when, windowText, type SentencePiece } from "../format";
 import { useEscape } from "../useEscape";
+import { savedNotice } from "../saved";
 
 /** The time of day now: a notice says when it happened, so it never reads as the state now. */
 const nowClock = () => new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
@@ -192,7 +193,7 @@ export function Job({ jobId, onClose, onReview, refreshKey }: { jobId: string; o
                   // a collision for review, not a silent overwrite.
                   const shown = job.groups.find((g) => g.group === "status")?.version ?? null;
                   const saved = await api.setStatus({ job_id: job.card.id, state: s, base_version: shown });
-                  setNotice(`Status → ${pretty(s)} at ${nowClock()} (${saved.state_label.toLowerCase()} then).`);
+                  setNotice(savedNotice(`Status changed to ${pretty(s)}`, nowClock(), saved.state_label));
                   load();
                 } catch (e) {
                   setNotice(errorText(e));
@@ -365,7 +366,7 @@ function Void({ job, onDone }: { job: JobDetail; onDone: (message: string | null
             setSaving(true);
             try {
               const saved = await api.voidJob({ job_id: job.card.id, reason: reason.trim(), base_version: shown, action_id: action });
-              onDone(`Voided at ${nowClock()} (${saved.state_label.toLowerCase()} then).`);
+              onDone(savedNotice("Job voided", nowClock(), saved.state_label));
             } catch (e) {
               setError(errorText(e));
             } finally {
