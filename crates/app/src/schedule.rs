@@ -120,6 +120,11 @@ pub struct Rescheduled {
     pub job: ScheduledJob,
     /// The change's sync state in words ("Synced", "Saved on this device").
     pub state_label: String,
+    /// The notice's "Undo": the window it had, on the schedule version this move made, so an
+    /// undo after someone else moved the job again is refused with `changed_since_seen`
+    /// instead of undoing their move. None when the job had no whole window before (there is
+    /// no time to go back to).
+    pub undo: Option<RescheduleArgs>,
 }
 
 fn instant(s: &str, what: &str) -> Result<DateTime<Utc>, AppError> {
@@ -150,8 +155,10 @@ impl App {
             ));
         }
         let client = self.active()?;
-        // The rows are the device list's technicians: read it when this app has none yet.
-        if self.technicians().is_empty() && self.refresh_devices().await {
+        // The rows' health is read fresh from the device list each time, the way the Move
+        // dialog's check reads it, so the row behind the dialog and the dialog never say two
+        // different "last seen" for one device. With the server down the last list stands.
+        if self.refresh_devices().await {
             self.devices_changed();
         }
         let all = self.job_cards().await?;
@@ -326,6 +333,15 @@ impl App {
             ));
         }
         let current = view.bases.get(&Group::Schedule).copied().unwrap_or(0);
+        let before = view
+            .values
+            .get(&Group::Schedule)
+            .cloned()
+            .unwrap_or(json!({}));
+        let before = (
+            text(&before, "window_start").filter(|s| !s.is_empty()),
+            text(&before, "window_end").filter(|s| !s.is_empty()),
+        );
         if args.base_version != current {
             return Err(AppError::new(
                 "changed_since_seen",
@@ -356,12 +372,24 @@ impl App {
             .get(&Group::Schedule)
             .cloned()
             .unwrap_or(json!({}));
+        let made = view.bases.get(&Group::Schedule).copied().unwrap_or(0);
+        let undo = match before {
+            (Some(window_start), Some(window_end)) => Some(RescheduleArgs {
+                job_id: args.job_id.clone(),
+                window_start,
+                window_end,
+                base_version: made,
+                action_id: None,
+            }),
+            _ => None,
+        };
         Ok(Rescheduled {
+            undo,
             state_label: view.state.label(self.now()),
             job: ScheduledJob {
                 window_start: text(&schedule, "window_start"),
                 window_end: text(&schedule, "window_end"),
-                schedule_version: view.bases.get(&Group::Schedule).copied().unwrap_or(0),
+                schedule_version: made,
                 owner_epoch: view.record.owner_epoch,
                 movable: true,
                 tray_reason: None,

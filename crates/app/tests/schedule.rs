@@ -489,3 +489,158 @@ async fn the_tray_holds_work_with_no_technician_or_no_time_and_old_callers_still
     .expect_err("backwards range");
     assert_eq!(error.code, "invalid");
 }
+
+#[tokio::test]
+async fn a_reschedules_undo_moves_the_window_back_and_is_refused_after_someone_elses_move() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = server_with(
+        dir.path(),
+        &[
+            ("tom", Role::Technician),
+            ("dana", Role::Dispatcher),
+            ("dev", Role::Dispatcher),
+        ],
+    )
+    .await;
+    let tom = signed_in(dir.path(), &url, "tom").await;
+    let dana = signed_in(dir.path(), &url, "dana").await;
+    let dev = signed_in(dir.path(), &url, "dev").await;
+    let (midnight, day) = today();
+    let c = customer(&dana).await;
+    let id = job(
+        &dana,
+        c,
+        "Bakery oven",
+        "tom",
+        Some((&at(midnight, 8), &at(midnight, 10))),
+    )
+    .await;
+    let board = call(&dana, "schedule", day.clone()).await;
+    let shown = find(&board, "jobs", id).unwrap().clone();
+    let moved = call(
+        &dana,
+        "reschedule",
+        json!({"job_id": id.to_string(), "window_start": at(midnight, 13), "window_end": at(midnight, 15),
+               "base_version": shown["schedule_version"], "action_id": null}),
+    )
+    .await;
+    // The undo names the old window, on the version this move made.
+    let undo = moved["undo"].clone();
+    assert_eq!(
+        instant(&undo["window_start"]),
+        midnight + chrono::Duration::hours(8)
+    );
+    assert_eq!(
+        instant(&undo["window_end"]),
+        midnight + chrono::Duration::hours(10)
+    );
+    assert_eq!(undo["base_version"], moved["job"]["schedule_version"]);
+    let back = call(&dana, "reschedule", undo).await;
+    let (start, end, owner) = window_on_server(&tom, id).await;
+    assert_eq!(
+        (instant(&start), instant(&end), owner),
+        (
+            midnight + chrono::Duration::hours(8),
+            midnight + chrono::Duration::hours(10),
+            Owner::User("tom".into())
+        ),
+        "the undo put the morning back"
+    );
+
+    // Moved again by Dana, then by Dev: Dana's undo would undo Dev's move, so it is refused.
+    let moved = call(
+        &dana,
+        "reschedule",
+        json!({"job_id": id.to_string(), "window_start": at(midnight, 11), "window_end": at(midnight, 13),
+               "base_version": back["job"]["schedule_version"], "action_id": null}),
+    )
+    .await;
+    call(&dev, "sync_now", Value::Null).await;
+    let dev_board = call(&dev, "schedule", day.clone()).await;
+    call(
+        &dev,
+        "reschedule",
+        json!({"job_id": id.to_string(), "window_start": at(midnight, 16), "window_end": at(midnight, 17),
+               "base_version": find(&dev_board, "jobs", id).unwrap()["schedule_version"], "action_id": null}),
+    )
+    .await;
+    let error = fieldsync_app::bridge::dispatch(&dana, "reschedule", moved["undo"].clone())
+        .await
+        .expect_err("an undo after someone else's move");
+    assert_eq!(error.code, "changed_since_seen");
+    let (start, _, _) = window_on_server(&tom, id).await;
+    assert_eq!(
+        instant(&start),
+        midnight + chrono::Duration::hours(16),
+        "Dev's move stands"
+    );
+}
+
+#[tokio::test]
+async fn the_boards_device_health_is_read_fresh_as_the_move_dialogs_check_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = server_with(
+        dir.path(),
+        &[
+            ("tom", Role::Technician),
+            ("rita", Role::Technician),
+            ("dana", Role::Dispatcher),
+        ],
+    )
+    .await;
+    let _tom = signed_in(dir.path(), &url, "tom").await;
+    let dana = signed_in(dir.path(), &url, "dana").await;
+    let (midnight, day) = today();
+    let c = customer(&dana).await;
+    let id = job(
+        &dana,
+        c,
+        "Bakery oven",
+        "tom",
+        Some((&at(midnight, 8), &at(midnight, 10))),
+    )
+    .await;
+    let rows = |board: &Value| -> Vec<Value> {
+        board["teams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|lane| lane["technicians"].as_array().unwrap().iter().cloned())
+            .collect()
+    };
+    let first = call(&dana, "schedule", day.clone()).await;
+    assert!(rows(&first)
+        .iter()
+        .all(|r| r["person"]["name"] != json!("rita")));
+
+    // Rita's tablet joins after the board was read: the next board read has her and her device.
+    let rita = signed_in(dir.path(), &url, "rita").await;
+    call(&rita, "sync_now", Value::Null).await;
+    let board = call(&dana, "schedule", day).await;
+    let check = call(&dana, "reassign_check", json!({"job_id": id.to_string()})).await;
+    let row = rows(&board)
+        .into_iter()
+        .find(|r| r["person"]["name"] == json!("rita"))
+        .expect("Rita's row, from a fresh device list");
+    let candidate = check["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == json!("rita"))
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            &row["person"]["device"],
+            &row["person"]["last_seen"],
+            &row["person"]["unsynced"]
+        ),
+        (
+            &candidate["device"],
+            &candidate["last_seen"],
+            &candidate["unsynced"]
+        ),
+        "the row and the dialog say the same of her device"
+    );
+    assert!(row["person"]["last_seen"].is_string());
+}
