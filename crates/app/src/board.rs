@@ -336,6 +336,14 @@ impl App {
                 file_sha256: None,
             })
             .await?;
+        if form.confirm_duplicate {
+            let seen = matches
+                .iter()
+                .filter(|m| m.source != "Draft")
+                .map(|m| m.id.clone())
+                .collect();
+            self.confirm_distinct(record_id, seen).await?;
+        }
         if let Some(draft) = &form.action_id {
             self.active()?
                 .cache()
@@ -554,13 +562,13 @@ impl App {
                 return Err(AppError::new(
                     "invalid",
                     "Choose who the job goes to: a technician or a team.",
-                ))
+                ));
             }
             _ => {
                 return Err(AppError::new(
                     "invalid",
                     "A job goes to one technician or one team, not both.",
-                ))
+                ));
             }
         };
         let request = ReassignRequest {

@@ -209,6 +209,8 @@ fn changed_since_seen(message: String) -> AppError {
 impl App {
     /// The review inbox for this user's role, one card per contested group, newest first.
     pub async fn inbox(&self) -> Result<Vec<ReviewCard>, AppError> {
+        // Not a card for a duplicate the person already ruled out (see `confirmed`).
+        self.settle_confirmed().await;
         let items: Vec<ReviewItem> = match self.active()?.inbox(false).await {
             Ok(list) => list,
             Err(_) => self.active()?.review_items().await?,

@@ -36,6 +36,7 @@ pub mod alerts;
 pub mod board;
 pub mod bridge;
 mod cards;
+mod confirmed;
 pub mod credentials;
 pub mod customers;
 pub mod desk;
@@ -199,10 +200,13 @@ impl From<fieldsync_client::ClientError> for AppError {
     fn from(e: fieldsync_client::ClientError) -> AppError {
         use fieldsync_client::{ClientError, TransportError};
         match e {
-            ClientError::Transport(TransportError::Unreachable(_)) => {
-                AppError::new("unreachable", "The server is unreachable. This needs the server; your saved work stays on this device.")
+            ClientError::Transport(TransportError::Unreachable(_)) => AppError::new(
+                "unreachable",
+                "The server is unreachable. This needs the server; your saved work stays on this device.",
+            ),
+            ClientError::Transport(TransportError::Refused { code, message, .. }) => {
+                AppError::new(&code, message)
             }
-            ClientError::Transport(TransportError::Refused { code, message, .. }) => AppError::new(&code, message),
             ClientError::NotSignedIn => AppError::new("unauthenticated", "Sign in first."),
             ClientError::Invalid(message) => AppError::new("invalid", message),
             other => AppError::new("internal", other.to_string()),

@@ -4,7 +4,8 @@
 //! server gone or back); [`App::run`] turns that into coarse [`Changed`] notices, and
 //! keeps the device list (the owner column's unsynced changes) fresh after rounds, throttled.
 //! The Tauri shell forwards each notice as a window event, the bridge serves them as SSE
-//! (`GET /api/{secret}/events`); the UI reads again on each. It leans on `devices`.
+//! (`GET /api/{secret}/events`); the UI reads again on each. It leans on `devices` and on
+//! `confirmed` (duplicates the person ruled out, settled after a round).
 
 use fieldsync_client::{SyncClient, SyncStatus};
 use serde::{Deserialize, Serialize};
@@ -199,6 +200,10 @@ impl App {
                         || now.revision != seen.revision
                         || (now.banner.4 && !seen.banner.4);
                     seen = now;
+                    if notice.reviews {
+                        // A duplicate the person already ruled out is not asked again.
+                        self.settle_confirmed().await;
+                    }
                     self.live.send(notice);
                     if round {
                         let earliest = last_read
