@@ -103,7 +103,9 @@ impl TokenStore for KeyringTokens {
                 self.fallback.save(token)
             }
             Some(None) => {
-                tracing::info!("the credential store did not answer; the session token is kept in a private file");
+                tracing::info!(
+                    "the credential store did not answer; the session token is kept in a private file"
+                );
                 self.fallback.save(token)
             }
             None => self.fallback.save(token),

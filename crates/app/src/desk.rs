@@ -360,8 +360,10 @@ pub async fn check_server(server: &str) -> ServerCheck {
         _ => {
             return answer(
                 false,
-                format!("\"{typed}\" is not a web address. It looks like https://sync.example.com or http://192.168.1.20:8640."),
-            )
+                format!(
+                    "\"{typed}\" is not a web address. It looks like https://sync.example.com or http://192.168.1.20:8640."
+                ),
+            );
         }
     };
     let Ok(http) = reqwest::Client::builder().timeout(CHECK_TIMEOUT).build() else {
@@ -370,26 +372,38 @@ pub async fn check_server(server: &str) -> ServerCheck {
     match http.get(url).send().await {
         Err(e) if e.is_timeout() => answer(
             false,
-            format!("{server} did not answer within {} seconds. Check the address, and that this computer can reach the server.", CHECK_TIMEOUT.as_secs()),
+            format!(
+                "{server} did not answer within {} seconds. Check the address, and that this computer can reach the server.",
+                CHECK_TIMEOUT.as_secs()
+            ),
         ),
         Err(_) => answer(
             false,
-            format!("Nothing answered at {server}. Check the address and the port, and that the sync server is running."),
+            format!(
+                "Nothing answered at {server}. Check the address and the port, and that the sync server is running."
+            ),
         ),
         Ok(response) => {
             let status = response.status();
             let body = response.text().await.unwrap_or_default();
             if status.is_success() && body.trim() == "ok" {
-                answer(true, format!("{server} is a Fieldsync server and it is up."))
+                answer(
+                    true,
+                    format!("{server} is a Fieldsync server and it is up."),
+                )
             } else if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
                 answer(
                     false,
-                    format!("{server} is a Fieldsync server, but its database is not answering. Try again in a moment, or tell whoever runs the server."),
+                    format!(
+                        "{server} is a Fieldsync server, but its database is not answering. Try again in a moment, or tell whoever runs the server."
+                    ),
                 )
             } else {
                 answer(
                     false,
-                    format!("{server} answered, but it is not a Fieldsync sync server (it said {status}). Check the address and the port."),
+                    format!(
+                        "{server} answered, but it is not a Fieldsync sync server (it said {status}). Check the address and the port."
+                    ),
                 )
             }
         }

@@ -520,7 +520,9 @@ fn image_problem(e: ImageError, kind: FileKind) -> AppError {
         ),
         ImageError::TooLarge { width, height } if width > 0 => AppError::new(
             "image_too_large",
-            format!("This {noun} is {width}×{height} pixels, too large to open here (at most {MAX_EDGE} on a side)."),
+            format!(
+                "This {noun} is {width}×{height} pixels, too large to open here (at most {MAX_EDGE} on a side)."
+            ),
         ),
         ImageError::TooLarge { .. } | ImageError::TooMuchMemory => AppError::new(
             "image_too_large",
@@ -544,19 +546,25 @@ fn fetch_problem(e: ClientError, kind: FileKind) -> AppError {
         ClientError::Transport(TransportError::Unreachable(_)) | ClientError::NotSignedIn => {
             AppError::new(
                 "not_downloaded",
-                format!("{capital} has not been downloaded to this computer yet; it appears when the server is back."),
+                format!(
+                    "{capital} has not been downloaded to this computer yet; it appears when the server is back."
+                ),
             )
         }
         ClientError::Transport(TransportError::Refused { code, .. }) if code == "forbidden" => {
             AppError::new(
                 "forbidden",
-                format!("This {noun} belongs to a job that is not yours; only its technician and the office can open it."),
+                format!(
+                    "This {noun} belongs to a job that is not yours; only its technician and the office can open it."
+                ),
             )
         }
         ClientError::Transport(TransportError::Refused { code, .. }) if code == "not_found" => {
             AppError::new(
                 "not_on_server",
-                format!("{capital} has not reached the server yet; it appears once the technician's device has sent it."),
+                format!(
+                    "{capital} has not reached the server yet; it appears once the technician's device has sent it."
+                ),
             )
         }
         other => AppError::from(other),

@@ -1227,7 +1227,9 @@ impl App {
             if totals_reviews(&self.open_reviews().await).contains_key(&view.record.record_id) {
                 return Err(AppError::new(
                     "under_review",
-                    format!("The totals of {number} are under review: resolve them before sending it, since sending locks them."),
+                    format!(
+                        "The totals of {number} are under review: resolve them before sending it, since sending locks them."
+                    ),
                 ));
             }
         }

@@ -505,7 +505,9 @@ impl App {
                 if !path.is_absolute() || !is_csv {
                     return Err(AppError::new(
                         "invalid",
-                        format!("`{chosen}` is not a place for a CSV file: choose a file ending in .csv"),
+                        format!(
+                            "`{chosen}` is not a place for a CSV file: choose a file ending in .csv"
+                        ),
                     ));
                 }
                 path

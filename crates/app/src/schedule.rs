@@ -345,7 +345,9 @@ impl App {
         if args.base_version != current {
             return Err(AppError::new(
                 "changed_since_seen",
-                format!("{label} was rescheduled or reassigned since this board showed it. The board shows where it is now; move it again if it should still go."),
+                format!(
+                    "{label} was rescheduled or reassigned since this board showed it. The board shows where it is now; move it again if it should still go."
+                ),
             ));
         }
         self.save_group(SaveGroupArgs {
