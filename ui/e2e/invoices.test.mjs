@@ -89,13 +89,24 @@ test("finance makes an invoice from a job, sends it, then cannot change it; the 
     assert.match(await panel.locator("[data-testid=invoice-locked]").innerText(), new RegExp(`${number} is sent: its lines and totals are locked`));
     assert.equal(await panel.getByRole("button", { name: "Edit lines and tax" }).count(), 0, "no edit offered");
     assert.equal(await panel.locator("[data-testid=invoice-form]").count(), 0);
-    assert.equal(await panel.getByRole("button", { name: "Mark paid" }).count(), 1);
+    // Said once: the locked box says it is sent, no second notice repeats it.
+    assert.equal((await panel.innerText()).split(`${number} is sent`).length - 1, 1, await panel.innerText());
+    assert.equal(await panel.getByRole("button", { name: "Mark paid…" }).count(), 1);
     const row = page.locator("[data-testid=invoice-row]", { hasText: number });
     await row.locator(".pill", { hasText: "Sent" }).waitFor();
     assert.match(await row.innerText(), /locked/);
     assert.match(await row.innerText(), /Harbour View Apartments/);
     assert.match(await row.innerText(), /£284\.04 GBP/);
     await shots(page, "invoice-sent-locked");
+    // At 1280x720 the lines stay inside the panel's border (the Amount column used to stick out).
+    await page.setViewportSize({ width: 1280, height: 720 });
+    const inside = await page.evaluate(() => {
+      const aside = document.querySelector("[data-testid=invoice-detail]").getBoundingClientRect();
+      const table = document.querySelector("[data-testid=invoice-detail] [data-testid=invoice-lines]").getBoundingClientRect();
+      return { aside: aside.right, table: table.right };
+    });
+    assert.ok(inside.table <= inside.aside - 8, JSON.stringify(inside));
+    await page.setViewportSize({ width: 1440, height: 900 });
     await accessible(page, "sent invoice");
 
     // The server refuses a change to its totals too, with a sentence.
@@ -126,6 +137,22 @@ test("finance makes an invoice from a job, sends it, then cannot change it; the 
     assert.match(ours[1], /,2,'=1\+1 checks,2,12\.10,24\.20,236\.70,47\.34,284\.04,/, "the formula-looking description is text");
     assert.ok(rows.every((r) => r.includes(",sent,")), "only sent invoices");
     await shots(page, "invoices-exported");
+
+    // Mark paid asks first, with the amount and who paid it; Cancel leaves it sent.
+    await panel.getByRole("button", { name: "Mark paid…" }).click();
+    const paid = panel.getByRole("dialog", { name: `Mark ${number} paid?` });
+    assert.match(await paid.innerText(), /£284\.04 received from Harbour View Apartments/);
+    await shots(page, "invoice-mark-paid-dialog");
+    await accessible(page, "mark paid dialog");
+    await paid.getByRole("button", { name: "Cancel" }).click();
+    assert.equal(await paid.count(), 0);
+    assert.match(await panel.locator("[data-testid=invoice-state]").textContent(), /^sent$/i, "cancel leaves it sent");
+    await panel.getByRole("button", { name: "Mark paid…" }).click();
+    await paid.getByRole("button", { name: `Mark ${number} paid` }).click();
+    await panel.locator("[data-testid=invoice-state]", { hasText: "Paid" }).waitFor({ timeout: 20000 });
+    await panel.locator("[data-testid=invoice-sync]", { hasText: "Synced" }).waitFor({ timeout: 20000 });
+    assert.equal((await panel.innerText()).split(`${number} is paid`).length - 1, 1, "said once");
+    assert.equal(await panel.getByRole("button", { name: /Mark paid/ }).count(), 0);
     assert.deepEqual(dialogs, [], "no browser dialogs");
   } finally {
     await b.close();

@@ -64,7 +64,7 @@ export function LinesTable({ totals, caption }: { totals: TotalsView; caption?: 
         )}
         {totals.lines.map((l, i) => (
           <tr key={i}>
-            <td style={pad}>{l.description || "—"}</td>
+            <td style={{ ...pad, overflowWrap: "anywhere" }}>{l.description || "—"}</td>
             <td style={num}>{formatQuantity(l.quantity)}</td>
             <td style={num}>{formatMoney(l.unit_price, c)}</td>
             <td style={num}>{formatMoney(l.amount, c)}</td>

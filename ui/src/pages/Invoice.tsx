@@ -39,6 +39,7 @@ export function Invoice({
   const [editing, setEditing] = useState(false);
   const [sending, setSending] = useState(false);
   const [voiding, setVoiding] = useState(false);
+  const [paying, setPaying] = useState(false);
   const load = useCallback(async () => {
     if (!invoiceId) return;
     try {
@@ -55,6 +56,7 @@ export function Invoice({
     setEditing(false);
     setSending(false);
     setVoiding(false);
+    setPaying(false);
     setNotice(null);
   }, [invoiceId]);
   useEscape(onClose);
@@ -162,22 +164,7 @@ export function Invoice({
               </button>
             )}
             {detail.can_send && !sending && <button onClick={() => setSending(true)}>Send…</button>}
-            {detail.can_mark_paid && (
-              <button
-                onClick={async () => {
-                  try {
-                    await api.setInvoiceStatus({ invoice_id: card.id, state: detail.paid_to, base_version: detail.status_version });
-                    // The sync line above says where the change stands, and stays true.
-                    setNotice(`${number} is marked paid.`);
-                    await load();
-                  } catch (e) {
-                    setError(errorText(e));
-                  }
-                }}
-              >
-                Mark paid
-              </button>
-            )}
+            {detail.can_mark_paid && !paying && <button onClick={() => setPaying(true)}>Mark paid…</button>}
             {detail.can_void && !voiding && (
               <button className="secondary" onClick={() => setVoiding(true)}>
                 Void…
@@ -199,7 +186,7 @@ export function Invoice({
                 try {
                   await api.setInvoiceStatus({ invoice_id: card.id, state: detail.send_to, base_version: detail.status_version });
                   setSending(false);
-                  setNotice(`${number} is sent.`);
+                  // No notice: the state, the sync line and the locked box already say it is sent.
                   await load();
                 } catch (e) {
                   setError(errorText(e));
@@ -222,10 +209,37 @@ export function Invoice({
           onConfirm={async (reason, actionId) => {
             await api.voidInvoice({ invoice_id: card.id, reason, base_version: detail.status_version, action_id: actionId });
             setVoiding(false);
-            setNotice(`${number} is void; it stays listed with its reason.`);
+            // No notice: the state, the locked box and the reason already say it is void.
             await load();
           }}
         />
+      )}
+      {paying && (
+        <div className="dialog" role="dialog" aria-labelledby="paid-title" data-testid="paid-dialog">
+          <h3 id="paid-title">Mark {number} paid?</h3>
+          <p style={{ margin: 0 }}>
+            {formatMoney(card.total, card.currency)} received from {card.customer ?? "the customer"}. Once marked paid, it cannot go back to sent.
+          </p>
+          <div className="actions">
+            <button
+              onClick={async () => {
+                try {
+                  await api.setInvoiceStatus({ invoice_id: card.id, state: detail.paid_to, base_version: detail.status_version });
+                  setPaying(false);
+                  // No notice: the state, the sync line and the locked box already say it is paid.
+                  await load();
+                } catch (e) {
+                  setError(errorText(e));
+                }
+              }}
+            >
+              Mark {number} paid
+            </button>
+            <button className="secondary" onClick={() => setPaying(false)}>
+              Cancel
+            </button>
+          </div>
+        </div>
       )}
     </aside>
   );
