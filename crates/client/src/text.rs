@@ -35,7 +35,10 @@ pub fn attach_first(sha256: &str) -> String {
 /// A job this device made that has no number from the server yet, as a summary names it.
 pub const NEW_JOB: &str = "New job";
 
-/// What a change touched, in the summary's words: "notes", "status", "labour".
+/// What a change touched, in the screen's words: "notes", "status", "labour", "summary". A
+/// group reads as the job page titles it and the timeline names it (`timeline::group_words` in
+/// the app: "visit", "summary", "sign-off"), never by its wire name ("description", "schedule"),
+/// so the banner's "Your summary synced" points at the card titled "Summary".
 pub fn what_changed(record_type: RecordType, group: Option<Group>) -> &'static str {
     match record_type {
         RecordType::JobNote => "notes",
@@ -50,8 +53,11 @@ pub fn what_changed(record_type: RecordType, group: Option<Group>) -> &'static s
         _ => match group {
             Some(Group::Status) => "status",
             Some(Group::Work) => "labour",
-            Some(Group::Signature) => "signature",
-            Some(Group::Description) => "description",
+            Some(Group::Signature) => "sign-off",
+            Some(Group::Description) => "summary",
+            Some(Group::Schedule) => "visit",
+            Some(Group::Profile) => "profile",
+            Some(Group::Billing) => "billing details",
             _ => "changes",
         },
     }
@@ -88,7 +94,7 @@ pub fn job_line(
     for (why, whats) in held {
         let one = matches!(
             whats.as_slice(),
-            [w] if !matches!(*w, "notes" | "parts" | "photos" | "changes")
+            [w] if !matches!(*w, "notes" | "parts" | "photos" | "changes" | "billing details")
         );
         let verb = if one { "needs" } else { "need" };
         line.push_str(&format!(" Job {} {verb} review {why}.", join_words(whats)));
@@ -139,5 +145,34 @@ mod tests {
             "invoice"
         );
         assert_eq!(what_changed(RecordType::Job, Some(Group::Status)), "status");
+    }
+
+    /// A job's groups read as the job page titles them: "J-000001: Your description synced."
+    /// named a card the screen calls "Summary".
+    #[test]
+    fn a_jobs_groups_read_as_the_screen_titles_them() {
+        let cases = [
+            (Group::Description, "summary"),
+            (Group::Schedule, "visit"),
+            (Group::Work, "labour"),
+            (Group::Signature, "sign-off"),
+            (Group::Status, "status"),
+        ];
+        for (group, words) in cases {
+            assert_eq!(
+                what_changed(RecordType::Job, Some(group)),
+                words,
+                "{group:?}"
+            );
+        }
+        let what = what_changed(RecordType::Job, Some(Group::Description));
+        assert_eq!(
+            job_line("J-000001", &[what], &[], &[]),
+            "J-000001: Your summary synced."
+        );
+        assert_eq!(
+            what_changed(RecordType::Customer, Some(Group::Profile)),
+            "profile"
+        );
     }
 }
