@@ -273,8 +273,19 @@ impl App {
     /// Creates a job after the match-before-create check: with matches and no confirmation it
     /// offers them instead ("This looks like J-000248, opened 10 minutes ago").
     pub async fn create_job(&self, form: NewJobForm) -> Result<CreateJobResult, AppError> {
-        if form.customer_id.is_empty() || form.site.trim().is_empty() {
-            return Err(AppError::new("invalid", "choose a customer and a site"));
+        // Says exactly what is missing, as the form's sentence: "choose a customer and a site"
+        // was said to someone who had chosen the customer.
+        let missing = match (
+            form.customer_id.trim().is_empty(),
+            form.site.trim().is_empty(),
+        ) {
+            (true, true) => Some("Choose the customer and type the site's address."),
+            (true, false) => Some("Choose the customer."),
+            (false, true) => Some("Type the site's address."),
+            (false, false) => None,
+        };
+        if let Some(sentence) = missing {
+            return Err(AppError::new("invalid", sentence));
         }
         let change_id = parse_action_id(form.action_id.as_deref())?;
         let candidate = fieldsync_client::matching::JobCandidate {

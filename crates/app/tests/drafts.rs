@@ -166,3 +166,41 @@ async fn a_new_job_window_ends_after_it_starts_and_its_end_is_kept() {
         "the job keeps its window's end: {job}"
     );
 }
+
+/// A new job saved without a customer or a site says exactly which is missing, as a sentence.
+#[tokio::test]
+async fn a_new_job_without_its_customer_or_site_says_which_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = server(dir.path()).await;
+    let app = open_on(dir.path(), &url).await;
+    call(
+        &app,
+        "sign_in",
+        json!({"username": "dana", "password": PASSWORD}),
+    )
+    .await;
+    let action_id = call(&app, "new_action_id", Value::Null).await["action_id"].clone();
+    let customer = uuid::Uuid::now_v7().to_string();
+    let cases = [
+        (customer.as_str(), "  ", "Type the site's address."),
+        ("", "4 Quay Street", "Choose the customer."),
+        ("", "", "Choose the customer and type the site's address."),
+    ];
+    for (customer_id, site, sentence) in cases {
+        let form = json!({
+            "action_id": action_id,
+            "customer_id": customer_id,
+            "site": site,
+            "window_start": null,
+            "window_end": null,
+            "summary": "Replace the pump seal",
+            "assignee": "",
+            "confirm_duplicate": false,
+        });
+        let refused = bridge::dispatch(&app, "create_job", form)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code, "invalid", "{refused:?}");
+        assert_eq!(refused.message, sentence);
+    }
+}

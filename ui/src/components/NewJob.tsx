@@ -6,7 +6,7 @@ import { api, errorText } from "../api";
 import type { CustomerView } from "../bindings/CustomerView";
 import type { MatchView } from "../bindings/MatchView";
 import type { OwnerView } from "../bindings/OwnerView";
-import { clock, localInput } from "../format";
+import { localInput, timeText } from "../format";
 import { OwnerOptions, targetOf } from "./Reassign";
 import { savedNotice } from "../saved";
 
@@ -45,7 +45,7 @@ export function NewJob() {
           summary: draft.summary,
           assignee: draft.assignee,
         });
-        setMessage(`Your draft from ${clock(draft.saved_at)} is back.`);
+        setMessage(`Your draft from ${timeText(draft.saved_at)} is back.`);
         setActionId(draft.action_id);
       } else {
         setForm(EMPTY_FORM);
@@ -134,7 +134,7 @@ export function NewJob() {
       setMatches(result.matches);
       if (!result.created) setMessage(null);
       if (result.created) {
-        const at = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+        const at = timeText(Date.now());
         let saved = savedNotice("New job saved", at, result.state_label);
         if (team && result.job_id) saved += await giveToTeam(result.job_id, team);
         setMessage(saved);
@@ -160,11 +160,21 @@ export function NewJob() {
   const technicians = people.filter((p) => p.kind !== "team");
   const teams = people.filter((p) => p.kind === "team");
   return (
-    <div className="dialog" role="dialog" aria-label="New job">
+    <div className="dialog new-job-panel" role="dialog" aria-label="New job" data-testid="new-job">
       <h3>New job</h3>
       <label>
         Customer
-        <select value={form.customer_id} onChange={(e) => setForm({ ...form, customer_id: e.target.value })}>
+        <select
+          value={form.customer_id}
+          onChange={(e) => {
+            // The customer's site address fills the Site while it is empty or still the previous
+            // customer's: a site someone typed is theirs and stays.
+            const next = customers.find((c) => c.id === e.target.value);
+            const before = customers.find((c) => c.id === form.customer_id);
+            const untouched = !form.site.trim() || (before?.site_address ?? null) === form.site;
+            setForm({ ...form, customer_id: e.target.value, site: untouched ? (next?.site_address ?? "") : form.site });
+          }}
+        >
           <option value="">Choose…</option>
           {customers.map((c) => (
             <option key={c.id} value={c.id}>
@@ -225,7 +235,7 @@ export function NewJob() {
         </div>
       )}
       {message && <p className="muted">{message}</p>}
-      {kept && <p className="muted" role="status">Draft kept on this device at {clock(kept)}.</p>}
+      {kept && <p className="muted" role="status">Draft kept on this device at {timeText(kept)}.</p>}
       <div className="actions">
         <button onClick={() => submit(false)} disabled={!actionId}>
           Save
