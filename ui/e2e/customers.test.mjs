@@ -71,6 +71,19 @@ test("a customer's timeline shows a phone number another device overwrote", asyn
     assert.match(invoices, /£114\.60\s+paid/);
     await accessible(page, "customer page with its story");
     await both(page, "customer-story");
+    // At 1280x720 each job's state pill and visit dates sit on one line (they wrapped in two).
+    await page.setViewportSize({ width: 1280, height: 720 });
+    const lines = await panel.locator("[data-testid=customer-jobs] tbody tr").evaluateAll((rows) =>
+      rows.map((r) => {
+        const pill = r.querySelector(".pill");
+        const when = r.querySelector("[data-testid=customer-job-when]");
+        const lineHeight = (el) => parseFloat(getComputedStyle(el).lineHeight) || parseFloat(getComputedStyle(el).fontSize) * 1.6;
+        return { pill: pill.getClientRects().length, when: when.getBoundingClientRect().height <= lineHeight(when) * 1.5, text: r.textContent };
+      }),
+    );
+    assert.ok(lines.length > 0);
+    for (const l of lines) assert.ok(l.pill === 1 && l.when, JSON.stringify(l));
+    await page.setViewportSize({ width: 1440, height: 900 });
 
     await panel.getByRole("button", { name: "Details" }).click();
     assert.match(await panel.locator("[data-testid=group-profile]").innerText(), /profile · v3/);

@@ -10,7 +10,7 @@ import type { FieldView } from "../bindings/FieldView";
 import type { NewCustomerForm } from "../bindings/NewCustomerForm";
 import { Fields, type FieldProblems, type FormEntry } from "../components/Fields";
 import { GroupCard } from "../components/GroupEditor";
-import { clock, money, pretty, when, windowText } from "../format";
+import { dayText, money, pretty, timeText, when, windowText } from "../format";
 import { useEscape } from "../useEscape";
 import { Timeline } from "./Job";
 import { savedNotice } from "../saved";
@@ -50,7 +50,7 @@ export function Customers({ refreshKey, onOpenJob }: { refreshKey: number; onOpe
             Search customers
             <input value={text} onChange={(e) => setText(e.target.value)} placeholder="name, number, phone or address" aria-label="Search customers" />
           </label>
-          <button onClick={() => setCreating(true)}>{draftAt ? `Continue the new customer (from ${clock(draftAt)})…` : "New customer…"}</button>
+          <button onClick={() => setCreating(true)}>{draftAt ? `Continue the new customer (from ${timeText(draftAt)})…` : "New customer…"}</button>
         </div>
         {notice && (
           <p className="notice" role="status">
@@ -92,7 +92,7 @@ export function Customers({ refreshKey, onOpenJob }: { refreshKey: number; onOpe
           onDone={(made) => {
             setCreating(false);
             if (made) {
-              setNotice(savedNotice(`${made.name} created`, clock(new Date().toISOString()), made.label));
+              setNotice(savedNotice(`${made.name} created`, timeText(new Date().toISOString()), made.label));
               setSelected(made.id);
               api.customers().then(setCustomers).catch(() => undefined);
             }
@@ -123,16 +123,16 @@ function CustomerPanel({ customerId, onClose, onOpenJob, refreshKey }: { custome
     load();
   }, [load, refreshKey]);
   useEscape(onClose);
-  if (!customer) return <aside className="detail">{error ?? "Loading…"}</aside>;
+  if (!customer) return <aside className="detail customer-detail">{error ?? "Loading…"}</aside>;
   return (
-    <aside className="detail" data-testid="customer-detail" aria-label={`Customer ${customer.name}`}>
+    <aside className="detail customer-detail" data-testid="customer-detail" aria-label={`Customer ${customer.name}`}>
       <button className="close secondary" onClick={onClose} aria-label="Close">
         ×
       </button>
       <h2>
         {customer.number ?? "New customer"} · {customer.name}
       </h2>
-      <p className="muted small">Customer since {new Date(customer.created_at).toLocaleDateString([], { dateStyle: "medium" })}</p>
+      <p className="muted small">Customer since {dayText(customer.created_at, {}, { year: true })}</p>
       <p className={`sync sync-${customer.sync_level}`} data-testid="customer-sync">
         {customer.sync_label}
       </p>
@@ -184,10 +184,12 @@ function CustomerPanel({ customerId, onClose, onOpenJob, refreshKey }: { custome
                   </button>
                 </td>
                 <td>{j.summary || "—"}</td>
-                <td>
+                <td style={{ whiteSpace: "nowrap" }}>
                   <span className={`pill state-${j.state}`}>{pretty(j.state)}</span>
                 </td>
-                <td>{windowText(j.window_start, j.window_end)}</td>
+                <td style={{ whiteSpace: "nowrap" }} data-testid="customer-job-when">
+                  {windowText(j.window_start, j.window_end)}
+                </td>
               </tr>
             ))}
           </tbody>
@@ -337,7 +339,7 @@ function NewCustomer({ onDone, onOpen }: { onDone: (made: { id: string; name: st
       <h3>New customer</h3>
       {resumed && (
         <p className="muted small" role="status">
-          Picked up the form you left at {clock(resumed)} ({when(resumed)}).
+          Picked up the form you left at {timeText(resumed)} ({when(resumed)}).
         </p>
       )}
       <form
