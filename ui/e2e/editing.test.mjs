@@ -124,7 +124,7 @@ test("reassigning a job whose owner's device went silent with unsynced work warn
     // Nothing moves without a reason: the button waits for one.
     const reassign = page.getByRole("button", { name: "Reassign", exact: true });
     assert.equal(await reassign.isDisabled(), true, "a reassignment needs its reason");
-    await page.getByLabel("Reason for reassigning").fill("Kai is stuck at the depot");
+    await page.getByLabel("Why does it move?").fill("Kai is stuck at the depot");
     await shot(page, "dispatcher-reassign-offline-owner");
     await reassign.click();
     await page.waitForFunction(() => {
@@ -223,8 +223,8 @@ test("a billing form left open while finance changes the email saves what office
     const moved = panel.locator("[data-testid=form-moved]");
     await moved.waitFor();
     const told = await moved.innerText();
-    assert.match(told, /changed since you opened the form \(billing email\)/);
-    assert.match(told, /finance@riverside\.example/);
+    assert.match(told, /Someone changed this since you opened the form\. Billing email is now “finance@riverside\.example”\./);
+    assert.doesNotMatch(told, /billing_email|\(billing email\)|Now:/, "labels, as a sentence");
     assert.match(told, /both go to the review inbox/);
     await shot(page, "office-form-moved-under-it");
 

@@ -3,7 +3,7 @@
 import { useEffect, useRef, useState } from "react";
 import { api, errorText } from "../api";
 import type { GroupView } from "../bindings/GroupView";
-import { pretty } from "../format";
+import { pretty, show, timeText } from "../format";
 import { changedFields, Fields, formState, kindsOf, type FieldProblems, type FormEntry } from "./Fields";
 import { Values } from "./Values";
 import { savedNotice } from "../saved";
@@ -127,7 +127,7 @@ export function GroupCard({
         base_version: seen ? seen.version : null,
       });
       setEditing(false);
-      const at = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      const at = timeText(Date.now());
       onSaved(savedNotice(`${title} saved`, at, saved.state_label));
     } catch (err) {
       setError(errorText(err));
@@ -168,9 +168,13 @@ export function GroupCard({
           <p className="muted small">{EXPLAIN[group.badge]}</p>
           {moved && (
             <div className="warning-box" role="status" data-testid="form-moved">
-              ⚠ This changed since you opened the form
-              {movedFields.length > 0 ? ` (${movedFields.map((f) => f.label.toLowerCase()).join(", ")})` : ""}. Now:
-              <Values values={Object.fromEntries(movedFields.map((f) => [f.name, values[f.name]]))} />
+              ⚠ Someone changed this since you opened the form.
+              {/* Each field by its label as the form shows it, its value now in words. */}
+              {movedFields.map((f) => {
+                const v = values[f.name];
+                const now = f.kind !== "time" && typeof v === "string" ? v : show(v);
+                return ` ${f.label} is now “${now.length > 80 ? `${now.slice(0, 79)}…` : now}”.`;
+              })}{" "}
               {group.badge === "manual review"
                 ? "If you save, your version and theirs both go to the review inbox; nothing is overwritten."
                 : "If you save, only the fields you changed are sent, and for those your values replace these."}{" "}
