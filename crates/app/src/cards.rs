@@ -20,7 +20,7 @@
 //! So a card whose sync state, owner or review changed is right on the very next read, with or
 //! without the change notices ([`crate::live`]) that tell the screens to read: the index follows
 //! the same signals the notices are made of, on the reader's side. Pages use it through
-//! [`App::job_cards`] (the board's list, the schedule board) and [`App::board_index`] (the
+//! [`App::board_index`] (the board's list, the schedule board: cards, search text and slots; the
 //! board's search). This file leans on `devices` for owners.
 
 use chrono::{DateTime, Duration, Utc};
@@ -53,6 +53,19 @@ pub(crate) struct CardIndex {
 pub(crate) struct Cards {
     pub(crate) cards: Arc<Vec<JobCard>>,
     pub(crate) search: Arc<Vec<String>>,
+    /// Where each card sits in time and whose it is, beside it, for the schedule board.
+    pub(crate) slots: Arc<Vec<Slot>>,
+}
+
+/// A job's place on the schedule board: its window, the versions a move is made on, its owner.
+#[derive(Debug, Clone)]
+pub(crate) struct Slot {
+    pub(crate) window_start: Option<String>,
+    pub(crate) window_end: Option<String>,
+    pub(crate) schedule_version: i64,
+    pub(crate) owner_epoch: i64,
+    pub(crate) owner: Owner,
+    pub(crate) read_only: bool,
 }
 
 /// What of the client's published status the cards depend on.
@@ -94,6 +107,9 @@ pub(crate) struct JobFacts {
     state: State,
     summary: String,
     window_start: Option<String>,
+    window_end: Option<String>,
+    schedule_version: i64,
+    owner_epoch: i64,
     owner: Owner,
     sync: ChangeState,
     read_only: bool,
@@ -115,6 +131,9 @@ impl JobFacts {
                 .and_then(|d| text(d, "summary"))
                 .unwrap_or_default(),
             window_start: text(schedule, "window_start"),
+            window_end: text(schedule, "window_end"),
+            schedule_version: view.bases.get(&Group::Schedule).copied().unwrap_or(0),
+            owner_epoch: view.record.owner_epoch,
             owner: view.record.owner.clone(),
             sync: view.state.clone(),
             read_only: view.record.read_only,
@@ -124,6 +143,17 @@ impl JobFacts {
 
     pub(crate) fn customer_id(&self) -> Option<&str> {
         self.customer_id.as_deref()
+    }
+
+    fn slot(&self) -> Slot {
+        Slot {
+            window_start: self.window_start.clone().filter(|s| !s.is_empty()),
+            window_end: self.window_end.clone().filter(|s| !s.is_empty()),
+            schedule_version: self.schedule_version,
+            owner_epoch: self.owner_epoch,
+            owner: self.owner.clone(),
+            read_only: self.read_only,
+        }
     }
 
     /// The card, with the owner's view and the customer's name looked up by the caller.
@@ -222,10 +252,12 @@ impl Built {
                     (card, text)
                 })
                 .unzip();
+            let slots = jobs.iter().map(JobFacts::slot).collect();
             self.jobs = jobs;
             self.cards = Cards {
                 cards: Arc::new(cards),
                 search: Arc::new(search),
+                slots: Arc::new(slots),
             };
             self.note_counting(now);
             return;
@@ -233,20 +265,22 @@ impl Built {
         if which.is_empty() {
             return;
         }
-        let made: Vec<(usize, JobCard, String)> = which
+        let made: Vec<(usize, JobCard, String, Slot)> = which
             .iter()
             .map(|&i| {
                 let job = self.jobs[i].clone();
                 let card = self.card_of(app, &job, now);
                 let text = search_text(&card);
-                (i, card, text)
+                (i, card, text, job.slot())
             })
             .collect();
         let cards = Arc::make_mut(&mut self.cards.cards);
         let search = Arc::make_mut(&mut self.cards.search);
-        for (i, card, text) in made {
+        let slots = Arc::make_mut(&mut self.cards.slots);
+        for (i, card, text, slot) in made {
             cards[i] = card;
             search[i] = text;
+            slots[i] = slot;
         }
         self.note_counting(now);
     }
@@ -305,16 +339,12 @@ async fn read_touched(
 
 impl App {
     /// Every job on this device as its card (owner with device health, status, sync state,
-    /// "Needs review"), newest first, right as of this call: from the in-memory index, which
-    /// reads again from the cache only what changed since its last read (see this module). For
-    /// every page that shows many jobs (the board's list, the schedule board): a read costs
-    /// about a millisecond at 5,000 jobs when nothing changed, against seconds for reading
-    /// the cards from the cache. The `Arc` is shared with the index: clone the cards you keep.
-    pub(crate) async fn job_cards(&self) -> Result<Arc<Vec<JobCard>>, AppError> {
-        Ok(self.board_index().await?.cards)
-    }
-
-    /// The index's cards with the search text beside each (see [`Cards`]).
+    /// "Needs review"), newest first, with the search text and the schedule slot beside each,
+    /// right as of this call: from the in-memory index, which reads again from the cache only
+    /// what changed since its last read (see this module). For every page that shows many jobs
+    /// (the board's list, the schedule board): a read costs about a millisecond at 5,000 jobs
+    /// when nothing changed, against seconds for reading the cards from the cache. The `Arc`s
+    /// are shared with the index: clone what you keep.
     pub(crate) async fn board_index(&self) -> Result<Cards, AppError> {
         let client = self.active()?;
         let mut slot = self.cards.built.lock().await;
@@ -429,6 +459,7 @@ impl App {
             cards: Cards {
                 cards: Arc::new(Vec::new()),
                 search: Arc::new(Vec::new()),
+                slots: Arc::new(Vec::new()),
             },
         };
         built.order();

@@ -25,8 +25,13 @@ impl App {
         };
         let list = match client.devices().await {
             Ok(list) => {
-                if let Ok(saved) = serde_json::to_string(&list) {
-                    let _ = client.cache().set_meta("devices", &saved).await;
+                // Kept for when the server is away; written only when it moved (the schedule
+                // board reads the list on every read, and a write is a disk flush).
+                let same = *self.devices.lock().unwrap_or_else(|p| p.into_inner()) == list;
+                if !same {
+                    if let Ok(saved) = serde_json::to_string(&list) {
+                        let _ = client.cache().set_meta("devices", &saved).await;
+                    }
                 }
                 list
             }

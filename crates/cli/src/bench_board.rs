@@ -417,6 +417,18 @@ async fn measure(
     let (mut raw_t, mut raw_s, mut all_t, mut page_t, mut search_t, mut bridge_t) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
     let (mut all_bytes, mut page_bytes, mut search_bytes, mut bridge_bytes) = (0, 0, 0, 0);
+    // The schedule board's day and week (about 1/14 and 1/2 of the jobs: the seed spreads them
+    // over two weeks from today), from the same index.
+    let today = app
+        .client()
+        .context("signed in")?
+        .now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default()
+        .and_utc();
+    let span = |days: i64| json!({"from": today.to_rfc3339(), "to": (today + chrono::Duration::days(days)).to_rfc3339()});
+    let (mut day_t, mut week_t, mut day_bytes, mut week_bytes) = (vec![], vec![], 0, 0);
     let secret = bridge::new_secret();
     let router = bridge::router(app.clone(), secret.clone(), None);
     let bridge_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -455,6 +467,14 @@ async fn measure(
             .await?;
         bridge_t.push(t.elapsed());
         bridge_bytes = body.len();
+        let t = Instant::now();
+        let day = call("schedule", span(1)).await?;
+        day_t.push(t.elapsed());
+        day_bytes = serde_json::to_vec(&day)?.len();
+        let t = Instant::now();
+        let week = call("schedule", span(7)).await?;
+        week_t.push(t.elapsed());
+        week_bytes = serde_json::to_vec(&week)?.len();
         if round % 4 == 0 {
             let t = Instant::now();
             let everything = call("board", json!({})).await?;
@@ -588,6 +608,17 @@ async fn measure(
             if search_p50 < 20.0 { "PASS" } else { "FAIL" }
         ),
     );
+    let (day_p50, _) = spread(day_t.clone());
+    line(
+        "schedule: the day, every technician",
+        day_t,
+        Some(day_bytes),
+        &format!(
+            "target < 20 ms: {}",
+            if day_p50 < 20.0 { "PASS" } else { "FAIL" }
+        ),
+    );
+    line("schedule: the week", week_t, Some(week_bytes), "");
     line(
         "board: every card at once",
         all_t,
