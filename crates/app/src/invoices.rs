@@ -844,10 +844,13 @@ impl App {
             Some(format!(
                 "{number} is {}: its lines and totals are locked.{}",
                 state.words(),
-                if state == State::Void {
-                    ""
-                } else {
-                    " To correct it, void it and raise a new invoice."
+                // What can still be done, and nothing the page does not offer: a paid invoice
+                // is not voided (the money came in; a correction is a credit in the books).
+                match state {
+                    State::Sent => " To correct it, void it and raise a new invoice.",
+                    State::Paid =>
+                        " It is settled; a correction is a new invoice or a credit note.",
+                    _ => "",
                 }
             ))
         } else if card.under_review {
@@ -1119,10 +1122,15 @@ impl App {
         let view = self.invoice_view(&args.invoice_id).await?;
         let state = shown_state(&view);
         if state != State::Draft {
+            let then = match state {
+                State::Sent => ": void it and raise a new invoice to change them",
+                State::Paid => ": it is settled; raise a new invoice or a credit note instead",
+                _ => "",
+            };
             return Err(AppError::new(
                 "record_locked",
                 format!(
-                    "{} is {}, so its lines and totals are locked: void it and raise a new invoice to change them.",
+                    "{} is {}, so its lines and totals are locked{then}.",
                     label_of(&view),
                     state.words()
                 ),

@@ -379,6 +379,9 @@ async fn a_draft_is_edited_then_sent_and_locked_then_paid_and_another_is_voided_
         (paid["can_mark_paid"].clone(), paid["can_void"].clone()),
         (json!(false), json!(false))
     );
+    // Its lock says what can still be done, and not a void the page does not offer.
+    let why = paid["locked_reason"].as_str().unwrap();
+    assert!(why.contains("settled") && !why.contains("void it"), "{why}");
 
     // Another is voided, never deleted: a reason first, then it stays listed as void with it.
     let other = create(&fiona, job, form(&[("Callout", "1", "45")], rate("0"))).await;
