@@ -106,7 +106,7 @@ test("a dispatcher drags a job from a silent technician's row onto another techn
     assert.equal(chosen, "rita", "the drop chose Rita");
     const confirm = await app.xpath("//*[@role='dialog'][@aria-label='Move job']//button[normalize-space(.)='Reassign']");
     assert.equal(await app.call("GET", `/session/${app.id}/element/${confirm}/enabled`), false, "no reassignment without a reason");
-    await app.keys(await app.find("input[aria-label='Reason for reassigning']"), "Kai is stuck at the depot");
+    await app.keys(await app.find("input[name='reason']"), "Kai is stuck at the depot");
     console.log(`screenshot: ${await app.screenshot("desktop-schedule-drag-warning")}`);
     await app.click(confirm);
     await until("the cooler on Rita's row", () => app.xpath("//*[@data-testid='row-rita']//*[contains(@class,'sched-card')][contains(normalize-space(.), 'walk-in cooler')]"));

@@ -39,7 +39,7 @@ test("a dispatcher reassigns a job and the board shows the new owner", async () 
     await page.click("text=Reassign…");
     await page.waitForSelector("select[aria-label='New owner']");
     await page.selectOption("select[aria-label='New owner']", "rita");
-    await page.getByLabel("Reason for reassigning").fill("Rita is closer");
+    await page.getByLabel("Why does it move?").fill("Rita is closer");
     await shot(page, "dispatcher-reassign");
     await page.getByRole("button", { name: "Reassign", exact: true }).click();
     await page.waitForFunction(() => {

@@ -102,15 +102,38 @@ test("a dispatcher drags a job from a silent technician with unsynced work, sees
   const warning = await dialog.locator("[data-testid=reassign-warning]").innerText();
   assert.match(warning, /Kai's tablet: 4 changes not yet synced, last seen/);
   assert.equal(await dialog.getByLabel("Technician or team").inputValue(), "rita");
+  // One read of the device list for the dialog and the board: the Who list's Kai, the warning
+  // and his row behind the dialog give his tablet one "last seen".
+  const seen = warning.match(/last seen ([^,.]+)/)[1];
+  const kaiOption = await dialog.locator("option", { hasText: "Kai Lindqvist" }).innerText();
+  assert.match(kaiOption, new RegExp(`seen ${seen}`), `the Who list says what the warning says (${kaiOption} / ${warning})`);
+  await until("Kai's row to say the same", async () => (await kaiRow.innerText()).includes(`last seen ${seen}`));
+  // Kai has started the cooler job: the dialog says what giving it away does to his tablet.
+  assert.match(
+    await dialog.locator("[data-testid=started-warning]").innerText(),
+    /Kai Lindqvist has started this job; giving it to Rita Alvarez takes it off Kai's tablet: what it has not synced is held for review/,
+  );
   const confirm = dialog.getByRole("button", { name: "Reassign", exact: true });
   assert.equal(await confirm.isDisabled(), true, "no reassignment without a reason");
-  await dialog.getByLabel("Reason for reassigning").fill("Kai is stuck at the depot");
+  await dialog.getByLabel("Why does it move?").fill("Kai is stuck at the depot");
   await shot(page, "schedule-drag-warning-1440");
   await accessible(page, "schedule's Move dialog");
   await confirm.click();
   await page.locator("[data-testid=row-rita] .sched-card", { hasText: "walk-in cooler" }).waitFor();
   assert.equal(await page.locator("[data-testid=row-kai] .sched-card", { hasText: "walk-in cooler" }).count(), 0);
   assert.match(await page.locator(".schedule .notice").innerText(), /reassigned from Kai Lindqvist to Rita Alvarez/);
+  // The notice's Undo gives it back to Kai on the epoch the move made; then it goes to Rita again.
+  await page.locator(".schedule .notice").getByRole("button", { name: "Undo" }).click();
+  await until("the undo's notice", async () => /back with Kai Lindqvist/.test(await page.locator(".schedule .notice").innerText()));
+  await page.locator("[data-testid=row-kai] .sched-card", { hasText: "walk-in cooler" }).waitFor();
+  const cooler2 = card(page, "walk-in cooler");
+  const box2 = await cooler2.boundingBox();
+  const rita2 = await page.locator("[data-testid=row-rita] .sched-track").boundingBox();
+  await drag(page, cooler2, box2.x + Math.min(30, box2.width / 2), rita2.y + rita2.height / 2);
+  await dialog.waitFor();
+  await dialog.getByLabel("Why does it move?").fill("Kai is stuck at the depot");
+  await dialog.getByRole("button", { name: "Reassign", exact: true }).click();
+  await page.locator("[data-testid=row-rita] .sched-card", { hasText: "walk-in cooler" }).waitFor();
 
   // Kai's tablet learns the job is Rita's.
   const moves = await until("the move on the server", async () => {
@@ -141,6 +164,38 @@ test("a job dragged to a new time keeps its owner, and the server has the new wi
   assert.equal(new Date(after.values.window_start).getTime() - new Date(before.values.window_start).getTime(), 2 * 3600 * 1000);
   assert.equal(new Date(after.values.window_end).getTime() - new Date(before.values.window_end).getTime(), 2 * 3600 * 1000);
   assert.equal(after.owner.name, "rita", "still Rita's");
+
+  // Undo puts the window back, on the version the move made.
+  await page.locator(".schedule .notice").getByRole("button", { name: "Undo" }).click();
+  await until("the undo's notice", async () => /back at .* 09:00–13:00/.test(await page.locator(".schedule .notice").innerText()));
+  assert.match(await fan.innerText(), /09:00–13:00/);
+  await until("the old window on the server", async () => {
+    const s = await scheduleOnServer("rita", "Rita's test tablet", id);
+    return new Date(s.values.window_start).getTime() === new Date(before.values.window_start).getTime();
+  });
+});
+
+test("Escape during a drag cancels it: the ghost goes and nothing moves", async () => {
+  const { page } = session;
+  const fan = card(page, "extractor fan");
+  const was = await fan.locator(".sched-time").innerText();
+  const track = await page.locator("[data-testid=row-rita] .sched-track").boundingBox();
+  const perHour = track.width / (await page.locator(".sched-hours span").count());
+  const box = await fan.boundingBox();
+  const sx = box.x + Math.min(30, box.width / 2);
+  const sy = box.y + box.height / 2;
+  await page.mouse.move(sx, sy);
+  await page.mouse.down();
+  for (let i = 1; i <= 6; i++) await page.mouse.move(sx + (3 * perHour * i) / 6, sy);
+  await page.locator("[data-testid=drag-ghost]").waitFor();
+  await page.keyboard.press("Escape");
+  await page.locator("[data-testid=drag-ghost]").waitFor({ state: "detached" });
+  await page.mouse.up();
+  await until("the cancel's notice", async () => /Move cancelled: nothing moved/.test(await page.locator(".schedule .notice").innerText()));
+  assert.equal(await page.getByRole("dialog", { name: "Move job" }).count(), 0, "no dialog opened");
+  assert.equal(await page.locator("[data-testid=job-detail]").count(), 0, "no job opened either");
+  assert.equal(await fan.locator(".sched-time").innerText(), was, "the card did not move");
+  assert.equal(await fan.count(), 1);
 });
 
 test("the keyboard moves a job in time the same way", async () => {
@@ -180,7 +235,12 @@ test("a drag onto a team gives the job to the team: it waits in the tray", async
   const dialog = page.getByRole("dialog", { name: "Move job" });
   await dialog.waitFor();
   assert.equal(await dialog.getByLabel("Technician or team").inputValue(), "team:north");
-  await dialog.getByLabel("Reason for reassigning").fill("whoever is free first");
+  assert.match(await heating.innerText(), /paused/, "Tom has started it, and paused");
+  assert.match(
+    await dialog.locator("[data-testid=started-warning]").innerText(),
+    /Tom Baker has started this job; giving it to the north team takes it off Tom's .*: what it has not synced is held for review/,
+  );
+  await dialog.getByLabel("Why does it move?").fill("whoever is free first");
   await dialog.getByRole("button", { name: "Reassign", exact: true }).click();
   const inTray = page.locator("[data-testid=tray] .sched-card", { hasText: "Heating not reaching" });
   await inTray.waitFor();
@@ -191,6 +251,10 @@ test("a drag onto a team gives the job to the team: it waits in the tray", async
     return s.owner?.kind === "team" ? s : null;
   });
   assert.deepEqual(after.owner, { kind: "team", name: "north" });
+  // Undo gives it back to Tom, as the job page's notice does.
+  await page.locator(".schedule .notice").getByRole("button", { name: "Undo" }).click();
+  await page.locator("[data-testid=row-tom] .sched-card", { hasText: "Heating not reaching" }).waitFor();
+  assert.match(await page.locator(".schedule .notice").innerText(), /back with Tom Baker/);
 });
 
 test("filters narrow the rows; day and week; screenshots at both sizes", async () => {
@@ -203,8 +267,10 @@ test("filters narrow the rows; day and week; screenshots at both sizes", async (
   await until("only Rita", async () => (await page.locator(".sched-row").count()) === 1);
   await page.getByLabel("Filter by technician").selectOption("");
   await page.getByLabel("Filter by status").selectOption("paused");
-  await until("only the paused job", async () => (await page.locator(".sched-grid .sched-card").count()) === 1);
-  assert.match(await page.locator(".sched-grid .sched-card").innerText(), /extractor fan/);
+  // The paused jobs only: Rita's extractor fan and Tom's heating (back with him after the undo).
+  await until("only the paused jobs", async () => (await page.locator(".sched-grid .sched-card").count()) === 2);
+  assert.deepEqual(await page.locator(".sched-grid .sched-card .pill").allInnerTexts(), ["paused", "paused"]);
+  assert.match(await page.locator(".sched-grid").innerText(), /extractor fan/);
   await page.getByLabel("Filter by status").selectOption("");
   // Tomorrow holds Tom's boiler service.
   await page.getByRole("button", { name: "Next day" }).click();

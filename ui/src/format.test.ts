@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { afterEach, beforeEach } from "vitest";
-import { changedFields, entryValue, formState, formText, formValues, fromLocalInput, lineRows, linesValue, money, pretty, sentence, show, waitingLine, when, windowText } from "./format";
+import { changedFields, dayText, entryValue, formState, formText, formValues, fromLocalInput, hourText, lineRows, linesValue, momentText, money, pretty, sentence, show, timeRange, timeText, waitingLine, when, windowText } from "./format";
 
 describe("when", () => {
   const now = Date.parse("2026-11-26T12:00:00Z");
@@ -8,6 +8,10 @@ describe("when", () => {
     expect(when("2026-11-26T11:59:40Z", now)).toBe("just now");
     expect(when("2026-11-26T11:48:00Z", now)).toBe("12 min ago");
     expect(when("2026-11-26T09:00:00Z", now)).toBe("3 h ago");
+  });
+  it("counts whole minutes gone by, as the device warning does (90 s is 1 min, not 2)", () => {
+    expect(when("2026-11-26T11:58:30Z", now)).toBe("1 min ago");
+    expect(when("2026-11-26T09:31:00Z", now)).toBe("2 h ago");
   });
   it("shows a dash for nothing or nonsense", () => {
     expect(when(null, now)).toBe("—");
@@ -187,5 +191,36 @@ describe("the window and times in the person's zone", () => {
     expect(money(95.5, "EUR", { locale: "en-GB" })).toBe("€95.50");
     expect(money(null, "GBP")).toBe("—");
     expect(money(10, "not a code", { locale: "en-GB" })).toBe("10.00 not a code");
+  });
+  const newYork = { locale: "en-US", timeZone: "America/New_York" };
+  const berlinDe = { locale: "de-DE", timeZone: "Europe/Berlin" };
+  it("reads a time of day as the locale's clock does: 12-hour with no leading zero, or 24-hour", () => {
+    expect(timeText("2026-12-03T14:00:00Z", newYork)).toBe("9:00 AM");
+    expect(timeText("2026-12-03T18:05:00Z", newYork)).toBe("1:05 PM");
+    expect(timeText("2026-12-03T08:00:00Z", berlin)).toBe("09:00");
+    expect(timeText("2026-12-03T13:00:00Z", berlinDe)).toBe("14:00");
+    expect(timeText(null, newYork)).toBe("—");
+  });
+  it("marks the hours of a timeline short on a 12-hour clock", () => {
+    expect(hourText("2026-12-03T19:00:00Z", newYork)).toBe("2 PM");
+    expect(hourText("2026-12-03T13:00:00Z", berlin)).toBe("14:00");
+  });
+  it("reads a window, a range and a day the same way on a 12-hour clock", () => {
+    expect(timeRange("2026-12-03T14:00:00Z", "2026-12-03T18:00:00Z", newYork)).toBe("9:00 AM–1:00 PM");
+    expect(windowText("2026-12-03T14:00:00Z", "2026-12-03T18:00:00Z", newYork)).toBe("Thu Dec 3 9:00 AM–1:00 PM");
+    expect(dayText("2026-12-03T14:00:00Z", newYork)).toBe("Thu Dec 3");
+    expect(dayText("2026-12-03T14:00:00Z", newYork, { year: true })).toBe("Thu Dec 3 2026");
+    expect(dayText("2026-12-03T14:00:00Z", berlin, { long: true })).toBe("Thursday 3 December");
+  });
+  it("reads a moment as a day and a time, with the year only when it is not this year's", () => {
+    const now = Date.parse("2026-12-05T12:00:00Z");
+    expect(momentText("2026-12-02T02:33:00Z", berlin, now)).toBe("Wed 2 Dec 03:33");
+    expect(momentText("2026-12-02T08:33:00Z", newYork, now)).toBe("Wed Dec 2 3:33 AM");
+    expect(momentText("2025-12-02T08:33:00Z", newYork, now)).toBe("Tue Dec 2 2025 3:33 AM");
+    const pieces = [
+      { kind: "text" as const, text: "Tom Baker signed at " },
+      { kind: "time" as const, at: "2026-12-02T08:33:00Z" },
+    ];
+    expect(sentence(pieces, newYork, now)).toBe("Tom Baker signed at Wed Dec 2 3:33 AM");
   });
 });

@@ -4,23 +4,20 @@
 /** "possible_duplicate" reads "possible duplicate". */
 export const pretty = (s: string) => s.replace(/_/g, " ");
 
-/** How long ago, in words: "just now", "12 min ago", "3 h ago", or the date. */
+/** How long ago, in words: "just now", "12 min ago", "3 h ago", or the day. Whole minutes and
+ * hours gone by, counted down as the command layer's device warning counts them (`board::ago`),
+ * so a row's "seen 1 min ago" and the warning's "last seen 1 min ago" never differ by rounding. */
 export function when(iso: string | null | undefined, now: number = Date.now()): string {
   if (!iso) return "—";
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return "—";
-  const minutes = Math.round((now - d.getTime()) / 60000);
+  const minutes = Math.max(0, Math.floor((now - d.getTime()) / 60000));
   if (minutes < 1) return "just now";
   if (minutes < 60) return `${minutes} min ago`;
-  if (minutes < 48 * 60) return `${Math.round(minutes / 60)} h ago`;
-  return d.toLocaleDateString();
+  if (minutes < 48 * 60) return `${Math.floor(minutes / 60)} h ago`;
+  return dayText(d, {}, { year: true });
 }
 
-/** The time of day, "14:05". */
-export function clock(iso: string | null | undefined): string {
-  if (!iso) return "";
-  return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-}
 
 /** Fields kept out of sight: ids and bookkeeping a person does not read. */
 export const HIDDEN = new Set(["visits", "previous_state", "job_id", "customer_id", "image_sha256"]);
@@ -28,7 +25,7 @@ const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/;
 
 /** One value as a person reads it. */
 export function show(v: unknown): string {
-  if (typeof v === "string") return ISO.test(v) ? new Date(v).toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) : pretty(v);
+  if (typeof v === "string") return ISO.test(v) ? momentText(v) : pretty(v);
   if (v === null || v === undefined) return "—";
   // Lists and nested values in words (an invoice's lines in a review card's table), never JSON.
   if (Array.isArray(v)) return v.length === 0 ? "none" : v.map(show).join("; ");
@@ -172,33 +169,83 @@ export function waitingLine(w: { display_name: string; changes: number }): strin
 /** Where and how a time is read: the person's own zone and locale unless a test names them. */
 export type Zone = { locale?: string; timeZone?: string };
 
-/** A day as a person reads it in their zone: "Tue 3 Dec". */
-export function dayText(iso: string, zone: Zone = {}): string {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return "—";
-  return new Intl.DateTimeFormat(zone.locale, { weekday: "short", day: "numeric", month: "short", timeZone: zone.timeZone }).format(d).replace(",", "");
+/** A time as the helpers take it: RFC 3339 text, milliseconds, or a Date. */
+export type At = string | number | Date;
+
+const asDate = (at: At | null | undefined): Date | null => {
+  if (at === null || at === undefined || at === "") return null;
+  const d = at instanceof Date ? at : new Date(at);
+  return Number.isNaN(d.getTime()) ? null : d;
+};
+
+/** ICU writes "9:00\u202fAM" (a narrow no-break space) in newer versions and "9:00 AM" in
+ * older ones; one engine's screen and another's would then differ by an invisible character,
+ * so every time reads with a plain space. */
+const plain = (s: string) => s.replace(/[\u202f\u00a0]/g, " ");
+
+/** Whether the person's locale reads the clock in 12 hours ("2 PM") rather than 24 ("14:00"). */
+export function twelveHour(zone: Zone = {}): boolean {
+  const cycle = new Intl.DateTimeFormat(zone.locale, { hour: "numeric", timeZone: zone.timeZone }).resolvedOptions().hourCycle;
+  return cycle === "h12" || cycle === "h11";
 }
 
-/** A time of day in the person's zone: "09:00". */
-export function timeText(iso: string, zone: Zone = {}): string {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return "—";
-  return new Intl.DateTimeFormat(zone.locale, { hour: "2-digit", minute: "2-digit", timeZone: zone.timeZone }).format(d);
+/** A time of day in the person's zone and locale: "9:00 AM" on a 12-hour clock (no leading
+ * zero), "09:00" on a 24-hour one; "—" for no time. */
+export function timeText(at: At | null | undefined, zone: Zone = {}): string {
+  const d = asDate(at);
+  if (!d) return "—";
+  const hour = twelveHour(zone) ? "numeric" : "2-digit";
+  return plain(new Intl.DateTimeFormat(zone.locale, { hour, minute: "2-digit", timeZone: zone.timeZone }).format(d));
 }
 
-/** An instant as a day and a time: "Tue 3 Dec 09:00". */
-export function dayTimeText(iso: string, zone: Zone = {}): string {
-  return `${dayText(iso, zone)} ${timeText(iso, zone)}`;
+/** An hour mark along a timeline: "2 PM" on a 12-hour clock, "14:00" on a 24-hour one. */
+export function hourText(at: At, zone: Zone = {}): string {
+  const d = asDate(at);
+  if (!d) return "—";
+  if (!twelveHour(zone)) return timeText(d, zone);
+  return plain(new Intl.DateTimeFormat(zone.locale, { hour: "numeric", timeZone: zone.timeZone }).format(d));
+}
+
+/** A day as a person reads it in their zone: "Tue 3 Dec" (en-GB), "Tue Dec 3" (en-US); `long`
+ * spells it out ("Tuesday 3 December"), `year` adds the year ("Tue 3 Dec 2026"). */
+export function dayText(at: At | null | undefined, zone: Zone = {}, opts: { long?: boolean; year?: boolean } = {}): string {
+  const d = asDate(at);
+  if (!d) return "—";
+  const style = opts.long ? "long" : "short";
+  const year = opts.year ? "numeric" : undefined;
+  return plain(new Intl.DateTimeFormat(zone.locale, { weekday: style, day: "numeric", month: style, year, timeZone: zone.timeZone }).format(d)).replace(/,/g, "");
+}
+
+/** A stretch within a day as times: "9:00 AM–1:00 PM", "09:00–13:00". */
+export function timeRange(start: At, end: At, zone: Zone = {}): string {
+  return `${timeText(start, zone)}–${timeText(end, zone)}`;
+}
+
+/** An instant as a day and a time: "Tue 3 Dec 09:00", "Tue Dec 3 9:00 AM". */
+export function dayTimeText(at: At, zone: Zone = {}): string {
+  return `${dayText(at, zone)} ${timeText(at, zone)}`;
+}
+
+/** A moment something happened, as a day and a time, with the year when it is not this year's:
+ * "Wed 2 Dec 03:33", "Wed Dec 2 2025 3:33 AM". */
+export function momentText(at: At | null | undefined, zone: Zone = {}, now: number = Date.now()): string {
+  const d = asDate(at);
+  if (!d) return "—";
+  const year = (t: Date | number) => new Intl.DateTimeFormat("en", { year: "numeric", timeZone: zone.timeZone }).format(t);
+  const withYear = year(d) === year(now) ? "" : ` ${year(d)}`;
+  return `${dayText(d, zone)}${withYear} ${timeText(d, zone)}`;
 }
 
 /** A job's window as one day and a time range in the person's zone, "Tue 3 Dec 09:00–11:00";
  * across midnight (in their zone) both days; with no end, the start; with no start, "Not
  * scheduled". */
-export function windowText(start: string | null | undefined, end: string | null | undefined, zone: Zone = {}): string {
-  if (!start || Number.isNaN(new Date(start).getTime())) return "Not scheduled";
-  if (!end || Number.isNaN(new Date(end).getTime())) return dayTimeText(start, zone);
-  if (dayText(start, zone) === dayText(end, zone)) return `${dayTimeText(start, zone)}–${timeText(end, zone)}`;
-  return `${dayTimeText(start, zone)} – ${dayTimeText(end, zone)}`;
+export function windowText(start: At | null | undefined, end: At | null | undefined, zone: Zone = {}): string {
+  if (!asDate(start)) return "Not scheduled";
+  const s = start as At;
+  if (!asDate(end)) return dayTimeText(s, zone);
+  const e = end as At;
+  if (dayText(s, zone) === dayText(e, zone)) return `${dayText(s, zone)} ${timeRange(s, e, zone)}`;
+  return `${dayTimeText(s, zone)} – ${dayTimeText(e, zone)}`;
 }
 
 /** An amount in its currency as the person's locale writes it: "£120.00"; an unknown currency
@@ -216,11 +263,11 @@ export function money(n: number | null | undefined, currency: string, zone: Zone
 export type SentencePiece = { kind: "text"; text: string } | { kind: "time"; at: string } | { kind: "window"; start: string; end: string | null };
 
 /** A timeline sentence with its times in the person's zone. */
-export function sentence(pieces: SentencePiece[], zone: Zone = {}): string {
+export function sentence(pieces: SentencePiece[], zone: Zone = {}, now: number = Date.now()): string {
   return pieces
     .map((p) => {
       if (p.kind === "text") return p.text;
-      if (p.kind === "time") return dayTimeText(p.at, zone);
+      if (p.kind === "time") return momentText(p.at, zone, now);
       return windowText(p.start, p.end, zone);
     })
     .join("");

@@ -2,7 +2,7 @@
 // Its words come from the app and carry no clock time; the next try comes as an instant and is
 // shown here in the person's own time and format, so the banner has one time format.
 import type { SyncBanner } from "../bindings/SyncBanner";
-import { clock } from "../format";
+import { timeText } from "../format";
 
 export function Banner({
   banner,
@@ -22,7 +22,7 @@ export function Banner({
       <span className="banner-text">{banner.text}</span>
       {banner.next_sync && waiting && !banner.synced && (
         <span className="small" data-testid="next-try">
-          Next try {clock(banner.next_sync)}.
+          Next try {timeText(banner.next_sync)}.
         </span>
       )}
       {banner.needs_review > 0 && (
@@ -36,8 +36,8 @@ export function Banner({
       {banner.summary.length > 0 && (
         // The last round's news, labelled with its time: under a red banner it must not read
         // as what is true now.
-        <ul className="summary" aria-label={banner.summary_at ? `The sync round at ${clock(banner.summary_at)}` : "The last sync round"}>
-          {banner.summary_at && <li className="small summary-at">At {clock(banner.summary_at)}:</li>}
+        <ul className="summary" aria-label={banner.summary_at ? `The sync round at ${timeText(banner.summary_at)}` : "The last sync round"}>
+          {banner.summary_at && <li className="small summary-at">At {timeText(banner.summary_at)}:</li>}
           {banner.summary.map((line) => (
             <li key={line}>{line}</li>
           ))}

@@ -7,15 +7,15 @@ import { api, errorText } from "../api";
 import type { FieldSent as Sent } from "../bindings/FieldSent";
 import type { PhotoView } from "../bindings/PhotoView";
 import type { Picture } from "../bindings/Picture";
+import { momentText, timeText } from "../format";
 
 /** A time in the person's own zone: "10:42" today, "4 Mar 2025, 10:42" another day. */
 function local(iso: string | null | undefined): string {
   if (!iso) return "";
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return "";
-  const clock = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  if (d.toDateString() === new Date().toDateString()) return clock;
-  return `${d.toLocaleDateString([], { day: "numeric", month: "short", year: "numeric" })}, ${clock}`;
+  if (d.toDateString() === new Date().toDateString()) return timeText(d);
+  return momentText(d);
 }
 
 /** A photo's words for someone who cannot see it: its caption, else which photo, who took it

@@ -94,7 +94,7 @@ export function Reassign({ job, onDone }: { job: { card: { id: string; number: s
       </p>
       <label>
         Why does it move?
-        <input value={reason} onChange={(e) => setReason(e.target.value)} aria-label="Reason for reassigning" />
+        <input name="reason" value={reason} onChange={(e) => setReason(e.target.value)} />
       </label>
       {error && (
         <p className="error" role="alert">

@@ -11,12 +11,12 @@ import type { Reassigned } from "../bindings/Reassigned";
 import { FieldSent } from "../components/FieldSent";
 import { GroupCard } from "../components/GroupEditor";
 import { Reassign } from "../components/Reassign";
-import { clock, pretty, sentence, when, windowText, type SentencePiece } from "../format";
+import { momentText, pretty, sentence, timeText, when, windowText, type SentencePiece } from "../format";
 import { useEscape } from "../useEscape";
 import { savedNotice } from "../saved";
 
 /** The time of day now: a notice says when it happened, so it never reads as the state now. */
-const nowClock = () => new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+const nowClock = () => timeText(Date.now());
 
 /** The groups in the order a person reads a job: what, where and when, the work, the sign-off,
  * then the status (moved by its buttons above). */
@@ -44,8 +44,8 @@ export function Timeline({ entries, fromServer, details }: { entries: TimelineEn
           <li key={`${t.seq}-${t.kind}-${t.at}`} className={`tl tl-${t.kind}`}>
             {KIND_WORDS[t.kind] && <span className="tl-kind">{KIND_WORDS[t.kind]}</span>} {sentence(t.pieces as SentencePiece[])}
             <div className="muted small">
-              <time dateTime={t.at} title={new Date(t.at).toLocaleString()}>
-                {clock(t.at)} · {when(t.at)}
+              <time dateTime={t.at} title={momentText(t.at)}>
+                {timeText(t.at)} · {when(t.at)}
               </time>
               {t.device && <> · {t.device}</>}
               {details && (

@@ -7,9 +7,9 @@ import { api, errorText } from "../api";
 import type { AccountView } from "../bindings/AccountView";
 import type { DeviceView } from "../bindings/DeviceView";
 import type { PeoplePage } from "../bindings/PeoplePage";
-import { pretty, when } from "../format";
+import { momentText, pretty, when } from "../format";
 
-const moment = (iso: string) => new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+const moment = (iso: string) => momentText(iso);
 
 export function People({ refreshKey }: { refreshKey: number }) {
   const [page, setPage] = useState<PeoplePage | null>(null);

@@ -7,6 +7,7 @@ import { useCallback, useEffect, useState } from "react";
 import { api, errorText } from "../api";
 import type { ReportCountsView } from "../bindings/ReportCountsView";
 import type { ReportView } from "../bindings/ReportView";
+import { dayText, momentText } from "../format";
 
 const PERIODS = [
   { days: 7, label: "Last 7 days" },
@@ -17,11 +18,11 @@ const PERIODS = [
 const KINDS: (keyof ReportCountsView)[] = ["possible_duplicate", "conflict", "void_vs_update", "rejected", "ownership_moved", "slow_change"];
 
 function day(iso: string): string {
-  return new Date(iso).toLocaleDateString([], { day: "numeric", month: "short", year: "numeric" });
+  return dayText(iso, {}, { year: true });
 }
 
 function moment(iso: string): string {
-  return new Date(iso).toLocaleString([], { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+  return momentText(iso);
 }
 
 /** Where the CSV goes: in the desktop window, the place the person picks in the system's save

@@ -15,7 +15,10 @@ import type { SessionInfo } from "../bindings/SessionInfo";
 import type { State } from "../bindings/State";
 import type { TechnicianRow } from "../bindings/TechnicianRow";
 import { OwnerOptions, OwnerWarning, ownerKey, targetOf } from "../components/Reassign";
-import { clock, pretty, when } from "../format";
+import type { RescheduleArgs } from "../bindings/RescheduleArgs";
+import type { Reassigned } from "../bindings/Reassigned";
+import type { Rescheduled } from "../bindings/Rescheduled";
+import { dayText, hourText, pretty, timeRange, timeText, when } from "../format";
 import { useEscape } from "../useEscape";
 
 const MINUTE = 60_000;
@@ -26,6 +29,8 @@ const SNAP = 15 * MINUTE;
 const DEFAULT_LENGTH = HOUR;
 /** The pointer must travel this far (px) before a press becomes a drag, so a click stays a click. */
 const DRAG_THRESHOLD = 5;
+/** How often the now-line catches up with the clock. */
+const NOW_TICK = 30_000;
 
 type Span = "day" | "week";
 /** Where a job is dropped: a technician (and, on a timeline, a start), or a team. */
@@ -78,12 +83,32 @@ function fromInputs(date: string, time: string): number {
   return new Date(y, m - 1, d, h, mi).getTime();
 }
 const isoOf = (t: number) => new Date(t).toISOString().replace(".000Z", "Z");
-const dayName = (t: number) => new Date(t).toLocaleDateString([], { weekday: "long", day: "numeric", month: "long" });
-const shortDay = (t: number) => new Date(t).toLocaleDateString([], { weekday: "short", day: "numeric", month: "short" });
+const dayName = (t: number) => dayText(t, {}, { long: true });
+const shortDay = (t: number) => dayText(t);
 const span = (job: ScheduledJob) => {
   const w = windowOf(job);
-  return w ? `${clock(isoOf(w[0]))}–${clock(isoOf(w[1]))}` : "no time yet";
+  return w ? timeRange(w[0], w[1]) : "no time yet";
 };
+
+/** What the board's notice says, and its one-click way back when the move has one: the undo
+ * answers with the sentence the notice says next. */
+type Notice = { text: string; undo?: () => Promise<string> };
+
+/** A reschedule's way back: the window it had, on the version the move made (the command layer
+ * refuses it with `changed_since_seen` if someone else moved the job since). */
+async function undoReschedule(undo: RescheduleArgs): Promise<string> {
+  const { action_id } = await api.newActionId();
+  const back = await api.reschedule({ ...undo, action_id });
+  return `${back.job.card.number ?? "The job"} is back at ${dayText(undo.window_start)} ${timeRange(undo.window_start, undo.window_end)} (${back.state_label.toLowerCase()}).`;
+}
+
+/** A reassignment's way back, as the job page's notice offers it (`Reassigned.undo`, on the
+ * epoch the reassignment made). */
+async function undoReassign(done: Reassigned): Promise<string> {
+  if (!done.undo) return "Nothing to undo.";
+  const back = await api.reassign(done.undo);
+  return `${back.card.number ?? "The job"} is back with ${back.to.display_name} at ${timeText(Date.now())}.`;
+}
 
 /** Stacks a row's jobs in sub-lanes so no two cards overlap: each job takes the first lane whose
  * last job has ended. Returns the lane of each job id and how many lanes there are. */
@@ -101,11 +126,8 @@ function stack(jobs: ScheduledJob[]): [Map<string, number>, number] {
 }
 
 /** An hour along the top: "14:00" where the person's clock has 24 hours, "2 PM" where it has 12
- * (a 12-hour "02:00 PM" would not fit an hour's width on a small screen). */
-function hourLabel(t: number): string {
-  const full = clock(isoOf(t));
-  return full.length <= 5 ? full : new Date(t).toLocaleTimeString([], { hour: "numeric" });
-}
+ * (a 12-hour "2:00 PM" would not fit an hour's width on a small screen). */
+const hourLabel = (t: number) => hourText(t);
 
 /** "north team" as a heading reads "North team". */
 const capital = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
@@ -128,7 +150,7 @@ export function Schedule({ session, onOpen, refreshKey }: { session: SessionInfo
   const [status, setStatus] = useState<State | "">("");
   const [board, setBoard] = useState<ScheduleView | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const [notice, setNotice] = useState<string | null>(null);
+  const [notice, setNotice] = useState<Notice | null>(null);
   const [moving, setMoving] = useState<Moving | null>(null);
   const [now, setNow] = useState(() => Date.now());
   const [reads, setReads] = useState(0);
@@ -147,9 +169,10 @@ export function Schedule({ session, onOpen, refreshKey }: { session: SessionInfo
       live = false;
     };
   }, [fromMs, toMs, refreshKey, reads]);
-  // The now-line moves with the clock; nothing is read again for it.
+  // The now-line moves with the clock, as often as the banner's clock can change minute (every
+  // 30 s, so it is never a whole minute behind); nothing is read again for it.
   useEffect(() => {
-    const timer = window.setInterval(() => setNow(Date.now()), MINUTE);
+    const timer = window.setInterval(() => setNow(Date.now()), NOW_TICK);
     return () => window.clearInterval(timer);
   }, []);
 
@@ -233,7 +256,7 @@ export function Schedule({ session, onOpen, refreshKey }: { session: SessionInfo
     const w = windowOf(job);
     const length = w ? w[1] - w[0] : 2 * HOUR;
     const dayPart = spanKind === "week" ? `${shortDay(target.start)} ` : "";
-    return `→ ${who}, ${dayPart}${clock(isoOf(target.start))}–${clock(isoOf(target.start + length))}`;
+    return `→ ${who}, ${dayPart}${timeRange(target.start, target.start + length)}`;
   };
   const onPointerDown = (e: React.PointerEvent, job: ScheduledJob) => {
     if (e.button !== 0) return;
@@ -251,10 +274,14 @@ export function Schedule({ session, onOpen, refreshKey }: { session: SessionInfo
       const target = targetAt(ev.clientX, ev.clientY, d.job, d.grab);
       setGhost({ job: d.job, x: ev.clientX, y: ev.clientY, target, label: describe(d.job, target) });
     };
-    const up = (ev: PointerEvent) => {
+    const stop = () => {
       window.removeEventListener("pointermove", move);
       window.removeEventListener("pointerup", up);
       window.removeEventListener("pointercancel", cancel);
+      window.removeEventListener("keydown", key, true);
+    };
+    const up = (ev: PointerEvent) => {
+      stop();
       const d = drag.current;
       drag.current = null;
       setGhost(null);
@@ -266,15 +293,24 @@ export function Schedule({ session, onOpen, refreshKey }: { session: SessionInfo
       void dropped(d.job, targetAt(ev.clientX, ev.clientY, d.job, d.grab));
     };
     const cancel = () => {
-      window.removeEventListener("pointermove", move);
-      window.removeEventListener("pointerup", up);
-      window.removeEventListener("pointercancel", cancel);
+      stop();
       drag.current = null;
       setGhost(null);
+    };
+    // Escape during a drag puts it back: the ghost goes, and the release that follows moves
+    // nothing. Taken in the capture phase and stopped there, so it does not also close a panel.
+    const key = (ev: KeyboardEvent) => {
+      if (ev.key !== "Escape") return;
+      ev.preventDefault();
+      ev.stopImmediatePropagation();
+      const moved = drag.current?.moved;
+      cancel();
+      if (moved) setNotice({ text: "Move cancelled: nothing moved." });
     };
     window.addEventListener("pointermove", move);
     window.addEventListener("pointerup", up);
     window.addEventListener("pointercancel", cancel);
+    window.addEventListener("keydown", key, true);
   };
 
   /** A drop: along the job's own row it is a reschedule, done at once; onto someone else or a
@@ -291,17 +327,25 @@ export function Schedule({ session, onOpen, refreshKey }: { session: SessionInfo
     }
     setMoving({ job, target });
   };
-  const reschedule = async (job: ScheduledJob, start: number, end: number): Promise<boolean> => {
+  /** Moves a job in time on the version the board showed; the answer (with its undo), or null
+   * when it was refused (the notice says why). */
+  const reschedule = async (job: ScheduledJob, start: number, end: number, quiet = false): Promise<Rescheduled | null> => {
     try {
       const { action_id } = await api.newActionId();
       const done = await api.reschedule({ job_id: job.card.id, window_start: isoOf(start), window_end: isoOf(end), base_version: job.schedule_version, action_id });
-      setNotice(`${job.card.number ?? "The job"} moved to ${spanKind === "week" ? `${shortDay(start)} ` : ""}${clock(isoOf(start))}–${clock(isoOf(end))}, still with ${job.card.owner.display_name} (${done.state_label.toLowerCase()}).`);
+      if (!quiet) {
+        const undo = done.undo;
+        setNotice({
+          text: `${job.card.number ?? "The job"} moved to ${spanKind === "week" ? `${shortDay(start)} ` : ""}${timeRange(start, end)}, still with ${job.card.owner.display_name} (${done.state_label.toLowerCase()}).`,
+          undo: undo ? () => undoReschedule(undo) : undefined,
+        });
+      }
       reload();
-      return true;
+      return done;
     } catch (e) {
-      setNotice(errorText(e));
+      setNotice({ text: errorText(e) });
       reload();
-      return false;
+      return null;
     }
   };
 
@@ -415,7 +459,28 @@ export function Schedule({ session, onOpen, refreshKey }: { session: SessionInfo
       {error && <p className="error">{error}</p>}
       {notice && (
         <p className="notice" role="status">
-          {notice}
+          {notice.text}
+          {notice.undo && (
+            <>
+              {" "}
+              <button
+                className="link"
+                onClick={async () => {
+                  const undo = notice.undo;
+                  if (!undo) return;
+                  setNotice({ text: notice.text });
+                  try {
+                    setNotice({ text: await undo() });
+                  } catch (e) {
+                    setNotice({ text: errorText(e) });
+                  }
+                  reload();
+                }}
+              >
+                Undo
+              </button>
+            </>
+          )}
         </p>
       )}
 
@@ -457,7 +522,7 @@ export function Schedule({ session, onOpen, refreshKey }: { session: SessionInfo
         <div className="sched-body">
           {spanKind === "day" && showNow && (
             <div className="sched-now" style={{ left: `calc(var(--sched-label) + (100% - var(--sched-label)) * ${nowPct / 100})` }} data-testid="now-line">
-              <span>now {clock(isoOf(now))}</span>
+              <span>now {timeText(now)}</span>
             </div>
           )}
           {lanes.length === 0 && <p className="muted sched-empty">No technicians to show{team || person ? " with these filters" : ""}.</p>}
@@ -534,16 +599,42 @@ export function Schedule({ session, onOpen, refreshKey }: { session: SessionInfo
           technicians={technicians}
           teams={teams}
           onClose={() => setMoving(null)}
-          onReschedule={reschedule}
-          onDone={(message) => {
+          onReschedule={(job, start, end) => reschedule(job, start, end, true)}
+          onChecked={reload}
+          onDone={(done) => {
             setMoving(null);
-            setNotice(message);
+            setNotice(done);
             reload();
           }}
         />
       )}
     </section>
   );
+}
+
+/** The way back from what the Move dialog did: the reassignment's undo (on the epoch it made),
+ * the reschedule's (on the version it made), or both. When both were done the reassignment
+ * moved the schedule's version too, so the window goes back on the version read right after
+ * the owner is back, and only if that read still shows the window this move set: a window
+ * someone else set meanwhile is theirs, and stays. */
+function undoOf(moved: Rescheduled | null, handed: Reassigned | null): (() => Promise<string>) | undefined {
+  const times = moved?.undo ?? null;
+  if (handed?.undo && times) {
+    return async () => {
+      const owner = await undoReassign(handed);
+      const job = await api.job(times.job_id);
+      const schedule = job.groups.find((g) => g.group === "schedule");
+      const values = (schedule?.values ?? {}) as { window_start?: string; window_end?: string };
+      const same = (a: string | undefined, b: string | null) => !!a && !!b && new Date(a).getTime() === new Date(b).getTime();
+      if (!schedule || !same(values.window_start, moved?.job.window_start ?? null) || !same(values.window_end, moved?.job.window_end ?? null)) {
+        return `${owner} Its time was changed by someone else since, so it stays as they set it.`;
+      }
+      return `${owner} ${await undoReschedule({ ...times, base_version: schedule.version })}`;
+    };
+  }
+  if (handed?.undo) return () => undoReassign(handed);
+  if (times) return () => undoReschedule(times);
+  return undefined;
 }
 
 /** The Move dialog: the keyboard way of every drag, and where a drop onto someone else lands.
@@ -556,14 +647,17 @@ function Move({
   teams,
   onClose,
   onReschedule,
+  onChecked,
   onDone,
 }: {
   moving: Moving;
   technicians: OwnerView[];
   teams: OwnerView[];
   onClose: () => void;
-  onReschedule: (job: ScheduledJob, start: number, end: number) => Promise<boolean>;
-  onDone: (message: string) => void;
+  onReschedule: (job: ScheduledJob, start: number, end: number) => Promise<Rescheduled | null>;
+  /** The check read the device list afresh: the board behind reads it too, so both say one thing. */
+  onChecked: () => void;
+  onDone: (done: Notice) => void;
 }) {
   const { job, target } = moving;
   const owner = ownerKey(job.card.owner);
@@ -580,36 +674,54 @@ function Move({
   const [saving, setSaving] = useState(false);
   useEscape(onClose);
   useEffect(() => {
-    api.reassignCheck(job.card.id).then(setCheck).catch((e) => setError(errorText(e)));
+    api
+      .reassignCheck(job.card.id)
+      .then((c) => (setCheck(c), onChecked()))
+      .catch((e) => setError(errorText(e)));
   }, [job.card.id]);
   const handsChange = who !== owner;
   const timeChanged = date !== "" && start !== "" && end !== "" && (w === null || fromInputs(date, start) !== w[0] || fromInputs(date, end) !== w[1]);
   const bad = date !== "" && start !== "" && end !== "" && fromInputs(date, end) <= fromInputs(date, start);
-  const people = [job.card.owner.kind === "user" ? job.card.owner : null, ...technicians.filter((t) => t.name !== job.card.owner.name)].filter(Boolean) as OwnerView[];
-  const teamList = [job.card.owner.kind === "team" ? job.card.owner : null, ...teams.filter((t) => !(job.card.owner.kind === "team" && t.name === job.card.owner.name))].filter(
+  // Who it can go to, with their devices' health from the check's fresh read of the device list
+  // (the warning's read), so the list and the warning never give one device two "last seen";
+  // the board's own list until the check answers.
+  const current = check?.current_owner ?? job.card.owner;
+  const people = [
+    current.kind === "user" ? current : null,
+    ...(check?.candidates ?? technicians).filter((t) => !(current.kind === "user" && t.name === current.name)),
+  ].filter(Boolean) as OwnerView[];
+  const teamList = [current.kind === "team" ? current : null, ...(check?.teams ?? teams).filter((t) => !(current.kind === "team" && t.name === current.name))].filter(
     Boolean,
   ) as OwnerView[];
+  // Begun on the technician's tablet (working on it, or paused part-way): giving it away takes
+  // it off that tablet mid-work, which the dialog says before it is done.
+  const started = (job.card.state === "in_progress" || job.card.state === "paused") && job.card.owner.kind === "user";
   const whoName = (key: string) => [...people, ...teamList].find((p) => ownerKey(p) === key)?.display_name ?? key;
   const submit = async () => {
     setSaving(true);
     setError(null);
     const said: string[] = [];
+    let moved: Rescheduled | null = null;
+    let handed: Reassigned | null = null;
     try {
       // Time first: it keeps the owner, on the version the board showed. A reassignment after it
       // is checked on the ownership epoch its warning was about, which a reschedule leaves alone.
       if (timeChanged) {
-        if (!(await onReschedule(job, fromInputs(date, start), fromInputs(date, end)))) {
+        const from = fromInputs(date, start);
+        const to = fromInputs(date, end);
+        moved = await onReschedule(job, from, to);
+        if (!moved) {
           setSaving(false);
           onClose();
           return;
         }
-        said.push(`${job.card.number ?? "The job"} moved to ${shortDay(fromInputs(date, start))} ${start}–${end}`);
+        said.push(`${job.card.number ?? "The job"} moved to ${shortDay(from)} ${timeRange(from, to)}`);
       }
       if (handsChange && check) {
-        const done = await api.reassign({ job_id: job.card.id, ...targetOf(who), owner_epoch: check.owner_epoch, reason: reason.trim() });
-        said.push(`${job.card.number ?? "The job"} reassigned from ${done.from.display_name} to ${done.to.display_name}`);
+        handed = await api.reassign({ job_id: job.card.id, ...targetOf(who), owner_epoch: check.owner_epoch, reason: reason.trim() });
+        said.push(`${job.card.number ?? "The job"} reassigned from ${handed.from.display_name} to ${handed.to.display_name}`);
       }
-      onDone(said.length ? `${said.join("; ")}.` : "Nothing moved.");
+      onDone({ text: said.length ? `${said.join("; ")}.` : "Nothing moved.", undo: undoOf(moved, handed) });
     } catch (e) {
       setError(errorText(e));
       api.reassignCheck(job.card.id).then(setCheck).catch(() => undefined);
@@ -649,6 +761,12 @@ function Move({
           </label>
         </div>
         {bad && <p className="error">The window's end must come after its start.</p>}
+        {handsChange && started && (
+          <p className="warning-box" data-testid="started-warning">
+            {job.card.owner.display_name} has started this job; giving it to {who.startsWith("team:") ? `the ${whoName(who)}` : whoName(who)} takes it off{" "}
+            {job.card.owner.device ?? `${job.card.owner.display_name}'s device`}: what it has not synced is held for review.
+          </p>
+        )}
         {handsChange && (
           <>
             <p className="muted small">
@@ -657,7 +775,7 @@ function Move({
             </p>
             <label>
               Why does it move?
-              <input value={reason} onChange={(e) => setReason(e.target.value)} aria-label="Reason for reassigning" />
+              <input name="reason" value={reason} onChange={(e) => setReason(e.target.value)} />
             </label>
           </>
         )}
