@@ -82,6 +82,11 @@ test("a dispatcher drags a job from a silent technician with unsynced work, sees
   // The same sentence as the reassign dialog's, beside his name.
   assert.match(await kaiRow.innerText(), /Kai's tablet: 4 changes not yet synced, last seen/);
   assert.equal(await page.locator("[data-testid=now-line]").count(), 1, "today's board has its now-line");
+  // Its time sits in its own strip, clear of the team row's words under it.
+  const nowLabel = await page.locator("[data-testid=now-label]").boundingBox();
+  const teamRow = await page.locator("[data-testid=team-north]").boundingBox();
+  assert.ok(nowLabel.y + nowLabel.height <= teamRow.y, `the now label (${JSON.stringify(nowLabel)}) is above the team row (${JSON.stringify(teamRow)})`);
+  assert.match(await page.locator("[data-testid=now-label]").innerText(), /^now \d{2}:\d{2}$/, "the locale's clock (en-GB: 24-hour)");
   // Cards stacked, not overlapping: Tom has two jobs in the same morning.
   const tomCards = page.locator("[data-testid=row-tom] .sched-card");
   assert.equal(await tomCards.count(), 2);

@@ -519,11 +519,24 @@ export function Schedule({ session, onOpen, refreshKey }: { session: SessionInfo
             </div>
           )}
         </div>
+        {/* The now-line's time in a strip of its own under the hours: on the line itself it sat
+            on the team row's words. Centred on the line, kept inside the strip at either end. */}
+        {spanKind === "day" && showNow && (
+          <div className="sched-nowbar" aria-hidden="true">
+            <span
+              data-testid="now-label"
+              style={{
+                left: `calc(var(--sched-label) + (100% - var(--sched-label)) * ${nowPct / 100})`,
+                transform: `translateX(${nowPct < 5 ? -10 : nowPct > 95 ? -100 : -50}%)`,
+              }}
+            >
+              now {timeText(now)}
+            </span>
+          </div>
+        )}
         <div className="sched-body">
           {spanKind === "day" && showNow && (
-            <div className="sched-now" style={{ left: `calc(var(--sched-label) + (100% - var(--sched-label)) * ${nowPct / 100})` }} data-testid="now-line">
-              <span>now {timeText(now)}</span>
-            </div>
+            <div className="sched-now" style={{ left: `calc(var(--sched-label) + (100% - var(--sched-label)) * ${nowPct / 100})` }} data-testid="now-line" />
           )}
           {lanes.length === 0 && <p className="muted sched-empty">No technicians to show{team || person ? " with these filters" : ""}.</p>}
           {lanes.map((lane) => (
