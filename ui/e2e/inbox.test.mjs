@@ -85,7 +85,7 @@ test("held versions of one status are one card, newest first, each with who, dev
     // state), and the form is never JSON.
     await cards.first().getByRole("button", { name: "Merge…" }).click();
     const merge = cards.first().locator("[data-testid=merge-form]");
-    const state = merge.getByLabel("State");
+    const state = merge.getByLabel("Status");
     assert.equal(await state.evaluate((el) => el.tagName), "SELECT");
     const offered = await state.locator("option").allInnerTexts();
     for (const s of ["assigned", "in progress", "paused", "signed off"]) assert.ok(offered.includes(s), `${s} in ${offered}`);

@@ -76,15 +76,6 @@ pub(crate) fn may_write(
         }
 }
 
-fn label(field: &str) -> String {
-    let words = field.replace('_', " ");
-    let mut chars = words.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => words,
-    }
-}
-
 /// The input a form gives a field: its format from the core (so the email input is exactly the
 /// field the email rule holds), or its kind; `None` for a field no form edits.
 fn input_kind(
@@ -171,7 +162,7 @@ impl App {
                         };
                         Some(FieldView {
                             name: (*name).into(),
-                            label: label(name),
+                            label: crate::views::field_label(name),
                             kind: input_kind(record_type, *group, name, *kind)?.into(),
                             options,
                         })
@@ -365,7 +356,10 @@ fn typed_field(key: &str, kind: FieldKind, value: &Value) -> Result<Value, Strin
             Value::String(s) if s.trim().is_empty() => Ok(Value::Null),
             Value::Array(_) if kind == FieldKind::List => Ok(value.clone()),
             Value::Object(_) if kind == FieldKind::Object => Ok(value.clone()),
-            _ => Err(format!("{} must be a list of rows", label(key))),
+            _ => Err(format!(
+                "{} must be a list of rows",
+                crate::views::field_label(key)
+            )),
         };
     }
     let raw = match value {
@@ -382,14 +376,27 @@ fn typed_field(key: &str, kind: FieldKind, value: &Value) -> Result<Value, Strin
                 .parse::<f64>()
                 .ok()
                 .filter(|n| n.is_finite())
-                .ok_or_else(|| format!("{} must be a number, not “{raw}”", label(key)))?;
+                .ok_or_else(|| {
+                    format!(
+                        "{} must be a number, not “{raw}”",
+                        crate::views::field_label(key)
+                    )
+                })?;
             // No office form takes a negative amount (hours, money, quantities).
             if n < 0.0 {
-                return Err(format!("{} cannot be negative.", label(key)));
+                return Err(format!(
+                    "{} cannot be negative.",
+                    crate::views::field_label(key)
+                ));
             }
             serde_json::Number::from_f64(n)
                 .map(Value::Number)
-                .ok_or_else(|| format!("{} must be a number, not “{raw}”", label(key)))?
+                .ok_or_else(|| {
+                    format!(
+                        "{} must be a number, not “{raw}”",
+                        crate::views::field_label(key)
+                    )
+                })?
         }
         FieldKind::Time => {
             let at = chrono::DateTime::parse_from_rfc3339(&raw)
@@ -399,7 +406,12 @@ fn typed_field(key: &str, kind: FieldKind, value: &Value) -> Result<Value, Strin
                     chrono::NaiveDateTime::parse_from_str(&raw, "%Y-%m-%dT%H:%M")
                         .map(|t| t.and_utc().fixed_offset())
                 })
-                .map_err(|_| format!("{} must be a date and time, not “{raw}”", label(key)))?;
+                .map_err(|_| {
+                    format!(
+                        "{} must be a date and time, not “{raw}”",
+                        crate::views::field_label(key)
+                    )
+                })?;
             Value::String(at.with_timezone(&chrono::Utc).to_rfc3339())
         }
         _ => Value::String(raw),

@@ -52,6 +52,8 @@ pub struct SideView {
 #[ts(export)]
 pub struct FieldChange {
     pub field: String,
+    /// The field as the forms label it ("Status", not `state`).
+    pub label: String,
     #[ts(type = "unknown")]
     pub base: Value,
     #[ts(type = "unknown")]
@@ -739,6 +741,7 @@ fn field_changes(
             continue;
         }
         out.push(FieldChange {
+            label: crate::views::field_label(&name),
             field: name,
             base: b,
             current: c,

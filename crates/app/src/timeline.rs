@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use ts_rs::TS;
 
-use crate::views::text;
+use crate::views::{field_words, text};
 use crate::{App, AppError};
 
 /// What an entry of a timeline was: a word of the timeline, not a lifecycle state (its `Voided`
@@ -751,23 +751,6 @@ pub(crate) fn group_words(group: Group) -> &'static str {
         Group::File => "photo",
         Group::Answers => "answers",
         Group::Entry => "entry",
-    }
-}
-
-/// A field as people call it.
-fn field_words(field: &str) -> String {
-    match field {
-        "site_address" => "site address".into(),
-        "window_start" => "window start".into(),
-        "window_end" => "window end".into(),
-        "labour_hours" => "labour hours".into(),
-        "completed_at" => "completion time".into(),
-        "signed_at" => "signing time".into(),
-        "image_sha256" => "signature image".into(),
-        "part_number" => "part number".into(),
-        "customer_id" => "customer".into(),
-        "summary" => "summary".into(),
-        other => other.replace('_', " "),
     }
 }
 

@@ -140,3 +140,34 @@ pub struct SignInArgs {
     pub username: String,
     pub password: String,
 }
+
+/// A field as people call it, in a sentence ("the labour hours"): the one source of field names
+/// for the timeline's sentences, the edit forms' labels and the review cards.
+pub fn field_words(field: &str) -> String {
+    match field {
+        "site_address" => "site address".into(),
+        "window_start" => "window start".into(),
+        "window_end" => "window end".into(),
+        "labour_hours" => "labour hours".into(),
+        "completed_at" => "completion time".into(),
+        "signed_at" => "signing time".into(),
+        "image_sha256" => "signature image".into(),
+        "part_number" => "part number".into(),
+        "customer_id" => "customer".into(),
+        "summary" => "summary".into(),
+        "state" => "status".into(),
+        "billing_contact" => "billing contact".into(),
+        "billing_email" => "billing email".into(),
+        other => other.replace('_', " "),
+    }
+}
+
+/// A field's label on a form or a card ("Labour hours"): [`field_words`] with a capital.
+pub fn field_label(field: &str) -> String {
+    let words = field_words(field);
+    let mut chars = words.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => words,
+    }
+}

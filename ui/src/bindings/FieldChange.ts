@@ -3,7 +3,11 @@
 /**
  * One field of a held version beside the group's base and current: which side moved it.
  */
-export type FieldChange = { field: string, base: unknown, current: unknown, 
+export type FieldChange = { field: string, 
+/**
+ * The field as the forms label it ("Status", not `state`).
+ */
+label: string, base: unknown, current: unknown, 
 /**
  * What the held version says of it (null when it does not name the field: taking it
  * leaves the current value).

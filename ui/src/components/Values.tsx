@@ -10,6 +10,10 @@ const LABELS: Record<string, string> = {
   signed_at: "Signed at",
   billing_contact: "Billing contact",
   billing_email: "Billing email",
+  state: "Status",
+  window_start: "Window start",
+  window_end: "Window end",
+  part_number: "Part number",
 };
 
 const plainLabel = (k: string) => LABELS[k] ?? pretty(k).replace(/^./, (c) => c.toUpperCase());
@@ -52,7 +56,7 @@ export function Values({
           </div>
         ) : (
         <div key={k} className={highlight.includes(k) ? "diff" : ""}>
-          <dt>{plain ? plainLabel(k) : pretty(k)}</dt>
+          <dt>{plainLabel(k)}</dt>
           <dd>
             {k === "lines" && Array.isArray(v) ? (
               <Lines lines={v} />

@@ -238,7 +238,7 @@ function FieldTable({ fields }: { fields: FieldChange[] }) {
       <tbody>
         {fields.map((f) => (
           <tr key={f.field} data-changed={f.changed}>
-            <th scope="row" style={{ textAlign: "left", fontWeight: 500 }}>{pretty(f.field)}</th>
+            <th scope="row" style={{ textAlign: "left", fontWeight: 500 }}>{f.label}</th>
             <td>{show(f.base)}</td>
             <td>{show(f.current)}</td>
             <td>{f.incoming === null ? <span className="muted">(not changed)</span> : show(f.incoming)}</td>
