@@ -297,3 +297,38 @@ test("keeping current on a card whose group moved meanwhile is refused, and the 
     await b.close();
   }
 });
+
+test("two people on one inbox: a card settled at another desk leaves a note saying so, not a silent gap", async () => {
+  const { server, b, page } = await officeSession(running, "sam");
+  try {
+    await page.getByRole("button", { name: "Review inbox" }).click();
+    const card = page.locator("[data-testid=inbox] article[data-kind=conflict]", { hasText: "status" });
+    await card.first().waitFor({ timeout: 20000 });
+    // Another supervisor's desk (here Sam's second computer, through the API) keeps the current
+    // status for every held version of that card.
+    const login = await fetch(`${server.base}/api/v1/auth/login`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username: "sam", password: "fieldsync-demo", device_name: "Supervisor desk 2" }),
+    }).then((r) => r.json());
+    const open = await fetch(`${server.base}/api/v1/review`, { headers: { Authorization: `Bearer ${login.token}` } }).then((r) => r.json());
+    const held = open.filter((i) => i.kind === "conflict" && i.group === "status" && i.state === "open");
+    assert.ok(held.length > 0, "the demo's status conflict is open");
+    for (const item of held) {
+      const done = await fetch(`${server.base}/api/v1/review/${item.review_id}/resolve`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${login.token}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ choice: "current" }),
+      });
+      assert.equal(done.status, 200, await done.text());
+    }
+    // The open inbox hears of it by itself, and says what happened to the card it showed.
+    const note = page.locator("[data-testid=card-gone]");
+    await note.waitFor({ timeout: 20000 });
+    assert.match(await note.innerText(), /settled elsewhere, by someone else or on another computer/);
+    assert.equal(await card.count(), 0, "the settled card is gone");
+    await shot(page, "inbox-settled-elsewhere");
+  } finally {
+    await b.close();
+  }
+});

@@ -38,13 +38,21 @@ export function Inbox({
   // leaves a note instead of vanishing with what they were typing.
   const [gone, setGone] = useState<string | null>(null);
   const shown = useRef<ReviewCard[]>([]);
+  // The cards this person settled here: any other card that leaves the inbox was settled by
+  // someone else (another person, or this person on another computer), and the page says so
+  // rather than letting it vanish from under their eyes.
+  const mine = useRef<Set<string>>(new Set());
   useEffect(() => {
     const open = merging ?? voiding;
+    const left = shown.current.filter((was) => !items.some((c) => keyOf(c) === keyOf(was)) && !mine.current.has(keyOf(was)) && !mine.current.has(was.id));
     if (open && !items.some((c) => keyOf(c) === open || c.id === open)) {
       const was = shown.current.find((c) => keyOf(c) === open || c.id === open);
       if (was) setGone(`“${was.title}” was settled by someone else while you had it open; what they chose is in the job's timeline.`);
       setMerging(null);
       setVoiding(null);
+    } else if (left.length > 0) {
+      const titles = left.map((c) => `“${c.title}”`).join(", ");
+      setGone(`${titles} ${left.length === 1 ? "was" : "were"} settled elsewhere, by someone else or on another computer; what was chosen is in the job's timeline.`);
     }
     shown.current = items;
   }, [items]);
@@ -54,6 +62,7 @@ export function Inbox({
 
   /** Runs one choice on a card; refused, the card is read again and says why. */
   const act = async (card: ReviewCard, run: () => Promise<unknown>): Promise<boolean> => {
+    mine.current.add(keyOf(card));
     try {
       await run();
       setError(null);
@@ -65,6 +74,7 @@ export function Inbox({
       onChanged();
       return true;
     } catch (e) {
+      mine.current.delete(keyOf(card));
       setCardErrors((all) => ({ ...all, [keyOf(card)]: errorText(e) }));
       await reload();
       return false;
@@ -144,6 +154,7 @@ export function Inbox({
                     card={card}
                     onCancel={() => setMerging(null)}
                     onMerged={async () => {
+                      mine.current.add(keyOf(card));
                       setMerging(null);
                       await reload();
                       onChanged();
