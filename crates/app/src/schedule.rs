@@ -7,7 +7,7 @@
 //! for the job cards, the technicians and the device warning.
 
 use chrono::{DateTime, Utc};
-use fieldsync_core::{Group, Owner, RecordType};
+use fieldsync_core::{Group, Owner, RecordType, State};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use ts_rs::TS;
@@ -74,6 +74,9 @@ pub struct ScheduledJob {
     /// Why it is in the tray, in a dispatcher's words ("No technician yet: North team"), for
     /// the tray's jobs only.
     pub tray_reason: Option<String>,
+    /// Begun on the technician's device (in progress, or paused part-way): giving it away
+    /// takes it off that device mid-work, which the Move dialog says first.
+    pub started: bool,
 }
 
 /// The board for one day or week.
@@ -204,6 +207,7 @@ impl App {
                 owner_epoch: slot.owner_epoch,
                 movable: open && !slot.read_only,
                 tray_reason,
+                started: matches!(card.state, State::InProgress | State::Paused),
                 card: card.clone(),
             };
             if job.tray_reason.is_some() {
@@ -383,6 +387,10 @@ impl App {
                 owner_epoch: view.record.owner_epoch,
                 movable: true,
                 tray_reason: None,
+                started: matches!(
+                    crate::views::shown_state(&view),
+                    State::InProgress | State::Paused
+                ),
                 card: self.card(&view).await,
             },
         })

@@ -427,8 +427,13 @@ impl<'a> Story<'a> {
                 self.state = Some(State::Reopened);
             }
             TimelineKind::Voided => {
-                let archived = text(&e.values, "state").as_deref() == Some("archived");
-                let verb = if archived { "archived" } else { "voided" };
+                let archived = text(&e.values, "state").and_then(|s| State::parse(&s))
+                    == Some(State::Archived);
+                let verb = if archived {
+                    State::Archived.as_str()
+                } else {
+                    State::Voided.as_str()
+                };
                 s.say(format!("{who} {verb} {}", self.noun()));
                 if let Some(reason) = text(&e.values, "reason").filter(|r| !r.is_empty()) {
                     s.say(format!(": {reason}"));

@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use fieldsync_app::{bridge, App};
 use fieldsync_client::{ClientConfig, Clock, HttpTransport, NewChange, SyncClient};
-use fieldsync_core::{Group, Op, OutcomeStatus, Policy, RecordId, RecordType, Role};
+use fieldsync_core::{Group, Op, OutcomeStatus, Policy, RecordId, RecordType, Role, State};
 use fieldsync_server::auth::{hash_password, new_token, token_hash};
 use fieldsync_server::store::{DeviceReport, NewUser, Store};
 use fieldsync_server::SqliteStore;
@@ -513,7 +513,7 @@ async fn measure(
                 record_id: *job,
                 group: Some(Group::Status),
                 op: Op::Update,
-                values: json!({"state": "opened"}),
+                values: json!({"state": State::Opened}),
                 file_sha256: None,
             })
             .await?;
@@ -526,7 +526,7 @@ async fn measure(
         let t = Instant::now();
         let answer = call(
             "board_page",
-            json!({"text": tech, "state": "opened", "offset": 0, "limit": 100}),
+            json!({"text": tech, "state": State::Opened, "offset": 0, "limit": 100}),
         )
         .await?;
         pulled_t.push(t.elapsed());
@@ -569,7 +569,7 @@ async fn measure(
     }
 
     println!();
-    println!("{:<44} {:>8} {:>8} {:>10}", "", "p50 ms", "p95 ms", "sent");
+    println!("{:<44} {:>8} {:>8} {:>10}", "", "p50 ms", "p95 ms", "bytes");
     line(
         "raw SQLite select of the same rows",
         raw_t.clone(),

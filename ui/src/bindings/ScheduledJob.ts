@@ -32,4 +32,9 @@ movable: boolean,
  * Why it is in the tray, in a dispatcher's words ("No technician yet: North team"), for
  * the tray's jobs only.
  */
-tray_reason: string | null, };
+tray_reason: string | null, 
+/**
+ * Begun on the technician's device (in progress, or paused part-way): giving it away
+ * takes it off that device mid-work, which the Move dialog says first.
+ */
+started: boolean, };

@@ -708,7 +708,7 @@ function Move({
   ) as OwnerView[];
   // Begun on the technician's tablet (working on it, or paused part-way): giving it away takes
   // it off that tablet mid-work, which the dialog says before it is done.
-  const started = (job.card.state === "in_progress" || job.card.state === "paused") && job.card.owner.kind === "user";
+  const started = job.started && job.card.owner.kind === "user";
   const whoName = (key: string) => [...people, ...teamList].find((p) => ownerKey(p) === key)?.display_name ?? key;
   const submit = async () => {
     setSaving(true);
