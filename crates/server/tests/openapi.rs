@@ -3,6 +3,8 @@
 //! uses), never one the server defines for itself, so the server, the client, the app and the
 //! simulation cannot each grow a copy of a body.
 
+#![allow(clippy::unwrap_used)]
+
 use fieldsync_server::api::ApiDoc;
 use utoipa::OpenApi;
 
