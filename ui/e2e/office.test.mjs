@@ -145,6 +145,8 @@ test("finance resolves a totals conflict from the invoices page; a dispatcher ma
     await page.click("text=Totals under review: resolve");
     const card = page.locator("[data-testid=inbox] article[data-kind=conflict]");
     await card.waitFor();
+    // The line table comes a moment after the card (it is compared by the command layer).
+    await card.locator("[data-testid=totals-conflict]").waitFor();
     assert.match(await card.innerText(), /Fiona's laptop/);
     // The merged value is the group's own typed form, prefilled from current.
     await card.getByRole("button", { name: "Merge…" }).click();
