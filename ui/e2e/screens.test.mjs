@@ -92,6 +92,27 @@ test("the board, as a dispatcher", async () => {
   await page.context().close();
 });
 
+test("the schedule board, as a dispatcher", async () => {
+  const page = await screen("dana");
+  await page.getByRole("button", { name: "Schedule" }).click();
+  const kai = page.locator("[data-testid=schedule]").getByText("Kai's tablet", { exact: false }).first();
+  await kai.waitFor();
+  assert.match(await page.locator("[data-testid=schedule]").innerText(), /Unassigned/);
+  await take(page, "schedule");
+  await page.context().close();
+});
+
+test("a customer's page with its story, as office staff", async () => {
+  const page = await screen("olivia");
+  await page.getByRole("button", { name: "Customers" }).click();
+  await page.getByText("Riverside Clinic").first().click();
+  const panel = page.locator("[data-testid=customer-detail]");
+  await panel.waitFor();
+  assert.match(await panel.innerText(), /Jobs/);
+  await take(page, "customer");
+  await page.context().close();
+});
+
 test("a job's detail with its timeline, as a dispatcher", async () => {
   const page = await screen("dana");
   await page.locator("[data-testid=board] tbody tr", { hasText: "Leak under sink" }).click();
