@@ -13,49 +13,22 @@ use fieldsync_app::field::{shrink, ImageError, MAX_EDGE, THUMBNAIL_EDGE};
 use fieldsync_app::App;
 use fieldsync_client::NewChange;
 use fieldsync_core::{Group, Op, RecordId, RecordType, Role};
-use fieldsync_server::store::{NewUser, Store};
-use fieldsync_server::{AppState, Limits, SqliteStore};
 use serde_json::{json, Value};
-use std::sync::Arc;
 use std::time::Instant;
 
 /// A real server on loopback with people who have display names, and the switch that stops it
 /// (the server gone, as when its machine is down).
 async fn server(dir: &std::path::Path) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let store = SqliteStore::open(&dir.join("server.db")).await.unwrap();
-    let hash = fieldsync_server::auth::hash_password(PASSWORD).unwrap();
-    for (name, display, role, team) in [
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let people = [
         ("dana", "Dana Reyes", Role::Dispatcher, "dispatch"),
         ("tom", "Tom Baker", Role::Technician, "north"),
         ("kai", "Kai Lindqvist", Role::Technician, "south"),
-    ] {
-        store
-            .add_user(
-                NewUser {
-                    name: name.into(),
-                    display_name: display.into(),
-                    role,
-                    team: Some(team.into()),
-                    password_hash: hash.clone(),
-                },
-                chrono::Utc::now(),
-            )
-            .await
-            .unwrap();
-    }
-    let state = AppState::new(
-        Arc::new(store),
-        fieldsync_core::Policy::default_policy(),
-        dir.join("server-files"),
-        Arc::new(fieldsync_server::SystemClock),
-        Limits::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(fieldsync_server::serve(listener, state, async move {
+    ];
+    let url = named_server_until(dir, &people, async move {
         let _ = stopped.await;
-    }));
+    })
+    .await;
     (url, stop)
 }
 

@@ -13,46 +13,17 @@ use common::*;
 use fieldsync_app::App;
 use fieldsync_client::{ClientConfig, HttpTransport, NewChange, SyncClient, SystemClock};
 use fieldsync_core::{Group, Op, RecordId, RecordType, Role};
-use fieldsync_server::store::{NewUser, Store};
-use fieldsync_server::{AppState, Limits, SqliteStore};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// A real server on loopback whose people have display names apart from their user names, so
 /// a card that shows a user name where it should show a person's name is caught.
 async fn server_named(dir: &std::path::Path, users: &[(&str, &str, Role)]) -> String {
-    let store = SqliteStore::open(&dir.join("server.db")).await.unwrap();
-    let hash = fieldsync_server::auth::hash_password(PASSWORD).unwrap();
-    for (name, display, role) in users {
-        store
-            .add_user(
-                NewUser {
-                    name: name.to_string(),
-                    display_name: display.to_string(),
-                    role: *role,
-                    team: Some(role.as_str().to_string()),
-                    password_hash: hash.clone(),
-                },
-                chrono::Utc::now(),
-            )
-            .await
-            .unwrap();
-    }
-    let state = AppState::new(
-        Arc::new(store),
-        fieldsync_core::Policy::default_policy(),
-        dir.join("server-files"),
-        Arc::new(fieldsync_server::SystemClock),
-        Limits::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(fieldsync_server::serve(
-        listener,
-        state,
-        std::future::pending(),
-    ));
-    url
+    let people: Vec<(&str, &str, Role, &str)> = users
+        .iter()
+        .map(|(name, display, role)| (*name, *display, *role, role.as_str()))
+        .collect();
+    named_server(dir, &people).await
 }
 
 /// A person signed in on their own device, named as a person would name it.

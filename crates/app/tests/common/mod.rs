@@ -37,17 +37,36 @@ pub async fn server(dir: &std::path::Path) -> String {
 
 /// A real server on loopback with these users (each in a team named after their role).
 pub async fn server_with(dir: &std::path::Path, users: &[(&str, Role)]) -> String {
+    let people: Vec<(&str, &str, Role, &str)> = users
+        .iter()
+        .map(|(name, role)| (*name, *name, *role, role.as_str()))
+        .collect();
+    named_server(dir, &people).await
+}
+
+/// A real server on loopback with these people: (user, display name, role, team).
+pub async fn named_server(dir: &std::path::Path, people: &[(&str, &str, Role, &str)]) -> String {
+    named_server_until(dir, people, std::future::pending()).await
+}
+
+/// [`named_server`], serving until `stop` resolves (the server gone, as when its machine is
+/// down).
+pub async fn named_server_until(
+    dir: &std::path::Path,
+    people: &[(&str, &str, Role, &str)],
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> String {
     let store = SqliteStore::open(&dir.join("server.db")).await.unwrap();
     let now = chrono::Utc::now();
     let hash = fieldsync_server::auth::hash_password(PASSWORD).unwrap();
-    for (name, role) in users {
+    for (name, display, role, team) in people {
         store
             .add_user(
                 NewUser {
                     name: name.to_string(),
-                    display_name: name.to_string(),
+                    display_name: display.to_string(),
                     role: *role,
-                    team: Some(role.as_str().to_string()),
+                    team: Some(team.to_string()),
                     password_hash: hash.clone(),
                 },
                 now,
@@ -64,11 +83,7 @@ pub async fn server_with(dir: &std::path::Path, users: &[(&str, Role)]) -> Strin
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(fieldsync_server::serve(
-        listener,
-        state,
-        std::future::pending(),
-    ));
+    tokio::spawn(fieldsync_server::serve(listener, state, stop));
     url
 }
 

@@ -6,13 +6,14 @@
 use fieldsync_app::{bridge, App};
 use fieldsync_client::{ClientConfig, HttpTransport, SyncClient, SystemClock};
 use fieldsync_core::Role;
-use fieldsync_server::store::{NewUser, Store};
-use fieldsync_server::{AppState, Limits, SqliteStore};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::sync::Arc;
 
-pub const PASSWORD: &str = "a long password";
+#[path = "../common/mod.rs"]
+mod common;
+
+pub use common::PASSWORD;
 
 /// (user, display name, role, team).
 pub const PEOPLE: [(&str, &str, Role, &str); 5] = [
@@ -24,38 +25,7 @@ pub const PEOPLE: [(&str, &str, Role, &str); 5] = [
 ];
 
 pub async fn server(dir: &Path) -> String {
-    let store = SqliteStore::open(&dir.join("server.db")).await.unwrap();
-    let hash = fieldsync_server::auth::hash_password(PASSWORD).unwrap();
-    for (name, display, role, team) in PEOPLE {
-        store
-            .add_user(
-                NewUser {
-                    name: name.into(),
-                    display_name: display.into(),
-                    role,
-                    team: Some(team.into()),
-                    password_hash: hash.clone(),
-                },
-                chrono::Utc::now(),
-            )
-            .await
-            .unwrap();
-    }
-    let state = AppState::new(
-        Arc::new(store),
-        fieldsync_core::Policy::default_policy(),
-        dir.join("server-files"),
-        Arc::new(fieldsync_server::SystemClock),
-        Limits::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(fieldsync_server::serve(
-        listener,
-        state,
-        std::future::pending(),
-    ));
-    url
+    common::named_server(dir, &PEOPLE).await
 }
 
 /// `user`'s app on a device named "<Display>'s device", signed in and synced once.
